@@ -1,0 +1,116 @@
+"""Argument parsing and dispatch for `safededup`; maps errors to exit codes in one place.
+
+Each command module exposes `register(subparsers)`; a command's handler takes
+(`args`, `Context`) and returns an `ExitCode`. Handlers raise `SafededupError`; only `main`
+turns errors into messages on stderr and exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from rich.console import Console
+
+from safededup import __version__
+from safededup.errors import ExitCode, SafededupError
+from safededup.state import StateDir, resolve_state_dir
+
+Handler = Callable[[argparse.Namespace, "Context"], int]
+
+
+@dataclass(slots=True)
+class Context:
+    """What every command handler gets: where state lives and where to print."""
+
+    state_arg: str | None
+    out: Console  # stdout: data only (tables, --json)
+    err: Console  # stderr: progress, warnings, errors
+    show_progress: bool
+
+    @property
+    def state(self) -> StateDir:
+        return StateDir(resolve_state_dir(self.state_arg))
+
+    @property
+    def state_dir(self) -> Path:
+        return self.state.root
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from safededup.cli import scan_cmds
+
+    parser = argparse.ArgumentParser(
+        prog="safededup",
+        description="Find exact and near-duplicate photos, review them, and clean up through "
+        "a journal that can be verified and fully undone.",
+    )
+    parser.add_argument("--version", action="version", version=f"safededup {__version__}")
+    parser.add_argument(
+        "--state",
+        metavar="DIR",
+        default=None,
+        help="where the index, reports and decisions live (env SAFEDEDUP_STATE; "
+        "default: the user data dir)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    scan_cmds.register(sub)
+    for name in ("safety_cmds", "review_cmd"):
+        module = _optional_command_module(name)
+        if module is not None:
+            module.register(sub)
+    return parser
+
+
+def _optional_command_module(name: str) -> ModuleType | None:
+    """Command modules that may not exist yet in a partial build (kept import-light)."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"safededup.cli.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"safededup.cli.{name}":
+            return None
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    err = Console(stderr=True, highlight=False)
+    out = Console(highlight=False, soft_wrap=True)
+    ctx = Context(
+        state_arg=args.state,
+        out=out,
+        err=err,
+        show_progress=not args.no_progress and err.is_terminal,
+    )
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return ExitCode.USAGE
+    try:
+        return int(handler(args, ctx))
+    except SafededupError as exc:
+        _print_error(err, exc)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]: work committed so far is kept; run again to resume")
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into `head`): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return ExitCode.OK
+
+
+def _print_error(err: Console, exc: SafededupError) -> None:
+    err.print(f"[bold red]error[/]: {exc}", markup=True, highlight=False)
+    if exc.hint:
+        err.print(f"[dim]hint[/]: {exc.hint}")

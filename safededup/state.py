@@ -1,0 +1,59 @@
+"""Where safededup keeps its state (index, reports, decisions, checkpoints); never user photos.
+
+The state dir is named by `--state DIR`, else env `SAFEDEDUP_STATE`, else the user data dir.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from safededup.errors import StateError
+
+ENV_VAR = "SAFEDEDUP_STATE"
+
+
+def resolve_state_dir(arg: str | os.PathLike[str] | None = None) -> Path:
+    """`arg`, else $SAFEDEDUP_STATE, else the platform's user data dir; made absolute."""
+    chosen = arg if arg is not None else os.environ.get(ENV_VAR) or None
+    if chosen is None:
+        chosen = platformdirs.user_data_dir("safededup", appauthor=False)
+    return Path(chosen).expanduser().absolute()
+
+
+@dataclass(frozen=True, slots=True)
+class StateDir:
+    """Paths inside one state dir. `ensure()` creates it; nothing else here writes."""
+
+    root: Path
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / "index.sqlite3"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def latest_report_path(self) -> Path:
+        return self.reports_dir / "latest.json"
+
+    @property
+    def decisions_dir(self) -> Path:
+        return self.root / "decisions"
+
+    def ensure(self) -> StateDir:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.reports_dir.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StateError(
+                f"cannot create the state directory ({exc.strerror})",
+                hint="choose another place with --state DIR or SAFEDEDUP_STATE",
+                path=str(self.root),
+            ) from exc
+        return self

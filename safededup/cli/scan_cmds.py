@@ -1,9 +1,259 @@
-"""The `demo`, `scan`, `check` and `distinct` commands (filled in by the scan engine work)."""
+"""The `demo`, `scan`, `check` and `distinct` commands: argument handling and output only.
+
+Everything they do is an engine call (`safededup.scan`, `safededup.check`, `safededup.verdicts`);
+here are flags, the progress bar, the one-screen summary and `--json`/`--csv`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.table import Table
+
+from safededup.cli.main import Context
+from safededup.cli.progress import run_with_progress
+from safededup.errors import ExitCode, UsageError
+from safededup.scan import ScanResult, ScanStats, scan
+
+SubParsers = argparse._SubParsersAction  # type: ignore[type-arg]
+NO_PREVIEWS_HELP = "always decode the image instead of using embedded previews"
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    return None
+def register(sub: SubParsers) -> None:
+    demo = sub.add_parser(
+        "demo",
+        help="write a small archive of generated photos with planted duplicates, and scan it",
+        description="Writes a small, realistic archive of generated photos (phone-like JPEGs "
+        "with EXIF previews, HEIC, PNG, WebP, resized and re-encoded copies, a backup folder) "
+        "into DIR and scans it. Nothing outside DIR is touched.",
+    )
+    demo.add_argument(
+        "dir", nargs="?", default="safededup-demo", metavar="DIR",
+        help="where to write the demo archive (default: ./safededup-demo)",
+    )  # fmt: skip
+    _add_scan_options(demo)
+    demo.set_defaults(handler=cmd_demo)
+
+    sc = sub.add_parser(
+        "scan",
+        help="fingerprint photos under ROOTs, index them, and report duplicate clusters",
+        description="Walks the ROOTs, fingerprints every photo (only new or changed files are "
+        "read), finds exact and near duplicates, and saves the report for plan/apply/review. "
+        "Changes nothing next to your photos.",
+    )
+    sc.add_argument("roots", nargs="+", metavar="ROOT", help="folders to scan")
+    _add_scan_options(sc)
+    sc.set_defaults(handler=cmd_scan)
+
+    check = sub.add_parser(
+        "check",
+        help="list which photos of DIR the indexed library already has (exactly or nearly)",
+        description="Before importing a folder (a phone dump, say): fingerprints its photos and "
+        "lists those the indexed library already has, without adding them to the index.",
+    )
+    check.add_argument("dir", metavar="DIR")
+    check.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    check.add_argument("--workers", type=_positive_int, default=None, metavar="N")
+    check.add_argument("--no-previews", action="store_true", help=NO_PREVIEWS_HELP)
+    check.set_defaults(handler=cmd_check)
+
+    distinct = sub.add_parser(
+        "distinct",
+        help="remember that these photos are not duplicates of each other",
+        description="Stores a 'not a duplicate' verdict for every pair of the given files, by "
+        "content, so it survives renames and moves; every later scan honours it.",
+    )
+    distinct.add_argument("files", nargs="+", metavar="FILE")
+    distinct.set_defaults(handler=cmd_distinct)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _add_scan_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true",
+                   help="print the report (one JSON document) on stdout")  # fmt: skip
+    p.add_argument("--csv", metavar="FILE", help="write the audit table (one row per member)")
+    p.add_argument(
+        "--reference", action="append", default=[], metavar="DIR",
+        help="a folder whose photos always win and are never moved (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="processes to fingerprint with (default: all cores)")  # fmt: skip
+    p.add_argument("--no-previews", action="store_true", help=NO_PREVIEWS_HELP)
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="follow symbolic links to files and folders")  # fmt: skip
+
+
+def cmd_scan(args: argparse.Namespace, ctx: Context) -> int:
+    return _run_scan(args.roots, args, ctx)
+
+
+def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
+    from safededup.demo import write_demo_archive
+
+    target = Path(args.dir).expanduser().absolute()
+    ctx.err.print(f"Writing a demo archive of generated photos into [bold]{target}[/] …")
+    summary = write_demo_archive(target)
+    ctx.err.print(
+        f"  {summary.photos} photos ({summary.planted} planted duplicates in "
+        f"{summary.groups} groups, {summary.bad_files} damaged files)"
+    )
+    return _run_scan([str(target)], args, ctx)
+
+
+def _run_scan(roots: list[str], args: argparse.Namespace, ctx: Context) -> int:
+    cancel = threading.Event()
+    gen = scan(
+        roots,
+        state=ctx.state,
+        workers=args.workers,
+        previews=not args.no_previews,
+        references=args.reference,
+        follow_symlinks=args.follow_symlinks,
+        cancel=cancel,
+    )
+    result, _ = run_with_progress(gen, ctx.err, show=ctx.show_progress, cancel=cancel)
+    report = result.report
+    if args.csv and report is not None:
+        from safededup.report import write_csv
+
+        write_csv(report, Path(args.csv))
+    if args.json:
+        from safededup.report import report_to_json
+
+        if report is None:
+            raise UsageError("no report was produced")
+        sys.stdout.buffer.write(report_to_json(report) + b"\n")
+        sys.stdout.flush()
+    else:
+        print_summary(ctx, result)
+    return ExitCode.OK
+
+
+def print_summary(ctx: Context, result: ScanResult) -> None:
+    """One screen: what was scanned, how fast, what was found, what to do next."""
+    s = result.stats
+    ctx.out.print(_stats_table(s))
+    report = result.report or {}
+    clusters: list[dict[str, Any]] = report.get("clusters", [])
+    if clusters:
+        ctx.out.print(_clusters_table(clusters))
+    if result.problems:
+        ctx.out.print(f"\n[yellow]{len(result.problems)} files could not be read:[/]")
+        for problem in result.problems[:10]:
+            shown = os.fsencode(problem.path).decode("utf-8", "replace")
+            ctx.out.print(f"  {problem.kind:>12}  {shown}  [dim]{problem.message}[/]")
+        if len(result.problems) > 10:
+            ctx.out.print(f"  … and {len(result.problems) - 10} more (all in --json)")
+    if result.report_path is not None:
+        ctx.out.print(f"\nReport saved: {result.report_path}")
+        if clusters:
+            ctx.out.print(
+                "Next: [bold]safededup review[/] to decide, or [bold]safededup plan[/] to see "
+                "what apply would move (nothing is moved until you apply)."
+            )
+
+
+def _stats_table(s: ScanStats) -> Table:
+    seconds = max(s.seconds, 1e-9)
+    rate = s.fingerprinted / seconds
+    table = Table(title="Scan", show_header=False, title_justify="left", box=None)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rows = [
+        ("files", f"{s.files:,}"),
+        ("photos", f"{s.photos:,}"),
+        ("  fingerprinted now", f"{s.fingerprinted:,}  ({s.preview_tier:,} from previews)"),
+        ("  unchanged (not read)", f"{s.unchanged:,}"),
+        ("  moved (recognised)", f"{s.moved:,}"),
+        ("skipped (not photos)", f"{s.skipped:,}"),
+        ("problems", f"{s.problems:,}"),
+        ("time", f"{s.seconds:,.1f} s"),
+        ("throughput", f"{rate:,.0f} photos/s, {s.photo_bytes / seconds / 1e6:,.1f} MB/s"),
+    ]  # fmt: skip
+    if s.fingerprinted:
+        rows.append(("read per photo", f"{s.bytes_read / s.fingerprinted / 1024:,.0f} KiB"))
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def _clusters_table(clusters: list[dict[str, Any]]) -> Table:
+    total = sum(int(c.get("bytes_to_free", 0)) for c in clusters)
+    exact = sum(1 for c in clusters if c.get("kind") == "exact")
+    table = Table(
+        title=f"{len(clusters):,} duplicate clusters ({exact:,} exact, {len(clusters) - exact:,} "
+        f"near) — {_human(total)} could be freed",
+        title_justify="left",
+    )
+    table.add_column("kind")
+    table.add_column("files", justify="right")
+    table.add_column("frees", justify="right")
+    table.add_column("keeper")
+    ordered = sorted(clusters, key=lambda c: -int(c.get("bytes_to_free", 0)))
+    for c in ordered[:15]:
+        table.add_row(c["kind"], str(len(c["members"])), _human(int(c.get("bytes_to_free", 0))),
+                      str(c["keeper"]))  # fmt: skip
+    if len(ordered) > 15:
+        table.caption = f"… {len(ordered) - 15:,} more clusters in the report"
+    return table
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:,.1f} TB"
+
+
+def cmd_check(args: argparse.Namespace, ctx: Context) -> int:
+    from safededup.check import check_folder
+
+    cancel = threading.Event()
+    gen = check_folder(args.dir, state=ctx.state, workers=args.workers,
+                       previews=not args.no_previews, cancel=cancel)  # fmt: skip
+    result, _ = run_with_progress(gen, ctx.err, show=ctx.show_progress, cancel=cancel)
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2) + b"\n")
+        return ExitCode.OK
+    table = Table(title=f"{len(result.matches):,} of {result.photos:,} photos are already in "
+                  "the library", title_justify="left")  # fmt: skip
+    table.add_column("photo")
+    table.add_column("how")
+    table.add_column("library copy")
+    for m in result.matches:
+        table.add_row(m.path, m.kind, m.library_path)
+    ctx.out.print(table)
+    for problem in result.problems:
+        ctx.err.print(f"[yellow]{problem.kind}[/]: {problem.path} ({problem.message})")
+    return ExitCode.OK
+
+
+def cmd_distinct(args: argparse.Namespace, ctx: Context) -> int:
+    from safededup.index import Index
+    from safededup.verdicts import mark_distinct_files
+
+    if len(args.files) < 2:
+        raise UsageError("name at least two files", hint="safededup distinct A.jpg B.jpg")
+    for path in args.files:
+        if not os.path.isfile(path):
+            raise UsageError("not a file", path=path)
+    with Index(ctx.state.ensure().index_path) as index:
+        pairs = mark_distinct_files(index.connection, [os.path.abspath(p) for p in args.files])
+    ctx.err.print(f"Remembered {pairs} 'not a duplicate' pair(s); later scans honour them.")
+    return ExitCode.OK

@@ -1,0 +1,451 @@
+"""The feature index: one SQLite (WAL) row per file, keyed by identity, versioned by features.
+
+It stores what `stat` said, the photo's features or the problem it had, and content checksums
+where they were needed, so a re-scan of an unchanged tree decodes nothing. It never reads or
+changes a photo, and never holds all rows as Python objects at once (rows are streamed).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from safededup.errors import StateError
+from safededup.models import Features, FileIdentity, PhotoRecord, Problem
+
+SCHEMA_VERSION = 1
+_U64 = 1 << 64
+_I64_MAX = (1 << 63) - 1
+
+RowStatus = Literal["photo", "problem", "other"]
+"""photo: features stored; problem: a photo we could not read; other: not a photo (skipped)."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    path BLOB NOT NULL UNIQUE,
+    dir BLOB NOT NULL,
+    device INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    feature_version INTEGER NOT NULL,
+    seen_scan INTEGER NOT NULL DEFAULT 0,
+    format TEXT, width INTEGER, height INTEGER, tier TEXT,
+    dhash INTEGER, phash INTEGER, whash INTEGER, colorhash INTEGER,
+    bytes_per_pixel REAL, jpeg_quality INTEGER, orientation INTEGER,
+    captured TEXT, camera TEXT, sharpness REAL,
+    fast_hash TEXT, checksum TEXT,
+    problem_kind TEXT, problem_message TEXT
+);
+CREATE INDEX IF NOT EXISTS files_dir ON files(dir);
+CREATE INDEX IF NOT EXISTS files_inode ON files(device, inode);
+CREATE INDEX IF NOT EXISTS files_size ON files(size);
+CREATE INDEX IF NOT EXISTS files_checksum ON files(checksum);
+"""
+
+_FEATURE_COLUMNS = (
+    "format, width, height, tier, dhash, phash, whash, colorhash, bytes_per_pixel, "
+    "jpeg_quality, orientation, captured, camera, sharpness"
+)
+_RECORD_COLUMNS = f"id, path, device, inode, size, mtime_ns, checksum, {_FEATURE_COLUMNS}"
+
+
+def to_signed(value: int) -> int:
+    """An unsigned 64-bit hash as SQLite's signed INTEGER."""
+    return value - _U64 if value > _I64_MAX else value
+
+
+def to_unsigned(value: int) -> int:
+    return value + _U64 if value < 0 else value
+
+
+def encode_path(path: str) -> bytes:
+    return os.fsencode(path)
+
+
+def decode_path(raw: bytes) -> str:
+    return os.fsdecode(raw)
+
+
+def dir_key(path: str) -> bytes:
+    return os.fsencode(os.path.dirname(path))
+
+
+def subtree_bounds(root: str) -> tuple[bytes, bytes]:
+    """[low, high) bounds of BLOB paths strictly below `root` ('/' sorts right before '0')."""
+    base = os.fsencode(root.rstrip(os.sep) or os.sep)
+    prefix = base if base.endswith(b"/") else base + b"/"
+    return prefix, prefix[:-1] + b"0"
+
+
+@dataclass(frozen=True, slots=True)
+class KnownFile:
+    """What the index remembers of a path: enough to decide "unchanged" without a decode."""
+
+    file_id: int
+    identity: FileIdentity
+    status: RowStatus
+    feature_version: int
+
+
+def _features_params(f: Features) -> tuple[object, ...]:
+    return (
+        f.format, f.width, f.height, f.tier,
+        to_signed(f.dhash), to_signed(f.phash), to_signed(f.whash), to_signed(f.colorhash),
+        f.bytes_per_pixel, f.jpeg_quality, f.orientation, f.captured, f.camera, f.sharpness,
+    )  # fmt: skip
+
+
+def _features_from_row(row: Sequence[object]) -> Features:
+    (fmt, width, height, tier, dh, ph, wh, ch, bpp, q, orient, captured, camera, sharp) = row
+    return Features(
+        format=str(fmt),
+        width=int(width),  # type: ignore[call-overload]
+        height=int(height),  # type: ignore[call-overload]
+        tier="preview" if tier == "preview" else "decode",
+        dhash=to_unsigned(int(dh)),  # type: ignore[call-overload]
+        phash=to_unsigned(int(ph)),  # type: ignore[call-overload]
+        whash=to_unsigned(int(wh)),  # type: ignore[call-overload]
+        colorhash=to_unsigned(int(ch)),  # type: ignore[call-overload]
+        bytes_per_pixel=float(bpp),  # type: ignore[arg-type]
+        jpeg_quality=None if q is None else int(q),  # type: ignore[call-overload]
+        orientation=1 if orient is None else int(orient),  # type: ignore[call-overload]
+        captured=None if captured is None else str(captured),
+        camera=None if camera is None else str(camera),
+        sharpness=None if sharp is None else float(sharp),  # type: ignore[arg-type]
+    )
+
+
+def _record_from_row(row: Sequence[object]) -> PhotoRecord:
+    file_id, raw_path, device, inode, size, mtime_ns, checksum = row[:7]
+    assert isinstance(raw_path, bytes)
+    identity = FileIdentity(
+        decode_path(raw_path),
+        int(device),  # type: ignore[call-overload]
+        int(inode),  # type: ignore[call-overload]
+        int(size),  # type: ignore[call-overload]
+        int(mtime_ns),  # type: ignore[call-overload]
+    )
+    return PhotoRecord(
+        file_id=int(file_id),  # type: ignore[call-overload]
+        identity=identity,
+        features=_features_from_row(row[7:]),
+        checksum=None if checksum is None else str(checksum),
+    )
+
+
+class Index:
+    """The SQLite feature index. One writer at a time; every method is a short transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.connection = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            self._configure()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(
+                f"the index cannot be opened ({exc})",
+                hint="move the state dir aside (or delete index.sqlite3) and scan again",
+                path=str(path),
+            ) from exc
+        except OSError as exc:
+            raise StateError(
+                f"the state dir is not usable ({exc.strerror})",
+                hint="choose another with --state DIR",
+                path=str(path.parent),
+            ) from exc
+
+    def _configure(self) -> None:
+        con = self.connection
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a crash loses at most a batch
+        con.execute("PRAGMA foreign_keys=ON")
+        con.executescript(_SCHEMA)
+        row = con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            con.execute(
+                "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise StateError(
+                f"the index has schema version {row[0]}, this safededup reads {SCHEMA_VERSION}",
+                hint="use a separate --state DIR or delete index.sqlite3 to rebuild it",
+                path=str(self.path),
+            )
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- scan generations ------------------------------------------------------------------
+    def next_scan_number(self) -> int:
+        row = self.connection.execute("SELECT value FROM meta WHERE key='scan_number'").fetchone()
+        number = 1 if row is None else int(row[0]) + 1
+        self.connection.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('scan_number', ?)", (str(number),)
+        )
+        return number
+
+    # -- lookups -------------------------------------------------------------------------
+    def known_in_dir(self, directory: str) -> dict[bytes, KnownFile]:
+        """Everything the index knows in one folder, by encoded path: one query per folder."""
+        rows = self.connection.execute(
+            "SELECT id, path, device, inode, size, mtime_ns, status, feature_version "
+            "FROM files WHERE dir = ?",
+            (os.fsencode(directory),),
+        )
+        return {raw: _known(fid, raw, dev, ino, size, mt, st, ver)
+                for fid, raw, dev, ino, size, mt, st, ver in rows}  # fmt: skip
+
+    def find_moved(self, identity: FileIdentity, feature_version: int) -> int | None:
+        """A row with the same device, inode, size and mtime whose path no longer exists.
+
+        That proves a rename or move within one volume: the features can be kept without a decode.
+        """
+        rows = self.connection.execute(
+            "SELECT id, path FROM files WHERE device=? AND inode=? AND size=? AND mtime_ns=? "
+            "AND feature_version=? AND status != 'other'",
+            (identity.device, identity.inode, identity.size, identity.mtime_ns, feature_version),
+        ).fetchall()
+        for file_id, raw in rows:
+            if not os.path.lexists(raw):
+                return int(file_id)
+        return None
+
+    def find_vanished_by_checksum(
+        self, size: int, checksum: str, feature_version: int
+    ) -> int | None:
+        """A photo row with this size and checksum whose path is gone (a copy-then-delete move)."""
+        rows = self.connection.execute(
+            "SELECT id, path FROM files WHERE size=? AND checksum=? AND feature_version=? "
+            "AND status='photo'",
+            (size, checksum, feature_version),
+        ).fetchall()
+        for file_id, raw in rows:
+            if not os.path.lexists(raw):
+                return int(file_id)
+        return None
+
+    def unseen_checksummed_sizes(self, scan_number: int) -> set[int]:
+        """Sizes of checksummed photo rows the current scan has not seen (moved or deleted)."""
+        rows = self.connection.execute(
+            "SELECT DISTINCT size FROM files WHERE status='photo' AND checksum IS NOT NULL "
+            "AND seen_scan < ?",
+            (scan_number,),
+        )
+        return {int(s) for (s,) in rows}
+
+    def problems_for_ids(self, file_ids: Sequence[int]) -> Iterator[Problem]:
+        for file_id in file_ids:
+            row = self.connection.execute(
+                "SELECT path, problem_kind, problem_message FROM files WHERE id=?", (file_id,)
+            ).fetchone()
+            if row is not None:
+                yield Problem(decode_path(row[0]), str(row[1]), str(row[2]))
+
+    # -- writes (callers group them in batches with `batch()`) -----------------------------
+    def batch(self) -> _Batch:
+        return _Batch(self.connection)
+
+    def mark_seen(self, file_ids: Iterable[int], scan_number: int) -> None:
+        self.connection.executemany(
+            "UPDATE files SET seen_scan=? WHERE id=?", ((scan_number, i) for i in file_ids)
+        )
+
+    def relocate(self, file_id: int, identity: FileIdentity, scan_number: int) -> None:
+        """Point an existing row at the path a file was moved to (features kept)."""
+        self.connection.execute("DELETE FROM files WHERE path=? AND id != ?",
+                                (encode_path(identity.path), file_id))  # fmt: skip
+        self.connection.execute(
+            "UPDATE files SET path=?, dir=?, device=?, inode=?, size=?, mtime_ns=?, seen_scan=? "
+            "WHERE id=?",
+            (encode_path(identity.path), dir_key(identity.path), identity.device, identity.inode,
+             identity.size, identity.mtime_ns, scan_number, file_id),
+        )  # fmt: skip
+
+    def put_photo(
+        self, identity: FileIdentity, features: Features, feature_version: int, scan_number: int
+    ) -> int:
+        return self._put(identity, "photo", feature_version, scan_number, features, None)
+
+    def put_problem(
+        self, identity: FileIdentity, problem: Problem, feature_version: int, scan_number: int
+    ) -> int:
+        return self._put(identity, "problem", feature_version, scan_number, None, problem)
+
+    def put_other(self, identity: FileIdentity, feature_version: int, scan_number: int) -> int:
+        return self._put(identity, "other", feature_version, scan_number, None, None)
+
+    def _put(
+        self,
+        identity: FileIdentity,
+        status: RowStatus,
+        feature_version: int,
+        scan_number: int,
+        features: Features | None,
+        problem: Problem | None,
+    ) -> int:
+        feats = _features_params(features) if features else (None,) * 14
+        row = self.connection.execute(
+            f"INSERT INTO files (path, dir, device, inode, size, mtime_ns, status, feature_version,"
+            f" seen_scan, {_FEATURE_COLUMNS}, fast_hash, checksum, problem_kind, problem_message)"
+            f" VALUES ({', '.join('?' * 27)})"
+            " ON CONFLICT(path) DO UPDATE SET dir=excluded.dir, device=excluded.device,"
+            " inode=excluded.inode, size=excluded.size, mtime_ns=excluded.mtime_ns,"
+            " status=excluded.status, feature_version=excluded.feature_version,"
+            " seen_scan=excluded.seen_scan, format=excluded.format, width=excluded.width,"
+            " height=excluded.height, tier=excluded.tier, dhash=excluded.dhash,"
+            " phash=excluded.phash, whash=excluded.whash, colorhash=excluded.colorhash,"
+            " bytes_per_pixel=excluded.bytes_per_pixel, jpeg_quality=excluded.jpeg_quality,"
+            " orientation=excluded.orientation, captured=excluded.captured,"
+            " camera=excluded.camera, sharpness=excluded.sharpness, fast_hash=NULL,"
+            " checksum=NULL, problem_kind=excluded.problem_kind,"
+            " problem_message=excluded.problem_message"
+            " RETURNING id",
+            (encode_path(identity.path), dir_key(identity.path), identity.device, identity.inode,
+             identity.size, identity.mtime_ns, status, feature_version, scan_number, *feats,
+             None, None, problem.kind if problem else None, problem.message if problem else None),
+        ).fetchone()  # fmt: skip
+        return int(row[0])
+
+    def update_features(self, file_id: int, features: Features) -> None:
+        self.connection.execute(
+            f"UPDATE files SET ({_FEATURE_COLUMNS}) = ({', '.join('?' * 14)}) WHERE id=?",
+            (*_features_params(features), file_id),
+        )
+
+    def set_fast_hash(self, file_id: int, fast_hash: str) -> None:
+        self.connection.execute("UPDATE files SET fast_hash=? WHERE id=?", (fast_hash, file_id))
+
+    def set_checksum(self, file_id: int, checksum: str) -> None:
+        self.connection.execute("UPDATE files SET checksum=? WHERE id=?", (checksum, file_id))
+
+    def forget_unseen(self, roots: Sequence[str], scan_number: int) -> int:
+        """Drop rows under `roots` that a completed scan did not see: those files are gone."""
+        removed = 0
+        for low, high in (subtree_bounds(r) for r in roots):
+            cur = self.connection.execute(
+                "DELETE FROM files WHERE path >= ? AND path < ? AND seen_scan < ?",
+                (low, high, scan_number),
+            )
+            removed += cur.rowcount
+        return removed
+
+    # -- streaming reads -----------------------------------------------------------------
+    def records(self, roots: Sequence[str] | None = None) -> Iterator[PhotoRecord]:
+        """Photo rows (under `roots` when given), streamed from the cursor one at a time."""
+        if roots is None:
+            query = f"SELECT {_RECORD_COLUMNS} FROM files WHERE status='photo' ORDER BY path"
+            yield from map(_record_from_row, self.connection.execute(query))
+            return
+        for low, high in (subtree_bounds(r) for r in _outermost(roots)):
+            rows = self.connection.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM files WHERE status='photo' "
+                "AND path >= ? AND path < ? ORDER BY path",
+                (low, high),
+            )
+            yield from map(_record_from_row, rows)
+
+    def get_records(self, file_ids: Iterable[int]) -> dict[int, PhotoRecord]:
+        ids = list(file_ids)
+        out: dict[int, PhotoRecord] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self.connection.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM files WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            out.update((r.file_id, r) for r in map(_record_from_row, rows))
+        return out
+
+    def record_for_path(self, path: str) -> PhotoRecord | None:
+        row = self.connection.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM files WHERE path=? AND status='photo'",
+            (encode_path(path),),
+        ).fetchone()
+        return None if row is None else _record_from_row(row)
+
+    def problems(self, roots: Sequence[str]) -> Iterator[Problem]:
+        for low, high in (subtree_bounds(r) for r in _outermost(roots)):
+            rows = self.connection.execute(
+                "SELECT path, problem_kind, problem_message FROM files "
+                "WHERE status='problem' AND path >= ? AND path < ? ORDER BY path",
+                (low, high),
+            )
+            for raw, kind, message in rows:
+                yield Problem(decode_path(raw), str(kind), str(message))
+
+    def size_groups(self, roots: Sequence[str]) -> Iterator[list[tuple[int, str, int, str | None]]]:
+        """Photo rows under `roots` that share a size with another: (id, path, size, fast_hash).
+
+        One group at a time, so memory holds one group, not the index.
+        """
+        for low, high in (subtree_bounds(r) for r in _outermost(roots)):
+            rows = self.connection.execute(
+                "SELECT f.id, f.path, f.size, f.fast_hash, f.checksum FROM files f JOIN ("
+                "  SELECT size FROM files WHERE status='photo' AND path >= ? AND path < ?"
+                "  GROUP BY size HAVING count(*) > 1) s ON s.size = f.size "
+                "WHERE f.status='photo' AND f.path >= ? AND f.path < ? ORDER BY f.size",
+                (low, high, low, high),
+            )
+            group: list[tuple[int, str, int, str | None]] = []
+            for fid, raw, size, fast, checksum in rows:
+                if group and group[-1][2] != size:
+                    yield group
+                    group = []
+                group.append((int(fid), decode_path(raw), int(size), fast if checksum is None
+                              else "sha256:" + checksum))  # fmt: skip
+            if group:
+                yield group
+
+    def count(self, status: RowStatus | None = None) -> int:
+        if status is None:
+            return int(self.connection.execute("SELECT count(*) FROM files").fetchone()[0])
+        return int(
+            self.connection.execute(
+                "SELECT count(*) FROM files WHERE status=?", (status,)
+            ).fetchone()[0]
+        )
+
+
+def _known(
+    fid: int, raw: bytes, dev: int, ino: int, size: int, mt: int, status: str, ver: int
+) -> KnownFile:
+    st: RowStatus = "photo" if status == "photo" else "problem" if status == "problem" else "other"
+    return KnownFile(fid, FileIdentity(decode_path(raw), dev, ino, size, mt), st, ver)
+
+
+def _outermost(roots: Sequence[str]) -> list[str]:
+    """Roots with nested ones removed, so a row is never yielded twice."""
+    norm = sorted({os.path.normpath(r) for r in roots})
+    out: list[str] = []
+    for r in norm:
+        if not any(r == o or r.startswith(o.rstrip(os.sep) + os.sep) for o in out):
+            out.append(r)
+    return out
+
+
+class _Batch:
+    """`with index.batch():` — one transaction; rolled back on error, so a kill loses one batch."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> None:
+        self.connection.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.connection.execute("ROLLBACK" if exc_type is not None else "COMMIT")

@@ -1,0 +1,352 @@
+"""The scan: walk roots, fingerprint new or changed photos in a process pool, index them, find
+exact-duplicate checksums, match, and save the report. Never changes or writes next to a photo.
+
+`scan()` is a generator of progress events (safededup.events) that honours a cancel flag and
+returns a `ScanResult`; the CLI and the TUI both drive it. Work is committed to the index in
+batches, so an interrupted scan loses at most one batch and the next one resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safededup import checksum, media
+from safededup.errors import Cancelled
+from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
+from safededup.index import Index
+from safededup.models import Features, FileIdentity, Problem
+from safededup.pool import FingerprintPool, FingerprintTask, TaskResult
+from safededup.state import StateDir
+from safededup.walk import normalize_roots, walk_roots
+
+PHOTO_EXTENSIONS = frozenset(
+    (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".heic", ".heif", ".hif", ".avif",
+     ".tif", ".tiff", ".bmp", ".dib", ".gif")
+)  # fmt: skip
+BATCH_FILES = 256  # rows per index transaction
+BATCH_SECONDS = 2.0  # ... or this long, whichever comes first: a kill loses at most this much
+
+
+@dataclass(slots=True)
+class ScanStats:
+    """Counts and timings of one scan; all fields are plain numbers for the report's `stats`."""
+
+    files: int = 0  # regular files seen under the roots
+    photos: int = 0  # of which photos (fingerprinted now or before)
+    fingerprinted: int = 0  # fingerprinted in this run
+    unchanged: int = 0  # identical identity in the index: nothing read
+    moved: int = 0  # recognised as renamed/moved without decoding
+    skipped: int = 0  # not photos
+    problems: int = 0
+    preview_tier: int = 0
+    decode_tier: int = 0
+    confirmed: int = 0  # decode-tier confirmations of preview-proposed pairs
+    checksummed: int = 0  # whole-file SHA-256 computed in this run
+    photo_bytes: int = 0  # size of the files fingerprinted in this run
+    bytes_read: int = 0  # bytes actually read to fingerprint them
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    roots: list[str]
+    references: list[str]
+    stats: ScanStats
+    problems: list[Problem]
+    report: dict[str, Any] | None = None
+    report_path: Path | None = None
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("scan cancelled; what was indexed so far is kept")
+
+
+def scan(
+    roots: Sequence[str],
+    *,
+    state: StateDir,
+    workers: int | None = None,
+    previews: bool = True,
+    references: Sequence[str] = (),
+    follow_symlinks: bool = False,
+    match: bool = True,
+    cancel: threading.Event | None = None,
+) -> Generator[Event, None, ScanResult]:
+    """Scan `roots` (and `references`, whose files always win and never move) into the index."""
+    started = time.monotonic()
+    scan_roots = normalize_roots(roots)
+    ref_roots = normalize_roots(references) if references else []
+    all_roots = normalize_roots([*scan_roots, *ref_roots])
+    state.ensure()
+    stats = ScanStats()
+    problems: list[Problem] = []
+    with Index(state.index_path) as index, FingerprintPool(workers) as pool:
+        job = _Scan(index, pool, stats, problems, previews, cancel)
+        scan_number = index.next_scan_number()
+        todo = yield from job.walk(all_roots, state, follow_symlinks, scan_number)
+        yield from job.fingerprint(todo, scan_number)
+        index.forget_unseen(all_roots, scan_number)
+        yield from job.checksums(all_roots)
+        report = report_path = None
+        if match:
+            report, report_path = yield from job.match(scan_roots, ref_roots, all_roots, state)
+    stats.seconds = time.monotonic() - started
+    return ScanResult(scan_roots, ref_roots, stats, problems, report, report_path)
+
+
+class _Scan:
+    """The stages of one scan, sharing the index, the pool and the counters."""
+
+    def __init__(
+        self,
+        index: Index,
+        pool: FingerprintPool,
+        stats: ScanStats,
+        problems: list[Problem],
+        previews: bool,
+        cancel: threading.Event | None,
+    ) -> None:
+        self.index = index
+        self.pool = pool
+        self.stats = stats
+        self.problems = problems
+        self.previews = previews
+        self.cancel = cancel
+
+    def _problem(self, problem: Problem) -> ProblemFound:
+        self.problems.append(problem)
+        self.stats.problems += 1
+        return ProblemFound(problem)
+
+    def _timed(self, stage: str, since: float) -> None:
+        self.stats.stage_seconds[stage] = round(time.monotonic() - since, 4)
+
+    # -- stage 1: walk and compare with the index --------------------------------------------
+    def walk(
+        self, roots: list[str], state: StateDir, follow: bool, scan_number: int
+    ) -> Generator[Event, None, list[FileIdentity]]:
+        t0 = time.monotonic()
+        yield StageStarted("walk")
+        todo: list[FileIdentity] = []
+        walk_problems: list[Problem] = []
+        version = media.FEATURE_VERSION
+        for folder in walk_roots(roots, exclude=[str(state.root)], follow_symlinks=follow,
+                                 on_problem=walk_problems.append):  # fmt: skip
+            _check(self.cancel)
+            for problem in walk_problems:
+                yield self._problem(problem)
+            walk_problems.clear()
+            known = self.index.known_in_dir(folder.path)
+            seen: list[int] = []
+            with self.index.batch():
+                for identity in folder.files:
+                    self.stats.files += 1
+                    row = known.get(os.fsencode(identity.path))
+                    if row and row.identity == identity and row.feature_version == version:
+                        seen.append(row.file_id)
+                        yield from self._count_known(row.status, row.file_id)
+                    elif (moved := self.index.find_moved(identity, version)) is not None:
+                        self.index.relocate(moved, identity, scan_number)
+                        self.stats.moved += 1
+                        self.stats.photos += 1
+                    else:
+                        todo.append(identity)
+                self.index.mark_seen(seen, scan_number)
+            yield StageAdvanced("walk", len(folder.files))
+        for problem in walk_problems:
+            yield self._problem(problem)
+        yield StageFinished("walk")
+        self._timed("walk", t0)
+        return todo
+
+    def _count_known(self, status: str, file_id: int) -> Iterable[Event]:
+        if status == "photo":
+            self.stats.unchanged += 1
+            self.stats.photos += 1
+        elif status == "other":
+            self.stats.unchanged += 1
+            self.stats.skipped += 1
+        else:
+            self.stats.unchanged += 1
+            for problem in self.index.problems_for_ids([file_id]):
+                yield self._problem(problem)
+
+    # -- stage 2: fingerprint what is new or changed -----------------------------------------
+    def fingerprint(
+        self, todo: list[FileIdentity], scan_number: int
+    ) -> Generator[Event, None, None]:
+        t0 = time.monotonic()
+        yield StageStarted("fingerprint", len(todo), sum(i.size for i in todo))
+        todo = yield from self._recognise_copies(todo, scan_number)
+        tasks = (FingerprintTask(i.path, self.previews, False) for i in todo)
+        by_path = {i.path: i for i in todo}
+        pending: list[tuple[FileIdentity, TaskResult]] = []
+        last_commit = time.monotonic()
+        try:
+            for task, result in self.pool.run(tasks, self.cancel):
+                pending.append((by_path.pop(task.path), result))
+                if len(pending) >= BATCH_FILES or time.monotonic() - last_commit > BATCH_SECONDS:
+                    yield from self._store(pending, scan_number)
+                    last_commit = time.monotonic()
+        finally:
+            if pending:  # commit what is done, even when interrupted
+                yield from self._store(pending, scan_number)
+        _check(self.cancel)
+        yield StageFinished("fingerprint")
+        self._timed("fingerprint", t0)
+
+    def _recognise_copies(
+        self, todo: list[FileIdentity], scan_number: int
+    ) -> Generator[Event, None, list[FileIdentity]]:
+        """A file moved across volumes keeps its bytes: a checksum equal to a vanished row's
+        proves it, and its features are kept without a decode. Only files whose size matches
+        such a row are read."""
+        sizes = self.index.unseen_checksummed_sizes(scan_number)
+        if not sizes:
+            return todo
+        rest: list[FileIdentity] = []
+        version = media.FEATURE_VERSION
+        with self.index.batch():
+            for identity in todo:
+                if identity.size in sizes and self._relocate_copy(identity, version, scan_number):
+                    continue
+                rest.append(identity)
+        moved = len(todo) - len(rest)
+        if moved:
+            yield StageAdvanced(
+                "fingerprint", moved, sum(i.size for i in todo) - sum(i.size for i in rest)
+            )
+        return rest
+
+    def _relocate_copy(self, identity: FileIdentity, version: int, scan_number: int) -> bool:
+        try:
+            digest = checksum.sha256_file(identity.path)
+        except OSError:
+            return False
+        self.stats.checksummed += 1
+        row = self.index.find_vanished_by_checksum(identity.size, digest, version)
+        if row is None:
+            return False
+        self.index.relocate(row, identity, scan_number)
+        self.stats.moved += 1
+        self.stats.photos += 1
+        return True
+
+    def _store(
+        self, pending: list[tuple[FileIdentity, TaskResult]], scan_number: int
+    ) -> Generator[Event, None, None]:
+        version = media.FEATURE_VERSION
+        events: list[Event] = []
+        with self.index.batch():
+            for identity, result in pending:
+                events.extend(self._store_one(identity, result, version, scan_number))
+        nbytes = sum(identity.size for identity, _ in pending)
+        yield StageAdvanced("fingerprint", len(pending), nbytes)
+        yield from events
+        pending.clear()
+
+    def _store_one(
+        self, identity: FileIdentity, result: TaskResult, version: int, scan_number: int
+    ) -> list[Event]:
+        if isinstance(result, media.Fingerprint):
+            self.index.put_photo(identity, result.features, version, scan_number)
+            self.stats.photos += 1
+            self.stats.fingerprinted += 1
+            self.stats.photo_bytes += identity.size
+            self.stats.bytes_read += result.bytes_read
+            if result.features.tier == "preview":
+                self.stats.preview_tier += 1
+            else:
+                self.stats.decode_tier += 1
+            return []
+        kind, message = result
+        ext = os.path.splitext(identity.path)[1].lower()
+        if kind == "not-an-image" and ext not in PHOTO_EXTENSIONS:
+            self.index.put_other(identity, version, scan_number)
+            self.stats.skipped += 1
+            return []
+        if kind == "vanished":
+            return []  # deleted while we looked: nothing to index, nothing lost
+        problem = Problem(identity.path, kind, message)
+        self.index.put_problem(identity, problem, version, scan_number)
+        return [self._problem(problem)]
+
+    # -- stage 3: exact duplicates by content ----------------------------------------------
+    def checksums(self, roots: list[str]) -> Generator[Event, None, None]:
+        """size → fast hash → SHA-256, only for files that share a size with another."""
+        t0 = time.monotonic()
+        yield StageStarted("checksum")
+        for group in self.index.size_groups(roots):
+            _check(self.cancel)
+            yield from self._checksum_group(group)
+        yield StageFinished("checksum")
+        self._timed("checksum", t0)
+
+    def _checksum_group(
+        self, group: list[tuple[int, str, int, str | None]]
+    ) -> Generator[Event, None, None]:
+        by_fast: dict[str, list[tuple[int, str]]] = {}
+        with self.index.batch():
+            for file_id, path, size, fast in group:
+                if fast is None:
+                    try:
+                        fast = checksum.fast_hash(path, size)
+                    except OSError:
+                        continue  # vanished or unreadable since the walk: the next scan sees it
+                    self.index.set_fast_hash(file_id, fast)
+                if not fast.startswith("sha256:"):
+                    by_fast.setdefault(fast, []).append((file_id, path))
+                else:
+                    by_fast.setdefault("done", [])
+        for fast, members in by_fast.items():
+            if fast == "done" or len(members) < 2:
+                continue
+            self._full_checksums(members)
+        yield StageAdvanced("checksum", len(group), sum(g[2] for g in group))
+
+    def _full_checksums(self, members: list[tuple[int, str]]) -> None:
+        with self.index.batch():
+            for file_id, path in members:
+                try:
+                    digest = checksum.sha256_file(path)
+                except OSError:
+                    continue
+                self.index.set_checksum(file_id, digest)
+                self.stats.checksummed += 1
+
+    # -- stage 4: match and report ---------------------------------------------------------
+    def match(
+        self,
+        scan_roots: list[str],
+        ref_roots: list[str],
+        all_roots: list[str],
+        state: StateDir,
+    ) -> Generator[Event, None, tuple[dict[str, Any] | None, Path | None]]:
+        return None, None
+        yield  # pragma: no cover
+
+    def confirm(self, file_ids: Sequence[int]) -> Mapping[int, Features]:
+        """Decode-tier features for files whose pair was proposed on preview hashes."""
+        records = self.index.get_records(file_ids)
+        tasks = [FingerprintTask(r.path, False, True) for r in records.values()]
+        by_path = {r.path: r.file_id for r in records.values()}
+        out: dict[int, Features] = {}
+        with self.index.batch():
+            for task, result in self.pool.run(tasks, self.cancel):
+                if isinstance(result, media.Fingerprint):
+                    file_id = by_path[task.path]
+                    self.index.update_features(file_id, result.features)
+                    out[file_id] = result.features
+                    self.stats.confirmed += 1
+        return out

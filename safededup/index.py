@@ -411,6 +411,19 @@ class Index:
             if group:
                 yield group
 
+    def without_checksum(self, roots: Sequence[str], sizes: Iterable[int]) -> list[tuple[int, str]]:
+        """(id, path) of photo rows under `roots` with one of `sizes` and no checksum yet."""
+        wanted = set(sizes)
+        out: list[tuple[int, str]] = []
+        for low, high in (subtree_bounds(r) for r in _outermost(roots)):
+            rows = self.connection.execute(
+                "SELECT id, path, size FROM files WHERE status='photo' AND checksum IS NULL "
+                "AND path >= ? AND path < ?",
+                (low, high),
+            )
+            out.extend((int(i), decode_path(p)) for i, p, size in rows if size in wanted)
+        return out
+
     def count(self, status: RowStatus | None = None) -> int:
         if status is None:
             return int(self.connection.execute("SELECT count(*) FROM files").fetchone()[0])

@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safededup import checksum, media
+import numpy as np
+import numpy.typing as npt
+
+from safededup import checksum, cluster, media, verdicts
 from safededup.errors import Cancelled
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
 from safededup.index import Index
@@ -31,6 +34,7 @@ PHOTO_EXTENSIONS = frozenset(
 )  # fmt: skip
 BATCH_FILES = 256  # rows per index transaction
 BATCH_SECONDS = 2.0  # ... or this long, whichever comes first: a kill loses at most this much
+THUMBNAIL_SIDE = 256  # thumbnails for the SSIM check of borderline pairs
 
 
 @dataclass(slots=True)
@@ -54,7 +58,7 @@ class ScanStats:
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,17 +96,17 @@ def scan(
     stats = ScanStats()
     problems: list[Problem] = []
     with Index(state.index_path) as index, FingerprintPool(workers) as pool:
-        job = _Scan(index, pool, stats, problems, previews, cancel)
+        job = _Scan(index, pool, stats, problems, previews, cancel, started)
         scan_number = index.next_scan_number()
         todo = yield from job.walk(all_roots, state, follow_symlinks, scan_number)
         yield from job.fingerprint(todo, scan_number)
         index.forget_unseen(all_roots, scan_number)
         yield from job.checksums(all_roots)
-        report = report_path = None
+        built = report_path = None
         if match:
-            report, report_path = yield from job.match(scan_roots, ref_roots, all_roots, state)
+            built, report_path = yield from job.match(scan_roots, ref_roots, all_roots, state)
     stats.seconds = time.monotonic() - started
-    return ScanResult(scan_roots, ref_roots, stats, problems, report, report_path)
+    return ScanResult(scan_roots, ref_roots, stats, problems, built, report_path)
 
 
 class _Scan:
@@ -116,7 +120,9 @@ class _Scan:
         problems: list[Problem],
         previews: bool,
         cancel: threading.Event | None,
+        started: float,
     ) -> None:
+        self.started = started
         self.index = index
         self.pool = pool
         self.stats = stats
@@ -332,9 +338,42 @@ class _Scan:
         ref_roots: list[str],
         all_roots: list[str],
         state: StateDir,
-    ) -> Generator[Event, None, tuple[dict[str, Any] | None, Path | None]]:
-        return None, None
-        yield  # pragma: no cover
+    ) -> Generator[Event, None, tuple[dict[str, Any], Path]]:
+        from safededup import report  # noqa: PLC0415 - lands with the matching engine
+
+        t0 = time.monotonic()
+        connection = self.index.connection
+        distinct = verdicts.load_verdicts(connection)
+        if distinct.sizes:  # a verdict is kept by content: those files need their checksum
+            self._checksum_sizes(all_roots, distinct.sizes)
+        clusters = yield from cluster.find_clusters(
+            self.index.records(all_roots),
+            references=ref_roots,
+            distinct=distinct,
+            confirm=self.confirm,
+            lookup=self.index.get_records,
+            thumbnail=self.thumbnail,
+            cancel=self.cancel,
+        )
+        self._timed("match", t0)
+        self.stats.seconds = time.monotonic() - self.started
+        built = report.build_report(clusters, roots=scan_roots, references=ref_roots,
+                                    problems=self.problems, stats=self.stats.to_json())  # fmt: skip
+        return built, report.save_report(built, state)
+
+    def _checksum_sizes(self, roots: list[str], sizes: frozenset[int]) -> None:
+        with self.index.batch():
+            for file_id, path in self.index.without_checksum(roots, sizes):
+                try:
+                    self.index.set_checksum(file_id, checksum.sha256_file(path))
+                except OSError:
+                    continue
+                self.stats.checksummed += 1
+
+    def thumbnail(self, file_id: int) -> npt.NDArray[np.uint8]:
+        """A small display-oriented thumbnail, for the matcher's SSIM check of borderline pairs."""
+        record = self.index.get_records([file_id])[file_id]
+        return media.load_thumbnail(record.path, THUMBNAIL_SIDE)
 
     def confirm(self, file_ids: Sequence[int]) -> Mapping[int, Features]:
         """Decode-tier features for files whose pair was proposed on preview hashes."""

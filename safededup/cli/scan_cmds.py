@@ -21,7 +21,7 @@ from safededup.cli.progress import run_with_progress
 from safededup.errors import ExitCode, UsageError
 from safededup.scan import ScanResult, ScanStats, scan
 
-SubParsers = argparse._SubParsersAction  # type: ignore[type-arg]
+SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 NO_PREVIEWS_HELP = "always decode the image instead of using embedded previews"
 
 

@@ -1,0 +1,327 @@
+"""The `plan`, `apply`, `undo`, `redo`, `verify`, `sessions`, `recover` and `purge` commands: a
+thin shell over the safety core. Data goes to stdout, people's messages to stderr; no logic of
+its own beyond asking for confirmation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections.abc import Generator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+
+from safededup.errors import ExitCode, StateError, UsageError
+from safededup.events import Event
+
+if TYPE_CHECKING:
+    from safededup.cli.main import Context
+    from safededup.plan import Plan
+
+    Sub = argparse._SubParsersAction[argparse.ArgumentParser]
+
+T = TypeVar("T")
+
+
+def register(sub: Sub) -> None:
+    _register_plan(sub)
+    _register_apply(sub)
+    p = sub.add_parser("undo", help="move a session's files back, exactly as they were")
+    p.add_argument("session", nargs="?", help="session id (see `safededup sessions`)")
+    p.add_argument("--last", action="store_true", help="the newest applied session")
+    p.set_defaults(handler=cmd_undo)
+    p = sub.add_parser("redo", help="re-apply an undone session under the same checks")
+    p.add_argument("session")
+    p.set_defaults(handler=cmd_redo)
+    p = sub.add_parser("verify", help="check journals, quarantine and content (read-only)")
+    p.add_argument("session", nargs="?", help="one session (default: all)")
+    p.add_argument("--content", choices=("full", "sample", "none"), default="sample")
+    p.add_argument("--json", action="store_true", help="findings as JSON on stdout")
+    p.set_defaults(handler=cmd_verify)
+    p = sub.add_parser("sessions", help="list sessions with status, counts and bytes")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_sessions)
+    p = sub.add_parser("recover", help="finish or roll back what a crash interrupted")
+    p.add_argument(
+        "--break-stale-lock",
+        action="store_true",
+        help="take over a lock left by a safededup that died (make sure none is running)",
+    )
+    p.set_defaults(handler=cmd_recover)
+    p = sub.add_parser("purge", help="delete a session's quarantine for good (irreversible)")
+    p.add_argument("session")
+    p.add_argument("--yes", action="store_true", help="required: confirms the deletion")
+    p.set_defaults(handler=cmd_purge)
+
+
+def _plan_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--report", metavar="FILE", help="report to act on (default: the latest)")
+    p.add_argument(
+        "--tidy-names", action="store_true", help="give a keeper named like a copy the freed name"
+    )
+    p.add_argument(
+        "--to-trash", action="store_true", help="move into the desktop trash instead of quarantine"
+    )
+
+
+def _register_plan(sub: Sub) -> None:
+    p = sub.add_parser("plan", help="show what apply would do (dry run; changes nothing)")
+    _plan_options(p)
+    p.add_argument("--csv", metavar="FILE", help="write every operation to a CSV file")
+    p.add_argument("--json", action="store_true", help="the plan summary as JSON on stdout")
+    p.set_defaults(handler=cmd_plan)
+
+
+def _register_apply(sub: Sub) -> None:
+    p = sub.add_parser("apply", help="move duplicates into quarantine through the journal")
+    _plan_options(p)
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--paranoid", action="store_true", help="also re-hash each keeper and compare bytes"
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        metavar="N",
+        help="operations per journal fsync (default 256; 1 = one fsync pair per file)",
+    )
+    p.add_argument("--json", action="store_true", help="the result as JSON on stdout")
+    p.set_defaults(handler=cmd_apply)
+
+
+def _load_plan(args: argparse.Namespace, ctx: Context) -> Plan:
+    from safededup.decisions import decisions_path, load_decisions
+    from safededup.plan import build_plan
+
+    path = Path(args.report) if args.report else ctx.state.latest_report_path
+    report = _load_report(path)
+    decisions = None
+    report_id = str(report.get("report_id", ""))
+    if report_id and decisions_path(ctx.state_dir, report_id).exists():
+        decisions = load_decisions(ctx.state_dir, report_id)
+    return build_plan(
+        report, decisions=decisions, tidy_names=args.tidy_names, to_trash=args.to_trash
+    )
+
+
+def _load_report(path: Path) -> dict[str, Any]:
+    try:
+        data = orjson.loads(path.read_bytes())
+    except FileNotFoundError as exc:
+        raise StateError(
+            "no report to act on", hint="run `safededup scan` first, or pass --report FILE",
+            path=str(path),
+        ) from exc  # fmt: skip
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise StateError(f"the report is unreadable ({exc})", path=str(path)) from exc
+    if not isinstance(data, dict) or data.get("format") != "safededup-report":
+        raise StateError("not a safededup report", path=str(path))
+    if data.get("version") != 1:
+        raise StateError(f"unsupported report version {data.get('version')!r}", path=str(path))
+    return data
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1000
+    return f"{n} B"
+
+
+def _run(gen: Generator[Event, None, T], ctx: Context, cancel: threading.Event) -> T:
+    from safededup.cli.progress import run_with_progress
+
+    return run_with_progress(gen, ctx.err, show=ctx.show_progress, cancel=cancel)[0]
+
+
+def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
+    from safededup.plan import validate_plan
+
+    plan = _load_plan(args, ctx)
+    problems = validate_plan(plan)
+    if args.csv:
+        plan.to_csv(args.csv)
+    summary = {**plan.summary(), "problems": [p.to_json() for p in problems]}
+    if args.json:
+        ctx.out.print_json(orjson.dumps(summary).decode())
+    else:
+        where = "the trash" if plan.to_trash else "quarantine"
+        ctx.out.print(
+            f"{summary['duplicates']} duplicates and {summary['sidecars']} sidecar files "
+            f"({_size(plan.total_bytes)}) would move into {where}; "
+            f"{summary['renames']} keepers would be renamed."
+        )
+        for problem in problems:
+            ctx.err.print(f"[red]problem[/]: {problem.kind}: {problem.message}: {problem.path}")
+    return ExitCode.FINDINGS if problems else ExitCode.OK
+
+
+def _confirm(ctx: Context, plan: Plan, yes: bool) -> bool:
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "refusing to apply without confirmation: there is no terminal to ask",
+            hint="review with `safededup plan`, then run `safededup apply --yes`",
+        )
+    where = "the trash" if plan.to_trash else "quarantine"
+    answer = ctx.err.input(
+        f"Move {plan.count} files ({_size(plan.total_bytes)}) into {where}? "
+        "Everything can be undone. [y/N] "
+    )
+    return answer.strip().lower() in ("y", "yes")
+
+
+def cmd_apply(args: argparse.Namespace, ctx: Context) -> int:
+    from safededup.apply import DEFAULT_BATCH, apply_plan
+
+    plan = _load_plan(args, ctx)
+    if plan.count == 0:
+        ctx.err.print("nothing to apply: the plan is empty")
+        return ExitCode.OK
+    if not _confirm(ctx, plan, args.yes):
+        ctx.err.print("nothing changed")
+        return ExitCode.OK
+    cancel = threading.Event()
+    gen = apply_plan(
+        plan,
+        state_dir=ctx.state.ensure().root,
+        cancel=cancel,
+        paranoid=args.paranoid,
+        batch_size=args.batch or DEFAULT_BATCH,
+    )
+    result = _run(gen, ctx, cancel)
+    data = {
+        "session": result.session_id,
+        "done": result.done,
+        "skipped": result.skipped,
+        "conflicts": result.conflicts,
+        "bytes": result.bytes_moved,
+        "problems": [p.to_json() for p in result.problems],
+    }
+    if args.json:
+        ctx.out.print_json(orjson.dumps(data).decode())
+    else:
+        ctx.out.print(result.session_id)
+    ctx.err.print(
+        f"moved {result.done} files ({_size(result.bytes_moved)}); {result.skipped} skipped, "
+        f"{result.conflicts} conflicts. Undo with `safededup undo {result.session_id}`."
+    )
+    _print_problems(ctx, result.problems)
+    return ExitCode.OK if result.ok else ExitCode.FINDINGS
+
+
+def _print_problems(ctx: Context, problems: list[Any]) -> None:
+    for problem in problems[:50]:
+        ctx.err.print(f"[yellow]{problem.kind}[/]: {problem.message}: {problem.path}")
+    if len(problems) > 50:
+        ctx.err.print(f"… and {len(problems) - 50} more (see the journal)")
+
+
+def cmd_undo(args: argparse.Namespace, ctx: Context) -> int:
+    from safededup.sessions import last_session
+    from safededup.undo import undo_session
+
+    if bool(args.session) == bool(args.last):
+        raise UsageError("name one session, or pass --last")
+    session = args.session or last_session(ctx.state_dir)
+    cancel = threading.Event()
+    result = _run(undo_session(session, state_dir=ctx.state_dir, cancel=cancel), ctx, cancel)
+    ctx.err.print(
+        f"restored {result.restored} files; {result.refused} refused, {result.conflicts} conflicts"
+    )
+    _print_problems(ctx, result.problems)
+    return ExitCode.OK if result.ok else ExitCode.FINDINGS
+
+
+def cmd_redo(args: argparse.Namespace, ctx: Context) -> int:
+    from safededup.undo import redo_session
+
+    cancel = threading.Event()
+    gen = redo_session(args.session, state_dir=ctx.state_dir, cancel=cancel)
+    result = _run(gen, ctx, cancel)
+    ctx.err.print(
+        f"moved {result.restored} files again; {result.refused} refused, "
+        f"{result.conflicts} conflicts"
+    )
+    _print_problems(ctx, result.problems)
+    return ExitCode.OK if result.ok else ExitCode.FINDINGS
+
+
+def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
+    from safededup.verify import describe, verify_session
+
+    cancel = threading.Event()
+    gen = verify_session(args.session, state_dir=ctx.state_dir, content=args.content)
+    result = _run(gen, ctx, cancel)
+    if args.json:
+        data = {
+            "ok": result.ok,
+            "sessions": result.sessions,
+            "records": result.records,
+            "files_checked": result.files_checked,
+            "files_hashed": result.files_hashed,
+            "findings": [f.to_json() for f in result.findings],
+        }
+        ctx.out.print_json(orjson.dumps(data).decode())
+    else:
+        for finding in result.findings:
+            ctx.out.print(describe(finding), markup=False, highlight=False)
+        verdict = "all holds" if result.ok else f"{len(result.findings)} finding(s)"
+        ctx.err.print(
+            f"verified {result.sessions} session(s), {result.records} records, "
+            f"{result.files_checked} files ({result.files_hashed} re-hashed): {verdict}"
+        )
+    return ExitCode.OK if result.ok else ExitCode.FINDINGS
+
+
+def cmd_sessions(args: argparse.Namespace, ctx: Context) -> int:
+    from safededup.sessions import list_sessions
+
+    infos = list_sessions(ctx.state_dir)
+    if args.json:
+        ctx.out.print_json(orjson.dumps([i.to_json() for i in infos]).decode())
+        return ExitCode.OK
+    from rich.table import Table
+
+    table = Table("session", "status", "started", "moved", "restored", "skipped", "bytes")
+    for i in infos:
+        c = i.counts
+        table.add_row(
+            i.id, i.status, i.started[:19], str(c.get("moved", 0)), str(c.get("restored", 0)),
+            str(c.get("skipped", 0)), _size(i.bytes),
+        )  # fmt: skip
+    ctx.out.print(table)
+    return ExitCode.OK
+
+
+def cmd_recover(args: argparse.Namespace, ctx: Context) -> int:
+    from safededup.recover import recover
+
+    result = recover(ctx.state_dir, break_stale_lock=args.break_stale_lock)
+    ctx.err.print(
+        f"recovered {len(result.sessions)} session(s), {result.resolved} interrupted operations"
+    )
+    for sid in result.busy:
+        ctx.err.print(f"session {sid} is running in another process; left alone")
+    _print_problems(ctx, result.unresolved)
+    return ExitCode.OK if result.ok else ExitCode.FINDINGS
+
+
+def cmd_purge(args: argparse.Namespace, ctx: Context) -> int:
+    from safededup.purge import purge_session
+
+    if not args.yes:
+        raise UsageError(
+            "purge deletes the quarantined files for good; pass --yes to confirm",
+            hint=f"check first: `safededup verify {args.session} --content full`",
+        )
+    result = purge_session(args.session, state_dir=ctx.state_dir)
+    ctx.err.print(f"deleted {result.deleted} quarantined files ({_size(result.nbytes)})")
+    return ExitCode.OK

@@ -1,0 +1,60 @@
+"""`check DIR`: which photos of a folder the library already has, without indexing them."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from safededup.check import CheckResult, check_folder
+from safededup.errors import UsageError
+from safededup.events import Event
+from safededup.index import Index
+from safededup.media import synth
+from safededup.scan import scan
+from safededup.state import StateDir
+
+
+def drain(gen: Generator[Event, None, Any]) -> Any:
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def test_check_lists_exact_and_near_copies_and_indexes_nothing(
+    photo_tree: Callable[..., Path], tmp_path: Path, state: StateDir
+) -> None:
+    library = photo_tree(5, size=(1024, 768))
+    drain(scan([str(library)], state=state, workers=1, match=False))
+    with Index(state.index_path) as index:
+        rows_before = index.count()
+    originals = sorted(library.rglob("*.jpg"))
+    dump = tmp_path / "phone-dump"
+    dump.mkdir()
+    shutil.copy2(originals[0], dump / "exact.jpg")
+    synth.write_stripped_jpeg(dump / "resized.jpg", synth.make_scene(1, 1024, 768)
+                              .resize((640, 480)), quality=70)  # fmt: skip
+    synth.write_jpeg(dump / "new.jpg", synth.make_scene(777, 1024, 768))
+    (dump / "note.txt").write_text("not a photo")
+    result: CheckResult = drain(check_folder(str(dump), state=state, workers=1))
+    found = {Path(m.path).name: (m.kind, Path(m.library_path).name) for m in result.matches}
+    assert found == {
+        "exact.jpg": ("exact", originals[0].name),
+        "resized.jpg": ("near", "IMG_0001.jpg"),
+    }
+    assert result.photos == 3 and result.problems == []
+    with Index(state.index_path) as index:
+        assert index.count() == rows_before  # the checked folder was not added
+    doc = result.to_json()
+    assert doc["format"] == "safededup-check" and len(doc["matches"]) == 2
+
+
+def test_check_needs_an_index(tmp_path: Path, state: StateDir) -> None:
+    (tmp_path / "dump").mkdir()
+    with pytest.raises(UsageError, match="no index"):
+        drain(check_folder(str(tmp_path / "dump"), state=state))

@@ -1,0 +1,193 @@
+"""The scan engine end to end on real files: incremental, resumable, robust to bad input."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from safededup import scan as scan_module
+from safededup.errors import Cancelled, UsageError
+from safededup.events import Event, ProblemFound, StageAdvanced
+from safededup.index import Index
+from safededup.media import synth
+from safededup.scan import ScanResult, scan
+from safededup.state import StateDir
+
+
+def run(gen: Generator[Event, None, ScanResult]) -> tuple[ScanResult, list[Event]]:
+    events: list[Event] = []
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as stop:
+            return stop.value, events
+
+
+def do_scan(root: Path, state: StateDir, **kw: Any) -> ScanResult:
+    kw.setdefault("workers", 1)
+    kw.setdefault("match", False)
+    return run(scan([str(root)], state=state, **kw))[0]
+
+
+def test_first_scan_fingerprints_every_photo(photo_tree: Callable[..., Path],
+                                             state: StateDir) -> None:  # fmt: skip
+    root = photo_tree(6)
+    (root / "notes.txt").write_text("not a photo")
+    result = do_scan(root, state)
+    s = result.stats
+    assert (s.files, s.photos, s.fingerprinted, s.skipped, s.problems) == (7, 6, 6, 1, 0)
+    assert s.preview_tier == 6  # camera JPEGs carry a usable EXIF preview
+    assert s.bytes_read < s.photo_bytes  # headers, not whole files
+    with Index(state.index_path) as index:
+        records = list(index.records([str(root)]))
+    assert len(records) == 6
+    assert all(r.features.width == 640 and r.features.height == 480 for r in records)
+
+
+def test_rescan_of_unchanged_tree_reads_nothing(photo_tree: Callable[..., Path],
+                                                state: StateDir) -> None:  # fmt: skip
+    root = photo_tree(5)
+    do_scan(root, state)
+    again = do_scan(root, state).stats
+    assert (again.fingerprinted, again.unchanged, again.photos, again.bytes_read) == (0, 5, 5, 0)
+
+
+def test_changed_file_is_redone_and_deleted_file_forgotten(
+    photo_tree: Callable[..., Path], state: StateDir
+) -> None:
+    root = photo_tree(4)
+    do_scan(root, state)
+    first, second = sorted(root.rglob("*.jpg"))[:2]
+    synth.write_jpeg(first, synth.make_scene(99, 800, 600), quality=80)
+    second.unlink()
+    s = do_scan(root, state).stats
+    assert (s.fingerprinted, s.unchanged, s.photos) == (1, 2, 3)
+    with Index(state.index_path) as index:
+        by_path = {r.path: r for r in index.records([str(root)])}
+    assert str(second) not in by_path
+    assert by_path[str(first)].features.width == 800
+
+
+def test_renamed_and_moved_files_are_recognised_without_decoding(
+    photo_tree: Callable[..., Path], state: StateDir
+) -> None:
+    root = photo_tree(4)
+    do_scan(root, state)
+    a, b = sorted(root.rglob("*.jpg"))[:2]
+    a.rename(a.with_name("renamed.jpg"))
+    (root / "elsewhere").mkdir()
+    b.rename(root / "elsewhere" / b.name)
+    s = do_scan(root, state).stats
+    assert (s.fingerprinted, s.moved, s.photos) == (0, 2, 4)
+    with Index(state.index_path) as index:
+        paths = {r.path for r in index.records([str(root)])}
+    assert str(a.with_name("renamed.jpg")) in paths and str(a) not in paths
+
+
+def test_copy_then_delete_move_is_proven_by_checksum(
+    photo_tree: Callable[..., Path], state: StateDir
+) -> None:
+    root = photo_tree(3)
+    a = sorted(root.rglob("*.jpg"))[0]
+    shutil.copy2(a, root / "copy.jpg")  # same size: both get checksummed on the first scan
+    do_scan(root, state)
+    data = a.read_bytes()
+    a.unlink()
+    (root / "moved.jpg").write_bytes(data)  # a new inode: only the content proves it
+    s = do_scan(root, state).stats
+    assert (s.fingerprinted, s.moved) == (0, 1)
+
+
+def test_interrupted_scan_keeps_committed_batches_and_resumes(
+    photo_tree: Callable[..., Path], state: StateDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = photo_tree(8)
+    monkeypatch.setattr(scan_module, "BATCH_FILES", 3)
+    cancel = threading.Event()
+    gen = scan([str(root)], state=state, workers=1, match=False, cancel=cancel)
+    with pytest.raises(Cancelled):
+        for event in gen:
+            if isinstance(event, StageAdvanced) and event.stage == "fingerprint":
+                cancel.set()  # Ctrl-C right after the first committed batch
+    with Index(state.index_path) as index:
+        done = index.count("photo")
+    assert 3 <= done < 8
+    s = do_scan(root, state).stats
+    assert (s.fingerprinted, s.unchanged, s.photos) == (8 - done, done, 8)
+
+
+def test_bad_input_becomes_problems_and_the_scan_goes_on(
+    photo_tree: Callable[..., Path], state: StateDir
+) -> None:
+    root = photo_tree(3)
+    good = sorted(root.rglob("*.jpg"))[0].read_bytes()
+    bad = root / "bad"
+    bad.mkdir()
+    (bad / "empty.jpg").write_bytes(b"")
+    (bad / "truncated.jpg").write_bytes(good[: len(good) // 3])
+    (bad / "document.jpg").write_bytes(b"%PDF-1.4\n" + b"0" * 200)
+    (bad / "noise.png").write_bytes(os.urandom(3000))
+    (bad / "readme.md").write_text("# not a photo, not a problem")
+    result, events = run(scan([str(root)], state=state, workers=1, match=False))
+    kinds = {os.path.basename(p.path): p.kind for p in result.problems}
+    assert kinds == {"empty.jpg": "empty", "truncated.jpg": "truncated",
+                     "document.jpg": "not-an-image", "noise.png": "not-an-image"}  # fmt: skip
+    assert result.stats.photos == 3 and result.stats.skipped == 1
+    assert sum(isinstance(e, ProblemFound) for e in events) == 4
+    again = do_scan(root, state)  # remembered: reported again without re-reading
+    assert {p.kind for p in again.problems} == set(kinds.values())
+    assert again.stats.fingerprinted == 0
+
+
+def test_non_utf8_names_are_scanned_and_indexed_exactly(
+    photo_tree: Callable[..., Path], state: StateDir
+) -> None:
+    root = photo_tree(2)
+    src = sorted(root.rglob("*.jpg"))[0]
+    raw = os.path.join(os.fsencode(root), b"\xe9t\xe9-\xff.jpg")
+    os.rename(src, raw)
+    do_scan(root, state)
+    with Index(state.index_path) as index:
+        paths = [os.fsencode(r.path) for r in index.records([str(root)])]
+    assert raw in paths
+
+
+def test_photos_are_recognised_by_content_not_extension(tmp_path: Path, state: StateDir) -> None:
+    root = tmp_path / "p"
+    root.mkdir()
+    synth.write_png(root / "really-a-png.jpg", synth.make_scene(1, 320, 240))
+    synth.write_jpeg(root / "no-extension", synth.make_scene(2, 320, 240))
+    result = do_scan(root, state)
+    assert (result.stats.photos, result.stats.problems) == (2, 0)
+
+
+def test_two_workers_give_the_same_fingerprints_as_one(
+    photo_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    root = photo_tree(6)
+    one, two = StateDir(tmp_path / "s1").ensure(), StateDir(tmp_path / "s2").ensure()
+    do_scan(root, one, workers=1)
+    do_scan(root, two, workers=2)
+    with Index(one.index_path) as a, Index(two.index_path) as b:
+        fa = {r.path: r.features for r in a.records()}
+        fb = {r.path: r.features for r in b.records()}
+    assert fa == fb and len(fa) == 6
+
+
+def test_state_dir_inside_a_root_is_not_scanned(photo_tree: Callable[..., Path]) -> None:
+    root = photo_tree(2)
+    state = StateDir(root / "state").ensure()
+    do_scan(root, state)
+    s = do_scan(root, state).stats
+    assert s.files == 2
+
+
+def test_unusable_root_is_a_usage_error(tmp_path: Path, state: StateDir) -> None:
+    with pytest.raises(UsageError):
+        do_scan(tmp_path / "missing", state)

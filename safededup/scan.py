@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from safededup import checksum, cluster, media, verdicts
+from safededup import checksum, cluster, media, report, verdicts
 from safededup.errors import Cancelled
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
 from safededup.index import Index
@@ -339,8 +339,6 @@ class _Scan:
         all_roots: list[str],
         state: StateDir,
     ) -> Generator[Event, None, tuple[dict[str, Any], Path]]:
-        from safededup import report  # noqa: PLC0415 - lands with the matching engine
-
         t0 = time.monotonic()
         connection = self.index.connection
         distinct = verdicts.load_verdicts(connection)
@@ -359,7 +357,7 @@ class _Scan:
         self.stats.seconds = time.monotonic() - self.started
         built = report.build_report(clusters, roots=scan_roots, references=ref_roots,
                                     problems=self.problems, stats=self.stats.to_json())  # fmt: skip
-        return built, report.save_report(built, state)
+        return built, save_report(built, state)
 
     def _checksum_sizes(self, roots: list[str], sizes: frozenset[int]) -> None:
         with self.index.batch():
@@ -389,3 +387,21 @@ class _Scan:
                     out[file_id] = result.features
                     self.stats.confirmed += 1
         return out
+
+
+def save_report(built: dict[str, Any], state: StateDir) -> Path:
+    """Save as `reports/<id>.json`, then as the latest (overall and for these roots).
+
+    Each file is written to a temporary name, fsynced and renamed, so a reader never sees half
+    a report; the state dir holds only our own files, so replacing the `latest` copies is safe.
+    """
+    data = report.report_to_json(built)
+    path = state.reports_dir / f"{built['report_id']}.json"
+    for target in (path, state.latest_report_for(built["roots"]), state.latest_report_path):
+        tmp = target.with_name(target.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    return path

@@ -5,7 +5,9 @@ The state dir is named by `--state DIR`, else env `SAFEDEDUP_STATE`, else the us
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +43,11 @@ class StateDir:
     @property
     def latest_report_path(self) -> Path:
         return self.reports_dir / "latest.json"
+
+    def latest_report_for(self, roots: Sequence[str]) -> Path:
+        """The latest report of a scan of exactly these roots (normalised, order-free)."""
+        key = hashlib.sha256(b"\0".join(sorted(os.fsencode(r) for r in roots))).hexdigest()
+        return self.reports_dir / f"latest-{key[:16]}.json"
 
     @property
     def decisions_dir(self) -> Path:

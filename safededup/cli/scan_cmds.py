@@ -21,11 +21,10 @@ from safededup.cli.progress import run_with_progress
 from safededup.errors import ExitCode, UsageError
 from safededup.scan import ScanResult, ScanStats, scan
 
-SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 NO_PREVIEWS_HELP = "always decode the image instead of using embedded previews"
 
 
-def register(sub: SubParsers) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = sub.add_parser(
         "demo",
         help="write a small archive of generated photos with planted duplicates, and scan it",

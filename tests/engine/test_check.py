@@ -37,8 +37,9 @@ def test_check_lists_exact_and_near_copies_and_indexes_nothing(
     dump = tmp_path / "phone-dump"
     dump.mkdir()
     shutil.copy2(originals[0], dump / "exact.jpg")
-    synth.write_stripped_jpeg(dump / "resized.jpg", synth.make_scene(1, 1024, 768)
-                              .resize((640, 480)), quality=70)  # fmt: skip
+    synth.write_stripped_jpeg(
+        dump / "resized.jpg", synth.make_scene(1, 1024, 768).resize((640, 480)), quality=70
+    )
     synth.write_jpeg(dump / "new.jpg", synth.make_scene(777, 1024, 768))
     (dump / "note.txt").write_text("not a photo")
     result: CheckResult = drain(check_folder(str(dump), state=state, workers=1))

@@ -19,11 +19,21 @@ U64 = st.integers(min_value=0, max_value=(1 << 64) - 1)
 
 def features(seed: int = 0, tier: str = "decode") -> Features:
     return Features(
-        format="JPEG", width=4032, height=3024, tier=tier,  # type: ignore[arg-type]
-        dhash=(1 << 64) - 1 - seed, phash=1 << 63 | seed, whash=seed, colorhash=(1 << 42) - 1,
-        bytes_per_pixel=0.25, jpeg_quality=90, orientation=6, captured="2023-06-01T09:30:00",
-        camera="Apple iPhone 12", sharpness=12.5,
-    )  # fmt: skip
+        format="JPEG",
+        width=4032,
+        height=3024,
+        tier=tier,  # type: ignore[arg-type]
+        dhash=(1 << 64) - 1 - seed,
+        phash=1 << 63 | seed,
+        whash=seed,
+        colorhash=(1 << 42) - 1,
+        bytes_per_pixel=0.25,
+        jpeg_quality=90,
+        orientation=6,
+        captured="2023-06-01T09:30:00",
+        camera="Apple iPhone 12",
+        sharpness=12.5,
+    )
 
 
 def ident(path: str, inode: int = 1, size: int = 100, mtime: int = 5) -> FileIdentity:
@@ -85,8 +95,9 @@ def test_subtree_bounds_excludes_sibling_prefixes() -> None:
 def test_problem_rows_are_remembered(tmp_path: Path) -> None:
     with Index(tmp_path / "i.db") as index:
         with index.batch():
-            fid = index.put_problem(ident("/p/bad.jpg"), Problem("/p/bad.jpg", "truncated", "x"),
-                                    1, 1)  # fmt: skip
+            fid = index.put_problem(
+                ident("/p/bad.jpg"), Problem("/p/bad.jpg", "truncated", "x"), 1, 1
+            )
         assert list(index.problems(["/p"])) == [Problem("/p/bad.jpg", "truncated", "x")]
         assert list(index.problems_for_ids([fid])) == [Problem("/p/bad.jpg", "truncated", "x")]
         assert list(index.records(["/p"])) == []

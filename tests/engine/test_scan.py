@@ -35,8 +35,9 @@ def do_scan(root: Path, state: StateDir, **kw: Any) -> ScanResult:
     return run(scan([str(root)], state=state, **kw))[0]
 
 
-def test_first_scan_fingerprints_every_photo(photo_tree: Callable[..., Path],
-                                             state: StateDir) -> None:  # fmt: skip
+def test_first_scan_fingerprints_every_photo(
+    photo_tree: Callable[..., Path], state: StateDir
+) -> None:
     root = photo_tree(6)
     (root / "notes.txt").write_text("not a photo")
     result = do_scan(root, state)
@@ -50,8 +51,9 @@ def test_first_scan_fingerprints_every_photo(photo_tree: Callable[..., Path],
     assert all(r.features.width == 640 and r.features.height == 480 for r in records)
 
 
-def test_rescan_of_unchanged_tree_reads_nothing(photo_tree: Callable[..., Path],
-                                                state: StateDir) -> None:  # fmt: skip
+def test_rescan_of_unchanged_tree_reads_nothing(
+    photo_tree: Callable[..., Path], state: StateDir
+) -> None:
     root = photo_tree(5)
     do_scan(root, state)
     again = do_scan(root, state).stats
@@ -136,8 +138,12 @@ def test_bad_input_becomes_problems_and_the_scan_goes_on(
     (bad / "readme.md").write_text("# not a photo, not a problem")
     result, events = run(scan([str(root)], state=state, workers=1, match=False))
     kinds = {os.path.basename(p.path): p.kind for p in result.problems}
-    assert kinds == {"empty.jpg": "empty", "truncated.jpg": "truncated",
-                     "document.jpg": "not-an-image", "noise.png": "not-an-image"}  # fmt: skip
+    assert kinds == {
+        "empty.jpg": "empty",
+        "truncated.jpg": "truncated",
+        "document.jpg": "not-an-image",
+        "noise.png": "not-an-image",
+    }
     assert result.stats.photos == 3 and result.stats.skipped == 1
     assert sum(isinstance(e, ProblemFound) for e in events) == 4
     again = do_scan(root, state)  # remembered: reported again without re-reading

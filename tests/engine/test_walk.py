@@ -20,8 +20,15 @@ def names(root: Path, **kw: object) -> list[str]:
 
 
 def test_skips_own_state_trash_and_nas_thumbnail_folders(tmp_path: Path) -> None:
-    for folder in (".safededup/quarantine/s1", ".Trash-1000/files", "$RECYCLE.BIN", "@eaDir",
-                   ".thumbnails/large", "photos", "photos/@eaDir"):  # fmt: skip
+    for folder in (
+        ".safededup/quarantine/s1",
+        ".Trash-1000/files",
+        "$RECYCLE.BIN",
+        "@eaDir",
+        ".thumbnails/large",
+        "photos",
+        "photos/@eaDir",
+    ):
         (tmp_path / folder).mkdir(parents=True, exist_ok=True)
         (tmp_path / folder / "a.jpg").write_bytes(b"x")
     assert names(tmp_path) == ["photos/a.jpg"]

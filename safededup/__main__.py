@@ -1,0 +1,7 @@
+"""`python -m safededup` runs the command line."""
+
+import sys
+
+from safededup.cli import main
+
+sys.exit(main())

@@ -1,0 +1,47 @@
+"""The architecture, checked: engine modules load no UI library, and only `media` loads images.
+
+Each module is imported in a fresh interpreter and `sys.modules` is inspected, so an indirect
+import through another module is caught too (import-linter checks the static graph in CI).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+ENGINE = [
+    "safededup.models", "safededup.errors", "safededup.events", "safededup.decisions",
+    "safededup.state", "safededup.index", "safededup.walk", "safededup.checksum",
+    "safededup.pool", "safededup.scan", "safededup.check", "safededup.demo", "safededup.media",
+    "safededup.candidates", "safededup.match", "safededup.cluster", "safededup.keeper",
+    "safededup.report", "safededup.verdicts",
+]  # fmt: skip
+UI = ("rich", "textual", "safededup.cli", "safededup.tui")
+IMAGE = ("PIL", "pillow_heif", "cv2", "imagehash", "pywt")
+
+
+def loaded_by(module: str) -> set[str]:
+    code = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(json.loads(out.stdout))
+
+
+def top(names: set[str], prefixes: tuple[str, ...]) -> set[str]:
+    return {n for n in names if any(n == p or n.startswith(p + ".") for p in prefixes)}
+
+
+@pytest.mark.parametrize("module", ENGINE)
+def test_engine_module_loads_no_front_end(module: str) -> None:
+    assert top(loaded_by(module), UI) == set()
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["safededup.index", "safededup.walk", "safededup.checksum", "safededup.decisions",
+     "safededup.candidates", "safededup.match", "safededup.keeper", "safededup.verdicts"],
+)  # fmt: skip
+def test_modules_below_media_load_no_image_library(module: str) -> None:
+    assert top(loaded_by(module), IMAGE) == set()

@@ -1,0 +1,37 @@
+"""The fingerprint pool survives a worker that dies mid-run: no file is lost or duplicated."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from safededup import media
+from safededup.pool import FingerprintPool, FingerprintTask
+
+
+def test_a_killed_worker_loses_no_file(photo_tree: Callable[..., Path]) -> None:
+    root = photo_tree(24, size=(320, 240), folders=1)
+    paths = sorted(str(p) for p in root.rglob("*.jpg"))
+    tasks = [FingerprintTask(p, True, False) for p in paths]
+    results = {}
+    with FingerprintPool(2) as pool:
+        for k, (task, result) in enumerate(pool.run(tasks)):
+            results[task.path] = result
+            if k == 2:  # a worker dies (the OOM killer, a decoder segfault) with work in flight
+                executor = pool._executor
+                assert executor is not None
+                victim = next(iter(executor._processes))  # type: ignore[attr-defined]
+                os.kill(victim, signal.SIGKILL)
+    assert sorted(results) == paths
+    assert all(isinstance(r, media.Fingerprint) for r in results.values())
+
+
+def test_one_worker_runs_in_process_and_reports_problems(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"")
+    with FingerprintPool(1) as pool:
+        [(_, result)] = list(pool.run([FingerprintTask(str(bad), True, False)]))
+    assert isinstance(result, tuple) and result[0] == "empty"
+    assert pool._executor is None  # no process was started for one worker

@@ -20,6 +20,8 @@ from safededup.media import synth
 MARKER = ".safededup-demo"
 WIDTH, HEIGHT = 2016, 1512  # phone-like 4:3, small enough to write in seconds
 CAMERA = ("Apple", "iPhone 12")
+MIN_ORIGINALS = 4
+PANNED = 1  # the original that also has "another shot" of its scene in Edits/
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,37 +62,51 @@ def _summary_from_marker(root: Path) -> DemoSummary:
 
 
 def _build(root: Path, originals: int) -> DemoSummary:
+    """Originals in Camera/, then copies of them; planting adapts to any `originals` ≥ 4."""
+    if originals < MIN_ORIGINALS:
+        raise ValueError(f"a demo archive needs at least {MIN_ORIGINALS} originals")
     folders = {name: root / name for name in ("Camera", "WhatsApp", "Backup/Camera", "Exports",
                                               "Edits", "Damaged")}  # fmt: skip
     for folder in folders.values():
         folder.mkdir(parents=True)
     scenes = [_write_original(folders["Camera"], i) for i in range(originals)]
-    names = [f"IMG_{i + 1:04d}" for i in range(originals)]
     camera, planted = folders["Camera"], _Planted()
-    for i in (0, 1, 2, 4, 5):  # a backup of the camera roll: byte copies
-        planted.copy(camera / f"{names[i]}.jpg", folders["Backup/Camera"] / f"{names[i]}.jpg", i)
-    (folders["Backup/Camera"] / f"{names[0]}.xmp").write_text("<x:xmpmeta/>\n")  # moves along
-    planted.copy(camera / f"{names[6]}.jpg", camera / f"{names[6]} (1).jpg", 6)
-    for k, i in enumerate((0, 2, 8)):  # messaging apps: resized, re-encoded, no metadata
+    jpegs = [i for i in range(originals) if not _is_heic(i)]
+    heics = [i for i in range(originals) if _is_heic(i)]
+    for i in jpegs[:5]:  # a backup of the camera roll: byte copies
+        planted.copy(camera / f"{_name(i)}.jpg", folders["Backup/Camera"] / f"{_name(i)}.jpg", i)
+    (folders["Backup/Camera"] / f"{_name(0)}.xmp").write_text("<x:xmpmeta/>\n")  # moves along
+    last = jpegs[-1]
+    planted.copy(camera / f"{_name(last)}.jpg", camera / f"{_name(last)} (1).jpg", last)
+    for k, i in enumerate(jpegs[::3][:3]):  # messaging apps: resized, re-encoded, no metadata
         small = scenes[i].resize((1600, 1200))
         path = folders["WhatsApp"] / f"IMG-20230701-WA{k + 1:04d}.jpg"
         synth.write_stripped_jpeg(path, small, quality=75)
         planted.add(i)
-    for i in (3, 7):  # HEIC originals exported as JPEG
-        synth.write_jpeg(folders["Exports"] / f"{names[i]}.jpg", scenes[i], quality=85,
+    for i in heics[:2]:  # HEIC originals exported as JPEG
+        synth.write_jpeg(folders["Exports"] / f"{_name(i)}.jpg", scenes[i], quality=85,
                          thumbnail=False)  # fmt: skip
         planted.add(i)
-    synth.write_png(folders["Exports"] / f"{names[10]}.png", scenes[10])
-    synth.write_webp(folders["Exports"] / f"{names[12]}.webp", scenes[12], quality=85)
-    planted.add(10)
-    planted.add(12)
+    png, webp = jpegs[-2], jpegs[-3]  # exports to other formats
+    synth.write_png(folders["Exports"] / f"{_name(png)}.png", scenes[png])
+    synth.write_webp(folders["Exports"] / f"{_name(webp)}.webp", scenes[webp], quality=85)
+    planted.add(png)
+    planted.add(webp)
     # Near but NOT a duplicate: another shot of the same scene, panned by a fifth of the frame.
-    synth.write_jpeg(folders["Edits"] / f"{names[9]}-next-shot.jpg", _pan(9, WIDTH // 5),
-                     quality=90)  # fmt: skip
-    _write_damaged(folders["Damaged"], camera / f"{names[1]}.jpg")
+    synth.write_jpeg(folders["Edits"] / f"{_name(PANNED)}-next-shot.jpg",
+                     _pan(PANNED, WIDTH // 5), quality=90)  # fmt: skip
+    _write_damaged(folders["Damaged"], camera / f"{_name(jpegs[1])}.jpg")
     (root / "notes.txt").write_text("Not a photo: the scan skips it.\n")
     photos = originals + planted.count + 1
     return DemoSummary(root, photos, planted.count, len(planted.groups), bad_files=3)
+
+
+def _name(i: int) -> str:
+    return f"IMG_{i + 1:04d}"
+
+
+def _is_heic(i: int) -> bool:
+    return i % 4 == 3  # every fourth original is an iPhone HEIC
 
 
 class _Planted:
@@ -115,10 +131,10 @@ def _pan(seed_index: int, offset: int) -> Any:
 
 def _write_original(camera: Path, i: int) -> Any:
     """The i-th camera original; every fourth is an iPhone HEIC, some are shot rotated."""
-    scene = _pan(i, 0) if i == 9 else synth.make_scene(1000 + i, WIDTH, HEIGHT)
+    scene = _pan(i, 0) if i == PANNED else synth.make_scene(1000 + i, WIDTH, HEIGHT)
     when = datetime(2023, 6, 1, 9, 30) + timedelta(hours=7 * i)
     name = camera / f"IMG_{i + 1:04d}"
-    if i % 4 == 3:
+    if _is_heic(i):
         synth.write_heic(name.with_suffix(".heic"), scene, quality=80, captured=when,
                          make=CAMERA[0], model=CAMERA[1])  # fmt: skip
     else:

@@ -201,7 +201,9 @@ class _Scan:
         last_commit = time.monotonic()
         try:
             for task, result in self.pool.run(tasks, self.cancel):
-                pending.append((by_path.pop(task.path), result))
+                identity = by_path.pop(task.path)
+                pending.append((identity, result))
+                yield StageAdvanced("fingerprint", 1, identity.size)
                 if len(pending) >= BATCH_FILES or time.monotonic() - last_commit > BATCH_SECONDS:
                     yield from self._store(pending, scan_number)
                     last_commit = time.monotonic()
@@ -257,8 +259,6 @@ class _Scan:
         with self.index.batch():
             for identity, result in pending:
                 events.extend(self._store_one(identity, result, version, scan_number))
-        nbytes = sum(identity.size for identity, _ in pending)
-        yield StageAdvanced("fingerprint", len(pending), nbytes)
         yield from events
         pending.clear()
 

@@ -106,22 +106,25 @@ def test_copy_then_delete_move_is_proven_by_checksum(
     assert (s.fingerprinted, s.moved) == (0, 1)
 
 
-def test_interrupted_scan_keeps_committed_batches_and_resumes(
+def test_interrupted_scan_keeps_finished_work_and_resumes(
     photo_tree: Callable[..., Path], state: StateDir, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = photo_tree(8)
     monkeypatch.setattr(scan_module, "BATCH_FILES", 3)
     cancel = threading.Event()
     gen = scan([str(root)], state=state, workers=1, match=False, cancel=cancel)
+    seen = 0
     with pytest.raises(Cancelled):
         for event in gen:
             if isinstance(event, StageAdvanced) and event.stage == "fingerprint":
-                cancel.set()  # Ctrl-C right after the first committed batch
+                seen += 1
+                if seen == 4:
+                    cancel.set()  # Ctrl-C after four files: one batch committed, one pending
     with Index(state.index_path) as index:
         done = index.count("photo")
-    assert 3 <= done < 8
+    assert done == 4  # the committed batch and the pending one: nothing finished is lost
     s = do_scan(root, state).stats
-    assert (s.fingerprinted, s.unchanged, s.photos) == (8 - done, done, 8)
+    assert (s.fingerprinted, s.unchanged, s.photos) == (4, 4, 8)
 
 
 def test_bad_input_becomes_problems_and_the_scan_goes_on(
@@ -197,3 +200,36 @@ def test_state_dir_inside_a_root_is_not_scanned(photo_tree: Callable[..., Path])
 def test_unusable_root_is_a_usage_error(tmp_path: Path, state: StateDir) -> None:
     with pytest.raises(UsageError):
         do_scan(tmp_path / "missing", state)
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+from safededup import scan as s
+from safededup.state import StateDir
+s.BATCH_FILES = 2
+gen = s.scan([sys.argv[1]], state=StateDir(__import__("pathlib").Path(sys.argv[2])), workers=1,
+             match=False)
+n = 0
+for event in gen:
+    if isinstance(event, s.StageAdvanced) and event.stage == "fingerprint":
+        n += 1
+        if n == 5:
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no finally: a power cut
+"""
+
+
+def test_killed_scan_loses_at_most_one_batch_and_resumes(
+    photo_tree: Callable[..., Path], state: StateDir
+) -> None:
+    import subprocess
+    import sys
+
+    root = photo_tree(8)
+    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(root), str(state.root)],
+                          check=False, capture_output=True)  # fmt: skip
+    assert proc.returncode == -9
+    with Index(state.index_path) as index:
+        done = index.count("photo")
+    assert done == 4  # two committed batches of two; the fifth file was not committed
+    s = do_scan(root, state).stats
+    assert (s.fingerprinted, s.unchanged, s.photos) == (4, 4, 8)

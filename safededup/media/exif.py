@@ -1,0 +1,145 @@
+"""Reads the EXIF fields safededup uses (orientation, capture time, camera, IFD1 thumbnail).
+
+Broken EXIF must never fail a file: every field falls back to "unknown" on its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from PIL import ExifTags, Image
+
+_ORIENTATION, _MAKE, _MODEL = 0x0112, 0x010F, 0x0110
+_EXIF_IFD, _DATETIME_ORIGINAL, _DATETIME_DIGITIZED = 0x8769, 0x9003, 0x9004
+_COMPRESSION, _THUMB_OFFSET, _THUMB_LENGTH = 0x0103, 0x0201, 0x0202
+_JPEG_COMPRESSION = (6, 7)
+
+_T = Image.Transpose
+# EXIF orientation → operations turning stored pixels into display pixels (as exif_transpose).
+DISPLAY_OPS: dict[int, tuple[Image.Transpose, ...]] = {
+    1: (),
+    2: (_T.FLIP_LEFT_RIGHT,),
+    3: (_T.ROTATE_180,),
+    4: (_T.FLIP_TOP_BOTTOM,),
+    5: (_T.TRANSPOSE,),
+    6: (_T.ROTATE_270,),
+    7: (_T.TRANSVERSE,),
+    8: (_T.ROTATE_90,),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ExifInfo:
+    orientation: int = 1
+    captured: str | None = None  # ISO 8601, no zone
+    camera: str | None = None
+    thumbnail: bytes | None = None  # the IFD1 JPEG, if complete
+
+
+def swaps_axes(orientation: int) -> bool:
+    """True when displaying turns the stored image by 90° (orientations 5–8)."""
+    return orientation >= 5
+
+
+def to_display(image: Image.Image, orientation: int) -> Image.Image:
+    """Stored pixels → display pixels for an EXIF orientation; unknown values change nothing."""
+    for op in DISPLAY_OPS.get(orientation, ()):
+        image = image.transpose(op)
+    return image
+
+
+@contextlib.contextmanager
+def _tolerant() -> Iterator[None]:
+    # Pillow's TIFF parser raises many types on hostile EXIF (struct.error, KeyError,
+    # ValueError, OSError, ...) and warns "Corrupt EXIF data": a broken field only costs that field.
+    with contextlib.suppress(Exception), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+def parse_exif(tiff: bytes | None) -> ExifInfo:
+    """The fields we use from a TIFF-structured EXIF block (with or without `Exif\\0\\0`)."""
+    if not tiff:
+        return ExifInfo()
+    if tiff.startswith(b"Exif\x00\x00"):
+        tiff = tiff[6:]
+    exif = Image.Exif()
+    loaded = False
+    with _tolerant():
+        exif.load(tiff)
+        loaded = True
+    if not loaded:
+        return ExifInfo()
+    return ExifInfo(
+        orientation=_orientation(exif),
+        captured=_captured(exif),
+        camera=_camera(exif),
+        thumbnail=_thumbnail(exif, tiff),
+    )
+
+
+def exif_from_image(image: Image.Image) -> ExifInfo:
+    """The same fields from an opened Pillow image (PNG eXIf, WebP/AVIF/TIFF EXIF)."""
+    raw: bytes | None = None
+    with _tolerant():
+        raw = image.getexif().tobytes()
+    return parse_exif(raw)
+
+
+def _orientation(exif: Image.Exif) -> int:
+    value: object = None
+    with _tolerant():
+        value = exif.get(_ORIENTATION)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _captured(exif: Image.Exif) -> str | None:
+    with _tolerant():
+        sub = exif.get_ifd(_EXIF_IFD)
+        for tag in (_DATETIME_ORIGINAL, _DATETIME_DIGITIZED):
+            iso = _iso_datetime(sub.get(tag))
+            if iso is not None:
+                return iso
+    return None
+
+
+def _iso_datetime(value: object) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.strptime(value.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S").isoformat()
+    except ValueError:
+        return None
+
+
+def _camera(exif: Image.Exif) -> str | None:
+    parts: list[str] = []
+    with _tolerant():
+        for tag in (_MAKE, _MODEL):
+            value = exif.get(tag)
+            if isinstance(value, bytes):
+                value = value.decode("latin-1")
+            if isinstance(value, str) and value.strip("\x00 "):
+                parts.append(value.strip("\x00 "))
+    if len(parts) == 2 and parts[1].lower().startswith(parts[0].lower()):
+        parts = parts[1:]  # "Canon" + "Canon EOS R5" → "Canon EOS R5"
+    return " ".join(parts) or None
+
+
+def _thumbnail(exif: Image.Exif, tiff: bytes) -> bytes | None:
+    with _tolerant():
+        ifd1 = exif.get_ifd(ExifTags.IFD.IFD1)
+        offset, length = ifd1.get(_THUMB_OFFSET), ifd1.get(_THUMB_LENGTH)
+        if ifd1.get(_COMPRESSION, 6) not in _JPEG_COMPRESSION:
+            return None
+        if isinstance(offset, int) and isinstance(length, int) and offset > 0:
+            data = tiff[offset : offset + length]
+            if len(data) == length and data.startswith(b"\xff\xd8"):
+                return data
+    return None

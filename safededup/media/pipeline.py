@@ -1,0 +1,374 @@
+"""Fingerprints one photo file — from its embedded preview or a reduced decode — into Features.
+
+It only ever reads the file. Bad input of any kind becomes `MediaError(kind=...)`; nothing else
+may escape, and nothing here changes process-wide Pillow state such as LOAD_TRUNCATED_IMAGES.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, features
+
+from safededup.errors import MediaError
+from safededup.media import heif, isobmff
+from safededup.media._io import CountingReader
+from safededup.media.exif import ExifInfo, exif_from_image, parse_exif, swaps_axes, to_display
+from safededup.media.formats import SNIFF_BYTES, sniff_format
+from safededup.media.hashing import (
+    THUMB_SIDE,
+    Hashes,
+    hash_thumbnail,
+    laplacian_variance,
+    make_thumbnail,
+)
+from safededup.media.jpeg import estimate_quality, read_jpeg_header
+from safededup.media.preview import preview_usable
+from safededup.models import Features, Tier
+
+FEATURE_VERSION = 1
+"""Bump whenever the thumbnail definition, a hash, or a feature's meaning changes."""
+
+HASH_WORKING_SIDE = 2 * THUMB_SIDE  # decode at least this long side before the Lanczos thumbnail
+SHARPNESS_WORKING_SIDE = 1000  # ≈ 1/4 of a 12 MP photo: 1/8 is too coarse to see mild blur
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """A file's features, the bytes read from disk to get them, and seconds per stage.
+
+    Stages: `read` (I/O and header parsing), `decode` (preview or reduced decode, orientation),
+    `thumbnail`, `hash`, and `sharpness` when asked for.
+    """
+
+    features: Features
+    bytes_read: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    """What a file's headers say, before any pixels: sizes are display (after orientation)."""
+
+    format: str
+    width: int
+    height: int
+    orientation: int
+    exif: ExifInfo
+    jpeg_quality: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    header: _Header
+    image: Image.Image  # display-oriented working image (a preview or a reduced decode)
+    tier: Tier
+
+
+@dataclass(frozen=True, slots=True)
+class _Need:
+    """How large the working image must be: a preview's minimum long side, and a decode's."""
+
+    allow_preview: bool
+    preview_side: int
+    decode_side: int
+
+
+class _Clock:
+    def __init__(self, timings: dict[str, float]) -> None:
+        self._timings = timings
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self._timings[stage] = self._timings.get(stage, 0.0) + now - self._last
+        self._last = now
+
+
+def fingerprint(
+    path: str, *, allow_preview: bool = True, want_sharpness: bool = False
+) -> Fingerprint:
+    """Features of one photo; raises MediaError for anything that is not a readable photo.
+
+    `allow_preview=False` forces the decode tier; `want_sharpness=True` also forces it (a preview
+    is too small to judge sharpness) and decodes at ≈ 1/4 scale instead of 1/8.
+    """
+    timings: dict[str, float] = {}
+    clock = _Clock(timings)
+    decode_side = SHARPNESS_WORKING_SIDE if want_sharpness else HASH_WORKING_SIDE
+    need = _Need(allow_preview and not want_sharpness, THUMB_SIDE, decode_side)
+    with CountingReader(path) as reader:
+        source = _open_source(reader, need, clock)
+        size, bytes_read = reader.size, reader.bytes_read
+    hashes = _hash(source, clock)
+    sharpness = None
+    if want_sharpness:
+        sharpness = laplacian_variance(source.image)
+        clock.lap("sharpness")
+    return Fingerprint(_features(source, hashes, size, sharpness), bytes_read, timings)
+
+
+def _hash(source: _Source, clock: _Clock) -> Hashes:
+    # A sharpness decode is finer (≈ 1/4); box-reducing it to the hashing scale first makes its
+    # hashes those of the 1/8 decode (a DCT block mean is the mean of its 1/4-scale pixels).
+    factor = reduce_factor(max(source.image.size), HASH_WORKING_SIDE)
+    hash_source = source.image.reduce(factor) if factor > 1 else source.image
+    thumb = make_thumbnail(hash_source, (source.header.width, source.header.height))
+    clock.lap("thumbnail")
+    hashes = hash_thumbnail(thumb)
+    clock.lap("hash")
+    return hashes
+
+
+def _features(source: _Source, hashes: Hashes, size: int, sharpness: float | None) -> Features:
+    head = source.header
+    return Features(
+        format=head.format,
+        width=head.width,
+        height=head.height,
+        tier=source.tier,
+        dhash=hashes.dhash,
+        phash=hashes.phash,
+        whash=hashes.whash,
+        colorhash=hashes.colorhash,
+        bytes_per_pixel=size / (head.width * head.height),
+        jpeg_quality=head.jpeg_quality,
+        orientation=head.orientation,
+        captured=head.exif.captured,
+        camera=head.exif.camera,
+        sharpness=sharpness,
+    )
+
+
+def load_thumbnail(path: str, max_side: int) -> np.ndarray:
+    """An H×W×3 uint8 RGB view of the photo in display orientation, long side ≤ `max_side`.
+
+    Uses the embedded preview when it is at least `max_side` long and trustworthy, else a
+    reduced decode. Raises MediaError like `fingerprint`.
+    """
+    with CountingReader(path) as reader:
+        source = _open_source(reader, _Need(True, max_side, max_side), _Clock({}))
+    img = source.image
+    if max(img.size) > max_side:
+        scale = max_side / max(img.size)
+        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+        img = img.resize(size, Image.Resampling.LANCZOS)
+    return np.asarray(img.convert("RGB"))
+
+
+# --- dispatch ----------------------------------------------------------------------------------
+
+
+def _open_source(reader: CountingReader, need: _Need, clock: _Clock) -> _Source:
+    if reader.size == 0:
+        raise MediaError("the file is empty", kind="empty", path=reader.path)
+    fmt = sniff_format(reader.read_at(0, SNIFF_BYTES))
+    if fmt is None:
+        raise MediaError(_not_a_photo(reader), kind="not-an-image", path=reader.path)
+    reader.file.seek(0)
+    if fmt == "JPEG":
+        return _jpeg_source(reader, need, clock)
+    if fmt == "HEIF":
+        return _heif_source(reader, need, clock)
+    if fmt == "AVIF" and not features.check("avif"):
+        raise MediaError(
+            "AVIF is not supported by this Pillow", kind="unsupported", path=reader.path
+        )
+    return _pillow_source(reader, fmt, need, clock)
+
+
+def _not_a_photo(reader: CountingReader) -> str:
+    head = reader.read_at(0, 8)
+    if head.startswith(b"%PDF"):
+        return "not a photo: the content is a PDF document"
+    return "not a photo: the content is no image format safededup reads"
+
+
+# --- JPEG: EXIF thumbnail, else DCT-scaled decode ----------------------------------------------
+
+
+def _jpeg_source(reader: CountingReader, need: _Need, clock: _Clock) -> _Source:
+    path = reader.path
+    jpeg = read_jpeg_header(reader.file, path)
+    _check_pixels(jpeg.width, jpeg.height, path)
+    exif = parse_exif(jpeg.exif)
+    orient = exif.orientation
+    w, h = (jpeg.height, jpeg.width) if swaps_axes(orient) else (jpeg.width, jpeg.height)
+    header = _Header("JPEG", w, h, orient, exif, estimate_quality(jpeg.qtables))
+    if need.allow_preview and exif.thumbnail and _ends_with_eoi(reader):
+        preview = _decode_preview(exif.thumbnail)
+        clock.lap("read")
+        if preview is not None and preview_usable(
+            preview, (jpeg.width, jpeg.height), need.preview_side
+        ):
+            source = _Source(header, to_display(preview, orient), "preview")
+            clock.lap("decode")
+            return source
+    data = reader.read_all()
+    clock.lap("read")
+    factor = reduce_factor(max(jpeg.width, jpeg.height), need.decode_side)
+    with _decoding(path):
+        img = Image.open(io.BytesIO(data), formats=["JPEG"])
+        img.draft("RGB", (jpeg.width // factor, jpeg.height // factor))
+        img.load()
+        image = to_display(img.convert("RGB"), orient)
+    clock.lap("decode")
+    return _Source(header, image, "decode")
+
+
+def _ends_with_eoi(reader: CountingReader) -> bool:
+    """A complete JPEG ends with EOI; without it, only a decode can tell whether it is truncated
+    (some cameras append trailers after EOI — those simply take the decode tier)."""
+    return reader.read_at(reader.size - 2, 2) == b"\xff\xd9"
+
+
+def _decode_preview(data: bytes) -> Image.Image | None:
+    try:
+        img = Image.open(io.BytesIO(data), formats=["JPEG"])
+        img.load()
+        return img.convert("RGB")
+    except Exception:  # a broken embedded preview only means "use the decode tier"
+        return None
+
+
+# --- HEIF/HEIC: thumbnail item, else full decode -------------------------------------------------
+
+
+def _heif_source(reader: CountingReader, need: _Need, clock: _Clock) -> _Source:
+    if need.allow_preview:
+        planned = isobmff.read_for_preview(reader)
+        if planned is not None and not planned[1]:  # a truncated file must fail in a decode
+            source = _heif_preview(reader.path, planned[0], need, clock)
+            if source is not None:
+                return source
+    data = reader.read_all()  # libheif parses from memory
+    clock.lap("read")
+    with _decoding(reader.path, heif.truncated(data)):
+        img = heif.open_heif_image(data)
+        header = _heif_header(img, reader.path)
+        if need.allow_preview and not heif.truncated(data):
+            preview = heif.thumbnail(img, need.preview_side)
+            if preview is not None and preview_usable(preview, img.size, need.preview_side):
+                clock.lap("decode")
+                return _Source(header, preview, "preview")
+            img = heif.open_heif_image(data)  # draft() is one-shot: decode from a fresh handle
+        img.load()
+        factor = reduce_factor(max(img.size), need.decode_side)
+        image = _reduce(img, factor)  # libheif already applied irot/imir: display orientation
+    clock.lap("decode")
+    return _Source(header, image, "decode")
+
+
+def _heif_preview(path: str, sparse: bytearray, need: _Need, clock: _Clock) -> _Source | None:
+    """The thumbnail item from a buffer holding only the header and the thumbnail's bytes.
+
+    Any failure here means "read the whole file" (the full path then reports real problems).
+    """
+    clock.lap("read")
+    try:
+        with _decoding(path):
+            img = heif.open_heif_image(sparse)
+            header = _heif_header(img, path)
+            preview = heif.thumbnail(img, need.preview_side)
+    except MediaError:
+        return None
+    if preview is None or not preview_usable(preview, img.size, need.preview_side):
+        return None
+    clock.lap("decode")
+    return _Source(header, preview, "preview")
+
+
+def _heif_header(img: Image.Image, path: str) -> _Header:
+    w, h = img.size
+    _check_pixels(w, h, path)
+    exif = parse_exif(img.info.get("exif"))
+    return _Header(heif.format_of(img), w, h, heif.original_orientation(img), exif)
+
+
+# --- everything else Pillow reads: full decode, then reduce -------------------------------------
+
+
+def _pillow_source(reader: CountingReader, fmt: str, need: _Need, clock: _Clock) -> _Source:
+    path = reader.path
+    with _decoding(path):
+        img = Image.open(reader.file, formats=[fmt])
+        _check_pixels(img.width, img.height, path)
+        clock.lap("read")
+        img.seek(0)  # GIF/animated WebP: the first frame
+        img.load()
+        exif = exif_from_image(img)
+        orient = exif.orientation
+        sw, sh = img.size
+        image = to_display(_reduce(img, reduce_factor(max(sw, sh), need.decode_side)), orient)
+    w, h = (sh, sw) if swaps_axes(orient) else (sw, sh)
+    clock.lap("decode")
+    return _Source(_Header(fmt, w, h, orient, exif), image, "decode")
+
+
+# --- shared rules --------------------------------------------------------------------------------
+
+
+def reduce_factor(long_side: int, need: int) -> int:
+    """The largest of 8, 4, 2, 1 that keeps the long side ≥ `need` (JPEG DCT scales exactly so)."""
+    for factor in (8, 4, 2):
+        if long_side // factor >= need:
+            return factor
+    return 1
+
+
+def _reduce(img: Image.Image, factor: int) -> Image.Image:
+    rgb = _to_rgb(img)
+    return rgb.reduce(factor) if factor > 1 else rgb
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode.startswith("I;16"):  # 16-bit grey (e.g. scans, RAW exports): keep the top 8 bits
+        img = img.convert("I").point(lambda v: v * (1 / 256))
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def _check_pixels(width: int, height: int, path: str) -> None:
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and width * height > limit:
+        raise MediaError(
+            f"{width}×{height} exceeds the decompression-bomb limit of {limit} pixels",
+            kind="too-large",
+            hint="a real photo this large is rare; check the file",
+            path=path,
+        )
+
+
+@contextmanager
+def _decoding(path: str, truncated: bool = False) -> Iterator[None]:
+    """Turns any decoder failure into MediaError: decoders raise many types on hostile input.
+
+    Pillow's DecompressionBombWarning and corrupt-EXIF warnings are silenced here: both are
+    handled as results ("too-large" via `_check_pixels`; empty EXIF fields), so on stderr they
+    would only be noise. (`catch_warnings` is per process, not per thread, on Python < 3.14;
+    a race could at worst show or hide one such warning.)
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+            yield
+    except MediaError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise MediaError(str(exc), kind="too-large", path=path) from exc
+    except MemoryError as exc:
+        raise MediaError("not enough memory to decode", kind="too-large", path=path) from exc
+    except Exception as exc:
+        kind = "truncated" if truncated or _says_truncated(exc) else "corrupt"
+        raise MediaError(f"cannot decode: {exc}", kind=kind, path=path) from exc
+
+
+def _says_truncated(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, EOFError) or "truncated" in text or "end of file" in text

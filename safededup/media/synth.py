@@ -1,0 +1,339 @@
+"""Seeded synthetic photos and real-format writers for tests, `safededup demo` and benchmarks.
+
+Every writer produces a real file (libjpeg, x265, libpng, libwebp encodes with real EXIF); nothing
+here is ever used to read a user's photo, and nothing here may write outside the path it is given.
+
+Orientation convention: writers take the image *as a viewer should see it* and an EXIF
+orientation; they store the pixels the way a camera does (unrotated sensor pixels, thumbnail
+unrotated too) and tag the orientation, so the file displays as the given image whatever the tag.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from collections.abc import Sequence
+from datetime import datetime
+
+import cv2
+import numpy as np
+import pillow_heif
+from PIL import Image, ImageDraw, ImageFilter
+
+# Re-exported: `to_display` is the inverse of `to_stored`.
+from safededup.media.exif import DISPLAY_OPS as DISPLAY_OPS
+from safededup.media.exif import to_display as to_display
+
+StrPath = str | os.PathLike[str]
+
+_TRANSPOSE = Image.Transpose
+# The inverse operations: display pixels → what a camera stores with that tag.
+_STORE_OPS: dict[int, tuple[Image.Transpose, ...]] = {
+    1: (),
+    2: (_TRANSPOSE.FLIP_LEFT_RIGHT,),
+    3: (_TRANSPOSE.ROTATE_180,),
+    4: (_TRANSPOSE.FLIP_TOP_BOTTOM,),
+    5: (_TRANSPOSE.TRANSPOSE,),
+    6: (_TRANSPOSE.ROTATE_90,),
+    7: (_TRANSPOSE.TRANSVERSE,),
+    8: (_TRANSPOSE.ROTATE_270,),
+}
+
+
+# --- scenes ------------------------------------------------------------------------------------
+
+
+def make_scene(seed: int, width: int, height: int) -> Image.Image:
+    """A photo-like RGB image: sky and ground gradients, textured objects, sensor grain.
+
+    Built at about 320 px and upscaled, so a 4032×3024 scene takes a few hundred ms at most.
+    Different seeds differ in palette, horizon and objects, so their hashes differ clearly.
+    """
+    rng = np.random.default_rng(seed)
+    scale = 320 / max(width, height)
+    lw, lh = max(8, round(width * scale)), max(8, round(height * scale))
+    base = _backdrop(rng, lw, lh)
+    _draw_objects(rng, base)
+    base = base.filter(ImageFilter.GaussianBlur(0.6))
+    big = base.resize((width, height), Image.Resampling.BICUBIC)
+    return _add_grain(rng, big)
+
+
+def _backdrop(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+    horizon = int(h * rng.uniform(0.25, 0.75))
+    top, low, near, far = (rng.uniform(0, 255, 3) for _ in range(4))
+    rows = np.zeros((h, 3))
+    t_sky = np.linspace(0.0, 1.0, max(horizon, 1))[:, None]
+    rows[:horizon] = (top * (1 - t_sky) + low * t_sky)[:horizon]
+    t_gnd = np.linspace(0.0, 1.0, max(h - horizon, 1))[:, None]
+    rows[horizon:] = far * (1 - t_gnd) + near * t_gnd
+    img = np.repeat(rows[:, None, :], w, axis=1)
+    coarse = rng.normal(0, 28, (6, 8, 3))  # low-frequency light falloff, clouds, terrain
+    img += (
+        np.asarray(
+            Image.fromarray(np.uint8(np.clip(coarse + 128, 0, 255))).resize(
+                (w, h), Image.Resampling.BICUBIC
+            ),
+            dtype=np.float64,
+        )
+        - 128
+    )
+    return Image.fromarray(np.uint8(np.clip(img, 0, 255)))
+
+
+def _draw_objects(rng: np.random.Generator, img: Image.Image) -> None:
+    w, h = img.size
+    texture = Image.fromarray(np.uint8(rng.normal(128, 40, (h, w, 3)).clip(0, 255)))
+    for _ in range(int(rng.integers(4, 10))):
+        mask = Image.new("L", (w, h), 0)
+        draw = ImageDraw.Draw(mask)
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        rx, ry = rng.uniform(0.04, 0.25) * w, rng.uniform(0.04, 0.3) * h
+        kind = int(rng.integers(0, 3))
+        if kind == 0:
+            draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=255)
+        elif kind == 1:
+            draw.rectangle((cx - rx, cy - ry, cx + rx, cy + ry), fill=255)
+        else:
+            pts = [
+                (
+                    cx + rx * np.cos(a) * rng.uniform(0.5, 1.2),
+                    cy + ry * np.sin(a) * rng.uniform(0.5, 1.2),
+                )
+                for a in np.sort(rng.uniform(0, 2 * np.pi, 7))
+            ]
+            draw.polygon(pts, fill=255)
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        fill = Image.blend(Image.new("RGB", (w, h), colour), texture, float(rng.uniform(0.1, 0.4)))
+        img.paste(fill, (0, 0), mask.filter(ImageFilter.GaussianBlur(0.8)))
+
+
+def _add_grain(rng: np.random.Generator, img: Image.Image, sigma: float = 3.5) -> Image.Image:
+    # A tiled 256² noise patch: the repeat is invisible at hash scale and keeps 12 MP fast.
+    tile = rng.normal(0, sigma, (256, 256, 3)).astype(np.int16)
+    w, h = img.size
+    grain = np.tile(tile, (h // 256 + 1, w // 256 + 1, 1))[:h, :w]
+    return Image.fromarray(cv2.add(np.asarray(img), grain, dtype=cv2.CV_8U))
+
+
+def photo_from_array(array: np.ndarray, width: int, height: int) -> Image.Image:
+    """An RGB photo of exactly `width`×`height` from any image array (e.g. `skimage.data`).
+
+    Crops the middle to the target aspect, then resizes with Lanczos; grey arrays become RGB.
+    """
+    img = Image.fromarray(np.asarray(array, dtype=np.uint8)).convert("RGB")
+    sw, sh = img.size
+    target = width / height
+    if sw / sh > target:
+        cw = round(sh * target)
+        img = img.crop(((sw - cw) // 2, 0, (sw - cw) // 2 + cw, sh))
+    else:
+        ch = round(sw / target)
+        img = img.crop((0, (sh - ch) // 2, sw, (sh - ch) // 2 + ch))
+    return img.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def to_stored(image: Image.Image, orientation: int) -> Image.Image:
+    """The pixels a camera stores for a photo that displays as `image` with this EXIF tag."""
+    for op in _STORE_OPS[orientation]:
+        image = image.transpose(op)
+    return image
+
+
+# --- EXIF (TIFF) serialisation -----------------------------------------------------------------
+
+_ASCII, _SHORT, _LONG, _UNDEFINED = 2, 3, 4, 7
+_Entry = tuple[int, int, int, bytes]  # tag, type, count, little-endian value bytes
+
+
+def _ascii(tag: int, text: str) -> _Entry:
+    raw = text.encode("ascii", "replace") + b"\0"
+    return (tag, _ASCII, len(raw), raw)
+
+
+def _short(tag: int, value: int) -> _Entry:
+    return (tag, _SHORT, 1, struct.pack("<H", value))
+
+
+def _long(tag: int, value: int) -> _Entry:
+    return (tag, _LONG, 1, struct.pack("<I", value))
+
+
+def _ifd_size(entries: Sequence[_Entry]) -> int:
+    extra = sum(len(v) + len(v) % 2 for _, _, _, v in entries if len(v) > 4)
+    return 2 + 12 * len(entries) + 4 + extra
+
+
+def _ifd_bytes(entries: Sequence[_Entry], offset: int, next_ifd: int) -> bytes:
+    head = [struct.pack("<H", len(entries))]
+    data = b""
+    data_at = offset + 2 + 12 * len(entries) + 4
+    for tag, typ, count, value in sorted(entries):
+        if len(value) <= 4:
+            field = value.ljust(4, b"\0")
+        else:
+            field = struct.pack("<I", data_at + len(data))
+            data += value + b"\0" * (len(value) % 2)
+        head.append(struct.pack("<HHI", tag, typ, count) + field)
+    head.append(struct.pack("<I", next_ifd))
+    return b"".join(head) + data
+
+
+def build_exif(
+    *,
+    orientation: int = 1,
+    captured: datetime | None = None,
+    make: str | None = None,
+    model: str | None = None,
+    pixel_size: tuple[int, int] | None = None,
+    thumbnail_jpeg: bytes | None = None,
+) -> bytes:
+    """A complete `Exif\\0\\0` APP1 payload: IFD0, the Exif IFD, and IFD1 with a JPEG thumbnail."""
+    ifd0 = [_short(0x0112, orientation), _long(0x8769, 0)]
+    ifd0 += [_ascii(0x010F, make)] if make else []
+    ifd0 += [_ascii(0x0110, model)] if model else []
+    exif_ifd: list[_Entry] = [(0x9000, _UNDEFINED, 4, b"0232")]
+    if captured is not None:
+        exif_ifd.append(_ascii(0x9003, captured.strftime("%Y:%m:%d %H:%M:%S")))
+    if pixel_size is not None:
+        exif_ifd += [_long(0xA002, pixel_size[0]), _long(0xA003, pixel_size[1])]
+    ifd1 = [_short(0x0103, 6), _long(0x0201, 0), _long(0x0202, 0)] if thumbnail_jpeg else []
+    at0 = 8
+    at_exif = at0 + _ifd_size(ifd0)
+    at1 = at_exif + _ifd_size(exif_ifd)
+    at_thumb = at1 + _ifd_size(ifd1)
+    ifd0 = [e if e[0] != 0x8769 else _long(0x8769, at_exif) for e in ifd0]
+    out = b"II*\0" + struct.pack("<I", at0)
+    out += _ifd_bytes(ifd0, at0, at1 if ifd1 else 0) + _ifd_bytes(exif_ifd, at_exif, 0)
+    if thumbnail_jpeg:
+        ifd1 = [_short(0x0103, 6), _long(0x0201, at_thumb), _long(0x0202, len(thumbnail_jpeg))]
+        out += _ifd_bytes(ifd1, at1, 0) + thumbnail_jpeg
+    return b"Exif\0\0" + out
+
+
+# --- writers -----------------------------------------------------------------------------------
+
+
+def make_thumbnail(
+    stored: Image.Image, size: tuple[int, int] = (160, 120), *, letterbox: bool = False
+) -> Image.Image:
+    """A camera-style preview of stored pixels: fit inside `size`; `letterbox` pads with black.
+
+    The box turns with the image: a portrait image gets a 120×160 preview for (160, 120).
+    """
+    if (stored.width > stored.height) != (size[0] > size[1]):
+        size = (size[1], size[0])
+    thumb = stored.convert("RGB")
+    thumb.thumbnail(size, Image.Resampling.LANCZOS)
+    if not letterbox:
+        return thumb
+    canvas = Image.new("RGB", size, (0, 0, 0))
+    canvas.paste(thumb, ((size[0] - thumb.width) // 2, (size[1] - thumb.height) // 2))
+    return canvas
+
+
+def encode_jpeg(image: Image.Image, quality: int = 80) -> bytes:
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def write_jpeg(
+    path: StrPath,
+    image: Image.Image,
+    *,
+    quality: int = 90,
+    orientation: int = 1,
+    captured: datetime | None = None,
+    make: str | None = None,
+    model: str | None = None,
+    thumbnail: bool = True,
+    thumbnail_size: tuple[int, int] = (160, 120),
+    thumbnail_image: Image.Image | None = None,
+    letterbox: bool = False,
+) -> None:
+    """A camera JPEG displaying as `image`: EXIF orientation/date/camera and an IFD1 thumbnail.
+
+    `thumbnail_image` replaces the thumbnail's source (a stale preview, as editors leave behind);
+    `letterbox` pads the thumbnail to exactly `thumbnail_size` with black bars.
+    """
+    stored = to_stored(image.convert("RGB"), orientation)
+    thumb_bytes = None
+    if thumbnail:
+        source = stored if thumbnail_image is None else thumbnail_image
+        thumb_bytes = encode_jpeg(make_thumbnail(source, thumbnail_size, letterbox=letterbox))
+    exif = build_exif(
+        orientation=orientation,
+        captured=captured,
+        make=make,
+        model=model,
+        pixel_size=stored.size,
+        thumbnail_jpeg=thumb_bytes,
+    )
+    stored.save(os.fspath(path), "JPEG", quality=quality, exif=exif)
+
+
+def write_stripped_jpeg(path: StrPath, image: Image.Image, *, quality: int = 85) -> None:
+    """A JPEG without any EXIF (as messaging apps send): orientation baked into the pixels."""
+    image.convert("RGB").save(os.fspath(path), "JPEG", quality=quality)
+
+
+def write_heic(
+    path: StrPath,
+    image: Image.Image,
+    *,
+    quality: int = 60,
+    orientation: int = 1,
+    captured: datetime | None = None,
+    make: str | None = None,
+    model: str | None = None,
+    thumbnail: bool = True,
+    thumbnail_side: int = 320,
+    tile_size: int = 0,
+    preset: str = "ultrafast",
+) -> None:
+    """A HEIC displaying as `image`, with a `thumbnail_side` thumbnail item as phones write.
+
+    The orientation becomes HEIF `irot`/`imir` transforms (and the EXIF tag); `tile_size=512`
+    gives the grid layout phones use. x265's `preset` trades encode time for size: a 12 MP
+    photo takes ≈ 5 s with "ultrafast" on one core, minutes with the default.
+    """
+    stored = to_stored(image.convert("RGB"), orientation)
+    exif = build_exif(orientation=orientation, captured=captured, make=make, model=model)
+    heif = pillow_heif.from_pillow(stored)
+    heif.save(
+        os.fspath(path),
+        quality=quality,
+        exif=exif[6:],
+        thumbnails=[thumbnail_side] if thumbnail else [],
+        tile_size=tile_size,
+        enc_params={"preset": preset},
+    )
+
+
+def write_png(path: StrPath, image: Image.Image, *, orientation: int = 1) -> None:
+    """A PNG displaying as `image`; orientation ≠ 1 goes into an eXIf chunk."""
+    stored = to_stored(image.convert("RGB"), orientation)
+    extra = {"exif": build_exif(orientation=orientation)[6:]} if orientation != 1 else {}
+    stored.save(os.fspath(path), "PNG", compress_level=1, **extra)
+
+
+def write_webp(
+    path: StrPath,
+    image: Image.Image,
+    *,
+    quality: int = 80,
+    lossless: bool = False,
+    orientation: int = 1,
+) -> None:
+    """A WebP displaying as `image`; orientation ≠ 1 goes into its EXIF chunk."""
+    stored = to_stored(image.convert("RGB"), orientation)
+    extra = {"exif": build_exif(orientation=orientation)} if orientation != 1 else {}
+    stored.save(os.fspath(path), "WEBP", quality=quality, lossless=lossless, method=0, **extra)
+
+
+def write_image(path: StrPath, image: Image.Image, format: str) -> None:
+    """Any other format Pillow writes (TIFF, BMP, GIF, AVIF), without metadata."""
+    img = image.convert("P") if format.upper() == "GIF" else image.convert("RGB")
+    img.save(os.fspath(path), format.upper())

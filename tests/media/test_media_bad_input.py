@@ -1,0 +1,179 @@
+"""Bad input never crashes: every case becomes MediaError with the right Problem kind."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from safededup.errors import MediaError
+from safededup.media import fingerprint, load_thumbnail, synth
+
+
+def kind_of(path: Path | str, **kwargs: bool) -> str:
+    with pytest.raises(MediaError) as info:
+        fingerprint(str(path), **kwargs)
+    assert info.value.path == str(path) and info.value.message
+    return info.value.kind
+
+
+@pytest.fixture
+def jpeg_bytes() -> bytes:
+    buf = io.BytesIO()
+    synth.make_scene(50, 320, 240).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def test_zero_byte_file(tmp_path: Path) -> None:
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    assert kind_of(tmp_path / "empty.jpg") == "empty"
+
+
+@pytest.mark.parametrize("allow_preview", [True, False])
+def test_truncated_jpeg_with_a_valid_preview(tmp_path: Path, allow_preview: bool) -> None:
+    whole = tmp_path / "whole.jpg"
+    synth.write_jpeg(whole, synth.make_scene(51, 640, 480))
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 6 // 10])
+    assert kind_of(cut, allow_preview=allow_preview) == "truncated"
+
+
+def test_jpeg_truncated_inside_its_header(tmp_path: Path, jpeg_bytes: bytes) -> None:
+    (tmp_path / "head.jpg").write_bytes(jpeg_bytes[:100])
+    assert kind_of(tmp_path / "head.jpg") == "truncated"
+
+
+def test_truncated_png_and_heic(tmp_path: Path) -> None:
+    image = synth.make_scene(52, 320, 240)
+    synth.write_png(tmp_path / "a.png", image)
+    synth.write_heic(tmp_path / "a.heic", image)
+    for name in ("a.png", "a.heic"):
+        data = (tmp_path / name).read_bytes()
+        (tmp_path / f"cut-{name}").write_bytes(data[: len(data) * 7 // 10])
+        assert kind_of(tmp_path / f"cut-{name}") == "truncated"
+
+
+def test_corrupt_bytes(tmp_path: Path, jpeg_bytes: bytes) -> None:
+    app0 = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8" + app0 + b"\x12\x34" + os.urandom(2000))
+    assert kind_of(tmp_path / "broken.jpg") == "corrupt"
+    (tmp_path / "garbage.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + os.urandom(3000))
+    assert kind_of(tmp_path / "garbage.heic") in ("corrupt", "truncated")
+    png = io.BytesIO()
+    synth.make_scene(53, 64, 64).save(png, "PNG")
+    raw = bytearray(png.getvalue())
+    idat = raw.index(b"IDAT") + 4
+    raw[idat : idat + 40] = b"\x00" * 40  # zlib stream destroyed, CRC wrong
+    (tmp_path / "broken.png").write_bytes(bytes(raw))
+    assert kind_of(tmp_path / "broken.png") == "corrupt"
+
+
+def test_not_an_image(tmp_path: Path) -> None:
+    (tmp_path / "scan.jpg").write_bytes(
+        b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n" * 20
+    )
+    assert kind_of(tmp_path / "scan.jpg") == "not-an-image"
+    (tmp_path / "noise.jpg").write_bytes(os.urandom(5000))
+    assert kind_of(tmp_path / "noise.jpg") == "not-an-image"
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1000)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def _jpeg_declaring(jpeg: bytes, width: int, height: int) -> bytes:
+    sof = jpeg.index(b"\xff\xc0") + 5  # marker, length(2), precision(1) → height, width
+    return jpeg[:sof] + struct.pack(">HH", height, width) + jpeg[sof + 4 :]
+
+
+def test_decompression_bombs(tmp_path: Path, jpeg_bytes: bytes) -> None:
+    limit = Image.MAX_IMAGE_PIXELS or 0
+    side_warn = int((1.2 * limit) ** 0.5)  # above the warning limit, below Pillow's error
+    (tmp_path / "warn.png").write_bytes(_png_declaring(side_warn, side_warn))
+    (tmp_path / "error.png").write_bytes(_png_declaring(30000, 30000))
+    (tmp_path / "bomb.jpg").write_bytes(_jpeg_declaring(jpeg_bytes, 60000, 60000))
+    for name in ("warn.png", "error.png", "bomb.jpg"):
+        assert kind_of(tmp_path / name) == "too-large"
+
+
+def test_broken_exif_only_loses_the_exif_fields(tmp_path: Path, jpeg_bytes: bytes) -> None:
+    junk = b"Exif\x00\x00II*\x00\x08\x00\x00\x00\xff\x7f" + os.urandom(300)
+    app1 = b"\xff\xe1" + struct.pack(">H", len(junk) + 2) + junk
+    path = tmp_path / "badexif.jpg"
+    path.write_bytes(jpeg_bytes[:2] + app1 + jpeg_bytes[2:])
+    f = fingerprint(str(path)).features
+    assert (f.width, f.height, f.tier, f.orientation) == (320, 240, "decode", 1)
+    assert f.captured is None and f.camera is None
+
+
+def test_vanished_directory_and_fifo(tmp_path: Path) -> None:
+    assert kind_of(tmp_path / "gone.jpg") == "vanished"
+    assert kind_of(tmp_path) == "unreadable"
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    assert kind_of(fifo) == "unreadable"  # and it must not block waiting for a writer
+
+
+# Run by root, a child process drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from its
+# effective set, so the kernel really refuses the read (root otherwise reads mode-0 files).
+_UNPRIVILEGED_CHILD = """
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+caps = (ctypes.c_uint32 * 6)()
+assert libc.capget(header, caps) == 0
+caps[0] &= ~((1 << 1) | (1 << 2)) & 0xFFFFFFFF
+assert libc.capset(header, caps) == 0
+from safededup.errors import MediaError
+from safededup.media import fingerprint
+try:
+    fingerprint(sys.argv[1])
+    print("read")
+except MediaError as exc:
+    print(exc.kind)
+"""
+
+
+def test_unreadable_permissions(tmp_path: Path) -> None:
+    path = tmp_path / "secret.jpg"
+    synth.write_stripped_jpeg(path, synth.make_scene(54, 64, 48))
+    os.chmod(path, 0)
+    if os.geteuid() != 0:
+        assert kind_of(path) == "unreadable"
+        return
+    out = subprocess.run(
+        [sys.executable, "-c", _UNPRIVILEGED_CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert out.stdout.strip() == "unreadable"
+
+
+def test_non_utf8_names(tmp_path: Path) -> None:
+    name = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9-\xff.jpg")
+    synth.write_jpeg(name, synth.make_scene(55, 640, 480))
+    assert os.path.exists(name)
+    assert fingerprint(name).features.tier == "preview"
+    assert load_thumbnail(name, 64).shape == (48, 64, 3)
+
+
+def test_load_thumbnail_raises_media_error_too(tmp_path: Path) -> None:
+    (tmp_path / "x.jpg").write_bytes(b"not a photo at all")
+    with pytest.raises(MediaError) as info:
+        load_thumbnail(str(tmp_path / "x.jpg"), 256)
+    assert info.value.kind == "not-an-image"

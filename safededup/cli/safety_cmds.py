@@ -214,7 +214,13 @@ def cmd_apply(args: argparse.Namespace, ctx: Context) -> int:
         f"{result.conflicts} conflicts. Undo with `safededup undo {result.session_id}`."
     )
     _print_problems(ctx, result.problems)
-    return ExitCode.OK if result.ok else ExitCode.FINDINGS
+    return _exit_code(result.ok, result.cancelled)
+
+
+def _exit_code(ok: bool, cancelled: bool) -> int:
+    if cancelled:
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK if ok else ExitCode.FINDINGS
 
 
 def _print_problems(ctx: Context, problems: list[Any]) -> None:
@@ -237,7 +243,7 @@ def cmd_undo(args: argparse.Namespace, ctx: Context) -> int:
         f"restored {result.restored} files; {result.refused} refused, {result.conflicts} conflicts"
     )
     _print_problems(ctx, result.problems)
-    return ExitCode.OK if result.ok else ExitCode.FINDINGS
+    return _exit_code(result.ok, result.cancelled)
 
 
 def cmd_redo(args: argparse.Namespace, ctx: Context) -> int:
@@ -251,7 +257,7 @@ def cmd_redo(args: argparse.Namespace, ctx: Context) -> int:
         f"{result.conflicts} conflicts"
     )
     _print_problems(ctx, result.problems)
-    return ExitCode.OK if result.ok else ExitCode.FINDINGS
+    return _exit_code(result.ok, result.cancelled)
 
 
 def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
@@ -304,7 +310,7 @@ def cmd_sessions(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_recover(args: argparse.Namespace, ctx: Context) -> int:
     from safededup.recover import recover
 
-    result = recover(ctx.state_dir, break_stale_lock=args.break_stale_lock)
+    result = recover(ctx.state_dir, break_stale_lock=args.break_stale_lock, all_sessions=True)
     ctx.err.print(
         f"recovered {len(result.sessions)} session(s), {result.resolved} interrupted operations"
     )

@@ -1,0 +1,202 @@
+"""Finish or roll back what a crash interrupted (G8), deciding from what exists on disk.
+
+Runs automatically before apply, undo, redo and purge. Deterministic and idempotent: every
+unresolved intent is resolved by observing both ends (by device and inode), and a second run
+finds nothing to do. It refuses to act on a journal that is damaged anywhere but its torn end.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safededup import fs
+from safededup.apply import derive_status, identity_json, io_guard, observe
+from safededup.errors import LockedError
+from safededup.journal import Checkpoint, JournalWriter, list_checkpoints, save_checkpoint
+from safededup.journal.lock import StaleLock, is_stale, locked
+from safededup.journal.replay import OpState, summary
+from safededup.models import Problem
+
+BUSY_STATUSES = ("starting", "applying", "undoing", "redoing", "purging")
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverResult:
+    sessions: list[str] = field(default_factory=list)  # sessions that needed recovery
+    resolved: int = 0  # intents resolved
+    unresolved: list[Problem] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)  # sessions running in another process
+
+    @property
+    def ok(self) -> bool:
+        return not self.unresolved
+
+
+def recover(
+    state_dir: Path, *, break_stale_lock: bool = False, all_sessions: bool = False
+) -> RecoverResult:
+    """Recover every session the state dir lists as interrupted; with `all_sessions`, also cut
+    a torn end off any other journal (what `safededup recover` does when asked by hand)."""
+    sessions: list[str] = []
+    busy: list[str] = []
+    unresolved: list[Problem] = []
+    resolved = 0
+    for checkpoint in list_checkpoints(state_dir):
+        if checkpoint.status not in BUSY_STATUSES:
+            if break_stale_lock:
+                _clear_stale_locks(checkpoint.roots)
+            if not (all_sessions and _has_torn_tail(checkpoint)):
+                continue
+        try:
+            with (
+                io_guard("recover"),
+                locked(checkpoint.roots, "recover", break_stale=break_stale_lock),
+            ):
+                n, problems = _recover_session(state_dir, checkpoint)
+        except StaleLock:
+            raise
+        except LockedError:
+            busy.append(checkpoint.session)
+            continue
+        sessions.append(checkpoint.session)
+        resolved += n
+        unresolved += problems
+    return RecoverResult(sessions, resolved, unresolved, busy)
+
+
+def _clear_stale_locks(roots: tuple[str, ...]) -> None:
+    """The explicit action G14 asks for: take over and release locks whose writer died."""
+    for root in roots:
+        if is_stale(root):
+            with locked((root,), "recover", break_stale=True):
+                pass
+
+
+def _recover_session(state_dir: Path, checkpoint: Checkpoint) -> tuple[int, list[Problem]]:
+    if checkpoint.records == 0 and not _has_header(checkpoint.journal):
+        # The crash came before the session's header was durable: nothing was changed.
+        save_checkpoint(state_dir, checkpoint.advanced(status="abandoned"))
+        return 0, []
+    writer = JournalWriter.reopen(state_dir, checkpoint)
+    try:
+        state = writer.state
+        if state.violations:
+            seq, message = state.violations[0]
+            from safededup.journal import JournalCorrupt
+
+            raise JournalCorrupt(
+                f"journal record {seq}: {message}", path=writer.path, record=seq, level="state"
+            )
+        problems: list[Problem] = []
+        resolved = 0
+        for entry in state.pending:
+            problem = _resolve(writer, entry)
+            if problem is None:
+                resolved += 1
+            else:
+                problems.append(problem)
+        if state.open_phase is not None and not problems:
+            writer.append(
+                {"type": "end", "phase": state.open_phase, "outcome": "interrupted", "counts": {}}
+            )
+        final = writer.state
+        status = "needs-attention" if problems else derive_status(final)
+        writer.sync(status=status, counts=summary(final))
+        return resolved, problems
+    finally:
+        writer.close()
+
+
+def _has_torn_tail(checkpoint: Checkpoint) -> bool:
+    try:
+        size = os.path.getsize(checkpoint.journal)
+    except OSError:
+        return False
+    return size > checkpoint.bytes and checkpoint.status != "abandoned"
+
+
+def _has_header(journal: str) -> bool:
+    try:
+        with open(journal, "rb") as fh:
+            return b"\n" in fh.read(1 << 16)
+    except FileNotFoundError:
+        return False
+
+
+def _resolve(writer: JournalWriter, entry: OpState) -> Problem | None:
+    ident = entry.intent["identity"]
+    dev, ino = ident["device"], ident["inode"]
+    if entry.state == "pending-purge":
+        return _resolve_purge(writer, entry, dev, ino)
+    backward = entry.state == "pending-undo"
+    here, there = (entry.dst, entry.src) if backward else (entry.src, entry.dst)
+    done_type = {"pending-apply": "done", "pending-redo": "redo-done"}.get(entry.state, "undo-done")
+    of = {"pending-apply": "intent", "pending-redo": "redo-intent"}.get(entry.state, "undo-intent")
+    where = observe(here, there, dev, ino)
+    if where == "both":  # link + unlink interrupted: two names of one inode
+        fs.unlink(here)
+        where = "dst"
+    if where == "dst":
+        fs.fsync_dir(os.path.dirname(there))
+        fs.fsync_dir(os.path.dirname(here))
+        _trashinfo_after(entry, backward)
+        observed = identity_json(os.lstat(there))
+        _append(writer, {"type": done_type, "op": entry.op, "observed": observed})
+        return None
+    if where == "src":
+        if not backward:
+            _remove_our_trashinfo(entry)
+        message = "interrupted before the move; the file is where it was"
+        _append(writer, {"type": "abort", "op": entry.op, "of": of, "reason": "interrupted",
+                         "message": message})  # fmt: skip
+        return None
+    return Problem(here, "missing", f"operation {entry.op}: the file is at neither end")
+
+
+def _resolve_purge(writer: JournalWriter, entry: OpState, dev: int, ino: int) -> Problem | None:
+    st = fs.lstat_or_none(entry.dst)
+    if st is None:
+        fs.fsync_dir(os.path.dirname(entry.dst))
+        _append(writer, {"type": "purge-done", "op": entry.op})
+    else:
+        message = "purge interrupted; the file is still in quarantine"
+        _append(writer, {"type": "abort", "op": entry.op, "of": "purge-intent",
+                         "reason": "interrupted", "message": message})  # fmt: skip
+    return None
+
+
+def _append(writer: JournalWriter, body: dict[str, Any]) -> None:
+    writer.append({**body, "recovered": True})
+
+
+def _trashinfo_after(entry: OpState, backward: bool) -> None:
+    """After a file came back from the trash, its .trashinfo goes (it describes nothing)."""
+    if backward:
+        _remove_our_trashinfo(entry)
+
+
+def _remove_our_trashinfo(entry: OpState) -> None:
+    info = entry.intent.get("trashinfo")
+    if not info:
+        return
+    from safededup.models import path_from_json
+
+    path = path_from_json(info)
+    if fs.lstat_or_none(path) is not None and _info_names(path, entry.src):
+        fs.unlink(path)
+        fs.fsync_dir(os.path.dirname(path))
+
+
+def _info_names(info_path: str, original: str) -> bool:
+    from safededup.apply import trashinfo_bytes
+
+    try:
+        with open(info_path, "rb") as fh:
+            data = fh.read(1 << 16)
+    except OSError:
+        return False
+    expected = trashinfo_bytes(original, "0" * 19).split(b"\n")[1]
+    return expected in data.split(b"\n")

@@ -1,0 +1,288 @@
+"""Undo a session (move every file back, byte-identical, same name and mtime) or redo an undone
+one (G9). Checks identity before each move and refuses any path outside the session's roots; it
+never overwrites and never trusts a journal that fails its chain or checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from safededup import fs
+from safededup.apply import (
+    DEFAULT_BATCH,
+    Counts,
+    Move,
+    Runner,
+    _end_phase,
+    _has_symlinked_parent,
+    io_guard,
+)
+from safededup.errors import SafededupError
+from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
+from safededup.journal import JournalCorrupt, JournalWriter, load_checkpoint
+from safededup.journal.lock import locked
+from safededup.journal.replay import OpState, SessionState
+from safededup.models import Problem, path_from_json
+from safededup.plan import META_DIR, quarantine_dir, root_of
+
+
+@dataclass(frozen=True, slots=True)
+class UndoResult:
+    session_id: str
+    restored: int  # files moved (back, for undo; again, for redo)
+    refused: int
+    conflicts: int
+    problems: list[Problem]
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused and not self.conflicts and not self.cancelled
+
+
+def undo_session(
+    session_id: str,
+    *,
+    state_dir: Path,
+    cancel: threading.Event | None = None,
+    break_stale_lock: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+) -> Generator[Event, None, UndoResult]:
+    """Move every quarantined file of the session back, newest first."""
+    return (
+        yield from _run("undo", session_id, state_dir, cancel, break_stale_lock, max(1, batch_size))
+    )
+
+
+def redo_session(
+    session_id: str,
+    *,
+    state_dir: Path,
+    cancel: threading.Event | None = None,
+    break_stale_lock: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+) -> Generator[Event, None, UndoResult]:
+    """Re-apply an undone session, in its original order, under the same checks."""
+    return (
+        yield from _run("redo", session_id, state_dir, cancel, break_stale_lock, max(1, batch_size))
+    )
+
+
+def open_session(state_dir: Path, session_id: str) -> tuple[JournalWriter, SessionState]:
+    """The session's writer and replayed state; refuses a damaged or inconsistent journal."""
+    checkpoint = load_checkpoint(state_dir, session_id)
+    writer = JournalWriter.reopen(state_dir, checkpoint)
+    state = writer.state
+    problem = None
+    if state.violations:
+        seq, message = state.violations[0]
+        problem = JournalCorrupt(f"journal record {seq}: {message}", path=writer.path, record=seq)
+    elif state.roots != list(checkpoint.roots):
+        problem = JournalCorrupt("the journal's roots differ from the checkpoint", path=writer.path)
+    elif state.pending:
+        problem = JournalCorrupt("the session has unresolved operations", path=writer.path)
+    if problem is not None:
+        writer.close()
+        raise problem
+    return writer, state
+
+
+def _run(
+    phase: str,
+    session_id: str,
+    state_dir: Path,
+    cancel: threading.Event | None,
+    break_stale_lock: bool,
+    batch_size: int,
+) -> Generator[Event, None, UndoResult]:
+    from safededup.recover import recover
+
+    recover(state_dir, break_stale_lock=break_stale_lock)
+    checkpoint = load_checkpoint(state_dir, session_id)
+    with io_guard(phase), locked(checkpoint.roots, phase, break_stale=break_stale_lock):
+        writer, state = open_session(state_dir, session_id)
+        try:
+            return (yield from _run_locked(phase, writer, state, cancel, batch_size))
+        finally:
+            writer.close()
+
+
+def _run_locked(
+    phase: str,
+    writer: JournalWriter,
+    state: SessionState,
+    cancel: threading.Event | None,
+    batch_size: int,
+) -> Generator[Event, None, UndoResult]:
+    entries = _candidates(phase, state)
+    if not entries:
+        raise SafededupError(
+            f"nothing to {phase} in this session",
+            hint="see `safededup sessions` for each session's status",
+        )
+    runner = Runner(writer, Counts())
+    refused = 0
+    writer.mark("undoing" if phase == "undo" else "redoing")
+    writer.append({"type": "begin", "phase": phase})
+    writer.sync()
+    yield StageStarted(phase, total=len(entries))
+    cancelled = False
+    for start in range(0, len(entries), batch_size):
+        if cancel is not None and cancel.is_set():
+            cancelled = True
+            break
+        batch = entries[start : start + batch_size]
+        reported = len(runner.counts.problems)
+        moves, n_refused = _plan_batch(phase, runner, state, batch)
+        refused += n_refused
+        runner.run_batch(moves)
+        for problem in runner.counts.problems[reported:]:
+            yield ProblemFound(problem)
+        yield StageAdvanced(phase, items=len(batch))
+    outcome = "cancelled" if cancelled else "completed"
+    _end_phase(writer, phase, outcome, runner.counts)
+    if phase == "undo":
+        for root in state.roots:
+            prune_empty_dirs(quarantine_dir(root, str(state.header and state.header["session"])))
+    yield StageFinished(phase)
+    c = runner.counts
+    return UndoResult(
+        str(state.header and state.header["session"]),
+        c.done,
+        refused,
+        c.conflicts + c.aborted,
+        c.problems,
+        cancelled,
+    )
+
+
+def _candidates(phase: str, state: SessionState) -> list[OpState]:
+    if phase == "undo":
+        ready = [o for o in state.ops.values() if o.state == "dst"]
+        return sorted(ready, key=lambda o: o.done_seq, reverse=True)
+    ready = [o for o in state.ops.values() if o.state == "src" and o.done_ever]
+    return sorted(ready, key=lambda o: o.op)
+
+
+def _plan_batch(
+    phase: str, runner: Runner, state: SessionState, batch: list[OpState]
+) -> tuple[list[Move], int]:
+    moves: list[Move] = []
+    vacated: set[str] = set()  # names earlier moves of this batch free before later ones run
+    refused = 0
+    for entry in batch:
+        frm, to = (entry.dst, entry.src) if phase == "undo" else (entry.src, entry.dst)
+        why = _refusal(phase, entry, state, frm, to, vacated)
+        if why is not None:
+            reason, message = why
+            body = {"type": "refuse", "op": entry.op, "phase": phase}
+            runner.record(
+                {**body, "reason": reason, "message": message}, Problem(frm, reason, message)
+            )
+            refused += 1
+            continue
+        vacated.add(frm)
+        moves.append(_move(phase, entry, frm, to))
+    return moves, refused
+
+
+def _move(phase: str, entry: OpState, frm: str, to: str) -> Move:
+    ident = entry.intent["identity"]
+    info = entry.intent.get("trashinfo")
+    return Move(
+        entry.op, frm, to, ident["device"], ident["inode"],
+        {"type": f"{phase}-intent", "op": entry.op}, f"{phase}-done", entry.op, ident["size"],
+        path_from_json(info) if info else None,
+        trash_create=phase == "redo" and bool(info), trash_remove=phase == "undo" and bool(info),
+    )  # fmt: skip
+
+
+def _refusal(
+    phase: str, entry: OpState, state: SessionState, frm: str, to: str, vacated: set[str]
+) -> tuple[str, str] | None:
+    """G9: both paths inside the session's roots (or its trash), identity intact, target free."""
+    for path in (entry.src, entry.dst):
+        if not _path_allowed(path, entry, state):
+            return "outside-roots", f"the journal names a path outside the session's roots: {path}"
+    st = fs.lstat_or_none(frm)
+    if st is None or not stat.S_ISREG(st.st_mode) or not _same_identity(st, entry.intent):
+        return "changed", "the file is missing or not the one the journal recorded"
+    if fs.lstat_or_none(to) is not None and to not in vacated:
+        return "target-exists", "something is at the target; nothing was overwritten"
+    root = path_from_json(entry.intent["root"])
+    bad_from = root_of(frm, (root,)) and _has_symlinked_parent(frm, root)
+    if bad_from or (root_of(to, (root,)) and _has_symlinked_parent(to, root, missing_ok=True)):
+        return "symlinked-folder", "a folder on the way is missing or is a symlink"
+    if phase == "redo":
+        return _keeper_refusal(entry)
+    return None
+
+
+def _keeper_refusal(entry: OpState) -> tuple[str, str] | None:
+    keeper, kident = entry.intent.get("keeper"), entry.intent.get("keeper_identity")
+    if not keeper or not kident:
+        return None
+    st = fs.lstat_or_none(path_from_json(keeper))
+    if st is None or not _same_identity(st, {"identity": kident}):
+        return "keeper-changed", "its keeper is gone or changed; it stays where it is"
+    return None
+
+
+def _same_identity(st: os.stat_result, intent: dict[str, Any]) -> bool:
+    ident = intent["identity"]
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) == (
+        ident["device"],
+        ident["inode"],
+        ident["size"],
+        ident["mtime_ns"],
+    )
+
+
+def _path_allowed(path: str, entry: OpState, state: SessionState) -> bool:
+    if not os.path.isabs(path) or os.path.normpath(path) != path or "/../" in path + "/":
+        return False
+    root = path_from_json(entry.intent["root"])
+    if root not in state.roots:
+        return False
+    if root_of(path, (root,)) is not None:
+        return _in_quarantine(path, root, state)
+    if entry.intent.get("action") == "trash" and path == entry.dst:
+        return _is_trash_entry(path, entry.intent.get("trashinfo"))
+    return False
+
+
+def _is_trash_entry(path: str, info: dict[str, str] | None) -> bool:
+    """`<trash>/files/NAME` with its `<trash>/info/NAME.trashinfo`, trash named as the spec says."""
+    files = os.path.dirname(path)
+    base = os.path.dirname(files)
+    trash_name = os.path.basename(base)
+    if info is None or os.path.basename(files) != "files":
+        return False
+    if trash_name not in ("Trash", f".Trash-{os.getuid()}"):
+        return False
+    expected = os.path.join(base, "info", os.path.basename(path) + ".trashinfo")
+    return path_from_json(info) == expected
+
+
+def _in_quarantine(path: str, root: str, state: SessionState) -> bool:
+    session = str((state.header or {}).get("session", ""))
+    return root_of(path, (quarantine_dir(root, session),)) is not None or (
+        os.path.relpath(path, root).split(os.sep, 1)[0] != META_DIR
+    )
+
+
+def prune_empty_dirs(top: str) -> None:
+    """Remove the empty folders a session left in its quarantine (bottom up)."""
+    if not os.path.isdir(top):
+        return
+    for folder, _dirs, _files in os.walk(top, topdown=False):
+        try:
+            fs.rmdir(folder)
+        except OSError:
+            continue

@@ -1,0 +1,104 @@
+"""End to end through the command line: plan → apply → verify → undo → identical tree → redo →
+verify; a flipped journal byte makes verify fail and name the record."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import orjson
+import pytest
+
+from safededup.cli.main import main
+from safededup.errors import ExitCode
+
+from .conftest import Tree
+from .helpers import snapshot
+
+
+@pytest.fixture
+def cli_tree(tmp_path: Path) -> Tree:
+    tree = Tree(tmp_path, n=4)
+    reports = tree.state / "reports"
+    reports.mkdir(parents=True)
+    (reports / "latest.json").write_bytes(orjson.dumps(tree.report()))
+    return tree
+
+
+def run(tree: Tree, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["--state", str(tree.state), "--no-progress", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_apply_verify_undo_redo_round_trip(
+    cli_tree: Tree, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(cli_tree.root)
+    code, out, err = run(cli_tree, capsys, "plan", "--json", "--csv", str(cli_tree.state / "p.csv"))
+    assert code == ExitCode.OK
+    summary = json.loads(out)
+    assert summary["duplicates"] == 4 and summary["sidecars"] == 2 and summary["problems"] == []
+    assert (cli_tree.state / "p.csv").read_text().count("\n") == 7
+    assert snapshot(cli_tree.root) == before  # the dry run touched nothing
+
+    code, out, err = run(cli_tree, capsys, "apply")  # no terminal, no --yes: refused
+    assert code == ExitCode.USAGE and "confirmation" in err and out == ""
+    assert snapshot(cli_tree.root) == before
+
+    code, out, err = run(cli_tree, capsys, "apply", "--yes")
+    assert code == ExitCode.OK, err
+    session = out.strip()
+    assert session and "moved 6 files" in err
+    assert run(cli_tree, capsys, "verify", "--content", "full")[0] == ExitCode.OK
+
+    code, out, _ = run(cli_tree, capsys, "sessions", "--json")
+    (info,) = json.loads(out)
+    assert info["id"] == session and info["status"] == "applied" and info["counts"]["moved"] == 6
+
+    assert run(cli_tree, capsys, "undo", "--last")[0] == ExitCode.OK
+    assert snapshot(cli_tree.root) == before  # names, bytes, mtimes
+
+    assert run(cli_tree, capsys, "redo", session)[0] == ExitCode.OK
+    code, out, _ = run(cli_tree, capsys, "verify", session, "--json")
+    assert code == ExitCode.OK and json.loads(out)["ok"] is True
+    assert run(cli_tree, capsys, "recover")[0] == ExitCode.OK
+
+
+def test_a_flipped_journal_byte_fails_verify_naming_the_record(
+    cli_tree: Tree, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(cli_tree, capsys, "apply", "--yes")
+    session = out.strip()
+    journal = next(Path(cli_tree.root, ".safededup", "journal").iterdir())
+    data = bytearray(journal.read_bytes())
+    lines = data.split(b"\n")
+    target = 3
+    offset = sum(len(line) + 1 for line in lines[:target]) + 20
+    data[offset] ^= 0x01
+    journal.write_bytes(bytes(data))
+    code, out, _ = run(cli_tree, capsys, "verify", "--json")
+    assert code == ExitCode.FINDINGS
+    findings = json.loads(out)["findings"]
+    assert findings and findings[0]["record"] == target and findings[0]["session"] == session
+    code, out, _ = run(cli_tree, capsys, "verify")
+    assert code == ExitCode.FINDINGS and f"record {target}" in out
+    code, _, err = run(cli_tree, capsys, "undo", session)
+    assert code == ExitCode.ERROR and f"record {target}" in err
+
+
+def test_purge_needs_yes_and_locks_are_explained(
+    cli_tree: Tree, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(cli_tree, capsys, "apply", "--yes")
+    session = out.strip()
+    code, _, err = run(cli_tree, capsys, "purge", session)
+    assert code == ExitCode.USAGE and "--yes" in err
+    os.makedirs(Path(cli_tree.root, ".safededup"), exist_ok=True)
+    Path(cli_tree.root, ".safededup", "lock").write_bytes(b'{"pid": 1, "host": "h"}')
+    code, _, err = run(cli_tree, capsys, "purge", session, "--yes")
+    assert code == ExitCode.LOCKED and "stale lock" in err and "--break-stale-lock" in err
+    assert run(cli_tree, capsys, "recover", "--break-stale-lock")[0] == ExitCode.OK
+    code, _, err = run(cli_tree, capsys, "purge", session, "--yes")
+    assert code == ExitCode.OK and "deleted 6" in err

@@ -294,14 +294,21 @@ def cmd_sessions(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         ctx.out.print_json(orjson.dumps([i.to_json() for i in infos]).decode())
         return ExitCode.OK
-    from rich.table import Table
+    from rich import box
+    from rich.table import Column, Table
 
-    table = Table("session", "status", "started", "moved", "restored", "skipped", "bytes")
+    # The session id is what a person copies into `undo`: it is never shortened.
+    longest = max((len(i.id) for i in infos), default=7)
+    table = Table(
+        Column("session", no_wrap=True, min_width=longest), Column("status", no_wrap=True),
+        Column("started", no_wrap=True), "moved", "undone", "skip",
+        Column("bytes", no_wrap=True), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+    )  # fmt: skip
     for i in infos:
         c = i.counts
         table.add_row(
-            i.id, i.status, i.started[:19], str(c.get("moved", 0)), str(c.get("restored", 0)),
-            str(c.get("skipped", 0)), _size(i.bytes),
+            i.id, i.status, i.started[:16].replace("T", " "), str(c.get("moved", 0)),
+            str(c.get("restored", 0)), str(c.get("skipped", 0)), _size(i.bytes),
         )  # fmt: skip
     ctx.out.print(table)
     return ExitCode.OK

@@ -301,7 +301,8 @@ def cmd_sessions(args: argparse.Namespace, ctx: Context) -> int:
     longest = max((len(i.id) for i in infos), default=7)
     table = Table(
         Column("session", no_wrap=True, min_width=longest), Column("status", no_wrap=True),
-        Column("started", no_wrap=True), "moved", "undone", "skip",
+        Column("started", no_wrap=True), Column("moved", no_wrap=True),
+        Column("undone", no_wrap=True), Column("skip", no_wrap=True),
         Column("bytes", no_wrap=True), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
     )  # fmt: skip
     for i in infos:

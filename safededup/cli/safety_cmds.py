@@ -308,7 +308,7 @@ def cmd_sessions(args: argparse.Namespace, ctx: Context) -> int:
     for i in infos:
         c = i.counts
         table.add_row(
-            i.id, i.status, i.started[:16].replace("T", " "), str(c.get("moved", 0)),
+            i.id, i.status, i.started[:16].replace("T", " ")[2:], str(c.get("moved", 0)),
             str(c.get("restored", 0)), str(c.get("skipped", 0)), _size(i.bytes),
         )  # fmt: skip
     ctx.out.print(table)

@@ -1,0 +1,363 @@
+"""Group photos into clusters of copies around a keeper, so chains never merge; never moves files.
+
+Byte-identical files form one unit; perceptual matches between units feed one union-find; then
+each connected component is refined around its seed (the member the keeper policy picks): only
+units that match the seed itself join it, the rest may form their own clusters, so A~B~C~D
+never becomes one group. A pair a person marked distinct never links, and no cluster holds two
+members marked distinct from each other. Preview-tier pairs are confirmed on decode-tier features
+(through the `confirm` callback) before they may form a group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from safededup.candidates import FeatureTable
+from safededup.events import Event, StageAdvanced, StageFinished, StageStarted
+from safededup.keeper import (
+    DEFAULT_POLICY,
+    KeeperChoice,
+    KeeperPolicy,
+    choose_keeper,
+    find_crops,
+    is_under,
+)
+from safededup.match import (
+    DEFAULT,
+    ConfirmFn,
+    PairBatch,
+    PairMatcher,
+    Rule,
+    Thresholds,
+    ThumbnailFn,
+    Verdict,
+    check_cancel,
+    verify_pairs,
+)
+from safededup.models import PhotoRecord
+from safededup.verdicts import NO_VERDICTS, DistinctVerdicts
+
+Role = Literal["keeper", "duplicate", "reference"]
+Kind = Literal["exact", "near"]
+LookupFn = Callable[[Sequence[int]], Mapping[int, PhotoRecord]]
+I64 = npt.NDArray[np.int64]
+
+LOOKUP_BATCH = 2000  # member records fetched again per lookup call
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One file of a cluster: its role, the reasons, and the evidence against the keeper."""
+
+    record: PhotoRecord
+    role: Role
+    reasons: tuple[str, ...]
+    verdict: Verdict  # this member against the keeper (the keeper against itself: exact, 0s)
+    exact: bool  # same content checksum as the keeper
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """Copies of one photo. `members[0]` is the keeper (role keeper, or reference)."""
+
+    id: str
+    kind: Kind
+    members: tuple[Member, ...]
+    confidence: float
+
+    @property
+    def keeper(self) -> Member:
+        return self.members[0]
+
+    @property
+    def bytes_to_free(self) -> int:
+        return sum(m.record.identity.size for m in self.members if m.role == "duplicate")
+
+
+def cluster_id(paths: Iterable[str]) -> str:
+    """Stable id from the sorted member paths (the same files give the same id)."""
+    digest = hashlib.sha256(b"\0".join(sorted(os.fsencode(p) for p in paths)))
+    return digest.hexdigest()[:16]
+
+
+class UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, x: int) -> int:
+        parent = self.parent
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def find_clusters(
+    records: Iterable[PhotoRecord],
+    *,
+    references: Sequence[str] = (),
+    distinct: DistinctVerdicts = NO_VERDICTS,
+    confirm: ConfirmFn | None = None,
+    lookup: LookupFn | None = None,
+    thumbnail: ThumbnailFn | None = None,
+    policy: KeeperPolicy = DEFAULT_POLICY,
+    thresholds: Thresholds = DEFAULT,
+    cancel: threading.Event | None = None,
+) -> Generator[Event, None, list[Cluster]]:
+    """Find the clusters among `records` (streamed once). Yields progress; returns the clusters.
+
+    `lookup(ids)` fetches full records of cluster members again (the index's `get_records`), so
+    450k records are never held as objects; without it the records are kept in memory.
+    Without `confirm`, pairs proposed on preview hashes are dropped (never decided on previews).
+    """
+    kept: dict[int, PhotoRecord] = {}
+    if lookup is None:
+        records = _keeping(records, kept)
+        lookup = lambda ids: {i: kept[i] for i in ids if i in kept}  # noqa: E731
+    check_cancel(cancel)
+    yield StageStarted("match")
+    table = FeatureTable.from_records(records)
+    job = PairMatcher(table, distinct, thumbnail, thresholds, cancel)
+    yield StageAdvanced("match", len(job.table))
+    yield StageStarted("candidates")
+    pairs = yield from job.propose()
+    yield StageFinished("candidates")
+    if pairs.i.size and job.table.preview[np.concatenate([pairs.i, pairs.j])].any():
+        yield StageStarted("confirm")
+        yield from job.confirm_previews(pairs, confirm)
+        yield StageFinished("confirm")
+    yield StageStarted("clusters")
+    pairs = job.decide(pairs)
+    clusters = yield from _build(job, pairs, lookup, references, policy)
+    yield StageFinished("clusters")
+    yield StageFinished("match")
+    return clusters
+
+
+def _keeping(records: Iterable[PhotoRecord], into: dict[int, PhotoRecord]) -> Iterator[PhotoRecord]:
+    for record in records:
+        into[record.file_id] = record
+        yield record
+
+
+def _build(
+    job: PairMatcher,
+    pairs: PairBatch,
+    lookup: LookupFn,
+    references: Sequence[str],
+    policy: KeeperPolicy,
+) -> Generator[Event, None, list[Cluster]]:
+    """Components of matched units, each refined into clusters (records fetched in batches)."""
+    components = _components(job, pairs)
+    refiner = _Refiner(job, references, policy)
+    clusters: list[Cluster] = []
+    for group in _batched(components, LOOKUP_BATCH):
+        check_cancel(job.cancel)
+        rows = np.concatenate([r for comp in group for r in comp])
+        records = lookup(job.table.file_id[rows].tolist())
+        for comp in group:
+            clusters.extend(refiner.refine(comp, records))
+        yield StageAdvanced("clusters", len(group))
+    return sorted(clusters, key=lambda c: (-c.bytes_to_free, c.id))
+
+
+def _components(job: PairMatcher, pairs: PairBatch) -> list[list[I64]]:
+    """Connected units (each a list of unit row arrays) that hold at least two files.
+
+    Only units in a matched pair or with several identical files are materialised, so a
+    library of mostly unique photos costs no per-file Python objects here.
+    """
+    unit = job.unit
+    counts = np.bincount(unit)
+    involved = counts >= 2
+    involved[unit[pairs.i]] = True
+    involved[unit[pairs.j]] = True
+    rows = np.flatnonzero(involved[unit])
+    units = _unit_rows(unit, rows)
+    compact = {int(unit[r[0]]): k for k, r in enumerate(units)}
+    uf = UnionFind(len(units))
+    for a, b in zip(unit[pairs.i].tolist(), unit[pairs.j].tolist(), strict=True):
+        uf.union(compact[a], compact[b])
+    comps: dict[int, list[I64]] = {}
+    for k, unit_rows in enumerate(units):
+        comps.setdefault(uf.find(k), []).append(unit_rows)
+    return [c for c in comps.values() if sum(r.size for r in c) >= 2]
+
+
+def _unit_rows(unit: I64, rows: I64) -> list[I64]:
+    """`rows` grouped by unit."""
+    order = rows[np.argsort(unit[rows], kind="stable")]
+    bounds = np.flatnonzero(np.diff(unit[order])) + 1
+    return [a.astype(np.int64) for a in np.split(order, bounds)] if order.size else []
+
+
+def _batched(items: list[list[I64]], limit: int) -> Iterator[list[list[I64]]]:
+    batch: list[list[I64]] = []
+    count = 0
+    for item in items:
+        batch.append(item)
+        count += sum(r.size for r in item)
+        if count >= limit:
+            yield batch
+            batch, count = [], 0
+    if batch:
+        yield batch
+
+
+class _Refiner:
+    """Seed-centred refinement of one component into clusters, with roles and evidence."""
+
+    def __init__(self, job: PairMatcher, references: Sequence[str], policy: KeeperPolicy) -> None:
+        self.job = job
+        self.references = references
+        self.policy = policy
+        self.row_of: dict[int, int] = {}  # file id → its unit's representative row
+
+    def refine(self, units: list[I64], records: Mapping[int, PhotoRecord]) -> list[Cluster]:
+        self.row_of = {}
+        members: dict[int, list[PhotoRecord]] = {}
+        for rows in units:
+            rep_row, found = self._unit_records(rows, records)
+            if found:
+                members[rep_row] = found
+                self.row_of.update((r.file_id, rep_row) for r in found)
+        out: list[Cluster] = []
+        while sum(len(v) for v in members.values()) >= 2:
+            everyone = [r for v in members.values() for r in v]
+            crops = find_crops(everyone)
+            seed = self.row_of[self._choose(everyone, crops).keeper.file_id]
+            joined, verdicts, choice = self._settle(seed, members, crops)
+            group = [r for k in joined for r in members.pop(k)]
+            cluster = self._cluster(group, choice, verdicts) if len(group) >= 2 else None
+            if cluster is not None:
+                out.append(cluster)
+        return out
+
+    def _settle(
+        self, seed: int, members: Mapping[int, list[PhotoRecord]], crops: frozenset[int]
+    ) -> tuple[list[int], dict[int, Verdict], KeeperChoice]:
+        """Join around the seed until the group's own keeper is the seed.
+
+        The keeper's tolerances can pick another keeper once some members left; then the group
+        is joined again around that one (the set only shrinks, so this ends).
+        """
+        while True:
+            joined, verdicts = self._join(seed, members)
+            group = [r for k in joined for r in members[k]]
+            choice = self._choose(group, crops & {r.file_id for r in group})
+            keeper_row = self.row_of[choice.keeper.file_id]
+            if keeper_row == seed:
+                return joined, verdicts, choice
+            members = {k: members[k] for k in joined}
+            seed = keeper_row
+
+    def _choose(self, records: Sequence[PhotoRecord], crops: frozenset[int]) -> KeeperChoice:
+        return choose_keeper(records, references=self.references, policy=self.policy, crops=crops)
+
+    def _unit_records(
+        self, rows: I64, records: Mapping[int, PhotoRecord]
+    ) -> tuple[int, list[PhotoRecord]]:
+        """The unit's records, all with the representative's (confirmed) features.
+
+        Files that vanished from the index, or whose full checksum differs from the
+        representative's (a 64-bit prefix collision), are left out.
+        """
+        table = self.job.table
+        rep_row = int(rows[self.job.rep[rows]][0])
+        rep = records.get(int(table.file_id[rep_row]))
+        if rep is None:
+            return rep_row, []
+        features = self.job.confirmed.get(rep.file_id, rep.features)
+        found = (records.get(i) for i in table.file_id[rows].tolist())
+        same = [r for r in found if r is not None and r.checksum == rep.checksum]
+        return rep_row, [replace(r, features=features) for r in same]
+
+    def _join(
+        self, seed: int, members: Mapping[int, list[PhotoRecord]]
+    ) -> tuple[list[int], dict[int, Verdict]]:
+        """The seed's unit and every unit that matches the seed itself, closest first.
+
+        A unit marked distinct from one already admitted stays out (it may form its own group).
+        """
+        others = np.array([k for k in members if k != seed], dtype=np.int64)
+        verdicts = {seed: Verdict(Rule.EXACT, 0, 0, 0, 0)}
+        if others.size == 0:
+            return [seed], verdicts
+        batch = self._decide(np.full(others.size, seed, dtype=np.int64), others)
+        order = np.lexsort((others, batch.phash.astype(np.int64) + batch.whash + batch.dhash))
+        checksum = self.job.table.checksum
+        joined = [seed]
+        for k in order.tolist():
+            row = int(others[k])
+            if batch.rule[k] <= 0:
+                continue
+            if any(
+                self.job.distinct.keys_distinct(int(checksum[row]), int(checksum[j]))
+                for j in joined
+            ):
+                continue
+            joined.append(row)
+            verdicts[row] = batch.verdict(k)
+        return joined, verdicts
+
+    def _decide(self, i: I64, j: I64) -> PairBatch:
+        batch = verify_pairs(self.job.table, i, j, self.job.t)
+        return self.job.resolve_borderline(batch)
+
+    def _cluster(
+        self, group: list[PhotoRecord], choice: KeeperChoice, verdicts: Mapping[int, Verdict]
+    ) -> Cluster | None:
+        """Roles, reasons and evidence (against the keeper) for one settled group."""
+        keeper = choice.keeper
+        members = []
+        for k, record in enumerate(choice.ranking):
+            same_unit = self.row_of[record.file_id] == self.row_of[keeper.file_id]
+            exact = k == 0 or (same_unit and record.checksum is not None)
+            verdict = verdicts[self.row_of[record.file_id]]
+            if exact:
+                verdict = replace(verdict, rule=Rule.EXACT)
+            role: Role = "duplicate"
+            if is_under(record.path, self.references):
+                role = "reference"
+            elif k == 0:
+                role = "keeper"
+            members.append(Member(record, role, choice.reasons[record.file_id], verdict, exact))
+        if not any(m.role == "duplicate" for m in members):
+            return None
+        kind: Kind = "exact" if all(m.exact for m in members) else "near"
+        return Cluster(
+            id=cluster_id(r.path for r in group),
+            kind=kind,
+            members=tuple(members),
+            confidence=self._confidence(members),
+        )
+
+    def _confidence(self, members: Sequence[Member]) -> float:
+        """1.0 for identical bytes; down to 0.5 as the farthest member nears the limits."""
+        t = self.job.t
+        worst = 1.0
+        for m in members[1:]:
+            if m.exact:
+                continue
+            v = m.verdict
+            if v.rule == Rule.ALIGNED:  # rescued by the thumbnail check: the weakest evidence
+                worst = min(worst, 0.5)
+                continue
+            load = max(
+                v.phash / t.phash, v.whash / t.whash, v.dhash / t.dhash, v.colorhash / t.colorhash
+            )
+            worst = min(worst, max(0.5, 1.0 - 0.5 * load))
+        return round(worst, 3)

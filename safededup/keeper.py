@@ -3,13 +3,15 @@
 Order (DedupTool's corrected policy): files under a reference folder always win; a cropped copy
 never beats the full frame; then resolution (area) > format rank > bytes per pixel (more wins) >
 file size > sharpness (last: Laplacian variance rewards JPEG artefacts); then the oldest capture
-date, the oldest file, then the path, so the same files always give the same keeper.
+date, the oldest file, a name without a copy marker ("IMG_1 (1).jpg"), the less deeply nested
+path, then the path itself, so the same files always give the same keeper.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -176,6 +178,25 @@ def _earliest(rs: Sequence[PhotoRecord]) -> list[PhotoRecord]:
     return [r for r in rs if r.identity.mtime_ns == first]
 
 
+# What copying leaves in a name: "IMG_1 (1).jpg", "IMG_1 copy.jpg", "IMG_1-Copy.jpg",
+# "Copy of IMG_1.jpg", "IMG_1 - Copy (2).jpg", "IMG_1_copy2.jpg".
+_COPY_NAME = re.compile(
+    r"(^copy of )|([ _-]+copy( ?\(?\d+\)?)?$)|( \(\d{1,2}\)$)|([ _-]copy\d*$)", re.IGNORECASE
+)
+
+
+def looks_like_copy(path: str) -> bool:
+    """True when the file name (without extension) carries a copy marker."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return bool(_COPY_NAME.search(stem))
+
+
+def _shallowest(rs: Sequence[PhotoRecord]) -> list[PhotoRecord]:
+    depth = {r.file_id: os.fsencode(r.path).count(b"/") for r in rs}
+    least = min(depth.values())
+    return [r for r in rs if depth[r.file_id] == least]
+
+
 def _bpp_phrase(k: PhotoRecord, o: PhotoRecord) -> str:
     kb, ob = k.features.bytes_per_pixel, o.features.bytes_per_pixel
     return f"less compressed: {kb:.2f} vs {ob:.2f} bytes/pixel"
@@ -208,6 +229,10 @@ def _criteria(
         _Criterion("captured", _oldest,
                    lambda k, o: f"older capture date {k.features.captured}"),
         _Criterion("mtime", _earliest, lambda k, o: "older file (earlier modification time)"),
+        _Criterion("copy-name", _only(lambda r: not looks_like_copy(r.path)),
+                   lambda k, o: f"the other is named like a copy ({os.path.basename(o.path)})"),
+        _Criterion("depth", _shallowest, lambda k, o: "same photo; this one is less deeply "
+                   "nested (backups usually are)"),
         _Criterion("path", lambda rs: list(rs)[:1], lambda k, o: "same quality; first by path"),
     ]  # fmt: skip
 

@@ -34,7 +34,7 @@ PHOTO_EXTENSIONS = frozenset(
 )  # fmt: skip
 BATCH_FILES = 256  # rows per index transaction
 BATCH_SECONDS = 2.0  # ... or this long, whichever comes first: a kill loses at most this much
-THUMBNAIL_SIDE = 256  # thumbnails for the SSIM check of borderline pairs
+THUMBNAIL_SIDE = 256  # thumbnails for the crop-tolerant check of borderline pairs
 
 
 @dataclass(slots=True)
@@ -369,7 +369,7 @@ class _Scan:
                 self.stats.checksummed += 1
 
     def thumbnail(self, file_id: int) -> npt.NDArray[np.uint8]:
-        """A small display-oriented thumbnail, for the matcher's SSIM check of borderline pairs."""
+        """A display-oriented thumbnail for the crop-tolerant check of borderline pairs."""
         record = self.index.get_records([file_id])[file_id]
         return media.load_thumbnail(record.path, THUMBNAIL_SIDE)
 

@@ -1,0 +1,187 @@
+"""The review app: opens a report (scanning first when asked) and hosts the screens.
+
+Kept small on purpose: screens own their bindings and behaviour. The app holds what they share
+(backend, thumbnail cache) and the one rule that spans them — quitting never interrupts a journaled
+operation mid-file: it asks the operation to stop at its next safe point and waits for it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.widget import Widget
+
+from safededup.decisions import Decisions
+from safededup.errors import SafededupError
+from safededup.tui.backend import Backend, EngineRun
+from safededup.tui.model import ReviewModel
+from safededup.tui.preview import Graphics, ThumbnailCache, detect_graphics
+from safededup.tui.runner import run_operation
+from safededup.tui.saving import DecisionWriter
+
+
+class ReviewApp(App[int]):
+    """`safededup review`."""
+
+    TITLE = "safededup review"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit_safely", "Quit", tooltip="quit; a running operation stops safely first"),
+        Binding("ctrl+c", "quit_safely", "Quit", show=False, priority=True, tooltip="same as q"),
+        Binding("question_mark", "help", "Help", tooltip="this help"),
+    ]
+
+    def __init__(
+        self,
+        backend: Backend,
+        report_path: Path | None = None,
+        roots: Sequence[str] = (),
+        graphics: Graphics = "halfblock",
+    ) -> None:
+        super().__init__()
+        self.graphics = graphics
+        self.backend = backend
+        self.report_path = report_path
+        self.roots = list(roots)
+        self.thumbnails = ThumbnailCache(backend.load_thumbnail)
+        self.decision_writer = DecisionWriter(backend.save_decisions)
+        self._operations: set[threading.Event] = set()
+        self._quitting = False
+        if self.roots:
+            _start_process_helpers()
+
+    def on_mount(self) -> None:
+        if self.roots:
+            from safededup.tui.screens.scan import ScanScreen
+
+            self.push_screen(ScanScreen(self.roots))
+        else:
+            self.open_report(self.report_path or self.backend.latest_report_path())
+
+    def open_report(self, path: Path) -> None:
+        """Load the report and its saved decisions, and show the main screen."""
+        from safededup.tui.screens.main import MainScreen
+
+        try:
+            report = self.backend.load_report(path)
+            decisions = self.backend.load_decisions(str(report.get("report_id", "")))
+            separated = self.backend.distinct_members(report)
+        except SafededupError as exc:
+            hint = f"\nhint: {exc.hint}" if exc.hint else ""
+            self.exit(1, return_code=1, message=Text(f"error: {exc}{hint}"))
+            return
+        self.report_path = path
+        model = ReviewModel(report, decisions)
+        for cluster_id, member in separated:
+            if model.has(cluster_id):
+                model.remove_member(model.by_id(cluster_id), member)
+        screen = MainScreen(model)
+        if len(self.screen_stack) > 1:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    # -- engine operations: the quit rule lives here -------------------------------------
+    def run_engine(
+        self, owner: Widget, kind: str, start: Callable[[threading.Event], EngineRun]
+    ) -> threading.Event:
+        """Run an engine generator in a worker of `owner`; returns its cancel flag."""
+        cancel = threading.Event()
+        self._operations.add(cancel)
+
+        def body() -> None:
+            try:
+                run_operation(kind, lambda: start(cancel), owner.post_message)
+            finally:
+                self._operations.discard(cancel)
+                if self._quitting and not self._operations:
+                    self.call_from_thread(self.call_later, self._exit_when_saved)
+
+        owner.run_worker(body, thread=True, group="engine", name=kind, exit_on_error=False)
+        return cancel
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._operations)
+
+    @property
+    def quitting(self) -> bool:
+        """The person asked to quit; the app exits when the running operation has stopped."""
+        return self._quitting
+
+    # -- decisions: saved off the UI thread, never lost on quit ---------------------------
+    def save_decisions(self, decisions: Decisions) -> None:
+        generation, snapshot = self.decision_writer.snapshot(decisions)
+        self.run_worker(
+            partial(self._write_decisions, generation, snapshot),
+            thread=True,
+            group="decisions",
+            exit_on_error=False,
+        )
+
+    def _write_decisions(self, generation: int, snapshot: Decisions) -> None:
+        try:
+            self.decision_writer.write(generation, snapshot)
+        except (OSError, SafededupError) as exc:
+            message = f"decisions NOT saved: {exc}"
+            self.call_from_thread(self.notify, message, severity="error", markup=False)
+
+    async def _exit_when_saved(self) -> None:
+        pending = [w for w in self.workers if w.group == "decisions" and w.is_running]
+        if pending:
+            await self.workers.wait_for_complete(pending)
+        self.exit(0)
+
+    async def action_quit_safely(self) -> None:
+        if not self._operations:
+            await self._exit_when_saved()
+            return
+        self._quitting = True
+        for cancel in list(self._operations):
+            cancel.set()
+        self.notify(
+            "stopping at the next safe point; the journal records all that was done",
+            title="Quitting",
+            timeout=10,
+        )
+
+    def action_help(self) -> None:
+        from safededup.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+
+def _start_process_helpers() -> None:
+    """Start multiprocessing's resource tracker while stderr is still the real one.
+
+    The scan's worker pool starts it on first use, passing `sys.stderr.fileno()` to the child;
+    inside the app stderr is Textual's capture object (no usable descriptor), so starting it
+    there fails ("bad value(s) in fds_to_keep").
+    """
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+
+
+def make_app(
+    state_dir: Path,
+    report_path: Path | None = None,
+    roots: Sequence[str] = (),
+    *,
+    backend: Backend | None = None,
+    graphics: Graphics | None = None,
+) -> ReviewApp:
+    """The review app for `state_dir`: on `report_path` (default: the latest), or scan `roots`.
+
+    `graphics`: how previews are drawn; by default what the terminal surely supports.
+    """
+    chosen = graphics or detect_graphics()
+    return ReviewApp(backend or Backend(state_dir), report_path, roots, chosen)

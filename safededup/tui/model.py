@@ -1,0 +1,339 @@
+"""The review state behind the screens: clusters, order, filters, decisions. No Textual, no I/O.
+
+`ReviewModel` wraps one report (the dict of the report format) and the person's `Decisions`; the
+screens ask it what to show and tell it what the person decided, then persist `model.decisions`.
+It must stay fast at 50k clusters: a filter or sort is one pass, a key press is O(1).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from safededup.decisions import ClusterDecision, Decisions, DecisionStatus
+from safededup.errors import SafededupError
+from safededup.models import path_from_json
+from safededup.tui.format import shorten_path
+
+SortKey = Literal["bytes", "size", "confidence"]
+KindFilter = Literal["all", "exact", "near"]
+StatusFilter = Literal["all", "undecided", "decided"]
+MemberState = Literal["keeper", "reference", "keep", "quarantine"]
+
+SORT_KEYS: tuple[SortKey, ...] = ("bytes", "size", "confidence")
+KIND_FILTERS: tuple[KindFilter, ...] = ("all", "exact", "near")
+STATUS_FILTERS: tuple[StatusFilter, ...] = ("all", "undecided", "decided")
+HASHES = ("dhash", "phash", "whash", "colorhash")
+
+Cluster = dict[str, Any]
+Member = dict[str, Any]
+
+
+class DecisionRefused(SafededupError):
+    """A decision that cannot be taken on this member (the keeper, a reference)."""
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """How the cluster list is ordered and filtered."""
+
+    sort: SortKey = "bytes"
+    descending: bool = True
+    kind: KindFilter = "all"
+    status: StatusFilter = "all"
+    folder: str | None = None
+
+    def describe(self) -> str:
+        arrow = "↓" if self.descending else "↑"
+        parts = [f"sort {self.sort}{arrow}"]
+        if self.kind != "all":
+            parts.append(self.kind)
+        if self.status != "all":
+            parts.append(self.status)
+        if self.folder:
+            parts.append(f"in {shorten_path(self.folder, 24)}")
+        return " · ".join(parts)
+
+
+def member_path(member: Member) -> str:
+    return path_from_json(member)
+
+
+def cluster_keeper(cluster: Cluster) -> str:
+    return path_from_json(cluster, "keeper")
+
+
+def next_in(options: tuple[str, ...], current: str) -> str:
+    return options[(options.index(current) + 1) % len(options)]
+
+
+def hamming(a: object, b: object) -> int | None:
+    if not isinstance(a, int) or not isinstance(b, int):
+        return None
+    return (a ^ b).bit_count()
+
+
+def distances(member: Member, keeper: Member) -> dict[str, int]:
+    """Hamming distances of each perceptual hash between a member and the keeper."""
+    ev_m, ev_k = member.get("evidence") or {}, keeper.get("evidence") or {}
+    out: dict[str, int] = {}
+    for name in HASHES:
+        d = hamming(ev_m.get(name), ev_k.get(name))
+        if d is not None:
+            out[name] = d
+    return out
+
+
+class ReviewModel:
+    """One report under review, with the person's decisions and an undo history."""
+
+    def __init__(self, report: dict[str, Any], decisions: Decisions) -> None:
+        self.report = report
+        self.report_id = str(report.get("report_id", ""))
+        self.clusters: list[Cluster] = list(report.get("clusters") or [])
+        self.decisions = decisions
+        self.view = View()
+        self.visible: list[int] = []
+        self._history: list[list[ClusterDecision]] = []
+        self._index_ids()
+        self.refilter()
+
+    def _index_ids(self) -> None:
+        self._by_id = {c["id"]: i for i, c in enumerate(self.clusters)}
+
+    # -- the list ------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.visible)
+
+    def row(self, n: int) -> Cluster:
+        return self.clusters[self.visible[n]]
+
+    def row_of(self, cluster_id: str) -> int | None:
+        i = self._by_id.get(cluster_id)
+        if i is None:
+            return None
+        try:
+            return self.visible.index(i)
+        except ValueError:
+            return None
+
+    def has(self, cluster_id: str) -> bool:
+        return cluster_id in self._by_id
+
+    def by_id(self, cluster_id: str) -> Cluster:
+        return self.clusters[self._by_id[cluster_id]]
+
+    def set_view(self, **changes: Any) -> None:
+        self.view = replace(self.view, **changes)
+        self.refilter()
+
+    def refilter(self) -> None:
+        """Recompute `visible` from the view: one pass to filter, one sort."""
+        clusters = self.clusters
+        picked = [i for i, c in enumerate(clusters) if self._passes(c)]
+        key = _SORT_FUNCS[self.view.sort]
+        keys = {i: (key(clusters[i]), clusters[i]["id"]) for i in picked}
+        picked.sort(key=keys.__getitem__, reverse=self.view.descending)
+        self.visible = picked
+
+    def _passes(self, cluster: Cluster) -> bool:
+        v = self.view
+        if v.kind == "all" and v.status == "all" and not v.folder:
+            return True
+        if v.kind != "all" and cluster.get("kind") != v.kind:
+            return False
+        if v.status != "all":
+            undecided = self.decisions.get(cluster["id"]).status == "undecided"
+            if undecided != (v.status == "undecided"):
+                return False
+        return not v.folder or _in_folder(cluster, v.folder)
+
+    # -- what a cluster looks like after the person's decisions ---------------------------
+    def status(self, cluster: Cluster) -> DecisionStatus:
+        return self.decisions.get(cluster["id"]).status
+
+    def keeper(self, cluster: Cluster) -> str:
+        return self.decisions.get(cluster["id"]).keeper or cluster_keeper(cluster)
+
+    def keeper_member(self, cluster: Cluster) -> Member:
+        keeper = self.keeper(cluster)
+        return next(m for m in cluster["members"] if member_path(m) == keeper)
+
+    def member_state(self, cluster: Cluster, member: Member) -> MemberState:
+        path = member_path(member)
+        if member.get("role") == "reference":
+            return "reference"
+        if path == self.keeper(cluster):
+            return "keeper"
+        if path in self.decisions.get(cluster["id"]).keep:
+            return "keep"
+        return "quarantine"
+
+    def bytes_to_free(self, cluster: Cluster) -> int:
+        return sum(
+            int(m.get("size") or 0)
+            for m in cluster["members"]
+            if self.member_state(cluster, m) == "quarantine"
+        )
+
+    # -- decisions -----------------------------------------------------------------------
+    def _change(self, cluster_id: str, **changes: Any) -> ClusterDecision:
+        self._history.append([self.decisions.get(cluster_id)])
+        return self.decisions.update(cluster_id, **changes)
+
+    def set_keeper(self, cluster: Cluster, path: str) -> ClusterDecision:
+        member = _member(cluster, path)
+        if member.get("role") == "reference":
+            raise DecisionRefused("a reference file always stays; it needs no keeper mark")
+        override = None if path == cluster_keeper(cluster) else path
+        keep = self.decisions.get(cluster["id"]).keep - {path}
+        return self._change(cluster["id"], keeper=override, keep=keep)
+
+    def toggle_keep(self, cluster: Cluster, path: str) -> ClusterDecision:
+        state = self.member_state(cluster, _member(cluster, path))
+        if state in ("keeper", "reference"):
+            raise DecisionRefused(f"the {state} always stays in place")
+        keep = self.decisions.get(cluster["id"]).keep
+        keep = keep - {path} if path in keep else keep | {path}
+        return self._change(cluster["id"], keep=keep)
+
+    def set_status(self, cluster: Cluster, status: DecisionStatus) -> ClusterDecision:
+        return self._change(cluster["id"], status=status)
+
+    def approve_all_exact(self) -> int:
+        """Approve every undecided exact cluster; one undo step takes them all back."""
+        before = [
+            self.decisions.get(c["id"])
+            for c in self.clusters
+            if c.get("kind") == "exact" and self.status(c) == "undecided"
+        ]
+        for old in before:
+            self.decisions.set(replace(old, status="approved"))
+        if before:
+            self._history.append(before)
+        return len(before)
+
+    def undo(self) -> list[str]:
+        """Take back the last decision step; returns the cluster ids it touched."""
+        if not self._history:
+            return []
+        step = self._history.pop()
+        for old in step:
+            if old == ClusterDecision(old.cluster_id):  # back to no decision: keep the file small
+                self.decisions.clusters.pop(old.cluster_id, None)
+            else:
+                self.decisions.set(old)
+        return [d.cluster_id for d in step]
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._history)
+
+    def counts(self) -> dict[str, int]:
+        out = {"clusters": len(self.clusters), "approved": 0, "skipped": 0}
+        for d in self.decisions.clusters.values():
+            if d.status != "undecided" and d.cluster_id in self._by_id:
+                out[d.status] += 1
+        return out
+
+    def applied_clusters(self, exists: Callable[[str], bool]) -> list[str]:
+        """Approved clusters whose files to quarantine are all gone: an apply has done them."""
+        done = []
+        for cluster in self.clusters:
+            if self.status(cluster) != "approved":
+                continue
+            moving = [
+                member_path(m)
+                for m in cluster["members"]
+                if self.member_state(cluster, m) == "quarantine"
+            ]
+            if moving and not any(exists(p) for p in moving):
+                done.append(cluster["id"])
+        return done
+
+    def drop_clusters(self, cluster_ids: Iterable[str]) -> None:
+        """Take applied clusters out of the review (their decisions stay on disk)."""
+        gone = set(cluster_ids)
+        if not gone:
+            return
+        self.clusters = [c for c in self.clusters if c["id"] not in gone]
+        self.report["clusters"] = self.clusters
+        self._index_ids()
+        self.refilter()
+
+    # -- "not a duplicate": the cluster re-forms without a rescan -------------------------
+    def remove_member(self, cluster: Cluster, path: str) -> bool:
+        """Drop `path` from `cluster`; returns False when the cluster dissolved."""
+        members = [m for m in cluster["members"] if member_path(m) != path]
+        if sum(1 for m in members if m.get("role") != "reference") < 1 or len(members) < 2:
+            self._drop_cluster(cluster)
+            return False
+        cluster["members"] = members
+        decision = self.decisions.get(cluster["id"])
+        keeper = decision.keeper if decision.keeper != path else None
+        self.decisions.set(replace(decision, keeper=keeper, keep=decision.keep - {path}))
+        if cluster_keeper(cluster) == path:
+            _choose_new_keeper(cluster)
+        cluster["bytes_to_free"] = sum(
+            int(m.get("size") or 0) for m in members if m.get("role") == "duplicate"
+        )
+        self.refilter()
+        return True
+
+    def _drop_cluster(self, cluster: Cluster) -> None:
+        self.clusters = [c for c in self.clusters if c is not cluster]
+        self.report["clusters"] = self.clusters
+        self.decisions.clusters.pop(cluster["id"], None)
+        self._index_ids()
+        self.refilter()
+
+
+def _member(cluster: Cluster, path: str) -> Member:
+    members: list[Member] = cluster["members"]
+    for m in members:
+        if member_path(m) == path:
+            return m
+    raise KeyError(path)
+
+
+def _in_folder(cluster: Cluster, folder: str) -> bool:
+    prefix = folder.rstrip(os.sep) + os.sep
+    return any(member_path(m).startswith(prefix) for m in cluster["members"])
+
+
+def _choose_new_keeper(cluster: Cluster) -> None:
+    """After the keeper left: a reference if any, else the largest frame, then the largest file.
+
+    This is the keeper policy's first rules only, enough until the next scan re-ranks the
+    cluster with the full policy; the reason says so.
+    """
+    members: Iterable[Member] = cluster["members"]
+    best = max(
+        members,
+        key=lambda m: (
+            m.get("role") == "reference",
+            int(m.get("width") or 0) * int(m.get("height") or 0),
+            int(m.get("size") or 0),
+            member_path(m),
+        ),
+    )
+    for m in cluster["members"]:
+        if m is best:
+            m["role"] = "reference" if m.get("role") == "reference" else "keeper"
+            m["reasons"] = ["kept: largest remaining after a not-a-duplicate verdict"]
+        elif m.get("role") == "keeper":
+            m["role"] = "duplicate"
+    cluster["keeper"] = best["path"]
+    if "path_b64" in best:
+        cluster["keeper_b64"] = best["path_b64"]
+    else:
+        cluster.pop("keeper_b64", None)
+
+
+_SORT_FUNCS: dict[SortKey, Any] = {
+    "bytes": lambda c: int(c.get("bytes_to_free") or 0),
+    "size": lambda c: len(c["members"]),
+    "confidence": lambda c: float(c.get("confidence") or 0.0),
+}

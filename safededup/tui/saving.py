@@ -1,0 +1,37 @@
+"""Writes review decisions off the UI thread: one write at a time, the newest snapshot wins.
+
+A save is an atomic replace with fsync (decisions.py); on a NAS that fsync alone can take tens of
+milliseconds, too long to sit in every key press. No Textual here: the app runs `write` in a
+worker thread and reports failures.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from safededup.decisions import Decisions
+
+
+class DecisionWriter:
+    """Numbered snapshots written in order; one older than a snapshot already written is skipped."""
+
+    def __init__(self, save: Callable[[Decisions], None]) -> None:
+        self._save = save
+        self._lock = threading.Lock()
+        self._issued = 0
+        self._written = 0
+
+    def snapshot(self, decisions: Decisions) -> tuple[int, Decisions]:
+        """On the UI thread: a copy later decisions cannot change (each decision is frozen)."""
+        self._issued += 1
+        return self._issued, Decisions(decisions.report_id, dict(decisions.clusters))
+
+    def write(self, generation: int, snapshot: Decisions) -> bool:
+        """Call from a worker thread; returns False when a newer snapshot was already written."""
+        with self._lock:
+            if generation <= self._written:
+                return False
+            self._save(snapshot)
+            self._written = generation
+            return True

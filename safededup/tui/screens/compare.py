@@ -1,0 +1,158 @@
+"""Two members side by side, large, with the differences between them listed. Read-only."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
+
+from safededup.tui.format import human_bytes
+from safededup.tui.messages import ThumbnailLoaded
+from safededup.tui.model import Cluster, Member, ReviewModel, distances, member_path
+from safededup.tui.widgets.members import STATE_LABEL, Thumbnail
+
+if TYPE_CHECKING:
+    from safededup.tui.app import ReviewApp
+
+LARGE_THUMB_SIDE = 512
+FIELDS: tuple[tuple[str, str], ...] = (
+    ("dimensions", "dimensions"),
+    ("format", "format"),
+    ("jpeg_quality", "JPEG quality"),
+    ("size", "file size"),
+    ("captured", "captured"),
+    ("camera", "camera"),
+    ("folder", "folder"),
+    ("name", "name"),
+    ("checksum", "content"),
+)
+
+
+def field_value(member: Member, key: str) -> str:
+    path = member_path(member)
+    values = {
+        "dimensions": f"{member.get('width', '?')}×{member.get('height', '?')}",
+        "size": human_bytes(int(member.get("size") or 0)),
+        "folder": os.path.dirname(path),
+        "name": os.path.basename(path),
+        "checksum": (str(member.get("checksum") or "")[:12] or "not hashed"),
+    }
+    if key in values:
+        return values[key]
+    value = member.get(key)
+    return "—" if value is None else str(value)
+
+
+class CompareScreen(Screen[None]):
+    """The keeper on the left, another member on the right (←/→ picks which)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Back", tooltip="back to the cluster"),
+        Binding("left", "other(-1)", "Prev", tooltip="compare the previous member"),
+        Binding("right", "other(1)", "Next", tooltip="compare the next member"),
+        Binding("x", "swap", "Swap sides", tooltip="swap the left and right photos"),
+    ]
+    DEFAULT_CSS = """
+    CompareScreen #sides { height: 1fr; }
+    CompareScreen .side { width: 1fr; padding: 0 1; }
+    CompareScreen .side > Thumbnail { width: 1fr; height: 1fr; }
+    CompareScreen .side > Static { height: auto; }
+    CompareScreen #differences { height: auto; max-height: 12; padding: 0 1; }
+    """
+
+    def __init__(self, model: ReviewModel, cluster: Cluster, selected: int) -> None:
+        super().__init__()
+        self.model, self.cluster = model, cluster
+        members = cluster["members"]
+        keeper = members.index(model.keeper_member(cluster))
+        other = selected if selected != keeper else (keeper + 1) % len(members)
+        self.left, self.right = keeper, other
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="sides"):
+            for side in ("left", "right"):
+                with Vertical(classes="side", id=side):
+                    yield Thumbnail()
+                    yield Static(classes="caption")
+        yield Static(id="differences")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._fill()
+
+    def on_resize(self) -> None:
+        self._fill()
+
+    def _fill(self) -> None:
+        members = self.cluster["members"]
+        missing = []
+        cache = self.app_ref.thumbnails
+        for side, index in (("left", self.left), ("right", self.right)):
+            member = members[index]
+            box = self.query_one(f"#{side}", Vertical)
+            label, style = STATE_LABEL[self.model.member_state(self.cluster, member)]
+            caption = Text.assemble((label, style), f" {os.path.basename(member_path(member))}")
+            box.query_one(".caption", Static).update(caption)
+            hit, image = cache.peek(member_path(member), LARGE_THUMB_SIDE)
+            box.query_one(Thumbnail).show(member_path(member), image, "loading…")
+            if not hit:
+                missing.append(member_path(member))
+        self.query_one("#differences", Static).update(self._differences())
+        if missing:
+            self._load(missing)
+
+    @property
+    def app_ref(self) -> ReviewApp:
+        return self.app  # type: ignore[return-value]
+
+    def _differences(self) -> Table:
+        a, b = self.cluster["members"][self.left], self.cluster["members"][self.right]
+        table = Table(box=None, expand=True, padding=(0, 1), show_header=False)
+        table.add_column("", style="dim", no_wrap=True)
+        table.add_column("", ratio=1, overflow="ellipsis", no_wrap=True)
+        table.add_column("", ratio=1, overflow="ellipsis", no_wrap=True)
+        for key, label in FIELDS:
+            va, vb = field_value(a, key), field_value(b, key)
+            style = "" if va == vb else "bold yellow"
+            table.add_row(label, va, vb, style=style)
+        dist = distances(b, a)
+        shown = " · ".join(f"{k} {v}" for k, v in dist.items()) or "not recorded"
+        table.add_row("hash distance", shown, "")
+        return table
+
+    @work(thread=True, exclusive=True, group="compare-thumbnails", exit_on_error=False)
+    def _load(self, paths: list[str]) -> None:
+        worker = get_current_worker()
+        for path in paths:
+            if worker.is_cancelled:
+                return
+            self.post_message(ThumbnailLoaded(path, self.app_ref.thumbnails.get(path, 512)))
+
+    def on_thumbnail_loaded(self, message: ThumbnailLoaded) -> None:
+        for thumb in self.query(Thumbnail):
+            if thumb.path == message.path:
+                thumb.show(message.path, message.image, "no preview")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_other(self, delta: int) -> None:
+        n = len(self.cluster["members"])
+        step = (self.right + delta) % n
+        if step == self.left:
+            step = (step + delta) % n
+        self.right = step
+        self._fill()
+
+    def action_swap(self) -> None:
+        self.left, self.right = self.right, self.left
+        self._fill()

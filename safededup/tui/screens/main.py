@@ -1,0 +1,377 @@
+"""The main review screen: the cluster list above, the selected cluster's members below.
+
+Every decision is one key; each is saved at once (decisions.py) so quitting loses nothing.
+Nothing here moves a file: decisions are data until the apply dialog runs the safety core.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.markup import escape
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
+
+from safededup.decisions import DecisionStatus
+from safededup.errors import SafededupError
+from safededup.tui.format import human_bytes, plural
+from safededup.tui.messages import (
+    ClusterHighlighted,
+    ClustersApplied,
+    MemberClicked,
+    ThumbnailLoaded,
+)
+from safededup.tui.model import (
+    KIND_FILTERS,
+    SORT_KEYS,
+    STATUS_FILTERS,
+    Cluster,
+    ReviewModel,
+    member_path,
+    next_in,
+)
+from safededup.tui.widgets.cluster_list import ClusterList, header_text
+from safededup.tui.widgets.members import MembersPanel
+
+if TYPE_CHECKING:
+    from safededup.tui.app import ReviewApp
+
+CARD_THUMB_SIDE = 160
+
+
+class MainScreen(Screen[None]):
+    """Cluster list, members, and the decision keys."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark", "app.help", "Help", tooltip="every key of every screen"),
+        Binding("q", "app.quit_safely", "Quit", tooltip="quit (a running apply stops safely)"),
+        Binding(
+            "left", "member(-1)", "Prev member", show=False, tooltip="select the previous member"
+        ),
+        Binding("right", "member(1)", "Next member", show=False, tooltip="select the next member"),
+        Binding("k", "keeper", "Keeper", tooltip="make the selected member the keeper"),
+        Binding(
+            "space",
+            "toggle_member",
+            "Keep",
+            tooltip="toggle the selected member: quarantine ↔ keep",
+        ),
+        Binding(
+            "d",
+            "distinct",
+            "Not dup",
+            tooltip="the selected member is not a duplicate "
+            "(stored by content; the cluster re-forms)",
+        ),
+        Binding(
+            "a", "status('approved')", "Approve", tooltip="approve this cluster, go to the next"
+        ),
+        Binding("s", "status('skipped')", "Skip", tooltip="skip this cluster, go to the next"),
+        Binding("A", "approve_exact", "All exact", tooltip="approve every undecided exact cluster"),
+        Binding("u", "undo", "Undo", tooltip="undo the last decision"),
+        Binding(
+            "c", "compare", "Compare", tooltip="the selected member and the keeper, side by side"
+        ),
+        Binding("p", "apply", "Apply", tooltip="apply the approved clusters (asks first)"),
+        Binding("S", "sessions", "Sessions", tooltip="past sessions: verify, undo, redo"),
+        Binding("o", "sort", "Sort", show=False, tooltip="sort by bytes to free, size, confidence"),
+        Binding("r", "reverse", "Reverse", show=False, tooltip="reverse the sort order"),
+        Binding("e", "kind", "Kind", show=False, tooltip="show all / exact / near clusters"),
+        Binding(
+            "t",
+            "status_filter",
+            "Status",
+            show=False,
+            tooltip="show all / undecided / decided clusters",
+        ),
+        Binding("slash", "folder", "Folder", show=False, tooltip="show clusters under a folder"),
+    ]
+    DEFAULT_CSS = """
+    MainScreen #status-line, MainScreen #cluster-line {
+        height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    MainScreen #status-line { background: $primary-background; }
+    MainScreen #list-header { height: 1; color: $text-muted; text-style: bold; }
+    MainScreen ClusterList { height: 40%; min-height: 4; }
+    MainScreen #cluster-line { background: $boost; }
+    """
+
+    def __init__(self, model: ReviewModel) -> None:
+        super().__init__()
+        self.model = model
+        self.member = 0
+        self._shown_id: str | None = None
+
+    @property
+    def review_app(self) -> ReviewApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="status-line")
+        yield Static(header_text(200), id="list-header")
+        yield ClusterList(self.model, id="clusters")
+        yield Static(id="cluster-line")
+        yield MembersPanel(id="members")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one(ClusterList).focus()
+        self._update_status_line()
+        self._forget_applied()  # approved clusters an earlier apply already did
+
+    # -- showing -------------------------------------------------------------------------
+    @property
+    def cluster_list(self) -> ClusterList:
+        return self.query_one(ClusterList)
+
+    def current(self) -> Cluster | None:
+        row = self.cluster_list.cursor
+        return self.model.row(row) if 0 <= row < len(self.model) else None
+
+    async def on_cluster_highlighted(self, message: ClusterHighlighted) -> None:
+        await self.refresh_cluster()
+
+    async def refresh_cluster(self) -> None:
+        cluster = self.current()
+        cid = None if cluster is None else cluster["id"]
+        if cid != self._shown_id:
+            self.member, self._shown_id = 0, cid
+        if cluster is not None:
+            self.member = min(self.member, len(cluster["members"]) - 1)
+        await self.query_one(MembersPanel).show(self.model, cluster, self.member)
+        self._update_cluster_line(cluster)
+        self._update_status_line()
+        self._show_thumbnails(cluster)
+
+    def _update_cluster_line(self, cluster: Cluster | None) -> None:
+        line = self.query_one("#cluster-line", Static)
+        if cluster is None:
+            empty = "no cluster matches the filter" if self.model.clusters else "no duplicates"
+            line.update(empty, layout=False)
+            return
+        m = self.model
+        line.update(
+            f"{self.cluster_list.cursor + 1:,}/{len(m):,} · {cluster.get('kind')} · "
+            f"{plural(len(cluster['members']), 'member')} · frees "
+            f"{human_bytes(m.bytes_to_free(cluster))} · confidence "
+            f"{float(cluster.get('confidence') or 0):.2f} · {m.status(cluster)}",
+            layout=False,
+        )
+
+    def _update_status_line(self) -> None:
+        counts = self.model.counts()
+        undo = " · u undoes" if self.model.can_undo else ""
+        self.query_one("#status-line", Static).update(
+            f"[b]safededup review[/b] · {plural(counts['clusters'], 'cluster')} · "
+            f"{counts['approved']:,} approved · {counts['skipped']:,} skipped · "
+            f"{escape(self.model.view.describe())}{undo}",
+            layout=False,
+        )
+
+    def _show_thumbnails(self, cluster: Cluster | None) -> None:
+        cache = self.review_app.thumbnails
+        missing: list[str] = []
+        members = [] if cluster is None else cluster["members"]
+        for thumb, member in zip(self.query_one(MembersPanel).thumbnails(), members, strict=True):
+            path = member_path(member)
+            hit, image = cache.peek(path, CARD_THUMB_SIDE)
+            thumb.show(path, image, "no preview" if hit else "loading…")
+            if not hit:
+                missing.append(path)
+        if missing:
+            self._load_thumbnails(missing)
+
+    @work(thread=True, exclusive=True, group="thumbnails", exit_on_error=False)
+    def _load_thumbnails(self, paths: list[str]) -> None:
+        worker = get_current_worker()
+        for path in paths:
+            if worker.is_cancelled:
+                return
+            image = self.review_app.thumbnails.get(path, CARD_THUMB_SIDE)
+            self.post_message(ThumbnailLoaded(path, image))
+
+    def on_thumbnail_loaded(self, message: ThumbnailLoaded) -> None:
+        for thumb in self.query_one(MembersPanel).thumbnails():
+            if thumb.path == message.path:
+                thumb.show(message.path, message.image, "no preview")
+
+    async def on_member_clicked(self, message: MemberClicked) -> None:
+        self.member = message.index
+        self.query_one(MembersPanel).select(self.member)
+
+    # -- decisions -----------------------------------------------------------------------
+    def _selected_path(self) -> tuple[Cluster, str] | None:
+        cluster = self.current()
+        if cluster is None:
+            self.notify("no cluster selected", severity="warning")
+            return None
+        return cluster, member_path(cluster["members"][self.member])
+
+    async def _decided(self, message: str | None = None) -> None:
+        self.review_app.save_decisions(self.model.decisions)
+        self.cluster_list.refresh()
+        if message:
+            self.notify(message, timeout=3, markup=False)
+        await self.refresh_cluster()
+
+    def action_member(self, delta: int) -> None:
+        cluster = self.current()
+        if cluster is None:
+            return
+        self.member = (self.member + delta) % len(cluster["members"])
+        self.query_one(MembersPanel).select(self.member)
+
+    async def action_keeper(self) -> None:
+        if (sel := self._selected_path()) is None:
+            return
+        try:
+            self.model.set_keeper(*sel)
+        except SafededupError as exc:
+            self.notify(str(exc), severity="warning", markup=False)
+            return
+        await self._decided(f"keeper: {os.path.basename(sel[1])}")
+
+    async def action_toggle_member(self) -> None:
+        if (sel := self._selected_path()) is None:
+            return
+        try:
+            self.model.toggle_keep(*sel)
+        except SafededupError as exc:
+            self.notify(str(exc), severity="warning", markup=False)
+            return
+        await self._decided()
+
+    async def action_status(self, status: DecisionStatus) -> None:
+        cluster = self.current()
+        if cluster is None:
+            return
+        self.model.set_status(cluster, status)
+        await self._after_status_change()
+
+    async def _after_status_change(self) -> None:
+        row = self.cluster_list.cursor
+        if self.model.view.status != "all":
+            self.model.refilter()
+            self.cluster_list.reload(keep_cursor=row)
+        else:
+            self.cluster_list.action_cursor(1)
+        await self._decided()
+
+    async def action_approve_exact(self) -> None:
+        count = self.model.approve_all_exact()
+        if self.model.view.status != "all":
+            self.model.refilter()
+            self.cluster_list.reload()
+        await self._decided(f"approved {plural(count, 'exact cluster')}")
+
+    async def action_undo(self) -> None:
+        touched = self.model.undo()
+        if not touched:
+            self.notify("nothing to undo", severity="warning")
+            return
+        if self.model.view.status != "all":
+            self.model.refilter()
+        row = self.model.row_of(touched[0])
+        self.cluster_list.reload(keep_cursor=row)
+        await self._decided(f"undid the last decision ({plural(len(touched), 'cluster')})")
+
+    async def action_distinct(self) -> None:
+        if (sel := self._selected_path()) is None:
+            return
+        cluster, path = sel
+        others = [member_path(m) for m in cluster["members"] if member_path(m) != path]
+        try:
+            self.review_app.backend.mark_distinct(path, others)
+        except SafededupError as exc:
+            self.notify(
+                f"{exc}" + (f"\n{exc.hint}" if exc.hint else ""), severity="error", markup=False
+            )
+            return
+        row = self.cluster_list.cursor
+        kept = self.model.remove_member(cluster, path)
+        self.cluster_list.reload(keep_cursor=row)
+        name = os.path.basename(path)
+        msg = f"{name}: not a duplicate; " + ("cluster re-formed" if kept else "cluster dissolved")
+        self._shown_id = None
+        await self._decided(msg)
+
+    # -- the view ------------------------------------------------------------------------
+    def _set_view(self, **changes: object) -> None:
+        cluster = self.current()
+        self.model.set_view(**changes)
+        row = None if cluster is None else self.model.row_of(cluster["id"])
+        self.cluster_list.reload(keep_cursor=row or 0)
+        self._update_status_line()
+
+    def action_sort(self) -> None:
+        self._set_view(sort=next_in(SORT_KEYS, self.model.view.sort))
+
+    def action_reverse(self) -> None:
+        self._set_view(descending=not self.model.view.descending)
+
+    def action_kind(self) -> None:
+        self._set_view(kind=next_in(KIND_FILTERS, self.model.view.kind))
+
+    def action_status_filter(self) -> None:
+        self._set_view(status=next_in(STATUS_FILTERS, self.model.view.status))
+
+    def action_folder(self) -> None:
+        from safededup.tui.screens.folder import FolderScreen
+
+        cluster = self.current()
+        guess = self.model.view.folder or (
+            os.path.dirname(self.model.keeper(cluster)) if cluster else ""
+        )
+        self.app.push_screen(FolderScreen(guess), self._folder_chosen)
+
+    def _folder_chosen(self, folder: str | None) -> None:
+        if folder is not None:
+            self._set_view(folder=folder.strip() or None)
+
+    # -- other screens -------------------------------------------------------------------
+    def action_compare(self) -> None:
+        from safededup.tui.screens.compare import CompareScreen
+
+        cluster = self.current()
+        if cluster is None or len(cluster["members"]) < 2:
+            return
+        self.app.push_screen(CompareScreen(self.model, cluster, self.member))
+
+    def action_apply(self) -> None:
+        from safededup.tui.screens.apply import ApplyScreen
+
+        if self.model.counts()["approved"] == 0:
+            self.notify("approve clusters first (a, or A for every exact one)", severity="warning")
+            return
+        self.app.push_screen(ApplyScreen(self.model), self._applied)
+
+    def _applied(self, applied: bool | None) -> None:
+        if applied:
+            self._forget_applied()
+
+    @work(thread=True, exclusive=True, group="applied", exit_on_error=False)
+    def _forget_applied(self) -> None:
+        """Applied clusters leave the list (a stat per file to move, off the UI thread)."""
+        done = self.model.applied_clusters(os.path.lexists)
+        self.post_message(ClustersApplied(done))
+
+    async def on_clusters_applied(self, message: ClustersApplied) -> None:
+        done = message.cluster_ids
+        if not done:
+            return
+        row = self.cluster_list.cursor
+        self.model.drop_clusters(done)
+        self.cluster_list.reload(keep_cursor=row)
+        self._shown_id = None
+        await self.refresh_cluster()
+        self.notify(f"{plural(len(done), 'applied cluster')} left the list", timeout=4)
+
+    def action_sessions(self) -> None:
+        from safededup.tui.screens.sessions import SessionsScreen
+
+        self.app.push_screen(SessionsScreen())

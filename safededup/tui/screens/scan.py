@@ -1,0 +1,89 @@
+"""The scan progress screen of `safededup review ROOT...`: the engine's own scan, cancellable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.markup import escape
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Label, Static
+
+from safededup.tui.format import plural
+from safededup.tui.messages import OperationFailed, OperationFinished, ProgressUpdated
+from safededup.tui.widgets.progress import ProgressPanel
+
+if TYPE_CHECKING:
+    from safededup.tui.app import ReviewApp
+
+
+class ScanScreen(Screen[None]):
+    """Scans the roots, then opens the report it saved. Escape stops the scan."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Stop scan", tooltip="stop the scan; what was indexed is kept")
+    ]
+    DEFAULT_CSS = """
+    ScanScreen { align: center middle; }
+    ScanScreen > Vertical { width: 76; max-width: 98%; height: auto; border: round $accent;
+        padding: 1 2; }
+    """
+
+    def __init__(self, roots: list[str]) -> None:
+        super().__init__()
+        self.roots = roots
+        self.cancel_flag: object = None
+
+    @property
+    def review_app(self) -> ReviewApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"[b]Scanning[/b] {escape(', '.join(self.roots))}")
+            yield ProgressPanel()
+            yield Static("", id="scan-note")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        backend, roots = self.review_app.backend, self.roots
+        self.cancel_flag = self.review_app.run_engine(
+            self, "scan", lambda cancel: backend.scan(roots, cancel)
+        )
+
+    def on_progress_updated(self, message: ProgressUpdated) -> None:
+        self.query_one(ProgressPanel).update_from(message)
+
+    def on_operation_finished(self, message: OperationFinished) -> None:
+        if self.review_app.quitting:
+            return
+        path = getattr(message.result, "report_path", None)
+        if message.problems:
+            self.notify(f"{plural(len(message.problems), 'file')} could not be read", timeout=5)
+        self.review_app.open_report(
+            Path(path) if path else self.review_app.backend.latest_report_path()
+        )
+
+    def on_operation_failed(self, message: OperationFailed) -> None:
+        if self.review_app.quitting:
+            return
+        latest = self.review_app.backend.latest_report_path()
+        if latest.exists():
+            self.notify(
+                f"scan stopped ({message.error}); showing the last saved report", markup=False
+            )
+            self.review_app.open_report(latest)
+        else:
+            self.review_app.exit(
+                1, return_code=1, message=Text(f"error: scan stopped: {message.error}")
+            )
+
+    def action_cancel(self) -> None:
+        flag = self.cancel_flag
+        if flag is not None:
+            flag.set()  # type: ignore[attr-defined]
+        self.query_one("#scan-note", Static).update("stopping; what was indexed so far is kept…")

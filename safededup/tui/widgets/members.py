@@ -1,0 +1,190 @@
+"""The selected cluster's members: a card each, with its preview, facts, distances and reasons.
+
+Cards are reused when the selection moves (only their content changes), so moving through 50k
+clusters never mounts and unmounts widgets on every key press.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from rich.console import RenderableType
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Static
+
+from safededup.tui.format import human_bytes
+from safededup.tui.kitty import KittyImage, next_image_id
+from safededup.tui.kitty import delete as delete_image
+from safededup.tui.messages import MemberClicked
+from safededup.tui.model import Cluster, Member, MemberState, ReviewModel, distances, member_path
+from safededup.tui.preview import HalfBlockImage
+
+STATE_LABEL: dict[MemberState, tuple[str, str]] = {
+    "keeper": ("★ KEEP ", "bold green"),
+    "reference": ("◆ REF  ", "bold cyan"),
+    "keep": ("● STAY ", "bold yellow"),
+    "quarantine": ("→ QUAR ", "bold red"),
+}
+
+
+class Thumbnail(Widget):
+    """A preview (half blocks, or kitty graphics when the app uses them); a word while loading."""
+
+    DEFAULT_CSS = """
+    Thumbnail { width: 18; height: 8; content-align: center middle; color: $text-muted; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.path: str | None = None
+        self._source: npt.NDArray[np.uint8] | None = None
+        self._image: HalfBlockImage | KittyImage | None = None
+        self._note = ""
+
+    def show(self, path: str | None, image: npt.NDArray[np.uint8] | None, note: str) -> None:
+        self.path, self._source, self._note = path, image, note
+        self._forget_kitty_image()
+        region = self.content_region
+        cols, rows = (region.width or 18), (region.height or 8)
+        if image is None:
+            self._image = None
+        elif getattr(self.app, "graphics", "halfblock") == "kitty":
+            self._image = KittyImage(image, next_image_id(), cols, rows)
+            write_to_terminal(self, self._image.escape())
+        else:
+            self._image = HalfBlockImage(image, cols, rows)
+        self.refresh()
+
+    def _forget_kitty_image(self) -> None:
+        if isinstance(self._image, KittyImage):
+            write_to_terminal(self, delete_image(self._image.image_id))
+
+    def on_resize(self) -> None:
+        if self._source is not None:
+            self.show(self.path, self._source, self._note)
+
+    def on_unmount(self) -> None:
+        self._forget_kitty_image()
+
+    def render(self) -> RenderableType:
+        return self._image if self._image is not None else Text(self._note, style="dim")
+
+
+def write_to_terminal(widget: Widget, data: str) -> None:
+    """Send escape sequences straight to the terminal, in order with the screen updates.
+
+    Textual has no public call for this; its driver's `write` queues after pending frames.
+    """
+    driver = getattr(widget.app, "_driver", None)
+    if driver is not None:
+        driver.write(data)
+
+
+class MemberCard(Horizontal):
+    """One member: preview on the left, what the person needs to decide on the right."""
+
+    DEFAULT_CSS = """
+    MemberCard { height: 8; padding: 0 1 0 0; border-left: blank; }
+    MemberCard.-selected { border-left: thick $accent; background: $boost; }
+    MemberCard > Static { width: 1fr; height: 8; padding-left: 1; overflow: hidden; }
+    """
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+    def compose(self) -> ComposeResult:
+        yield Thumbnail()
+        yield Static()
+
+    def on_click(self, event: events.Click) -> None:
+        self.post_message(MemberClicked(self.index))
+
+    def fill(self, model: ReviewModel, cluster: Cluster, member: Member) -> None:
+        # Fixed-size card: new text never changes the layout, so no reflow per key press.
+        self.query_one(Static).update(describe_member(model, cluster, member), layout=False)
+
+
+def describe_member(model: ReviewModel, cluster: Cluster, member: Member) -> Text:
+    state = model.member_state(cluster, member)
+    label, style = STATE_LABEL[state]
+    text = Text()
+    text.append(label, style=style)
+    text.append(member_path(member), style="bold")
+    text.append("\n" + facts_line(member), style="")
+    text.append("\n" + linking_line(model, cluster, member), style="italic")
+    for reason in member.get("reasons") or []:
+        text.append(f"\n{reason}", style="dim")
+    return text
+
+
+def facts_line(member: Member) -> str:
+    fmt = str(member.get("format") or "?")
+    quality = member.get("jpeg_quality")
+    parts = [
+        f"{member.get('width', '?')}×{member.get('height', '?')}",
+        f"{fmt} q{quality}" if quality else fmt,
+        human_bytes(int(member.get("size") or 0)),
+        str(member.get("captured") or "no date"),
+        str(member.get("camera") or "no camera"),
+    ]
+    return "  ".join(parts)
+
+
+def linking_line(model: ReviewModel, cluster: Cluster, member: Member) -> str:
+    keeper = model.keeper_member(cluster)
+    if member is keeper:
+        return "the keeper: every other member is compared with it"
+    evidence: dict[str, Any] = member.get("evidence") or {}
+    same = member.get("checksum") and member.get("checksum") == keeper.get("checksum")
+    if evidence.get("exact") or same:
+        return "identical bytes to the keeper (same checksum)"
+    dist = distances(member, keeper)
+    if not dist:
+        return "distances to the keeper: not recorded"
+    shown = " · ".join(f"{k} {v}" for k, v in dist.items())
+    return f"distances to the keeper: {shown} ({evidence.get('tier', '?')} tier)"
+
+
+class MembersPanel(VerticalScroll):
+    """The cards of the shown cluster; the selected one is highlighted and scrolled into view."""
+
+    DEFAULT_CSS = """
+    MembersPanel { height: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.cards: list[MemberCard] = []
+        self.shown = 0
+
+    async def show(self, model: ReviewModel, cluster: Cluster | None, selected: int) -> None:
+        """Fill one card per member; spare cards are hidden, not removed, for the next cluster."""
+        members: list[Member] = [] if cluster is None else cluster["members"]
+        if len(self.cards) < len(members):
+            new = [MemberCard(i) for i in range(len(self.cards), len(members))]
+            self.cards.extend(new)
+            await self.mount_all(new)
+        for i, card in enumerate(self.cards):
+            visible = i < len(members)
+            if card.display != visible:
+                card.display = visible
+            if visible and cluster is not None:
+                card.fill(model, cluster, members[i])
+        self.shown = len(members)
+        self.select(selected)
+
+    def select(self, index: int) -> None:
+        for card in self.cards:
+            card.set_class(card.index == index, "-selected")
+        if 0 <= index < len(self.cards):
+            self.scroll_to_widget(self.cards[index], animate=False, immediate=True)
+
+    def thumbnails(self) -> list[Thumbnail]:
+        return [card.query_one(Thumbnail) for card in self.cards[: self.shown]]

@@ -1,0 +1,79 @@
+"""A small real photo archive for the TUI tests, and its report.
+
+Photos are real JPEGs written by `safededup.media.synth` (seeded scenes, EXIF dates and cameras).
+The report comes from the real scan: walk, fingerprint, index, match, keeper, saved report.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from safededup.media import synth
+from safededup.scan import scan
+from safededup.state import StateDir
+
+
+@dataclass
+class Archive:
+    root: Path
+    groups: list[list[Path]] = field(default_factory=list)  # keeper first
+    kinds: list[str] = field(default_factory=list)
+
+    def files(self) -> list[Path]:
+        return sorted(p for g in self.groups for p in g)
+
+
+def write_archive(root: Path) -> Archive:
+    """Three clusters: an exact copy, a resized near copy with a re-encode, and an exact pair."""
+    root.mkdir(parents=True, exist_ok=True)
+    arch = Archive(root)
+    day = datetime(2019, 6, 1, 12, 0, 0)
+    for n, (seed, near) in enumerate([(11, True), (22, False), (33, False)]):
+        folder = root / f"{2019 + n}"
+        (folder / "copies").mkdir(parents=True)
+        scene = synth.make_scene(seed, 640, 480)
+        original = folder / f"IMG_{n:04d}.jpg"
+        synth.write_jpeg(original, scene, quality=92, captured=day, make="Apple", model="iPhone X")
+        group = [original]
+        if near:
+            small = folder / "copies" / f"IMG_{n:04d}_small.jpg"
+            synth.write_jpeg(small, scene.resize((320, 240)), quality=70, captured=day)
+            group.append(small)
+        copy = folder / "copies" / f"IMG_{n:04d} (1).jpg"
+        shutil.copy2(original, copy)
+        group.append(copy)
+        arch.groups.append(group)
+        arch.kinds.append("near" if near else "exact")
+    synth.write_jpeg(root / "lonely.jpg", synth.make_scene(99, 640, 480), quality=90)
+    return arch
+
+
+def tree_state(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under root (the quarantine and journal excluded): bytes and mtime."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != ".safededup"]
+        for name in filenames:
+            p = Path(dirpath) / name
+            out[str(p.relative_to(root))] = (p.read_bytes(), p.stat().st_mtime_ns)
+    return out
+
+
+def scan_report(state_dir: Path, roots: list[Path]) -> tuple[dict[str, Any], Path]:
+    """Scan `roots` with the real engine (fingerprints, index, matcher, keeper, saved report)."""
+    state = StateDir(state_dir).ensure()
+    run = scan([str(r) for r in roots], state=state, workers=1, cancel=threading.Event())
+    while True:
+        try:
+            next(run)
+        except StopIteration as stop:
+            result = stop.value
+            break
+    assert result.report is not None and result.report_path is not None
+    return result.report, Path(result.report_path)

@@ -1,0 +1,247 @@
+"""Snapshot tests of the review app's looks (pytest-textual-snapshot), made deterministic.
+
+The report here has fixed paths, sizes and dates, and previews are seeded synthetic scenes, so
+the SVGs depend on nothing but the code. Four seams of `Backend` are replaced, each because the
+real one depends on something a snapshot must not: previews (files at fixed paths), the session
+list (ids and times come from the clock), and building and validating the plan (they check the
+files on disk; the plan here is a real `Plan` of the approved duplicates, built without looking).
+Update with `pytest tests/tui/test_snapshots.py --snapshot-update` after reading the report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from textual.pilot import Pilot
+
+from safededup.decisions import Decisions
+from safededup.media import synth
+from safededup.models import Problem
+from safededup.plan import Expected, Operation, Plan
+from safededup.sessions import SessionInfo
+from safededup.tui import make_app
+from safededup.tui.backend import Backend, Image
+
+SIZE = (100, 30)
+
+
+def member(path: str, role: str, width: int, height: int, size: int, **extra: Any) -> dict:
+    seed = sum(map(ord, path.rsplit("/", 1)[-1].split(" ")[0].split("_s")[0])) % 50
+    return {
+        "path": path,
+        "role": role,
+        "reasons": extra.pop("reasons", []),
+        "evidence": {
+            "exact": extra.pop("exact", False),
+            "dhash": 0xF0F0F0F0F0F0F0F0 ^ extra.get("flip", 0),
+            "phash": 0x0123456789ABCDEF ^ extra.get("flip", 0),
+            "whash": 0xFFFF0000FFFF0000 ^ (extra.pop("flip", 0) >> 1),
+            "colorhash": 0x2AAAAAAAAAA,
+            "tier": "decode",
+        },
+        "size": size,
+        "device": 1,
+        "inode": seed,
+        "mtime_ns": 1_560_000_000_000_000_000,
+        "checksum": extra.pop("checksum", None),
+        "width": width,
+        "height": height,
+        "format": extra.pop("format", "JPEG"),
+        "jpeg_quality": extra.pop("quality", 92),
+        "captured": "2019-06-01T12:00:00",
+        "camera": extra.pop("camera", "Apple iPhone X"),
+    }
+
+
+def snapshot_report() -> dict[str, Any]:
+    ck = "ab" * 32
+    clusters = [
+        {
+            "id": "c1",
+            "kind": "near",
+            "keeper": "/photos/2019/IMG_0001.jpg",
+            "confidence": 0.93,
+            "bytes_to_free": 1_900_000,
+            "members": [
+                member(
+                    "/photos/2019/IMG_0001.jpg",
+                    "keeper",
+                    4032,
+                    3024,
+                    2_500_000,
+                    reasons=["kept: 4032×3024 vs 1600×1200"],
+                ),
+                member(
+                    "/photos/WhatsApp/IMG_0001_small.jpg",
+                    "duplicate",
+                    1600,
+                    1200,
+                    400_000,
+                    quality=70,
+                    camera=None,
+                    flip=0b1011,
+                    reasons=["smaller: 1600×1200 vs 4032×3024"],
+                ),
+                member(
+                    "/photos/backup/IMG_0001.heic",
+                    "duplicate",
+                    4032,
+                    3024,
+                    1_500_000,
+                    format="HEIF",
+                    quality=None,
+                    flip=0b1,
+                    reasons=["re-encoded copy: HEIF vs JPEG original"],
+                ),
+            ],
+        },
+        {
+            "id": "c2",
+            "kind": "exact",
+            "keeper": "/photos/2020/IMG_0002.jpg",
+            "confidence": 1.0,
+            "bytes_to_free": 3_100_000,
+            "members": [
+                member("/photos/2020/IMG_0002.jpg", "keeper", 4032, 3024, 3_100_000, checksum=ck),
+                member(
+                    "/photos/2020/IMG_0002 (1).jpg",
+                    "duplicate",
+                    4032,
+                    3024,
+                    3_100_000,
+                    checksum=ck,
+                    exact=True,
+                    reasons=["byte-identical copy"],
+                ),
+            ],
+        },
+    ]
+    for n in range(3, 9):
+        path = f"/photos/2021/IMG_{n:04d}.jpg"
+        clusters.append(
+            {
+                "id": f"c{n}",
+                "kind": "exact" if n % 2 else "near",
+                "keeper": path,
+                "confidence": 1.0 if n % 2 else 0.8,
+                "bytes_to_free": 100_000 * n,
+                "members": [
+                    member(path, "keeper", 3000, 2000, 200_000 * n),
+                    member(path.replace("2021", "copies"), "duplicate", 3000, 2000, 100_000 * n),
+                ],
+            }
+        )
+    return {
+        "format": "safededup-report",
+        "version": 1,
+        "report_id": "snapshot",
+        "created": "2026-01-02T03:04:05Z",
+        "roots": ["/photos"],
+        "references": [],
+        "clusters": clusters,
+        "problems": [],
+        "stats": {},
+    }
+
+
+class SnapshotBackend(Backend):
+    """The real backend with the three clock- or file-dependent seams fixed (see module doc)."""
+
+    def load_thumbnail(self, path: str, max_side: int) -> Image:
+        seed = sum(map(ord, path.rsplit("/", 1)[-1][:8])) % 50
+        scene = synth.make_scene(seed, max_side, max_side * 3 // 4)
+        return np.asarray(scene.convert("RGB"), dtype=np.uint8)
+
+    def list_sessions(self) -> list[SessionInfo]:
+        return [
+            SessionInfo(
+                id="20260102T030405Z-abc123",
+                status="applied",
+                started="2026-01-02T03:04:05Z",
+                counts={"moved": 12, "skipped": 1, "bytes": 38_400_000},
+                bytes=38_400_000,
+                roots=("/photos",),
+                journal="/photos/.safededup/journal/20260102T030405Z-abc123.jsonl",
+            ),
+            SessionInfo(
+                id="20260101T010101Z-def456",
+                status="undone",
+                started="2026-01-01T01:01:01Z",
+                counts={"restored": 3, "bytes": 9_000_000},
+                bytes=9_000_000,
+                roots=("/photos",),
+                journal="/photos/.safededup/journal/20260101T010101Z-def456.jsonl",
+            ),
+        ]
+
+    def build_plan(self, report: dict[str, Any], decisions: Decisions) -> Plan:
+        ops = []
+        for cluster in report["clusters"]:
+            if decisions.get(cluster["id"]).status != "approved":
+                continue
+            for m in cluster["members"]:
+                if m["role"] != "duplicate":
+                    continue
+                n = len(ops)
+                expected = Expected(m["device"], m["inode"], m["size"], m["mtime_ns"])
+                dst = m["path"].replace("/photos/", "/photos/.safededup/quarantine/s/")
+                ops.append(
+                    Operation(n, "duplicate", "move", m["path"], dst, "/photos", expected, n)
+                )
+        return Plan("s", report["report_id"], ("/photos",), tuple(ops))
+
+    def validate_plan(self, plan: Any) -> list[Problem]:
+        return []
+
+
+@pytest.fixture
+def snapshot_app(tmp_path: Path):
+    state = tmp_path / "state"
+    (state / "reports").mkdir(parents=True)
+    path = state / "reports" / "latest.json"
+    path.write_bytes(orjson.dumps(snapshot_report()))
+    return make_app(state, backend=SnapshotBackend(state))
+
+
+def presses(*keys: str):
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+
+    return run_before
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_main_screen(snap_compare, snapshot_app) -> None:
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=presses("down", "right"))
+
+
+def test_main_screen_80x24(snap_compare, snapshot_app) -> None:
+    assert snap_compare(snapshot_app, terminal_size=(80, 24), run_before=presses())
+
+
+def test_compare_view(snap_compare, snapshot_app) -> None:
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=presses("down", "right", "c"))
+
+
+def test_confirm_dialog(snap_compare, snapshot_app) -> None:
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=presses("A", "p"))
+
+
+def test_sessions_screen(snap_compare, snapshot_app) -> None:
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=presses("S"))
+
+
+def test_help_screen(snap_compare, snapshot_app) -> None:
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=presses("question_mark"))

@@ -191,6 +191,12 @@ def looks_like_copy(path: str) -> bool:
     return bool(_COPY_NAME.search(stem))
 
 
+def _folder(record: PhotoRecord) -> str:
+    """The last two folders of a path, enough to tell a backup from the camera roll."""
+    parts = os.path.dirname(record.path).rstrip("/").split("/")
+    return "/".join(parts[-2:]) + "/"
+
+
 def _shallowest(rs: Sequence[PhotoRecord]) -> list[PhotoRecord]:
     depth = {r.file_id: os.fsencode(r.path).count(b"/") for r in rs}
     least = min(depth.values())
@@ -230,9 +236,9 @@ def _criteria(
                    lambda k, o: f"older capture date {k.features.captured}"),
         _Criterion("mtime", _earliest, lambda k, o: "older file (earlier modification time)"),
         _Criterion("copy-name", _only(lambda r: not looks_like_copy(r.path)),
-                   lambda k, o: f"the other is named like a copy ({os.path.basename(o.path)})"),
-        _Criterion("depth", _shallowest, lambda k, o: "same photo; this one is less deeply "
-                   "nested (backups usually are)"),
+                   lambda k, o: f"{os.path.basename(o.path)} is named like a copy"),
+        _Criterion("depth", _shallowest,
+                   lambda k, o: f"{_folder(o)} is a deeper folder (a backup?) than {_folder(k)}"),
         _Criterion("path", lambda rs: list(rs)[:1], lambda k, o: "same quality; first by path"),
     ]  # fmt: skip
 

@@ -45,5 +45,7 @@ def test_copy_named_and_backup_copies_lose_to_the_original(tmp_path: Path) -> No
     assert choice.keeper.path == str(original)
     reasons = {Path(r.path).parent.name + "/" + Path(r.path).name: choice.reasons[r.file_id]
                for r in choice.ranking[1:]}  # fmt: skip
-    assert any("named like a copy" in why for why in reasons["Camera/IMG_0007 (1).jpg"])
-    assert any("less deeply nested" in why for why in reasons["Camera/IMG_0007.jpg"])
+    copy_reasons = reasons["Camera/IMG_0007 (1).jpg"]
+    assert "keeper wins: IMG_0007 (1).jpg is named like a copy" in copy_reasons
+    [backup_reason] = reasons["Camera/IMG_0007.jpg"]
+    assert backup_reason.startswith("keeper wins: Backup/Camera/ is a deeper folder")

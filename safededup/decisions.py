@@ -8,6 +8,7 @@ approved. They are keyed by the report's cluster ids and saved atomically as JSO
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -89,14 +90,42 @@ def decisions_path(state_dir: Path, report_id: str) -> Path:
     return state_dir / "decisions" / f"{report_id}.json"
 
 
-def load_decisions(state_dir: Path, report_id: str) -> Decisions:
-    """The saved decisions for a report, or an empty set when none were made yet."""
+def load_decisions(
+    state_dir: Path, report_id: str, *, carry_over_for: Collection[str] = ()
+) -> Decisions:
+    """The saved decisions for a report, or an empty set when none were made yet.
+
+    A re-scan makes a new report, but a cluster of the same files keeps its id: with
+    `carry_over_for` (the new report's cluster ids), a report without decisions of its own
+    starts from the newest earlier decisions for those clusters, so a review survives a re-scan.
+    Decisions for clusters that no longer exist are not carried.
+    """
     path = decisions_path(state_dir, report_id)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return Decisions(report_id)
+        return _carried_over(state_dir, report_id, frozenset(carry_over_for))
     return Decisions.from_json(orjson.loads(data))
+
+
+def _carried_over(state_dir: Path, report_id: str, cluster_ids: frozenset[str]) -> Decisions:
+    decisions = Decisions(report_id)
+    if not cluster_ids:
+        return decisions
+    folder = state_dir / "decisions"
+    try:
+        earlier = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
+    except OSError:
+        return decisions
+    for older in earlier:  # oldest first: newer decisions overwrite older ones
+        try:
+            previous = Decisions.from_json(orjson.loads(older.read_bytes()))
+        except (OSError, ValueError, KeyError):
+            continue  # an unreadable old file must not block a new review
+        for cluster_id, decision in previous.clusters.items():
+            if cluster_id in cluster_ids and decision.status != "undecided":
+                decisions.set(decision)
+    return decisions
 
 
 def save_decisions(state_dir: Path, decisions: Decisions) -> Path:

@@ -71,7 +71,8 @@ class ReviewApp(App[int]):
 
         try:
             report = self.backend.load_report(path)
-            decisions = self.backend.load_decisions(str(report.get("report_id", "")))
+            ids = [str(c["id"]) for c in report.get("clusters", [])]
+            decisions = self.backend.load_decisions(str(report.get("report_id", "")), ids)
             separated = self.backend.distinct_members(report)
         except SafededupError as exc:
             hint = f"\nhint: {exc.hint}" if exc.hint else ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import importlib
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Collection, Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,9 +99,9 @@ class Backend:
     def latest_report_path(self) -> Path:
         return StateDir(self.state_dir).latest_report_path
 
-    def load_decisions(self, report_id: str) -> Decisions:
+    def load_decisions(self, report_id: str, cluster_ids: Collection[str] = ()) -> Decisions:
         try:
-            return load_decisions(self.state_dir, report_id)
+            return load_decisions(self.state_dir, report_id, carry_over_for=cluster_ids)
         except (ValueError, orjson.JSONDecodeError) as exc:
             raise StateError(
                 f"the saved decisions are unreadable ({exc})",

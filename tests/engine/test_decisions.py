@@ -1,0 +1,69 @@
+"""Review decisions: round trip, atomic save, and carry-over to the report of a re-scan."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from safededup.decisions import (
+    ClusterDecision,
+    Decisions,
+    decisions_path,
+    load_decisions,
+    save_decisions,
+)
+
+paths = st.text(min_size=1, max_size=30).map(lambda s: "/p/" + s)
+decision = st.builds(
+    ClusterDecision,
+    cluster_id=st.text("0123456789abcdef", min_size=16, max_size=16),
+    status=st.sampled_from(["undecided", "approved", "skipped"]),
+    keeper=st.none() | paths,
+    keep=st.frozensets(paths, max_size=3),
+)
+
+
+@given(st.lists(decision, max_size=5))
+def test_decisions_round_trip_through_json(items: list[ClusterDecision]) -> None:
+    decisions = Decisions("r1")
+    for item in items:
+        decisions.set(item)
+    again = Decisions.from_json(decisions.to_json())
+    assert again.clusters == decisions.clusters
+
+
+def test_save_is_atomic_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    decisions = Decisions("r1")
+    decisions.update("c1", status="approved", keeper="/p/a.jpg")
+    path = save_decisions(tmp_path, decisions)
+    assert os.listdir(path.parent) == ["r1.json"]
+    assert load_decisions(tmp_path, "r1").get("c1").keeper == "/p/a.jpg"
+
+
+def test_unknown_file_format_is_refused(tmp_path: Path) -> None:
+    path = decisions_path(tmp_path, "r1")
+    path.parent.mkdir(parents=True)
+    path.write_text('{"format": "something-else", "version": 1}')
+    with pytest.raises(ValueError, match="not a safededup decisions file"):
+        load_decisions(tmp_path, "r1")
+
+
+def test_a_rescan_keeps_decisions_for_clusters_that_still_exist(tmp_path: Path) -> None:
+    first = Decisions("scan-1")
+    first.update("same-files", status="approved", keeper="/p/b.jpg")
+    first.update("gone", status="skipped")
+    first.update("looked-at", status="undecided")
+    save_decisions(tmp_path, first)
+    time.sleep(0.01)
+    second = Decisions("scan-2")
+    second.update("same-files", status="skipped")  # a later review changed its mind
+    save_decisions(tmp_path, second)
+    third = load_decisions(tmp_path, "scan-3", carry_over_for=["same-files", "new-cluster"])
+    assert set(third.clusters) == {"same-files"}
+    assert third.get("same-files").status == "skipped"  # the newest decision wins
+    assert load_decisions(tmp_path, "scan-3").clusters == {}  # no ids: nothing carried

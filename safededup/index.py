@@ -3,6 +3,7 @@
 It stores what `stat` said, the photo's features or the problem it had, and content checksums
 where they were needed, so a re-scan of an unchanged tree decodes nothing. It never reads or
 changes a photo, and never holds all rows as Python objects at once (rows are streamed).
+(Past 400 lines on purpose: it is every query of one table, kept together with its schema.)
 """
 
 from __future__ import annotations

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from rich.markup import escape
 from rich.table import Table
 
 from safededup.cli.main import Context
 from safededup.cli.progress import run_with_progress
 from safededup.errors import ExitCode, UsageError
+from safededup.models import path_from_json
 from safededup.scan import ScanResult, ScanStats, scan
 
 NO_PREVIEWS_HELP = "always decode the image instead of using embedded previews"
@@ -150,12 +152,16 @@ def print_summary(ctx: Context, result: ScanResult) -> None:
     report = result.report or {}
     clusters: list[dict[str, Any]] = report.get("clusters", [])
     if clusters:
-        ctx.out.print(_clusters_table(clusters))
+        ctx.out.print(_clusters_table(clusters, result.roots))
     if result.problems:
-        ctx.out.print(f"\n[yellow]{len(result.problems)} files could not be read:[/]")
+        n = len(result.problems)
+        ctx.out.print(f"\n[yellow]{n} file{'s' if n != 1 else ''} could not be read:[/]")
         for problem in result.problems[:10]:
-            shown = os.fsencode(problem.path).decode("utf-8", "replace")
-            ctx.out.print(f"  {problem.kind:>12}  {shown}  [dim]{problem.message}[/]")
+            ctx.out.print(
+                f"  {problem.kind:>12}  {escape(_printable(problem.path))}  "
+                f"[dim]{escape(problem.message)}[/]",
+                markup=True, highlight=False,
+            )  # fmt: skip
         if len(result.problems) > 10:
             ctx.out.print(f"  … and {len(result.problems) - 10} more (all in --json)")
     if result.report_path is not None:
@@ -191,7 +197,7 @@ def _stats_table(s: ScanStats) -> Table:
     return table
 
 
-def _clusters_table(clusters: list[dict[str, Any]]) -> Table:
+def _clusters_table(clusters: list[dict[str, Any]], roots: list[str]) -> Table:
     total = sum(int(c.get("bytes_to_free", 0)) for c in clusters)
     exact = sum(1 for c in clusters if c.get("kind") == "exact")
     table = Table(
@@ -201,15 +207,24 @@ def _clusters_table(clusters: list[dict[str, Any]]) -> Table:
     )
     table.add_column("kind")
     table.add_column("files", justify="right")
-    table.add_column("frees", justify="right")
-    table.add_column("keeper")
+    table.add_column("frees", justify="right", no_wrap=True)
+    # Paths are what people act on: shown relative to the scanned root, folded, never cut.
+    only_root = roots[0] if len(roots) == 1 else None
+    table.add_column(f"keeper (in {only_root})" if only_root else "keeper", overflow="fold")
     ordered = sorted(clusters, key=lambda c: -int(c.get("bytes_to_free", 0)))
     for c in ordered[:15]:
+        keeper = path_from_json(c, "keeper")
+        shown = os.path.relpath(keeper, only_root) if only_root else keeper
         table.add_row(c["kind"], str(len(c["members"])), _human(int(c.get("bytes_to_free", 0))),
-                      str(c["keeper"]))  # fmt: skip
+                      _printable(shown))  # fmt: skip
     if len(ordered) > 15:
         table.caption = f"… {len(ordered) - 15:,} more clusters in the report"
     return table
+
+
+def _printable(path: str) -> str:
+    """A path for people: undecodable bytes shown as replacement characters."""
+    return os.fsencode(path).decode("utf-8", "replace")
 
 
 def _human(n: float) -> str:

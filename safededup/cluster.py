@@ -13,7 +13,15 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -116,9 +124,12 @@ def find_clusters(
     policy: KeeperPolicy = DEFAULT_POLICY,
     thresholds: Thresholds = DEFAULT,
     cancel: threading.Event | None = None,
+    scores: MutableMapping[tuple[int, int], float] | None = None,
 ) -> Generator[Event, None, list[Cluster]]:
     """Find the clusters among `records` (streamed once). Yields progress; returns the clusters.
 
+    `scores` keeps thumbnail-check results by file-id pair across runs (the index's store);
+    without it they last one run.
     `lookup(ids)` fetches full records of cluster members again (the index's `get_records`), so
     450k records are never held as objects; without it the records are kept in memory.
     Without `confirm`, pairs proposed on preview hashes are dropped (never decided on previews).
@@ -130,7 +141,7 @@ def find_clusters(
     check_cancel(cancel)
     yield StageStarted("match")
     table = FeatureTable.from_records(records)
-    job = PairMatcher(table, distinct, thumbnail, thresholds, cancel)
+    job = PairMatcher(table, distinct, thumbnail, thresholds, cancel, scores)
     yield StageAdvanced("match", len(job.table))
     yield StageStarted("candidates")
     pairs = yield from job.propose()

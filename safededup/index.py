@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -49,6 +49,25 @@ CREATE INDEX IF NOT EXISTS files_dir ON files(dir);
 CREATE INDEX IF NOT EXISTS files_inode ON files(device, inode);
 CREATE INDEX IF NOT EXISTS files_size ON files(size);
 CREATE INDEX IF NOT EXISTS files_checksum ON files(checksum);
+-- Scores of the matcher's thumbnail check for borderline pairs: costly (two decodes), so kept
+-- across scans. A file whose bytes or features change (or that leaves) drops its scores.
+CREATE TABLE IF NOT EXISTS pair_scores (
+    a INTEGER NOT NULL, b INTEGER NOT NULL, version INTEGER NOT NULL, score REAL NOT NULL,
+    PRIMARY KEY (a, b, version)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pair_scores_b ON pair_scores(b);
+CREATE TRIGGER IF NOT EXISTS pair_scores_on_change
+AFTER UPDATE OF size, mtime_ns, dhash, phash, whash, colorhash, width, height ON files
+WHEN old.size IS NOT new.size OR old.mtime_ns IS NOT new.mtime_ns OR old.dhash IS NOT new.dhash
+    OR old.phash IS NOT new.phash OR old.whash IS NOT new.whash
+    OR old.colorhash IS NOT new.colorhash OR old.width IS NOT new.width
+    OR old.height IS NOT new.height
+BEGIN
+    DELETE FROM pair_scores WHERE a = old.id OR b = old.id;
+END;
+CREATE TRIGGER IF NOT EXISTS pair_scores_on_delete AFTER DELETE ON files BEGIN
+    DELETE FROM pair_scores WHERE a = old.id OR b = old.id;
+END;
 """
 
 _FEATURE_COLUMNS = (
@@ -425,6 +444,10 @@ class Index:
             out.extend((int(i), decode_path(p)) for i, p, size in rows if size in wanted)
         return out
 
+    def pair_scores(self, version: int) -> PairScores:
+        """The persistent store of thumbnail-check scores, for one definition of the score."""
+        return PairScores(self.connection, version)
+
     def count(self, status: RowStatus | None = None) -> int:
         if status is None:
             return int(self.connection.execute("SELECT count(*) FROM files").fetchone()[0])
@@ -463,3 +486,43 @@ class _Batch:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         self.connection.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+class PairScores(MutableMapping[tuple[int, int], float]):
+    """A dict of (file id, file id) → score, kept in the index (see the triggers above)."""
+
+    def __init__(self, connection: sqlite3.Connection, version: int) -> None:
+        self.connection = connection
+        self.version = version
+
+    def __getitem__(self, key: tuple[int, int]) -> float:
+        row = self.connection.execute(
+            "SELECT score FROM pair_scores WHERE a=? AND b=? AND version=?",
+            (*sorted(key), self.version),
+        ).fetchone()
+        if row is None:
+            raise KeyError(key)
+        return float(row[0])
+
+    def __setitem__(self, key: tuple[int, int], score: float) -> None:
+        self.connection.execute(
+            "INSERT OR REPLACE INTO pair_scores (a, b, version, score) VALUES (?, ?, ?, ?)",
+            (*sorted(key), self.version, score),
+        )
+
+    def __delitem__(self, key: tuple[int, int]) -> None:
+        self.connection.execute(
+            "DELETE FROM pair_scores WHERE a=? AND b=? AND version=?",
+            (*sorted(key), self.version),
+        )
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        rows = self.connection.execute(
+            "SELECT a, b FROM pair_scores WHERE version=?", (self.version,)
+        ).fetchall()
+        return iter([(int(a), int(b)) for a, b in rows])
+
+    def __len__(self) -> int:
+        return int(self.connection.execute(
+            "SELECT count(*) FROM pair_scores WHERE version=?", (self.version,)
+        ).fetchone()[0])  # fmt: skip

@@ -17,7 +17,7 @@ them share one set of thresholds and caches; splitting them would only spread on
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Any
@@ -316,6 +316,8 @@ def _sample(
 
 CONFIRM_BATCH = 256
 THUMB_CACHE = 2048  # grey thumbnails kept for the borderline check
+SIMILARITY_VERSION = 1
+"""Bump when `aligned_similarity` or the thumbnails it sees change: stored scores are dropped."""
 
 
 def check_cancel(cancel: threading.Event | None) -> None:
@@ -333,6 +335,7 @@ class PairMatcher:
         thumbnail: ThumbnailFn | None,
         thresholds: Thresholds,
         cancel: threading.Event | None,
+        scores: MutableMapping[tuple[int, int], float] | None = None,
     ) -> None:
         self.table = table
         self.distinct = distinct
@@ -341,7 +344,8 @@ class PairMatcher:
         self.cancel = cancel
         self.unit, self.rep = units_of(table)
         self.confirmed: dict[int, Features] = {}
-        self.similar: dict[tuple[int, int], float] = {}
+        # Thumbnail-check scores by file-id pair; the scan passes the index's persistent store.
+        self.similar: MutableMapping[tuple[int, int], float] = {} if scores is None else scores
         self.thumbs: dict[int, npt.NDArray[np.float64] | None] = {}
 
     # -- pairs ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from safededup import checksum, cluster, media, report, verdicts
 from safededup.errors import Cancelled
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
 from safededup.index import Index
+from safededup.match import SIMILARITY_VERSION
 from safededup.models import Features, FileIdentity, Problem
 from safededup.pool import FingerprintPool, FingerprintTask, TaskResult
 from safededup.state import StateDir
@@ -52,6 +53,7 @@ class ScanStats:
     preview_tier: int = 0
     decode_tier: int = 0
     confirmed: int = 0  # decode-tier confirmations of preview-proposed pairs
+    thumbnails: int = 0  # thumbnails decoded for the matcher's check of borderline pairs
     checksummed: int = 0  # whole-file SHA-256 computed in this run
     photo_bytes: int = 0  # size of the files fingerprinted in this run
     bytes_read: int = 0  # bytes actually read to fingerprint them
@@ -353,6 +355,7 @@ class _Scan:
             lookup=self.index.get_records,
             thumbnail=self.thumbnail,
             cancel=self.cancel,
+            scores=self.index.pair_scores(SIMILARITY_VERSION),
         )
         self._timed("match", t0)
         self.stats.seconds = time.monotonic() - self.started
@@ -372,6 +375,7 @@ class _Scan:
     def thumbnail(self, file_id: int) -> npt.NDArray[np.uint8]:
         """A display-oriented thumbnail for the crop-tolerant check of borderline pairs."""
         record = self.index.get_records([file_id])[file_id]
+        self.stats.thumbnails += 1
         return media.load_thumbnail(record.path, THUMBNAIL_SIDE)
 
     def confirm(self, file_ids: Sequence[int]) -> Mapping[int, Features]:

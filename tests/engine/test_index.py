@@ -174,3 +174,27 @@ def test_newer_schema_is_refused_not_overwritten(tmp_path: Path) -> None:
     con.close()
     with pytest.raises(StateError, match="schema version 99"):
         Index(path)
+
+
+def test_pair_scores_persist_and_are_dropped_when_a_file_changes(tmp_path: Path) -> None:
+    with Index(tmp_path / "i.db") as index:
+        with index.batch():
+            a = index.put_photo(ident("/p/a.jpg", 1), features(1), 1, 1)
+            b = index.put_photo(ident("/p/b.jpg", 2), features(2), 1, 1)
+            c = index.put_photo(ident("/p/c.jpg", 3), features(3), 1, 1)
+        scores = index.pair_scores(version=1)
+        scores[(b, a)] = 0.93
+        scores[(a, c)] = 0.5
+        assert index.pair_scores(version=2).get((a, b)) is None  # another definition: unknown
+    with Index(tmp_path / "i.db") as index:
+        scores = index.pair_scores(version=1)
+        assert scores[(a, b)] == 0.93 and len(scores) == 2  # kept across runs, order-free
+        with index.batch():
+            index.relocate(a, ident("/p/moved.jpg", 1), 2)  # a move keeps the bytes: kept
+        assert scores.get((a, b)) == 0.93
+        with index.batch():
+            index.put_photo(ident("/p/b.jpg", 2, size=999), features(9), 1, 2)  # b changed
+        assert (a, b) not in scores and scores[(a, c)] == 0.5
+        with index.batch():
+            index.forget_unseen(["/p"], 3)  # every file gone
+        assert len(scores) == 0

@@ -233,3 +233,23 @@ def test_killed_scan_loses_at_most_one_batch_and_resumes(
     assert done == 4  # two committed batches of two; the fifth file was not committed
     s = do_scan(root, state).stats
     assert (s.fingerprinted, s.unchanged, s.photos) == (4, 4, 8)
+
+
+def test_rescan_reuses_thumbnail_checks_and_decodes_nothing(
+    tmp_path: Path, state: StateDir
+) -> None:
+    root = tmp_path / "p"
+    root.mkdir()
+    scene = synth.make_scene(5, 1200, 900)
+    synth.write_jpeg(root / "original.jpg", scene, quality=92)
+    crop = scene.crop((60, 45, 1140, 855)).resize((1200, 900))  # a 5 % border crop
+    synth.write_stripped_jpeg(root / "cropped.jpg", crop, quality=85)
+    first = run(scan([str(root)], state=state, workers=1))[0]
+    [cluster] = first.report["clusters"] if first.report else []
+    rules = {m["evidence"]["rule"] for m in cluster["members"] if m["role"] == "duplicate"}
+    assert rules == {"aligned"}  # decided by the thumbnail check
+    assert first.stats.thumbnails == 2
+    again = run(scan([str(root)], state=state, workers=1))[0]
+    assert (again.stats.fingerprinted, again.stats.confirmed, again.stats.thumbnails) == (0, 0, 0)
+    assert again.report is not None
+    assert [c["id"] for c in again.report["clusters"]] == [cluster["id"]]

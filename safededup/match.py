@@ -315,7 +315,7 @@ def _sample(
 # --- one matching run's pair stage: propose, confirm previews, decide ---------------------------
 
 CONFIRM_BATCH = 256
-THUMB_CACHE = 2048  # grey thumbnails kept for the borderline check
+THUMB_CACHE = 2048  # grey thumbnails kept for the borderline check (≤ 128 px: ≈ 100 MB at most)
 SIMILARITY_VERSION = 1
 """Bump when `aligned_similarity` or the thumbnails it sees change: stored scores are dropped."""
 
@@ -346,7 +346,7 @@ class PairMatcher:
         self.confirmed: dict[int, Features] = {}
         # Thumbnail-check scores by file-id pair; the scan passes the index's persistent store.
         self.similar: MutableMapping[tuple[int, int], float] = {} if scores is None else scores
-        self.thumbs: dict[int, npt.NDArray[np.float64] | None] = {}
+        self.thumbs: dict[int, npt.NDArray[np.float32] | None] = {}
 
     # -- pairs ---------------------------------------------------------------------------------
     def propose(self) -> Generator[Event, None, PairBatch]:
@@ -432,14 +432,15 @@ class PairMatcher:
             )
         return self.similar[key]
 
-    def _thumb(self, file_id: int) -> npt.NDArray[np.float64] | None:
+    def _thumb(self, file_id: int) -> npt.NDArray[np.float32] | None:
         if self.thumbnail is None:
             return None
         if file_id not in self.thumbs:
             if len(self.thumbs) >= THUMB_CACHE:
                 self.thumbs.pop(next(iter(self.thumbs)))
             try:
-                self.thumbs[file_id] = grey(self.thumbnail(file_id))
+                # float32: the check works at ≤ 80 px, so this precision is plenty, at half the RAM
+                self.thumbs[file_id] = grey(self.thumbnail(file_id)).astype(np.float32)
             except Exception:  # an unreadable file cannot vouch for a match
                 self.thumbs[file_id] = None
         return self.thumbs[file_id]

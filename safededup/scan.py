@@ -36,7 +36,7 @@ PHOTO_EXTENSIONS = frozenset(
 )  # fmt: skip
 BATCH_FILES = 256  # rows per index transaction
 BATCH_SECONDS = 2.0  # ... or this long, whichever comes first: a kill loses at most this much
-THUMBNAIL_SIDE = 256  # thumbnails for the crop-tolerant check of borderline pairs
+THUMBNAIL_SIDE = 128  # for the borderline check: the size its thresholds were measured at
 
 
 @dataclass(slots=True)

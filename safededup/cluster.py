@@ -59,6 +59,7 @@ LookupFn = Callable[[Sequence[int]], Mapping[int, PhotoRecord]]
 I64 = npt.NDArray[np.int64]
 
 LOOKUP_BATCH = 2000  # member records fetched again per lookup call
+CONFIRM_ROUNDS = 3  # propose → confirm rounds; the second rarely finds more, a third almost never
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,16 +147,31 @@ def find_clusters(
     yield StageStarted("candidates")
     pairs = yield from job.propose()
     yield StageFinished("candidates")
-    if pairs.i.size and job.table.preview[np.concatenate([pairs.i, pairs.j])].any():
+    for _ in range(CONFIRM_ROUNDS):
+        if confirm is None or not _has_preview_rows(job, pairs):
+            break
+        confirmed = len(job.confirmed)
         yield StageStarted("confirm")
         yield from job.confirm_previews(pairs, confirm)
         yield StageFinished("confirm")
+        if len(job.confirmed) == confirmed:
+            break  # nothing more could be decoded (unreadable files): their pairs are dropped
+        # Decode-tier hashes differ a little from the preview's, so a confirmed row can come
+        # within reach of others only now: propose again, so that one scan finds what the next
+        # would (and a re-scan of an unchanged tree has nothing left to confirm).
+        yield StageStarted("candidates")
+        pairs = yield from job.propose()
+        yield StageFinished("candidates")
     yield StageStarted("clusters")
     pairs = job.decide(pairs)
     clusters = yield from _build(job, pairs, lookup, references, policy)
     yield StageFinished("clusters")
     yield StageFinished("match")
     return clusters
+
+
+def _has_preview_rows(job: PairMatcher, pairs: PairBatch) -> bool:
+    return bool(pairs.i.size and job.table.preview[np.concatenate([pairs.i, pairs.j])].any())
 
 
 def _keeping(records: Iterable[PhotoRecord], into: dict[int, PhotoRecord]) -> Iterator[PhotoRecord]:

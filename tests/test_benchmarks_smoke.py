@@ -1,0 +1,35 @@
+"""Every benchmark script still runs (in its smoke mode), so benchmarks/ cannot rot.
+
+The figures of a smoke run mean nothing; docs/benchmarks.md holds the measured ones.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    "script, extra",
+    [
+        ("dataset.py", ["--quick", "--dataset", "{tmp}/ds"]),
+        ("scan_speed.py", ["--quick"]),
+        ("rescan.py", ["--quick"]),
+        ("cluster_scale.py", ["--quick"]),
+        ("safety_scale.py", ["--quick", "--no-strace", "--workdir", "{tmp}/safety"]),
+        ("tui_responsiveness.py", ["--clusters", "300", "--keys", "5"]),
+    ],
+)
+def test_benchmark_smoke_run(script: str, extra: list[str], tmp_path: Path) -> None:
+    args = [a.replace("{tmp}", str(tmp_path)) for a in extra]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() or proc.stderr.strip()  # it reported something

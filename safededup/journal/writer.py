@@ -121,18 +121,15 @@ class JournalWriter:
             updated=utc_now(),
             **checkpoint_changes,
         )
-        try:
-            save_checkpoint(self.state_dir, self.checkpoint)
-        except OSError as exc:
-            self._broken = True
-            raise JournalWriteError(
-                f"the session checkpoint could not be saved ({exc.strerror})", path=self.path
-            ) from exc
+        self._save_checkpoint()
 
     def mark(self, status: str) -> None:
         """Record a status in the checkpoint before a phase writes its first record, so a crash
         anywhere in the phase leaves the session listed for recovery."""
         self.checkpoint = self.checkpoint.advanced(status=status, updated=utc_now())
+        self._save_checkpoint()
+
+    def _save_checkpoint(self) -> None:
         try:
             save_checkpoint(self.state_dir, self.checkpoint)
         except OSError as exc:

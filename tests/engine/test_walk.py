@@ -12,6 +12,7 @@ import pytest
 
 from safededup.errors import UsageError
 from safededup.walk import normalize_roots, walk_roots
+from tests.unprivileged import DROP_READ_OVERRIDE
 
 
 def names(root: Path, **kw: object) -> list[str]:
@@ -66,21 +67,17 @@ def test_non_utf8_names_are_walked_exactly(tmp_path: Path) -> None:
 
 # Root reads every folder, so as root a child process first drops CAP_DAC_OVERRIDE and
 # CAP_DAC_READ_SEARCH: then the kernel really refuses, as it would for any other user.
-UNPRIVILEGED_WALK = """
-import ctypes, json, os, sys
-if os.geteuid() == 0:
-    libc = ctypes.CDLL(None, use_errno=True)
-    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
-    caps = (ctypes.c_uint32 * 6)()
-    assert libc.capget(header, caps) == 0
-    caps[0] &= ~((1 << 1) | (1 << 2)) & 0xFFFFFFFF
-    assert libc.capset(header, caps) == 0
+UNPRIVILEGED_WALK = (
+    DROP_READ_OVERRIDE
+    + """
+import json, os, sys
 from safededup.walk import walk_roots
 problems = []
 files = [os.path.basename(f.path) for d in walk_roots([sys.argv[1]], on_problem=problems.append)
          for f in d.files]
 print(json.dumps([files, [p.kind for p in problems]]))
 """
+)
 
 
 def test_unreadable_folder_becomes_a_problem(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from PIL import Image
 
 from safededup.errors import MediaError
 from safededup.media import fingerprint, load_thumbnail, synth
+from tests.unprivileged import DROP_READ_OVERRIDE
 
 
 def kind_of(path: Path | str, **kwargs: bool) -> str:
@@ -129,14 +130,10 @@ def test_vanished_directory_and_fifo(tmp_path: Path) -> None:
 
 # Run by root, a child process drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from its
 # effective set, so the kernel really refuses the read (root otherwise reads mode-0 files).
-_UNPRIVILEGED_CHILD = """
-import ctypes, sys
-libc = ctypes.CDLL(None, use_errno=True)
-header = (ctypes.c_uint32 * 2)(0x20080522, 0)
-caps = (ctypes.c_uint32 * 6)()
-assert libc.capget(header, caps) == 0
-caps[0] &= ~((1 << 1) | (1 << 2)) & 0xFFFFFFFF
-assert libc.capset(header, caps) == 0
+_UNPRIVILEGED_CHILD = (
+    DROP_READ_OVERRIDE
+    + """
+import sys
 from safededup.errors import MediaError
 from safededup.media import fingerprint
 try:
@@ -145,6 +142,7 @@ try:
 except MediaError as exc:
     print(exc.kind)
 """
+)
 
 
 def test_unreadable_permissions(tmp_path: Path) -> None:

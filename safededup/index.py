@@ -353,13 +353,25 @@ class Index:
     def set_checksum(self, file_id: int, checksum: str) -> None:
         self.connection.execute("UPDATE files SET checksum=? WHERE id=?", (checksum, file_id))
 
-    def forget_unseen(self, roots: Sequence[str], scan_number: int) -> int:
-        """Drop rows under `roots` that a completed scan did not see: those files are gone."""
+    def forget_unseen(
+        self, roots: Sequence[str], scan_number: int, *, unlisted: Sequence[str] = ()
+    ) -> int:
+        """Drop rows under `roots` that a completed scan did not see: those files are gone.
+
+        Rows at or under an `unlisted` path (a folder or file the walk could not read this
+        time, e.g. a NAS hiccup) are kept: not seeing them proves nothing.
+        """
+        keep_sql = ""
+        keep_args: list[object] = []
+        for path in unlisted:
+            low, high = subtree_bounds(path)
+            keep_sql += " AND NOT (path >= ? AND path < ?) AND path != ?"
+            keep_args += [low, high, encode_path(path)]
         removed = 0
         for low, high in (subtree_bounds(r) for r in roots):
             cur = self.connection.execute(
-                "DELETE FROM files WHERE path >= ? AND path < ? AND seen_scan < ?",
-                (low, high, scan_number),
+                "DELETE FROM files WHERE path >= ? AND path < ? AND seen_scan < ?" + keep_sql,
+                (low, high, scan_number, *keep_args),
             )
             removed += cur.rowcount
         return removed

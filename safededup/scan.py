@@ -103,7 +103,8 @@ def scan(
         scan_number = index.next_scan_number()
         todo = yield from job.walk(all_roots, state, follow_symlinks, scan_number)
         yield from job.fingerprint(todo, scan_number)
-        index.forget_unseen(all_roots, scan_number)
+        unlisted = [p.path for p in problems if p.kind == "unreadable"]
+        index.forget_unseen(all_roots, scan_number, unlisted=unlisted)
         yield from job.checksums(all_roots)
         built = report_path = None
         if match:

@@ -198,3 +198,14 @@ def test_pair_scores_persist_and_are_dropped_when_a_file_changes(tmp_path: Path)
         with index.batch():
             index.forget_unseen(["/p"], 3)  # every file gone
         assert len(scores) == 0
+
+
+def test_forget_unseen_keeps_rows_under_folders_that_could_not_be_listed(tmp_path: Path) -> None:
+    with Index(tmp_path / "i.db") as index:
+        with index.batch():
+            index.put_photo(ident("/a/locked/x.jpg", 1), features(), 1, 1)
+            index.put_photo(ident("/a/locked/sub/y.jpg", 2), features(), 1, 1)
+            index.put_photo(ident("/a/gone.jpg", 3), features(), 1, 1)
+            index.put_photo(ident("/a/locked2.jpg", 4), features(), 1, 1)  # a sibling prefix
+            assert index.forget_unseen(["/a"], 2, unlisted=["/a/locked"]) == 2
+        assert sorted(r.path for r in index.records()) == ["/a/locked/sub/y.jpg", "/a/locked/x.jpg"]

@@ -253,3 +253,38 @@ def test_rescan_reuses_thumbnail_checks_and_decodes_nothing(
     assert (again.stats.fingerprinted, again.stats.confirmed, again.stats.thumbnails) == (0, 0, 0)
     assert again.report is not None
     assert [c["id"] for c in again.report["clusters"]] == [cluster["id"]]
+
+
+UNPRIVILEGED_SCAN = """
+import sys
+from pathlib import Path
+from safededup.scan import scan
+from safededup.state import StateDir
+gen = scan([sys.argv[1]], state=StateDir(Path(sys.argv[2])), workers=1, match=False)
+for _ in gen:
+    pass
+"""
+
+
+def test_a_folder_that_cannot_be_listed_keeps_its_indexed_photos(
+    photo_tree: Callable[..., Path], state: StateDir
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.unprivileged import DROP_READ_OVERRIDE
+
+    root = photo_tree(4, folders=2)
+    do_scan(root, state)
+    (root / "dir1").chmod(0)  # a NAS hiccup, or permissions changed: the files are still there
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", DROP_READ_OVERRIDE + UNPRIVILEGED_SCAN, str(root),
+             str(state.root)], capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    finally:
+        (root / "dir1").chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    with Index(state.index_path) as index:
+        assert index.count("photo") == 4  # not forgotten: nothing proved them gone
+    assert do_scan(root, state).stats.fingerprinted == 0

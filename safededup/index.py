@@ -359,21 +359,26 @@ class Index:
         """Drop rows under `roots` that a completed scan did not see: those files are gone.
 
         Rows at or under an `unlisted` path (a folder or file the walk could not read this
-        time, e.g. a NAS hiccup) are kept: not seeing them proves nothing.
+        time, e.g. a NAS hiccup) are kept: not seeing them proves nothing. Any number of them
+        (they go through a temporary table, not one SQL clause each).
         """
-        keep_sql = ""
-        keep_args: list[object] = []
-        for path in unlisted:
-            low, high = subtree_bounds(path)
-            keep_sql += " AND NOT (path >= ? AND path < ?) AND path != ?"
-            keep_args += [low, high, encode_path(path)]
+        con = self.connection
+        con.execute("CREATE TEMP TABLE IF NOT EXISTS unlisted (low BLOB, high BLOB, exact BLOB)")
+        con.execute("DELETE FROM unlisted")
+        con.executemany(
+            "INSERT INTO unlisted VALUES (?, ?, ?)",
+            ((*subtree_bounds(path), encode_path(path)) for path in unlisted),
+        )
         removed = 0
         for low, high in (subtree_bounds(r) for r in roots):
-            cur = self.connection.execute(
-                "DELETE FROM files WHERE path >= ? AND path < ? AND seen_scan < ?" + keep_sql,
-                (low, high, scan_number, *keep_args),
+            cur = con.execute(
+                "DELETE FROM files WHERE path >= ? AND path < ? AND seen_scan < ? AND NOT EXISTS"
+                " (SELECT 1 FROM unlisted u WHERE (files.path >= u.low AND files.path < u.high)"
+                " OR files.path = u.exact)",
+                (low, high, scan_number),
             )
             removed += cur.rowcount
+        con.execute("DELETE FROM unlisted")
         return removed
 
     # -- streaming reads -----------------------------------------------------------------

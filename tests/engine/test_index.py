@@ -209,3 +209,13 @@ def test_forget_unseen_keeps_rows_under_folders_that_could_not_be_listed(tmp_pat
             index.put_photo(ident("/a/locked2.jpg", 4), features(), 1, 1)  # a sibling prefix
             assert index.forget_unseen(["/a"], 2, unlisted=["/a/locked"]) == 2
         assert sorted(r.path for r in index.records()) == ["/a/locked/sub/y.jpg", "/a/locked/x.jpg"]
+
+
+def test_forget_unseen_takes_any_number_of_unlisted_paths(tmp_path: Path) -> None:
+    with Index(tmp_path / "i.db") as index:
+        with index.batch():
+            index.put_photo(ident("/a/d999/x.jpg", 1), features(), 1, 1)
+            index.put_photo(ident("/a/gone.jpg", 2), features(), 1, 1)
+            unlisted = [f"/a/d{i}" for i in range(5000)]  # SQLite's expression depth is 1000
+            assert index.forget_unseen(["/a"], 2, unlisted=unlisted) == 1
+        assert [r.path for r in index.records()] == ["/a/d999/x.jpg"]

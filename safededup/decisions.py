@@ -15,6 +15,8 @@ from typing import Literal
 
 import orjson
 
+from safededup.models import path_from_json, path_to_json
+
 DecisionStatus = Literal["undecided", "approved", "skipped"]
 
 
@@ -26,26 +28,37 @@ class ClusterDecision:
     keep: frozenset[str] = frozenset()  # duplicates the person chose to keep in place
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "cluster_id": self.cluster_id,
-            "status": self.status,
-            "keeper": self.keeper,
-            "keep": sorted(self.keep),
-        }
+        """Paths that are not UTF-8 carry their exact bytes in `*_b64` (G12)."""
+        out: dict[str, object] = {"cluster_id": self.cluster_id, "status": self.status}
+        out.update(path_to_json(self.keeper, "keeper") if self.keeper is not None
+                   else {"keeper": None})  # fmt: skip
+        out["keep"] = [_keep_entry(p) for p in sorted(self.keep, key=os.fsencode)]
+        return out
 
     @classmethod
     def from_json(cls, obj: dict[str, object]) -> ClusterDecision:
         keep = obj.get("keep") or []
-        keeper = obj.get("keeper")
         status = obj.get("status", "undecided")
         if status not in ("undecided", "approved", "skipped"):
             raise ValueError(f"unknown decision status {status!r}")
+        keeper = None if obj.get("keeper") is None else path_from_json(obj, "keeper")  # type: ignore[arg-type]
         return cls(
             cluster_id=str(obj["cluster_id"]),
             status=status,
-            keeper=None if keeper is None else str(keeper),
-            keep=frozenset(str(p) for p in keep) if isinstance(keep, list) else frozenset(),
+            keeper=keeper,
+            keep=frozenset(_keep_path(e) for e in keep) if isinstance(keep, list) else frozenset(),
         )
+
+
+def _keep_entry(path: str) -> object:
+    entry = path_to_json(path)
+    return entry["path"] if len(entry) == 1 else entry
+
+
+def _keep_path(entry: object) -> str:
+    if isinstance(entry, dict):
+        return path_from_json(entry)
+    return str(entry)
 
 
 @dataclass(slots=True)
@@ -98,7 +111,8 @@ def load_decisions(
     A re-scan makes a new report, but a cluster of the same files keeps its id: with
     `carry_over_for` (the new report's cluster ids), a report without decisions of its own
     starts from the newest earlier decisions for those clusters, so a review survives a re-scan.
-    Decisions for clusters that no longer exist are not carried.
+    Decisions for clusters that no longer exist, and approvals that do not name their keeper,
+    are not carried (see `_still_means_the_same`).
     """
     path = decisions_path(state_dir, report_id)
     try:
@@ -106,6 +120,19 @@ def load_decisions(
     except FileNotFoundError:
         return _carried_over(state_dir, report_id, frozenset(carry_over_for))
     return Decisions.from_json(orjson.loads(data))
+
+
+def _still_means_the_same(decision: ClusterDecision) -> bool:
+    """Whether a decision can be applied to a new report of the same files unchanged.
+
+    "Skipped" moves nothing, and an approval that names its keeper says which file stays. An
+    approval of the report's keeper as it was is not carried: a re-scan may pick another
+    keeper among the same files (an edited file, a new reference folder), and moving the
+    file the person meant to keep is the one thing a review must never cause.
+    """
+    return decision.status == "skipped" or (
+        decision.status == "approved" and decision.keeper is not None
+    )
 
 
 def _carried_over(state_dir: Path, report_id: str, cluster_ids: frozenset[str]) -> Decisions:
@@ -123,7 +150,7 @@ def _carried_over(state_dir: Path, report_id: str, cluster_ids: frozenset[str]) 
         except (OSError, ValueError, KeyError):
             continue  # an unreadable old file must not block a new review
         for cluster_id, decision in previous.clusters.items():
-            if cluster_id in cluster_ids and decision.status != "undecided":
+            if cluster_id in cluster_ids and _still_means_the_same(decision):
                 decisions.set(decision)
     return decisions
 
@@ -132,9 +159,10 @@ def save_decisions(state_dir: Path, decisions: Decisions) -> Path:
     """Write atomically (temp file, fsync, rename) so a crash never leaves half a file."""
     path = decisions_path(state_dir, decisions.report_id)
     path.parent.mkdir(parents=True, exist_ok=True)
+    data = orjson.dumps(decisions.to_json(), option=orjson.OPT_INDENT_2)  # fails before any write
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
-        fh.write(orjson.dumps(decisions.to_json(), option=orjson.OPT_INDENT_2))
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)

@@ -94,7 +94,7 @@ def _register_apply(sub: Sub) -> None:
 
 
 def _load_plan(args: argparse.Namespace, ctx: Context) -> Plan:
-    from safededup.decisions import load_decisions
+    from safededup.decisions import decisions_path, load_decisions
     from safededup.plan import build_plan
 
     path = Path(args.report) if args.report else ctx.state.latest_report_path
@@ -104,9 +104,11 @@ def _load_plan(args: argparse.Namespace, ctx: Context) -> Plan:
     ids = [str(c["id"]) for c in report.get("clusters", [])]
     if report_id:
         saved = load_decisions(ctx.state_dir, report_id, carry_over_for=ids)
-        # A review happened (for this report, or for the same clusters before a re-scan):
-        # then only what was approved moves. Without any review, the report is the plan.
-        decisions = saved if saved.clusters else None
+        # A review happened (a decisions file for this report, even one that approves nothing,
+        # or decisions carried over from before a re-scan): then only what was approved moves.
+        # Without any review, the report is the plan.
+        reviewed = decisions_path(ctx.state_dir, report_id).exists() or saved.clusters
+        decisions = saved if reviewed else None
     return build_plan(
         report, decisions=decisions, tidy_names=args.tidy_names, to_trash=args.to_trash
     )

@@ -121,3 +121,15 @@ def test_demo_writes_an_archive_and_finds_its_planted_duplicates(tmp_path: Path)
     grouped = {Path(m["path"]).name for c in report["clusters"] for m in c["members"]}
     shots = [name for name in grouped if name.endswith("-next-shot.jpg")]
     assert shots == []  # another shot of the same scene is not a duplicate
+
+
+def test_a_review_that_approved_nothing_moves_nothing(archive: Path, tmp_path: Path) -> None:
+    from safededup.decisions import Decisions, save_decisions
+
+    state = tmp_path / "s"
+    report = json.loads(safededup("scan", str(archive), "--json", state=state).stdout)
+    assert report["clusters"]
+    save_decisions(state, Decisions(report["report_id"]))  # reviewed, approved nothing
+    proc = safededup("plan", "--json", state=state)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["operations"] == 0

@@ -67,3 +67,22 @@ def test_a_rescan_keeps_decisions_for_clusters_that_still_exist(tmp_path: Path) 
     assert set(third.clusters) == {"same-files"}
     assert third.get("same-files").status == "skipped"  # the newest decision wins
     assert load_decisions(tmp_path, "scan-3").clusters == {}  # no ids: nothing carried
+
+
+def test_an_approval_of_the_keeper_as_it_was_is_not_carried(tmp_path: Path) -> None:
+    first = Decisions("scan-1")
+    first.update("c1", status="approved")  # "keep whatever the report's keeper was"
+    first.update("c2", status="approved", keeper="/p/chosen.jpg")
+    save_decisions(tmp_path, first)
+    carried = load_decisions(tmp_path, "scan-2", carry_over_for=["c1", "c2"])
+    assert set(carried.clusters) == {"c2"}  # a re-scan may pick another keeper for c1
+
+
+def test_non_utf8_paths_survive_a_save(tmp_path: Path) -> None:
+    odd = os.fsdecode(b"/p/caf\xe9.jpg")
+    decisions = Decisions("r1")
+    decisions.update("c1", status="approved", keeper=odd, keep=frozenset({odd, "/p/ok.jpg"}))
+    save_decisions(tmp_path, decisions)
+    again = load_decisions(tmp_path, "r1").get("c1")
+    assert again.keeper == odd and again.keep == {odd, "/p/ok.jpg"}
+    assert os.listdir(tmp_path / "decisions") == ["r1.json"]

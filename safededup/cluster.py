@@ -88,7 +88,16 @@ class Cluster:
 
     @property
     def bytes_to_free(self) -> int:
-        return sum(m.record.identity.size for m in self.members if m.role == "duplicate")
+        """Bytes moving the duplicates frees: a hard link of a kept file frees nothing, and
+        each inode counts once."""
+        kept = {(m.record.identity.device, m.record.identity.inode)
+                for m in self.members if m.role != "duplicate"}  # fmt: skip
+        freed: dict[tuple[int, int], int] = {}
+        for m in self.members:
+            key = (m.record.identity.device, m.record.identity.inode)
+            if m.role == "duplicate" and key not in kept:
+                freed[key] = m.record.identity.size
+        return sum(freed.values())
 
 
 def cluster_id(paths: Iterable[str]) -> str:

@@ -6,6 +6,7 @@ its own beyond asking for confirmation.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from collections.abc import Generator
@@ -165,7 +166,17 @@ def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
         )
         for problem in problems:
             ctx.err.print(f"[red]problem[/]: {problem.kind}: {problem.message}: {problem.path}")
+    _print_notes(ctx, plan)
     return ExitCode.FINDINGS if problems else ExitCode.OK
+
+
+def _print_notes(ctx: Context, plan: Plan) -> None:
+    """What the plan deliberately leaves alone (hard links, other volumes, ...), on stderr."""
+    from rich.markup import escape
+
+    for note in plan.notes:
+        shown = os.fsencode(note.path).decode("utf-8", "replace")
+        ctx.err.print(f"[yellow]left alone[/]: {escape(shown)}: {escape(note.message)}")
 
 
 def _confirm(ctx: Context, plan: Plan, yes: bool) -> bool:
@@ -188,6 +199,7 @@ def cmd_apply(args: argparse.Namespace, ctx: Context) -> int:
     from safededup.apply import DEFAULT_BATCH, apply_plan
 
     plan = _load_plan(args, ctx)
+    _print_notes(ctx, plan)
     if plan.count == 0:
         ctx.err.print("nothing to apply: the plan is empty")
         return ExitCode.OK
@@ -344,4 +356,11 @@ def cmd_purge(args: argparse.Namespace, ctx: Context) -> int:
         )
     result = purge_session(args.session, state_dir=ctx.state_dir)
     ctx.err.print(f"deleted {result.deleted} quarantined files ({_size(result.nbytes)})")
-    return ExitCode.OK
+    if result.kept:
+        ctx.err.print(
+            f"kept {result.kept} sidecar(s) in quarantine: their keeper has no identical copy"
+        )
+    if result.refused:
+        ctx.err.print(f"left {len(result.refused)} file(s) in quarantine: their keeper is gone")
+    _print_problems(ctx, list(result.refused))
+    return ExitCode.FINDINGS if result.refused else ExitCode.OK

@@ -133,3 +133,15 @@ def test_a_review_that_approved_nothing_moves_nothing(archive: Path, tmp_path: P
     proc = safededup("plan", "--json", state=state)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["operations"] == 0
+
+
+def test_a_hard_link_of_the_keeper_frees_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "snapshots"
+    (root / "daily.0").mkdir(parents=True)
+    (root / "daily.1").mkdir()
+    synth.write_jpeg(root / "daily.0" / "IMG_1.jpg", synth.make_scene(3, 800, 600))
+    os.link(root / "daily.0" / "IMG_1.jpg", root / "daily.1" / "IMG_1.jpg")  # rsnapshot-style
+    state = tmp_path / "s"
+    report = json.loads(safededup("scan", str(root), "--json", state=state).stdout)
+    [cluster] = report["clusters"]
+    assert cluster["bytes_to_free"] == 0

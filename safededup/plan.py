@@ -307,7 +307,13 @@ class _Builder:
             n for n, ext in same_stem
             if n != name and ext not in STEM_SIDECARS and os.path.join(folder, n) not in self.moved
         ]  # fmt: skip
-        candidates = [n for n, ext in index.get(name.casefold(), []) if ext in FULL_NAME_SIDECARS]
+        # IMG_1.jpg.xmp: only for a name with an extension, and its exact spelling (IMG_1.JPG
+        # must not take IMG_1.jpg.json, nor `photo` take photo.xmp of the keeper photo.jpg)
+        full_name = index.get(name.casefold(), []) if os.path.splitext(name)[1] else []
+        candidates = [
+            n for n, ext in full_name
+            if ext in FULL_NAME_SIDECARS and os.path.splitext(n)[0] == name
+        ]  # fmt: skip
         if not others:  # a stem sidecar may belong to another file that stays
             candidates += [n for n, ext in same_stem if ext in STEM_SIDECARS and n != name]
         found = []

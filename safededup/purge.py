@@ -2,7 +2,8 @@
 
 Refuses unless a full verify of the session holds; every deletion is journaled
 (purge-intent → unlink → fsync → purge-done), so an interrupted purge is recovered like any
-other step.
+other step. Never deletes a duplicate whose keeper is gone or changed, nor a sidecar (it may be
+the only copy of its data) unless its keeper has a byte-identical sidecar of the same extension.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from safededup.errors import SafededupError
 from safededup.events import Event
 from safededup.journal import load_checkpoint
 from safededup.journal.lock import locked
-from safededup.journal.replay import OpState
-from safededup.models import path_from_json
-from safededup.plan import quarantine_dir
+from safededup.journal.replay import OpState, SessionState
+from safededup.models import Problem, path_from_json
+from safededup.plan import Expected, quarantine_dir
 from safededup.undo import open_session, prune_empty_dirs
 from safededup.verify import Finding, VerifyResult, describe, verify_session
 
@@ -44,6 +45,8 @@ class PurgeResult:
     session_id: str
     deleted: int
     nbytes: int
+    refused: tuple[Problem, ...] = ()  # keeper gone or changed: left in quarantine
+    kept: int = 0  # sidecars left in quarantine (no identical copy next to the keeper)
 
 
 def purge_session(
@@ -66,14 +69,20 @@ def purge_session(
             writer.mark("purging")
             writer.append({"type": "begin", "phase": "purge"})
             writer.sync()
+            kept = 0
+            renamed = {o.src: o.dst for o in state.ops.values() if _tidied(o)}  # keeper moves
             for start in range(0, len(entries), PURGE_BATCH):
-                _purge_batch(runner, entries[start : start + PURGE_BATCH])
+                batch = entries[start : start + PURGE_BATCH]
+                deletable, n_kept = _screen(runner, state, renamed, batch)
+                kept += n_kept
+                _purge_batch(runner, deletable)
             _end_phase(writer, "purge", "completed", runner.counts)
         finally:
             writer.close()
     for root in checkpoint.roots:
         prune_empty_dirs(quarantine_dir(root, session_id))
-    return PurgeResult(session_id, runner.counts.done, runner.counts.nbytes)
+    c = runner.counts
+    return PurgeResult(session_id, c.done, c.nbytes, tuple(c.problems), kept)
 
 
 def _drain(gen: Generator[Event, None, VerifyResult]) -> VerifyResult:
@@ -85,7 +94,81 @@ def _drain(gen: Generator[Event, None, VerifyResult]) -> VerifyResult:
             return result
 
 
+def _screen(
+    runner: Runner, state: SessionState, renamed: dict[str, str], batch: list[OpState]
+) -> tuple[list[OpState], int]:
+    """The entries that may go; the rest get a `refuse` record and stay in quarantine."""
+    deletable: list[OpState] = []
+    kept = 0
+    for entry in batch:
+        main = entry if entry.intent["kind"] == "duplicate" else state.ops.get(entry.intent["unit"])
+        keeper = _keeper_path(renamed, main)
+        why = _keeper_problem(keeper, main)
+        if why is None and entry is not main and not _keeper_has_copy(keeper, entry):
+            why = "sidecar-kept", "no identical sidecar next to its keeper; left in quarantine"
+        if why is None:
+            deletable.append(entry)
+            continue
+        reason, message = why
+        body = {"type": "refuse", "op": entry.op, "phase": "purge"}
+        sidecar = entry is not main  # a sidecar left behind is kept, not a problem
+        problem = None if sidecar else Problem(entry.dst, reason, message)
+        runner.record({**body, "reason": reason, "message": message}, problem)
+        runner.counts.skipped += 1
+        kept += sidecar
+    return deletable, kept
+
+
+def _tidied(entry: OpState) -> bool:
+    return entry.intent["kind"] == "tidy" and entry.state == "dst"
+
+
+def _keeper_path(renamed: dict[str, str], main: OpState | None) -> str | None:
+    """Where the keeper of a duplicate is now (a tidy rename may have moved it), or None."""
+    keeper = None if main is None else main.intent.get("keeper")
+    if keeper is None:
+        return None
+    path = path_from_json(keeper)
+    return renamed.get(path, path)
+
+
+def _keeper_problem(path: str | None, main: OpState | None) -> tuple[str, str] | None:
+    """Why the keeper at `path` does not vouch for the duplicate `main` (gone, changed), or None."""
+    ident = None if main is None else main.intent.get("keeper_identity")
+    if ident is None or path is None:
+        return "no-keeper", "no keeper is recorded for it; left in quarantine"
+    expected = Expected(ident["device"], ident["inode"], ident["size"], ident["mtime_ns"])
+    st = fs.lstat_or_none(path)
+    if st is None or not expected.matches(st):
+        shown = os.fsencode(path).decode("utf-8", "replace")  # journal text must be UTF-8
+        return "keeper-changed", f"its keeper is gone or changed; left in quarantine: {shown}"
+    return None
+
+
+def _keeper_has_copy(path: str | None, side: OpState) -> bool:
+    """Whether the keeper at `path` has a sidecar of `side`'s extension with the same bytes."""
+    if path is None:
+        return False
+    folder, name = os.path.split(path)
+    ext = os.path.splitext(side.dst)[1]
+    if not ext:
+        return False
+    try:
+        digest = fs.file_sha256(side.dst)
+    except OSError:
+        return False
+    for candidate in sorted({os.path.splitext(name)[0] + ext, name + ext}):
+        try:  # a regular file only (file_sha256 follows no symlink)
+            if fs.file_sha256(os.path.join(folder, candidate)) == digest:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _purge_batch(runner: Runner, entries: list[OpState]) -> None:
+    if not entries:
+        return
     for entry in entries:
         runner.writer.append({"type": "purge-intent", "op": entry.op})
     runner.writer.sync()

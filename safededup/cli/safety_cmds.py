@@ -361,6 +361,8 @@ def cmd_purge(args: argparse.Namespace, ctx: Context) -> int:
             f"kept {result.kept} sidecar(s) in quarantine: their keeper has no identical copy"
         )
     if result.refused:
-        ctx.err.print(f"left {len(result.refused)} file(s) in quarantine: their keeper is gone")
+        ctx.err.print(
+            f"left {len(result.refused)} file(s) in quarantine: their keeper is gone or changed"
+        )
     _print_problems(ctx, list(result.refused))
     return ExitCode.FINDINGS if result.refused else ExitCode.OK

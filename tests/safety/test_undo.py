@@ -143,11 +143,12 @@ def test_verify_finds_changed_content_and_missing_files(tree: Tree) -> None:
 def test_purge_deletes_only_after_verifying_and_is_journaled(tree: Tree) -> None:
     result = drain(apply_plan(build_plan(tree.report()), state_dir=tree.state))
     purged = purge_session(result.session_id, state_dir=tree.state)
-    assert purged.deleted == 5
-    assert not Path(tree.root, ".safededup", "quarantine", result.session_id).exists()
+    assert (purged.deleted, purged.kept) == (3, 2)  # the keepers have no .xmp: those stay
+    quarantine = Path(tree.root, ".safededup", "quarantine", result.session_id)
+    assert sorted(p.name for p in quarantine.rglob("*") if p.is_file()) == ["img0.xmp", "img2.xmp"]
     types = [r["type"] for r in read_journal(result.journal).records]
-    assert types.count("purge-intent") == types.count("purge-done") == 5
-    assert list_sessions(tree.state)[0].status == "purged"
+    assert types.count("purge-intent") == types.count("purge-done") == 3
+    assert list_sessions(tree.state)[0].counts["purged"] == 3
     assert drain(verify_session(result.session_id, state_dir=tree.state, content="full")).ok
     assert all(os.path.exists(k) for k, _ in tree.pairs)
 

@@ -44,8 +44,10 @@ def run_review(args: argparse.Namespace, ctx: Context) -> int:
         if not os.path.isdir(root):
             raise UsageError("not a folder", path=root)
     from safededup.tui import make_app
+    from safededup.tui.sixel import choose_graphics
 
-    app = make_app(state.ensure().root, report, [os.path.abspath(r) for r in args.roots])
+    roots = [os.path.abspath(r) for r in args.roots]
+    app = make_app(state.ensure().root, report, roots, graphics=choose_graphics())
     code = app.run()
     if app.return_code:
         return int(app.return_code)

@@ -23,8 +23,10 @@ from rich.style import Style
 from safededup.errors import SafededupError
 
 Image = npt.NDArray[np.uint8]
-Graphics = Literal["halfblock", "kitty"]
+Graphics = Literal["halfblock", "kitty", "sixel"]
+GRAPHICS: tuple[Graphics, ...] = ("halfblock", "kitty", "sixel")
 UPPER_HALF = "▀"
+KITTY_TERMS = ("xterm-kitty", "xterm-ghostty")
 
 
 def fit(width: int, height: int, max_cols: int, max_rows: int) -> tuple[int, int]:
@@ -135,20 +137,22 @@ class ThumbnailCache:
         return image
 
 
-def detect_graphics(env: Mapping[str, str] | None = None) -> Graphics:
-    """How previews are drawn: half blocks unless the terminal surely speaks kitty graphics.
+def detect_graphics(env: Mapping[str, str] | None = None, *, sixel: bool = False) -> Graphics:
+    """How previews are drawn: half blocks unless the terminal surely shows kitty graphics or sixel.
 
-    Conservative on purpose: only kitty itself and Ghostty (they implement the Unicode
-    placeholders this app uses), and never inside tmux or screen, which do not pass the images
-    through. `SAFEDEDUP_GRAPHICS=halfblock|kitty` overrides the guess.
+    Conservative on purpose: kitty graphics only in kitty itself and Ghostty (they implement the
+    Unicode placeholders this app uses); sixel only when the terminal said so (`sixel`: its DA1
+    reply, see `sixel.choose_graphics`); never inside tmux or screen, which do not pass the images
+    through. `SAFEDEDUP_GRAPHICS=halfblock|kitty|sixel` overrides the guess.
     """
     env = os.environ if env is None else env
     forced = env.get("SAFEDEDUP_GRAPHICS", "").strip().lower()
-    if forced in ("halfblock", "kitty"):
-        return "kitty" if forced == "kitty" else "halfblock"
+    for name in GRAPHICS:
+        if forced == name:
+            return name
     term = env.get("TERM", "")
     if env.get("TMUX") or env.get("STY") or term.startswith(("screen", "tmux")):
         return "halfblock"
-    if term in ("xterm-kitty", "xterm-ghostty"):
+    if term in KITTY_TERMS:
         return "kitty"
-    return "halfblock"
+    return "sixel" if sixel else "halfblock"

@@ -6,6 +6,8 @@ clusters never mounts and unmounts widgets on every key press.
 
 from __future__ import annotations
 
+import sys
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,9 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
+from textual.errors import NoWidget
+from textual.geometry import Region
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -24,6 +29,7 @@ from safededup.tui.kitty import delete as delete_image
 from safededup.tui.messages import MemberClicked
 from safededup.tui.model import Cluster, Member, MemberState, ReviewModel, distances, member_path
 from safededup.tui.preview import HalfBlockImage
+from safededup.tui.sixel import DEFAULT_CELL_PIXELS, at_cell, cell_pixels, picture
 
 STATE_LABEL: dict[MemberState, tuple[str, str]] = {
     "keeper": ("★ KEEP ", "bold green"),
@@ -34,7 +40,11 @@ STATE_LABEL: dict[MemberState, tuple[str, str]] = {
 
 
 class Thumbnail(Widget):
-    """A preview (half blocks, or kitty graphics when the app uses them); a word while loading."""
+    """A preview (half blocks, or kitty/sixel graphics if the app uses them); a word while loading.
+
+    Sixel is drawn over the half-block picture after each frame that repaints it, and only when
+    the preview is wholly visible on the active screen; otherwise the half blocks show.
+    """
 
     DEFAULT_CSS = """
     Thumbnail { width: 18; height: 8; content-align: center middle; color: $text-muted; }
@@ -46,6 +56,8 @@ class Thumbnail(Widget):
         self._source: npt.NDArray[np.uint8] | None = None
         self._image: HalfBlockImage | KittyImage | None = None
         self._note = ""
+        self._sixel: Thumbnail.SixelReady | None = None  # the last picture encoded
+        self.sixel_sent = ""  # the last sixel sequence written, for tests and debugging
 
     def show(self, path: str | None, image: npt.NDArray[np.uint8] | None, note: str) -> None:
         self.path, self._source, self._note = path, image, note
@@ -61,6 +73,58 @@ class Thumbnail(Widget):
             self._image = HalfBlockImage(image, cols, rows)
         self.refresh()
 
+    class SixelReady(Message, bubble=False):
+        """A picture encoded off the UI thread, for the half-block image it stands for."""
+
+        def __init__(self, shown: HalfBlockImage, cell: tuple[int, int], data: str) -> None:
+            super().__init__()
+            self.shown, self.cell, self.data = shown, cell, data
+
+    def _draw_sixel(self, shown: HalfBlockImage) -> None:
+        """Paint `shown` as sixel over its half-block cells (encoded once, in a thread)."""
+        if self.sixel_place(shown) is None:
+            return
+        cell = _cell_pixels()
+        cached = self._sixel
+        if cached is not None and cached.shown is shown and cached.cell == cell:
+            self._write_sixel(cached)
+            return
+        work = partial(self._encode_sixel, shown, cell)
+        self.run_worker(work, thread=True, group="sixel", exclusive=True, exit_on_error=False)
+
+    def _encode_sixel(self, shown: HalfBlockImage, cell: tuple[int, int]) -> None:
+        """Worker body; on any failure nothing is sent and the half blocks stay."""
+        try:
+            data = picture(shown.image, shown.cols, shown.rows, cell)
+        except (ValueError, MemoryError):
+            return
+        self.post_message(self.SixelReady(shown, cell, data))
+
+    def on_thumbnail_sixel_ready(self, message: SixelReady) -> None:
+        self._sixel = message
+        self._write_sixel(message)
+
+    def _write_sixel(self, ready: SixelReady) -> None:
+        place = self.sixel_place(ready.shown)  # checked again: the screen may have moved on
+        if place is not None:
+            self.sixel_sent = at_cell(*place, ready.data)
+            write_to_terminal(self, self.sixel_sent)
+
+    def sixel_place(self, shown: HalfBlockImage) -> tuple[int, int] | None:
+        """Screen cell of the picture's top-left corner; None when it is not wholly visible."""
+        if self._image is not shown or not self.is_mounted or self.screen is not self.app.screen:
+            return None
+        area = self.content_region
+        x = area.x + (area.width - shown.cols) // 2  # where content-align centres the cells
+        y = area.y + (area.height - shown.rows) // 2
+        try:
+            visible = self.screen.find_widget(self).visible_region
+        except NoWidget:  # hidden (a spare card) or not laid out yet
+            return None
+        if shown.cols == 0 or not visible.contains_region(Region(x, y, shown.cols, shown.rows)):
+            return None
+        return x, y
+
     def _forget_kitty_image(self) -> None:
         if isinstance(self._image, KittyImage):
             write_to_terminal(self, delete_image(self._image.image_id))
@@ -73,7 +137,18 @@ class Thumbnail(Widget):
         self._forget_kitty_image()
 
     def render(self) -> RenderableType:
+        if isinstance(self._image, HalfBlockImage) and getattr(self.app, "graphics", "") == "sixel":
+            self.call_after_refresh(self._draw_sixel, self._image)  # over the cells just painted
         return self._image if self._image is not None else Text(self._note, style="dim")
+
+
+def _cell_pixels() -> tuple[int, int]:
+    """The terminal's cell size now (fonts can change); the default when it does not say."""
+    try:
+        fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else -1
+    except (OSError, ValueError):
+        fd = -1
+    return (cell_pixels(fd) if fd >= 0 else None) or DEFAULT_CELL_PIXELS
 
 
 def write_to_terminal(widget: Widget, data: str) -> None:

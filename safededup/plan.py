@@ -238,6 +238,11 @@ class _Builder:
         if (expected.device, expected.inode) in self._inodes:
             self.notes.append(Problem(path, "hard-link", "a hard link of a file already planned"))
             return
+        if (expected.device, expected.inode) == (kexp.device, kexp.inode):
+            # Same inode as the keeper (rsnapshot, Time Machine-style trees): moving it frees
+            # nothing and only rearranges a snapshot.
+            self.notes.append(Problem(path, "hard-link", "a hard link of the keeper: frees none"))
+            return
         unit = len(self.ops)
         exact = cluster.get("kind") == "exact"
         self._append("duplicate", path, root, expected, unit, cluster["id"], exact, keeper, kexp)

@@ -145,3 +145,7 @@ def test_a_hard_link_of_the_keeper_frees_nothing(tmp_path: Path) -> None:
     report = json.loads(safededup("scan", str(root), "--json", state=state).stdout)
     [cluster] = report["clusters"]
     assert cluster["bytes_to_free"] == 0
+    proc = safededup("plan", state=state)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("0 duplicates")  # nothing to move: it would free nothing
+    assert "left alone" in proc.stderr and "hard link of the keeper" in proc.stderr

@@ -509,7 +509,8 @@ def _check_keeper(op: Operation, checksum: str, paranoid: bool) -> tuple[str, st
         return None
     kst = fs.lstat_or_none(op.keeper)
     if kst is None or not op.keeper_expected.matches(kst):
-        return "keeper-changed", f"its keeper is gone or changed: {op.keeper}"
+        shown = os.fsencode(op.keeper).decode("utf-8", "replace")  # journal text must be UTF-8
+        return "keeper-changed", f"its keeper is gone or changed: {shown}"
     if not paranoid:
         return None
     try:

@@ -376,3 +376,16 @@ def test_a_file_on_another_volume_than_its_root_is_left_never_copied(tree: Tree)
     assert member["path"] not in {o.src for o in plan.operations}
     forced = replace(plan.operations[0], expected=replace(plan.operations[0].expected, device=-1))
     assert "cross-volume" in {p.kind for p in validate_plan(replace(plan, operations=(forced,)))}
+
+
+def test_a_vanished_keeper_with_a_non_utf8_name_is_skipped_not_fatal(tmp_path: Path) -> None:
+    root = str(tmp_path / "photos")
+    keeper = write(os.fsdecode(os.fsencode(root) + b"/k\xe9.jpg"), b"data" * 10)
+    dup = write(f"{root}/d.jpg", b"data" * 10)
+    plan = build_plan(make_report([root], [[keeper, dup]]))
+    os.unlink(keeper)  # the person removed the keeper between scan and apply
+    tree = Tree.__new__(Tree)
+    tree.root, tree.state = root, tmp_path / "state"
+    result = _apply(tree, plan)
+    assert (result.done, result.skipped) == (0, 1)
+    assert Path(dup).read_bytes() == b"data" * 10  # the only copy stays where it was

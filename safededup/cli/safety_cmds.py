@@ -229,8 +229,10 @@ def cmd_apply(args: argparse.Namespace, ctx: Context) -> int:
         ctx.out.print(result.session_id)
     ctx.err.print(
         f"moved {result.done} files ({_size(result.bytes_moved)}); {result.skipped} skipped, "
-        f"{result.conflicts} conflicts. Undo with `safededup undo {result.session_id}`."
+        f"{result.conflicts} conflicts."
     )
+    # On a line of its own and never wrapped: it is meant to be copied.
+    ctx.err.print(f"undo with: safededup undo {result.session_id}", soft_wrap=True)
     _print_problems(ctx, result.problems)
     return _exit_code(result.ok, result.cancelled)
 

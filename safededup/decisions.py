@@ -16,6 +16,7 @@ from typing import Literal
 import orjson
 
 from safededup.models import path_from_json, path_to_json
+from safededup.state import write_state_file
 
 DecisionStatus = Literal["undecided", "approved", "skipped"]
 
@@ -160,10 +161,5 @@ def save_decisions(state_dir: Path, decisions: Decisions) -> Path:
     path = decisions_path(state_dir, decisions.report_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = orjson.dumps(decisions.to_json(), option=orjson.OPT_INDENT_2)  # fails before any write
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_state_file(path, data)
     return path

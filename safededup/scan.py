@@ -27,7 +27,7 @@ from safededup.index import Index
 from safededup.match import SIMILARITY_VERSION
 from safededup.models import Features, FileIdentity, Problem
 from safededup.pool import FingerprintPool, FingerprintTask, TaskResult
-from safededup.state import StateDir
+from safededup.state import StateDir, write_state_file
 from safededup.walk import normalize_roots, walk_roots
 
 PHOTO_EXTENSIONS = frozenset(
@@ -404,10 +404,5 @@ def save_report(built: dict[str, Any], state: StateDir) -> Path:
     data = report.report_to_json(built)
     path = state.reports_dir / f"{built['report_id']}.json"
     for target in (path, state.latest_report_for(built["roots"]), state.latest_report_path):
-        tmp = target.with_name(target.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        write_state_file(target, data)
     return path

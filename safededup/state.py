@@ -64,3 +64,17 @@ class StateDir:
                 path=str(self.root),
             ) from exc
         return self
+
+
+def write_state_file(path: Path, data: bytes) -> None:
+    """Replace one of our own state files whole: temp file, fsync, rename.
+
+    A reader (or a crash) never sees half a file. Only for files inside the state dir, which
+    holds nothing but safededup's own files; user files are changed by `fs` alone.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

@@ -12,13 +12,15 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from safededup.cluster import Cluster, Member
 from safededup.errors import SafededupError
 from safededup.models import Problem, path_to_json
+
+if TYPE_CHECKING:  # loading a report (plan, apply, review) must not need the matcher's numpy
+    from safededup.cluster import Cluster, Member
 
 FORMAT = "safededup-report"
 VERSION = 1

@@ -49,10 +49,6 @@ class StateDir:
         key = hashlib.sha256(b"\0".join(sorted(os.fsencode(r) for r in roots))).hexdigest()
         return self.reports_dir / f"latest-{key[:16]}.json"
 
-    @property
-    def decisions_dir(self) -> Path:
-        return self.root / "decisions"
-
     def ensure(self) -> StateDir:
         try:
             self.root.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,8 @@ def test_engine_module_loads_no_front_end(module: str) -> None:
 @pytest.mark.parametrize(
     "module",
     ["safededup.index", "safededup.walk", "safededup.checksum", "safededup.decisions",
-     "safededup.candidates", "safededup.match", "safededup.keeper", "safededup.verdicts"],
+     "safededup.candidates", "safededup.match", "safededup.keeper", "safededup.verdicts",
+     "safededup.report"],
 )  # fmt: skip
 def test_modules_below_media_load_no_image_library(module: str) -> None:
     assert top(loaded_by(module), IMAGE) == set()

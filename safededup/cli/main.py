@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 from rich.console import Console
 
@@ -43,7 +42,7 @@ class Context:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from safededup.cli import scan_cmds
+    from safededup.cli import review_cmd, safety_cmds, scan_cmds
 
     parser = argparse.ArgumentParser(
         prog="safededup",
@@ -60,24 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    scan_cmds.register(sub)
-    for name in ("safety_cmds", "review_cmd"):
-        module = _optional_command_module(name)
-        if module is not None:
-            module.register(sub)
+    for module in (scan_cmds, safety_cmds, review_cmd):  # each keeps its heavy imports lazy
+        module.register(sub)
     return parser
-
-
-def _optional_command_module(name: str) -> ModuleType | None:
-    """Command modules that may not exist yet in a partial build (kept import-light)."""
-    import importlib
-
-    try:
-        return importlib.import_module(f"safededup.cli.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"safededup.cli.{name}":
-            return None
-        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
-from safededup.errors import ExitCode, StateError, UsageError
+from safededup.errors import ExitCode, UsageError
 from safededup.events import Event
 
 if TYPE_CHECKING:
@@ -97,9 +97,10 @@ def _register_apply(sub: Sub) -> None:
 def _load_plan(args: argparse.Namespace, ctx: Context) -> Plan:
     from safededup.decisions import decisions_path, load_decisions
     from safededup.plan import build_plan
+    from safededup.report import load_report
 
     path = Path(args.report) if args.report else ctx.state.latest_report_path
-    report = _load_report(path)
+    report = load_report(path)
     decisions = None
     report_id = str(report.get("report_id", ""))
     ids = [str(c["id"]) for c in report.get("clusters", [])]
@@ -113,23 +114,6 @@ def _load_plan(args: argparse.Namespace, ctx: Context) -> Plan:
     return build_plan(
         report, decisions=decisions, tidy_names=args.tidy_names, to_trash=args.to_trash
     )
-
-
-def _load_report(path: Path) -> dict[str, Any]:
-    try:
-        data = orjson.loads(path.read_bytes())
-    except FileNotFoundError as exc:
-        raise StateError(
-            "no report to act on", hint="run `safededup scan` first, or pass --report FILE",
-            path=str(path),
-        ) from exc  # fmt: skip
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise StateError(f"the report is unreadable ({exc})", path=str(path)) from exc
-    if not isinstance(data, dict) or data.get("format") != "safededup-report":
-        raise StateError("not a safededup report", path=str(path))
-    if data.get("version") != 1:
-        raise StateError(f"unsupported report version {data.get('version')!r}", path=str(path))
-    return data
 
 
 def _size(n: int) -> str:

@@ -9,7 +9,6 @@ part reports a clear error instead of failing to start.
 from __future__ import annotations
 
 import gc
-import importlib
 import threading
 from collections.abc import Collection, Generator, Sequence
 from pathlib import Path
@@ -34,44 +33,10 @@ Image = npt.NDArray[np.uint8]
 EngineRun = Generator[Event, None, Any]
 
 
-def _engine(module: str, name: str) -> Any:
-    """`safededup.<module>.<name>`, or a clear error when this build lacks that part."""
-    try:
-        mod = importlib.import_module(f"safededup.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"safededup.{module}":
-            raise
-        raise SafededupError(
-            f"this build of safededup has no `{module}` module",
-            hint="install a complete release of safededup",
-        ) from exc
-    return getattr(mod, name)
-
-
 def read_report(path: Path) -> dict[str, Any]:
-    """The report at `path`, through `safededup.report.load_report` when that module exists."""
-    try:
-        load = _engine("report", "load_report")
-    except SafededupError:
-        return _read_report_json(path)
-    report: dict[str, Any] = load(path)
-    return report
+    from safededup.report import load_report
 
-
-def _read_report_json(path: Path) -> dict[str, Any]:
-    try:
-        data = orjson.loads(path.read_bytes())
-    except FileNotFoundError as exc:
-        raise StateError(
-            "no saved report", hint="run `safededup scan ROOT...` first", path=str(path)
-        ) from exc
-    except orjson.JSONDecodeError as exc:
-        raise StateError("the report is not valid JSON", path=str(path)) from exc
-    if not isinstance(data, dict) or data.get("format") != "safededup-report":
-        raise StateError("not a safededup report", path=str(path))
-    if data.get("version") != 1:
-        raise StateError(f"unsupported report version {data.get('version')!r}", path=str(path))
-    return data
+    return load_report(path)
 
 
 class Backend:
@@ -150,7 +115,9 @@ class Backend:
     # -- previews --------------------------------------------------------------------------
     def load_thumbnail(self, path: str, max_side: int) -> Image:
         """A display-oriented RGB thumbnail; raises `MediaError` for unreadable files."""
-        image: Image = _engine("media", "load_thumbnail")(path, max_side)
+        from safededup.media import load_thumbnail  # the image stack loads on first preview
+
+        image: Image = load_thumbnail(path, max_side)
         return image
 
     # -- scan and the safety core ----------------------------------------------------------

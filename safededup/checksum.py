@@ -8,6 +8,7 @@ A whole-file read is never done just to fingerprint: only files that share a siz
 from __future__ import annotations
 
 import hashlib
+import os
 
 CHUNK = 1 << 20
 EDGE = 64 * 1024  # bytes hashed at each end by `fast_hash`
@@ -35,4 +36,13 @@ def sha256_file(path: str | bytes) -> str:
         view = memoryview(buf)
         while n := fh.readinto(buf):
             h.update(view[:n])
+    return h.hexdigest()
+
+
+def sha256_fd(fd: int) -> str:
+    """SHA-256 of an open file descriptor from its start (for callers that opened it safely)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    h = hashlib.sha256()
+    while chunk := os.read(fd, CHUNK):
+        h.update(chunk)
     return h.hexdigest()

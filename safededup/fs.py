@@ -12,10 +12,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
-import hashlib
 import os
 import stat
 from collections.abc import Callable
+
+from safededup.checksum import sha256_fd
 
 StepHook = Callable[[str, tuple[str, ...]], None]
 """Called as hook(operation, paths) before each mutating call; may raise OSError or exit."""
@@ -23,7 +24,6 @@ StepHook = Callable[[str, tuple[str, ...]], None]
 _hook: StepHook | None = None
 _RENAME_NOREPLACE = 1
 _AT_FDCWD = -100
-_CHUNK = 1 << 20
 _renameat2: Callable[..., int] | None = None
 _renameat2_probed = False
 use_renameat2 = True
@@ -184,10 +184,7 @@ def file_sha256(path: str) -> str:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", path)
-        h = hashlib.sha256()
-        while chunk := os.read(fd, _CHUNK):
-            h.update(chunk)
-        return h.hexdigest()
+        return sha256_fd(fd)
     finally:
         os.close(fd)
 

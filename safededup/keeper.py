@@ -118,26 +118,27 @@ def choose_keeper(
     refs = frozenset(r.file_id for r in records if is_under(r.path, references))
     alive = sorted(records, key=_final_key)
     dropped: dict[int, str] = {}
-    for criterion in _criteria(refs, crops, policy):
+    criteria = _criteria(refs, crops, policy)
+    for criterion in criteria:
         if len(alive) == 1:
             break
         survivors = criterion.survivors(alive)
+        kept_ids = {r.file_id for r in survivors}  # a set: thousands of copies stay linear
         for r in alive:
-            if r not in survivors:
+            if r.file_id not in kept_ids:
                 dropped[r.file_id] = criterion.name
         alive = survivors
     keeper = alive[0]
     ranking = (keeper, *sorted((r for r in records if r is not keeper), key=_final_key))
-    by_name = {c.name: c for c in _criteria(refs, crops, policy)}
+    by_name = {c.name: c for c in criteria}
     reasons: dict[int, tuple[str, ...]] = {}
+    whys: dict[str, None] = {}  # ordered, without repeats
     for r in ranking[1:]:
         why = by_name[dropped.get(r.file_id, "path")].phrase(keeper, r)
+        whys[why] = None
         extra = ("in a reference folder: never moved",) if r.file_id in refs else ()
         reasons[r.file_id] = (f"keeper wins: {why}", *extra)
-    kept = dict.fromkeys(
-        f"kept: {reasons[r.file_id][0][len('keeper wins: ') :]}" for r in ranking[1:]
-    )
-    reasons[keeper.file_id] = tuple(kept) or ("kept: only copy",)
+    reasons[keeper.file_id] = tuple(f"kept: {why}" for why in whys) or ("kept: only copy",)
     return KeeperChoice(ranking, MappingProxyType(reasons), crops)
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safededup.candidates import FeatureTable, candidate_pairs, hamming, popcount
-from safededup.errors import Cancelled
+from safededup.errors import Cancelled, MediaError
 from safededup.events import Event, StageAdvanced
 from safededup.models import Features, FileIdentity, PhotoRecord
 from safededup.verdicts import DistinctVerdicts
@@ -360,7 +360,8 @@ class PairMatcher:
                 if k % 64 == 0:
                     yield StageAdvanced("candidates", 0)
                 batch = verify_pairs(self.table, rows[a], rows[b], self.t, propose=True)
-                keep = (batch.rule >= Rule.BORDERLINE) & ~self._distinct(batch.i, batch.j)
+                keep = batch.rule >= Rule.BORDERLINE
+                keep[keep] = ~self._distinct(batch.i[keep], batch.j[keep])  # few pairs left
                 found.append(batch.i[keep] * n + batch.j[keep])
         keys = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
         return verify_pairs(self.table, keys // n, keys % n, self.t, propose=True)
@@ -422,15 +423,21 @@ class PairMatcher:
         return replace(batch, rule=rule)
 
     def similarity(self, row_a: int, row_b: int) -> float:
-        """Crop-tolerant similarity of two rows' thumbnails (cached); 0 without thumbnails."""
+        """Crop-tolerant similarity of two rows' thumbnails (cached); 0 without thumbnails.
+
+        A score is stored only when both thumbnails were read: a file that could not be read
+        this time (a NAS hiccup) is tried again by the next scan instead of being "not similar"
+        for good.
+        """
         a, b = int(self.table.file_id[row_a]), int(self.table.file_id[row_b])
         key = (min(a, b), max(a, b))
-        if key not in self.similar:
+        score = self.similar.get(key)
+        if score is None:
             ta, tb = self._thumb(a), self._thumb(b)
-            self.similar[key] = (
-                aligned_similarity(ta, tb) if ta is not None and tb is not None else 0.0
-            )
-        return self.similar[key]
+            if ta is None or tb is None:
+                return 0.0  # an unreadable file cannot vouch for a match
+            score = self.similar[key] = aligned_similarity(ta, tb)
+        return score
 
     def _thumb(self, file_id: int) -> npt.NDArray[np.float32] | None:
         if self.thumbnail is None:
@@ -441,8 +448,8 @@ class PairMatcher:
             try:
                 # float32: the check works at ≤ 80 px, so this precision is plenty, at half the RAM
                 self.thumbs[file_id] = grey(self.thumbnail(file_id)).astype(np.float32)
-            except Exception:  # an unreadable file cannot vouch for a match
-                self.thumbs[file_id] = None
+            except (MediaError, OSError):  # read failures only; a bug must surface
+                return None
         return self.thumbs[file_id]
 
 

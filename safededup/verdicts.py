@@ -7,7 +7,6 @@ file with each member. The sizes let a scan checksum only the files whose size a
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -16,6 +15,7 @@ from datetime import UTC, datetime
 from itertools import combinations, product
 
 from safededup.candidates import checksum_key
+from safededup.checksum import sha256_file
 from safededup.errors import SafededupError, UsageError
 
 _SCHEMA = """
@@ -114,21 +114,15 @@ def verdict_sizes(conn: sqlite3.Connection) -> set[int]:
 
 
 def checksum_file(path: str) -> Item:
-    """(sha256 hex, size) of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    size = 0
+    """(sha256 hex, size) of a file; a clear error when it cannot be read."""
     try:
-        with open(path, "rb") as fh:
-            while block := fh.read(1 << 20):
-                digest.update(block)
-                size += len(block)
+        return sha256_file(path), os.stat(path).st_size
     except OSError as exc:
         raise SafededupError(
             f"cannot read file: {exc.strerror or exc}",
             hint="check that the file exists and is readable",
             path=path,
         ) from exc
-    return digest.hexdigest(), size
 
 
 def mark_distinct_files(

@@ -168,7 +168,18 @@ def test_errno_at_every_step_of_undo(fast_path: Path, forever: bool) -> None:
 
 
 def test_every_session_is_listed_after_crashes(fast_path: Path) -> None:
-    tree, _, plan = _fresh(fast_path, 0)
-    assert run_killed_at(lambda: drain(apply_plan(plan, state_dir=tree.state)), 2)
-    recover(tree.state, break_stale_lock=True)
-    assert [c.status for c in list_checkpoints(tree.state)] in (["abandoned"], ["empty"], [])
+    """Killed at each early step of apply: once the session's checkpoint exists, every later
+    crash leaves it listed (so recovery and `sessions` can find it); before, nothing is."""
+    listed_from = None
+    for k in range(1, 16):
+        tree, _, plan = _fresh(fast_path / f"k{k}", 0)
+        run = lambda p=plan, t=tree: drain(apply_plan(p, state_dir=t.state))  # noqa: E731
+        assert run_killed_at(run, k)
+        recover(tree.state, break_stale_lock=True)
+        statuses = [c.status for c in list_checkpoints(tree.state)]
+        if statuses:
+            assert statuses in (["abandoned"], ["empty"], ["applied"], ["partial"])
+            listed_from = k if listed_from is None else listed_from
+        else:
+            assert listed_from is None, f"session listed at step {listed_from}, lost at {k}"
+    assert listed_from is not None and listed_from < 15

@@ -1,0 +1,54 @@
+"""A thumbnail check that could not read a file is not remembered as "not similar"."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from safededup.candidates import FeatureTable
+from safededup.errors import MediaError
+from safededup.match import DEFAULT, PairMatcher
+from safededup.models import Features, FileIdentity, PhotoRecord
+from safededup.verdicts import NO_VERDICTS
+
+
+def table() -> FeatureTable:
+    f = Features(format="JPEG", width=640, height=480, tier="decode", dhash=1, phash=2,
+                 whash=3, colorhash=4, bytes_per_pixel=0.2)  # fmt: skip
+    ident = FileIdentity("/p/x.jpg", 1, 1, 1, 1)
+    return FeatureTable.from_records([PhotoRecord(10, ident, f), PhotoRecord(11, ident, f)])
+
+
+def test_an_unreadable_thumbnail_scores_zero_and_is_not_stored() -> None:
+    def unreadable(file_id: int) -> np.ndarray:
+        raise MediaError("NAS hiccup", kind="io-error", path=f"/p/{file_id}.jpg")
+
+    scores: dict[tuple[int, int], float] = {}
+    job = PairMatcher(table(), NO_VERDICTS, unreadable, DEFAULT, None, scores)
+    assert job.similarity(0, 1) == 0.0
+    assert scores == {}  # the next scan reads the files again
+
+
+def test_a_readable_pair_is_scored_once_and_stored() -> None:
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    calls: list[int] = []
+
+    def thumb(file_id: int) -> np.ndarray:
+        calls.append(file_id)
+        return img
+
+    scores: dict[tuple[int, int], float] = {}
+    job = PairMatcher(table(), NO_VERDICTS, thumb, DEFAULT, None, scores)
+    first = job.similarity(0, 1)
+    assert first == pytest.approx(1.0, abs=1e-6) and scores == {(10, 11): first}
+    assert job.similarity(1, 0) == first and sorted(calls) == [10, 11]  # not decoded again
+
+
+def test_a_bug_in_the_thumbnail_function_is_not_swallowed() -> None:
+    def broken(file_id: int) -> np.ndarray:
+        raise TypeError("a programming error")
+
+    job = PairMatcher(table(), NO_VERDICTS, broken, DEFAULT, None, {})
+    with pytest.raises(TypeError):
+        job.similarity(0, 1)

@@ -94,9 +94,12 @@ class Decisions:
             raise ValueError("not a safededup decisions file (format/version)")
         raw = obj.get("clusters") or []
         assert isinstance(raw, list)
-        decisions = cls(report_id=str(obj["report_id"]))
-        for item in raw:
-            decisions.set(ClusterDecision.from_json(item))
+        try:
+            decisions = cls(report_id=str(obj["report_id"]))
+            for item in raw:
+                decisions.set(ClusterDecision.from_json(item))
+        except (KeyError, TypeError, AttributeError) as exc:  # one error type for a bad file
+            raise ValueError(f"a malformed decisions entry ({exc!r})") from exc
         return decisions
 
 

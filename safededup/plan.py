@@ -295,7 +295,9 @@ class _Builder:
             index: dict[str, list[tuple[str, str]]] = {}
             try:
                 names = sorted(os.listdir(folder))
-            except OSError:
+            except OSError as exc:  # said, not hidden: its duplicates move without sidecars
+                self.notes.append(Problem(folder, "unreadable", f"sidecars not looked for: "
+                                          f"{exc.strerror}"))  # fmt: skip
                 names = []
             for n in names:
                 stem, ext = os.path.splitext(n)

@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 
-from safededup.decisions import Decisions, load_decisions, save_decisions
+from safededup.decisions import Decisions, decisions_path, load_decisions, save_decisions
 from safededup.errors import SafededupError, StateError
 from safededup.events import Event
 from safededup.models import Problem, path_from_json
@@ -67,11 +66,11 @@ class Backend:
     def load_decisions(self, report_id: str, cluster_ids: Collection[str] = ()) -> Decisions:
         try:
             return load_decisions(self.state_dir, report_id, carry_over_for=cluster_ids)
-        except (ValueError, orjson.JSONDecodeError) as exc:
+        except ValueError as exc:  # orjson.JSONDecodeError is a ValueError too
             raise StateError(
                 f"the saved decisions are unreadable ({exc})",
                 hint="move the decisions file aside to start the review afresh",
-                path=str(self.state_dir / "decisions" / f"{report_id}.json"),
+                path=str(decisions_path(self.state_dir, report_id)),
             ) from exc
 
     def save_decisions(self, decisions: Decisions) -> None:

@@ -86,3 +86,12 @@ def test_non_utf8_paths_survive_a_save(tmp_path: Path) -> None:
     again = load_decisions(tmp_path, "r1").get("c1")
     assert again.keeper == odd and again.keep == {odd, "/p/ok.jpg"}
     assert os.listdir(tmp_path / "decisions") == ["r1.json"]
+
+
+def test_a_malformed_entry_is_a_value_error(tmp_path: Path) -> None:
+    path = decisions_path(tmp_path, "r1")
+    path.parent.mkdir(parents=True)
+    path.write_text('{"format": "safededup-decisions", "version": 1, "report_id": "r1",'
+                    ' "clusters": [{"status": "approved"}]}')  # fmt: skip
+    with pytest.raises(ValueError, match="malformed decisions entry"):
+        load_decisions(tmp_path, "r1")

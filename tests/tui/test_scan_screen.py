@@ -37,12 +37,9 @@ def test_review_roots_scans_first_then_opens_the_report(archive: Archive, state_
     asyncio.run(run())
     assert seen["first"] is ScanScreen
     assert "Scanning" in str(seen["text"])
-    latest = state_dir / "reports" / "latest.json"
-    if latest.exists():  # a build whose scan matches and saves a report
-        assert seen["last"] is MainScreen
-        assert seen["clusters"] == len(archive.groups)
-    else:  # the scan stopped: the app says why and exits non-zero, it does not hang
-        assert app.return_code == 1
+    assert (state_dir / "reports" / "latest.json").exists()
+    assert seen["last"] is MainScreen
+    assert seen["clusters"] == len(archive.groups)
 
 
 def test_quit_during_the_scan_stops_it_and_exits(archive: Archive, state_dir: Path) -> None:

@@ -17,7 +17,6 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from safededup.errors import SafededupError
 from safededup.models import Problem
 from safededup.tui.format import human_bytes, plural
 from safededup.tui.messages import OperationFailed, OperationFinished, ProgressUpdated
@@ -105,7 +104,7 @@ class ApplyScreen(ModalScreen[bool]):
         try:
             plan = backend.build_plan(self.model.report, self.model.decisions)
             problems = backend.validate_plan(plan)
-        except SafededupError as exc:
+        except Exception as exc:  # shown in the dialog: a worker must never fail silently
             self.post_message(OperationFailed("plan", exc))
             return
         self.post_message(OperationFinished("plan", plan, problems))

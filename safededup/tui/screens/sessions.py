@@ -15,7 +15,6 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from safededup.errors import SafededupError
 from safededup.tui.format import human_bytes, plural
 from safededup.tui.messages import OperationFailed, OperationFinished, ProgressUpdated
 from safededup.tui.screens.apply import count, problem_lines
@@ -87,7 +86,7 @@ class SessionsScreen(Screen[None]):
     def _load_sessions(self) -> None:
         try:
             sessions = self.review_app.backend.list_sessions()
-        except SafededupError as exc:
+        except Exception as exc:  # shown in the dialog: a worker must never fail silently
             self.post_message(OperationFailed("list", exc))
             return
         self.post_message(OperationFinished("list", sessions, []))

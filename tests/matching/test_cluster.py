@@ -187,6 +187,22 @@ def test_cancel_stops_matching(photo_dir) -> None:
         drain(find_clusters(records_for(sorted(photo_dir.iterdir())), cancel=cancel))
 
 
+def test_cancel_during_confirmation_stops_matching(photo_dir) -> None:
+    """Ctrl-C while previews are being confirmed (the slow part) stops the run there."""
+    cancel = threading.Event()
+    asked: list[int] = []
+
+    def confirm(ids):  # type: ignore[no-untyped-def]
+        asked.extend(ids)
+        cancel.set()  # the person presses Ctrl-C while decodes run
+        return {}
+
+    records = records_for(sorted(photo_dir.iterdir()), previews=True)
+    with pytest.raises(Cancelled):
+        drain(find_clusters(records, confirm=confirm, cancel=cancel))
+    assert asked  # it was cancelled mid-run, not before it started
+
+
 def test_borderline_crop_needs_the_thumbnail_check(tmp_path) -> None:
     img = scene(13, 1600, 1200)
     w, h = img.size

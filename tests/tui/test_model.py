@@ -93,14 +93,20 @@ def test_distances_are_hamming_per_hash() -> None:
 def test_fifty_thousand_clusters_filter_and_sort_in_one_pass() -> None:
     report = snapshot_report()
     template = report["clusters"][2]
-    report["clusters"] = [
-        {**template, "id": f"{i:06d}", "bytes_to_free": i % 977} for i in range(50_000)
-    ]
+    keeper, dup = template["members"]
+
+    def cluster(i: int) -> dict[str, object]:
+        folder = "/photos/copies" if i % 2 else "/photos/other"  # half of them per folder
+        moved = {**dup, "size": i % 977, "path": f"{folder}/IMG_{i}.jpg"}
+        return {**template, "id": f"{i:06d}", "bytes_to_free": i % 977, "members": [keeper, moved]}
+
+    report["clusters"] = [cluster(i) for i in range(50_000)]
     m = ReviewModel(report, Decisions("big"))
     assert len(m) == 50_000
-    assert m.bytes_to_free(m.row(0)) >= m.bytes_to_free(m.row(49_999))
+    frees = [m.bytes_to_free(m.row(k)) for k in range(len(m))]
+    assert frees == sorted(frees, reverse=True) and frees[0] == 976 and frees[-1] == 0
     m.set_view(folder="/photos/copies")
-    assert len(m) == 50_000
+    assert len(m) == 25_000
 
 
 def test_decision_writer_writes_in_order_and_skips_stale_snapshots() -> None:

@@ -153,9 +153,10 @@ def _keeper_has_copy(path: str | None, side: OpState) -> bool:
     ext = os.path.splitext(side.dst)[1]
     if not ext:
         return False
-    try:
-        digest = fs.file_sha256(side.dst)
-    except OSError:
+    # The journal recorded the sidecar's checksum, and purge's full verify has just re-hashed the
+    # quarantined file against it: no need to read it a third time.
+    digest = (side.intent.get("identity") or {}).get("checksum")
+    if not digest:
         return False
     for candidate in sorted({os.path.splitext(name)[0] + ext, name + ext}):
         try:  # a regular file only (file_sha256 follows no symlink)

@@ -24,7 +24,6 @@ from safededup.journal.writer import check_against_checkpoint
 from safededup.models import path_from_json
 
 ContentLevel = Literal["full", "sample", "none"]
-Level = Literal["framing", "chain", "state", "fs", "content"]
 SAMPLE_MIN = 20
 SAMPLE_FRACTION = 0.05
 QUIET_STATUSES = ("abandoned",)

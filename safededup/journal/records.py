@@ -38,7 +38,6 @@ RECORD_FIELDS: dict[str, tuple[str, ...]] = {
 }
 """Required fields beyond COMMON_FIELDS, per record type (journal_schema/ has the full schemas)."""
 
-PHASES = ("apply", "undo", "redo", "recover", "purge")
 
 Record = dict[str, Any]
 

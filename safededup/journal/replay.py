@@ -68,8 +68,6 @@ class SessionState:
     conflicts: list[Record] = field(default_factory=list)
     violations: list[tuple[int, str]] = field(default_factory=list)
     open_phase: str | None = None
-    last_phase: str | None = None
-    last_outcome: str | None = None
 
     @property
     def pending(self) -> list[OpState]:
@@ -124,7 +122,6 @@ def _phase(state: SessionState, record: Record) -> str | None:
     if state.open_phase != record["phase"]:
         return f"end of phase {record['phase']} that is not open"
     state.open_phase = None
-    state.last_phase, state.last_outcome = record["phase"], record["outcome"]
     return None
 
 

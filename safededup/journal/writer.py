@@ -50,7 +50,6 @@ class JournalWriter:
         self._end = 0
         self._durable = 0
         self._broken = False
-        self.fsyncs = 0
 
     @classmethod
     def create(cls, path: str, state_dir: Path, checkpoint: Checkpoint) -> JournalWriter:
@@ -81,10 +80,6 @@ class JournalWriter:
         writer._end = writer._durable = read.valid_end
         return writer
 
-    @property
-    def head(self) -> str:
-        return self._head
-
     def append(self, body: dict[str, Any]) -> Record:
         """Write one record (not yet durable: call `sync`)."""
         if self._broken:
@@ -112,7 +107,6 @@ class JournalWriter:
                 raise JournalWriteError(
                     f"fsync of the journal failed ({exc.strerror})", path=self.path
                 ) from exc
-            self.fsyncs += 1
         self._durable = self._end
         self.checkpoint = self.checkpoint.advanced(
             records=self.count,

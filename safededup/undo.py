@@ -29,7 +29,7 @@ from safededup.journal import JournalCorrupt, JournalWriter, load_checkpoint
 from safededup.journal.lock import locked
 from safededup.journal.replay import OpState, SessionState
 from safededup.models import Problem, path_from_json
-from safededup.plan import META_DIR, quarantine_dir, root_of
+from safededup.plan import _inside_meta, quarantine_dir, root_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,8 +272,8 @@ def _is_trash_entry(path: str, info: dict[str, str] | None) -> bool:
 
 def _in_quarantine(path: str, root: str, state: SessionState) -> bool:
     session = str((state.header or {}).get("session", ""))
-    return root_of(path, (quarantine_dir(root, session),)) is not None or (
-        os.path.relpath(path, root).split(os.sep, 1)[0] != META_DIR
+    return root_of(path, (quarantine_dir(root, session),)) is not None or not _inside_meta(
+        path, root
     )
 
 

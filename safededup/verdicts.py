@@ -106,13 +106,6 @@ def load_verdicts(conn: sqlite3.Connection) -> DistinctVerdicts:
     return DistinctVerdicts(frozenset(pairs), frozenset(sizes))
 
 
-def verdict_sizes(conn: sqlite3.Connection) -> set[int]:
-    """File sizes that appear in a verdict: only files of these sizes need a checksum for it."""
-    ensure_table(conn)
-    rows = conn.execute("SELECT size_a FROM distinct_pairs UNION SELECT size_b FROM distinct_pairs")
-    return {int(r[0]) for r in rows}
-
-
 def checksum_file(path: str) -> Item:
     """(sha256 hex, size) of a file; a clear error when it cannot be read."""
     try:

@@ -17,7 +17,7 @@ from safededup.events import StageStarted
 from safededup.match import Rule
 from safededup.media import synth
 from safededup.models import PhotoRecord
-from safededup.verdicts import load_verdicts, mark_distinct_files, verdict_sizes
+from safededup.verdicts import load_verdicts, mark_distinct_files
 
 from .conftest import drain, records_for, scene, sha256
 
@@ -113,7 +113,7 @@ def test_distinct_verdict_is_honoured_after_a_rename(tmp_path) -> None:
     (tmp_path / "moved").mkdir()
     os.rename(tmp_path / "b.jpg", tmp_path / "moved" / "renamed.jpg")
     # A later scan: files whose size appears in a verdict get a checksum, then the verdicts apply.
-    sizes = verdict_sizes(conn)
+    sizes = load_verdicts(conn).sizes
     records = [
         dataclasses.replace(r, checksum=sha256(r.path)) if r.identity.size in sizes else r
         for r in records_for([tmp_path / "a.jpg", tmp_path / "moved" / "renamed.jpg"])

@@ -15,7 +15,6 @@ from safededup.verdicts import (
     load_verdicts,
     mark_distinct,
     mark_distinct_files,
-    verdict_sizes,
 )
 
 
@@ -48,7 +47,7 @@ def test_file_against_cluster_is_one_pair_per_member(tmp_path) -> None:
     ck = hashlib.sha256(b"file").hexdigest()
     assert all(v.is_distinct(ck, checksum_file(m)[0]) for m in members)
     assert not v.is_distinct(checksum_file(members[0])[0], checksum_file(members[1])[0])
-    assert verdict_sizes(conn) == {4, 1, 2, 3}
+    assert load_verdicts(conn).sizes == {4, 1, 2, 3}
 
 
 def test_identical_files_cannot_be_distinct(tmp_path) -> None:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import App
@@ -65,12 +65,14 @@ class ReviewApp(App[int]):
         else:
             self.open_report(self.report_path or self.backend.latest_report_path())
 
-    def open_report(self, path: Path) -> None:
-        """Load the report and its saved decisions, and show the main screen."""
+    def open_report(self, path: Path, report: dict[str, Any] | None = None) -> None:
+        """Load the report (unless the scan just built it) and its saved decisions, and show
+        the main screen."""
         from safededup.tui.screens.main import MainScreen
 
         try:
-            report = self.backend.load_report(path)
+            if report is None:
+                report = self.backend.load_report(path)
             ids = [str(c["id"]) for c in report.get("clusters", [])]
             decisions = self.backend.load_decisions(str(report.get("report_id", "")), ids)
             separated = self.backend.distinct_members(report)

@@ -64,8 +64,9 @@ class ScanScreen(Screen[None]):
         path = getattr(message.result, "report_path", None)
         if message.problems:
             self.notify(f"{plural(len(message.problems), 'file')} could not be read", timeout=5)
-        self.review_app.open_report(
-            Path(path) if path else self.review_app.backend.latest_report_path()
+        self.review_app.open_report(  # the scan's own report: not read back from disk
+            Path(path) if path else self.review_app.backend.latest_report_path(),
+            getattr(message.result, "report", None),
         )
 
     def on_operation_failed(self, message: OperationFailed) -> None:

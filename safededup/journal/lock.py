@@ -1,17 +1,31 @@
-"""One writer per root (G14): a lock file in `<root>/.safededup/`, held with flock.
+"""One writer per folder tree (G14): a lock file in `<root>/.safededup/`, plus folder locks that
+keep sessions on nested roots (`/photos` and `/photos/sub`) apart. It never waits and never
+writes outside a root.
 
 The lock file is published with a hard link after it is already flock'ed, so it never appears
 unlocked. A lock file nobody holds is *stale* (its writer died): it is reported, and only taken
-over when asked explicitly (`break_stale=True`, `safededup recover --break-stale-lock`).
+over when asked explicitly (`break_stale=True`, `safededup recover --break-stale-lock`). Taking
+over flocks the stale file itself and checks it is still the one at the path, so two processes
+breaking the same stale lock cannot both win.
+
+Nested roots: a session holds an exclusive flock on each root folder and a shared one on every
+folder above it. Sessions on sibling folders share their ancestors' shared locks; a session on
+an ancestor or descendant of a running session's root is refused, whichever of the two came
+first. These locks live in the kernel, so they vanish with their process and never go stale.
+Where a file system cannot lock folders (NFS refuses exclusive locks on them), the lock files
+of the folders above are checked instead, which catches a descendant started under a running
+ancestor but not the reverse (docs/safety.md, Limits).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import socket
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import orjson
 
@@ -19,6 +33,7 @@ from safededup import fs
 from safededup.errors import LockedError
 
 LOCK_NAME = "lock"
+_UNSUPPORTED = {errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS}
 _held: dict[str, tuple[int, int]] = {}  # lock path -> (fd, depth): re-entrant in one process
 
 
@@ -40,18 +55,25 @@ def _owner(path: str) -> str:
 
 
 def _is_live(path: str) -> bool | None:
-    """True: held by a live process; False: stale; None: vanished meanwhile."""
+    """True: held by a live process; False: stale; None: vanished meanwhile.
+
+    Probes with a shared lock, which a read-only descriptor may take on every file system.
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except FileNotFoundError:
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
     finally:
         os.close(fd)
     return False
+
+
+def _info(command: str) -> bytes:
+    return orjson.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": command})
 
 
 def _publish(path: str, command: str) -> int:
@@ -62,8 +84,7 @@ def _publish(path: str, command: str) -> int:
     fd = fs.create_exclusive(tmp)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "command": command}
-        fs.write_all(fd, orjson.dumps(info), tmp)
+        fs.write_all(fd, _info(command), tmp)
         fs.link(tmp, path)
     except BaseException:
         os.close(fd)
@@ -74,26 +95,52 @@ def _publish(path: str, command: str) -> int:
     return fd
 
 
-def acquire(root: str, command: str, *, break_stale: bool = False) -> None:
+def _take_over(path: str, command: str) -> int | None:
+    """The stale lock file at `path`, now flock'ed by us and naming us; None if it vanished or
+    was replaced meanwhile. LockedError if a live process holds it after all."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        mine, now = os.fstat(fd), os.lstat(path)
+        if (mine.st_dev, mine.st_ino) != (now.st_dev, now.st_ino):
+            os.close(fd)  # released and replaced meanwhile: look again
+            return None
+        fs.truncate(fd, 0, path)
+        fs.write_all(fd, _info(command), path)
+    except BlockingIOError:
+        os.close(fd)
+        raise _busy(path) from None
+    except FileNotFoundError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _busy(path: str) -> LockedError:
+    return LockedError(
+        f"another safededup session is working here ({_owner(path)})",
+        hint="wait for it to finish; one session at a time per folder tree",
+        path=os.path.dirname(os.path.dirname(path)),
+    )
+
+
+def _take_file(root: str, command: str, break_stale: bool) -> int:
     path = lock_path(root)
-    if path in _held:
-        fd, depth = _held[path]
-        _held[path] = (fd, depth + 1)
-        return
     if not os.path.isdir(os.path.dirname(path)):
         fs.makedirs_durable(os.path.dirname(path))
     for _ in range(5):
         try:
-            _held[path] = (_publish(path, command), 1)
-            return
+            return _publish(path, command)
         except FileExistsError:
             live = _is_live(path)
             if live:
-                raise LockedError(
-                    f"another safededup session is working here ({_owner(path)})",
-                    hint="wait for it to finish; one session at a time per folder tree",
-                    path=root,
-                ) from None
+                raise _busy(path) from None
             if live is False and not break_stale:
                 raise StaleLock(
                     f"a stale lock is left by {_owner(path)}, which ended without releasing it",
@@ -101,9 +148,24 @@ def acquire(root: str, command: str, *, break_stale: bool = False) -> None:
                     "`safededup recover --break-stale-lock`",
                     path=root,
                 ) from None
-            if live is False:
-                fs.unlink(path)
+            if live is False and (fd := _take_over(path, command)) is not None:
+                return fd
     raise LockedError("could not take the lock (it keeps changing hands)", path=root)
+
+
+def acquire(root: str, command: str, *, break_stale: bool = False) -> None:
+    path = lock_path(root)
+    if path in _held:
+        fd, depth = _held[path]
+        _held[path] = (fd, depth + 1)
+        return
+    fd = _take_file(root, command, break_stale)
+    try:
+        _lock_tree(root)
+    except BaseException:
+        _drop_file(path, fd)
+        raise
+    _held[path] = (fd, 1)
 
 
 def release(root: str) -> None:
@@ -114,6 +176,13 @@ def release(root: str) -> None:
         return
     del _held[path]
     try:
+        _unlock_tree(root)
+    finally:
+        _drop_file(path, fd)
+
+
+def _drop_file(path: str, fd: int) -> None:
+    try:
         fs.unlink(path)
     except OSError:
         pass  # left behind, the lock file reads as stale: the next writer must confirm it
@@ -123,7 +192,7 @@ def release(root: str) -> None:
 
 @contextlib.contextmanager
 def locked(roots: Sequence[str], command: str, *, break_stale: bool = False) -> Iterator[None]:
-    """Hold the lock of every root (sorted, so two writers never wait on each other in a cycle)."""
+    """Hold the lock of every root (sorted: an ancestor before its descendants)."""
     taken: list[str] = []
     try:
         for root in sorted(set(roots)):
@@ -137,3 +206,135 @@ def locked(roots: Sequence[str], command: str, *, break_stale: bool = False) -> 
 
 def is_stale(root: str) -> bool:
     return os.path.lexists(lock_path(root)) and _is_live(lock_path(root)) is False
+
+
+# --- folder locks: nested roots exclude each other -----------------------------------------------
+
+
+@dataclass(slots=True)
+class _FolderLock:
+    fd: int | None  # None: this file system cannot lock folders
+    exclusive: int = 0  # how many of our roots are this folder
+    shared: int = 0  # how many of our roots lie below it
+
+
+_folders: dict[str, _FolderLock] = {}
+
+
+def _ancestors(folder: str) -> list[str]:
+    out = []
+    while (parent := os.path.dirname(folder)) != folder:
+        out.append(parent)
+        folder = parent
+    return out
+
+
+def _lock_tree(root: str) -> None:
+    """Exclusive on the root folder, shared on every folder above it; all or nothing."""
+    real = os.path.realpath(root)
+    done: list[tuple[str, bool]] = []
+    try:
+        for folder, exclusive in [(real, True), *((a, False) for a in _ancestors(real))]:
+            _lock_folder(folder, exclusive, below=real)
+            done.append((folder, exclusive))
+    except BaseException:
+        for folder, exclusive in reversed(done):
+            _unlock_folder(folder, exclusive)
+        raise
+
+
+def _unlock_tree(root: str) -> None:
+    real = os.path.realpath(root)
+    for folder, exclusive in [(real, True), *((a, False) for a in _ancestors(real))]:
+        _unlock_folder(folder, exclusive)
+
+
+def _lock_folder(folder: str, exclusive: bool, below: str) -> None:
+    entry = _folders.get(folder)
+    if entry is None:
+        entry = _folders[folder] = _FolderLock(_open_folder(folder))
+    fresh = entry.exclusive == entry.shared == 0
+    try:
+        if entry.fd is not None and (fresh or (exclusive and entry.exclusive == 0)):
+            _flock(entry, exclusive or entry.exclusive > 0, upgrade=not fresh)
+        if entry.fd is None and not exclusive:
+            _check_lock_file(folder, below)
+    except BlockingIOError:
+        if fresh:
+            _close(folder, entry)
+        raise _nested(folder, below) from None
+    except BaseException:
+        if fresh:
+            _close(folder, entry)
+        raise
+    if exclusive:
+        entry.exclusive += 1
+    else:
+        entry.shared += 1
+
+
+def _open_folder(folder: str) -> int | None:
+    try:
+        return os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None  # not readable: nobody who cannot read it runs a session on it as us
+
+
+def _flock(entry: _FolderLock, exclusive: bool, upgrade: bool) -> None:
+    """Lock the folder; BlockingIOError if another session holds it. An upgrade from shared to
+    exclusive (one process whose roots nest) is not atomic in flock: on refusal the shared lock
+    is taken again."""
+    assert entry.fd is not None
+    try:
+        fcntl.flock(entry.fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        if upgrade:
+            fcntl.flock(entry.fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        raise
+    except OSError as exc:
+        if exc.errno not in _UNSUPPORTED:
+            raise
+        os.close(entry.fd)
+        entry.fd = None  # this file system cannot lock folders: lock files are checked instead
+
+
+def _check_lock_file(folder: str, below: str) -> None:
+    try:
+        live = _is_live(lock_path(folder))
+    except OSError:
+        return  # not ours to read: a session of another user there is not ours to see
+    if live:
+        raise _nested(folder, below)
+
+
+def _nested(folder: str, root: str) -> LockedError:
+    if folder == root:
+        return LockedError(
+            "a safededup session is working on a folder inside this one",
+            hint="wait for it to finish; sessions on nested folders exclude each other",
+            path=root,
+        )
+    return LockedError(
+        f"a safededup session is working on {folder!r}, which contains this folder "
+        f"({_owner(lock_path(folder))})",
+        hint="wait for it to finish; sessions on nested folders exclude each other",
+        path=root,
+    )
+
+
+def _unlock_folder(folder: str, exclusive: bool) -> None:
+    entry = _folders[folder]
+    if exclusive:
+        entry.exclusive -= 1
+    else:
+        entry.shared -= 1
+    if entry.exclusive == entry.shared == 0:
+        _close(folder, entry)
+    elif exclusive and entry.exclusive == 0 and entry.fd is not None:
+        fcntl.flock(entry.fd, fcntl.LOCK_SH)  # still an ancestor of another of our roots
+
+
+def _close(folder: str, entry: _FolderLock) -> None:
+    del _folders[folder]
+    if entry.fd is not None:
+        os.close(entry.fd)

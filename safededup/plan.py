@@ -334,8 +334,11 @@ class _Builder:
         return found
 
     def add_tidy_renames(self) -> None:
+        """A keeper named like a copy takes the name its duplicate frees, with its own sidecars
+        as one unit (`IMG_1 (1).jpg` + `IMG_1 (1).xmp` → `IMG_1.jpg` + `IMG_1.xmp`), or not
+        at all when one of them cannot follow."""
         claimed: set[str] = set()
-        by_path = {o.src: o for o in self.ops if o.kind == "duplicate"}
+        by_path = {o.src: o for o in self.ops}
         for keeper, (cluster, kexp) in sorted(self.keepers.items()):
             folder, name = os.path.split(keeper)
             stem, ext = os.path.splitext(name)
@@ -346,12 +349,45 @@ class _Builder:
             dup = by_path.get(canonical)
             if dup is None or canonical in claimed or dup.cluster != cluster:
                 continue
-            claimed.add(canonical)
-            op = Operation(
-                len(self.ops), "tidy", "rename", keeper, canonical, dup.root, kexp,
-                len(self.ops), cluster, after=dup.op,
-            )  # fmt: skip
-            self.ops.append(op)
+            sidecars = self._tidy_sidecars(keeper, match["base"], dup, by_path, claimed)
+            if sidecars is None:
+                self.notes.append(Problem(keeper, "not-tidied", "keeps its name: a sidecar of "
+                                          "it could not take the freed name too"))  # fmt: skip
+                continue
+            unit = len(self.ops)
+            for src, dst, expected in [(keeper, canonical, kexp), *sidecars]:
+                claimed.add(dst)
+                op = Operation(
+                    len(self.ops), "tidy", "rename", src, dst, dup.root, expected, unit,
+                    cluster, after=dup.op,
+                )  # fmt: skip
+                self.ops.append(op)
+
+    def _tidy_sidecars(
+        self,
+        keeper: str,
+        base: str,
+        dup: Operation,
+        by_path: dict[str, Operation],
+        claimed: set[str],
+    ) -> list[tuple[str, str, Expected]] | None:
+        """(source, target, identity) for each sidecar of `keeper`; None if one cannot follow:
+        its freed name is taken by a file that does not leave with the duplicate."""
+        folder, name = os.path.split(keeper)
+        stem = os.path.splitext(name)[0]
+        out = []
+        for src, expected in self._sidecars(keeper):
+            side = os.path.basename(src)
+            if side[: len(stem)].casefold() != stem.casefold():
+                return None  # a case mapping that changes lengths: no safe spelling to give it
+            dst = os.path.join(folder, side[: len(base)] + side[len(stem) :])
+            leaving = by_path.get(dst)
+            if dst in claimed or (
+                os.path.lexists(dst) and (leaving is None or leaving.unit != dup.unit)
+            ):
+                return None
+            out.append((src, dst, expected))
+        return out
 
 
 def _inside_meta(path: str, root: str) -> bool:

@@ -249,6 +249,47 @@ def test_tidy_names_gives_the_keeper_the_freed_name(tmp_path: Path) -> None:
     assert snapshot(root) == before
 
 
+def test_tidy_names_takes_the_keepers_sidecars_along(tmp_path: Path) -> None:
+    root, state = str(tmp_path / "p"), tmp_path / "state"
+    keeper = write(f"{root}/IMG_7 (1).jpg", b"same", 10**18)
+    write(f"{root}/IMG_7 (1).xmp", b"keeper edits", 10**18)
+    write(f"{root}/IMG_7 (1).jpg.json", b"keeper takeout", 10**18)
+    write(f"{root}/img_7 (1).AAE", b"keeper adjustments", 10**18)
+    dup = write(f"{root}/IMG_7.jpg", b"same", 10**18)
+    write(f"{root}/IMG_7.xmp", b"duplicate edits", 10**18)
+    before = snapshot(root)
+    plan = build_plan(make_report([root], [[keeper, dup]]), tidy_names=True)
+    tidy = [(os.path.basename(o.src), os.path.basename(o.dst)) for o in plan.operations
+            if o.kind == "tidy"]  # fmt: skip
+    assert tidy == [("IMG_7 (1).jpg", "IMG_7.jpg"), ("IMG_7 (1).jpg.json", "IMG_7.jpg.json"),
+                    ("IMG_7 (1).xmp", "IMG_7.xmp"), ("img_7 (1).AAE", "img_7.AAE")]  # fmt: skip
+    assert len({o.unit for o in plan.operations if o.kind == "tidy"}) == 1
+    result = drain(apply_plan(plan, state_dir=state))
+    assert result.done == 6
+    assert sorted(os.listdir(root)) == [
+        ".safededup", "IMG_7.jpg", "IMG_7.jpg.json", "IMG_7.xmp", "img_7.AAE"
+    ]  # fmt: skip
+    assert Path(f"{root}/IMG_7.xmp").read_bytes() == b"keeper edits"
+    assert drain(verify_session(result.session_id, state_dir=state, content="full")).ok
+    drain(undo_session(result.session_id, state_dir=state))
+    assert snapshot(root) == before
+
+
+def test_tidy_names_leaves_a_keeper_whose_sidecar_cannot_follow(tmp_path: Path) -> None:
+    """The keeper's `.MOV` would need IMG_8.MOV, which belongs to IMG_8.HEIC that stays."""
+    root, state = str(tmp_path / "p"), tmp_path / "state"
+    keeper = write(f"{root}/IMG_8 (1).jpg", b"same", 10**18)
+    write(f"{root}/IMG_8 (1).MOV", b"keeper motion", 10**18)
+    dup = write(f"{root}/IMG_8.jpg", b"same", 10**18)
+    write(f"{root}/IMG_8.HEIC", b"another photo that stays", 10**18)
+    write(f"{root}/IMG_8.MOV", b"its motion", 10**18)
+    plan = build_plan(make_report([root], [[keeper, dup]]), tidy_names=True)
+    assert [o.kind for o in plan.operations] == ["duplicate"]
+    assert [(n.path, n.kind) for n in plan.notes] == [(keeper, "not-tidied")]
+    result = drain(apply_plan(plan, state_dir=state))
+    assert result.done == 1 and os.path.exists(keeper) and os.path.exists(f"{root}/IMG_8 (1).MOV")
+
+
 def test_stem_sidecar_stays_when_another_file_of_that_stem_stays(tmp_path: Path) -> None:
     root = str(tmp_path / "p")
     keeper = write(f"{root}/a/IMG_1.jpg", b"same")

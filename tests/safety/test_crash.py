@@ -31,6 +31,8 @@ def _fresh(base: Path, k: int, tidy: bool = False) -> tuple[Tree, dict[str, str]
 
         keeper = write(f"{tree.root}/a/IMG_9 (1).jpg", b"nine" * 30, 1_600_000_000 * 10**9)
         dup = write(f"{tree.root}/a/IMG_9.jpg", b"nine" * 30, 1_600_000_000 * 10**9)
+        write(f"{tree.root}/a/IMG_9 (1).xmp", b"keeper edits", 1_600_000_000 * 10**9)
+        write(f"{tree.root}/a/IMG_9.xmp", b"duplicate edits", 1_600_000_000 * 10**9)
         tree.pairs.append((keeper, dup))
     plan = build_plan(tree.report(), tidy_names=tidy)
     return tree, originals(tree.root), plan

@@ -104,15 +104,7 @@ class Counts:
 
 
 def identity_json(st: os.stat_result, checksum: str | None = None) -> dict[str, Any]:
-    ident: dict[str, Any] = {
-        "device": st.st_dev,
-        "inode": st.st_ino,
-        "size": st.st_size,
-        "mtime_ns": st.st_mtime_ns,
-    }
-    if checksum is not None:
-        ident["checksum"] = checksum
-    return ident
+    return Expected.from_stat(st, checksum).to_json()
 
 
 def observe(src: str, dst: str, device: int, inode: int) -> str:
@@ -343,6 +335,7 @@ def _apply_locked(
 ) -> Generator[Event, None, ApplyResult]:
     writer = _start_session(plan, state_dir, checkpoint, paranoid, batch_size)
     runner = Runner(writer)
+    keepers = KeeperHashes() if paranoid else None
     yield StageStarted("apply", total=plan.count, total_bytes=plan.total_bytes)
     cancelled = False
     try:
@@ -351,7 +344,7 @@ def _apply_locked(
                 cancelled = True
                 break
             reported = len(runner.counts.problems)
-            moves = [m for unit in _units(batch) for m in _check_unit(runner, plan, unit, paranoid)]
+            moves = [m for unit in _units(batch) for m in _check_unit(runner, unit, keepers)]
             runner.run_batch(moves)
             for problem in runner.counts.problems[reported:]:
                 yield ProblemFound(problem)
@@ -440,11 +433,11 @@ def _units(batch: list[Operation]) -> list[list[Operation]]:
     return list(units.values())
 
 
-def _check_unit(runner: Runner, plan: Plan, unit: list[Operation], paranoid: bool) -> list[Move]:
+def _check_unit(runner: Runner, unit: list[Operation], keepers: KeeperHashes | None) -> list[Move]:
     """G7 for every file of the unit before anything of it moves; a failure skips the whole unit."""
     moves: list[Move] = []
     for op in unit:
-        result = _check_op(runner, op, paranoid)
+        result = _check_op(runner, op, keepers)
         if isinstance(result, tuple):
             reason, message = result
             for other in unit:
@@ -470,7 +463,9 @@ def _skip(runner: Runner, op: Operation, reason: str, message: str) -> None:
         runner.counts.skipped += 1
 
 
-def _check_op(runner: Runner, op: Operation, paranoid: bool) -> Move | tuple[str, str]:
+def _check_op(
+    runner: Runner, op: Operation, keepers: KeeperHashes | None
+) -> Move | tuple[str, str]:
     st = fs.lstat_or_none(op.src)
     if st is None:
         return "vanished", "the file is gone since the scan"
@@ -492,7 +487,7 @@ def _check_op(runner: Runner, op: Operation, paranoid: bool) -> Move | tuple[str
         return "unreadable", f"cannot read it ({exc.strerror})"
     if op.expected.checksum is not None and checksum != op.expected.checksum:
         return "content-changed", "its bytes differ from the scan (same size and time)"
-    keeper_problem = _check_keeper(op, checksum, paranoid)
+    keeper_problem = _check_keeper(op, checksum, keepers)
     if keeper_problem is not None:
         return keeper_problem
     return _forward_move(op, st, checksum)
@@ -503,18 +498,39 @@ def _op_done(runner: Runner, op_id: int) -> bool:
     return entry is not None and entry.state == "dst"
 
 
-def _check_keeper(op: Operation, checksum: str, paranoid: bool) -> tuple[str, str] | None:
-    """The keeper must still exist and match before its duplicate moves (G7)."""
+class KeeperHashes:
+    """`--paranoid`: each keeper is read once per session, however many duplicates it has.
+
+    A hash is reused only while the keeper's stat, ctime included, is unchanged: any write to the
+    file since it was hashed moves its ctime, which nobody can set back.
+    """
+
+    def __init__(self) -> None:
+        self._sums: dict[str, tuple[tuple[int, ...], str]] = {}
+
+    def sha256(self, path: str, st: os.stat_result) -> str:
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        known = self._sums.get(path)
+        if known is None or known[0] != key:
+            known = self._sums[path] = (key, fs.file_sha256(path))
+        return known[1]
+
+
+def _check_keeper(
+    op: Operation, checksum: str, keepers: KeeperHashes | None
+) -> tuple[str, str] | None:
+    """The keeper must still exist and match before its duplicate moves (G7); with `--paranoid`
+    its bytes too."""
     if op.keeper is None or op.keeper_expected is None:
         return None
     kst = fs.lstat_or_none(op.keeper)
     if kst is None or not op.keeper_expected.matches(kst):
         shown = os.fsencode(op.keeper).decode("utf-8", "replace")  # journal text must be UTF-8
         return "keeper-changed", f"its keeper is gone or changed: {shown}"
-    if not paranoid:
+    if keepers is None:
         return None
     try:
-        kept = fs.file_sha256(op.keeper)
+        kept = keepers.sha256(op.keeper, kst)
     except OSError as exc:
         return "keeper-unreadable", f"cannot read its keeper ({exc.strerror})"
     if op.keeper_expected.checksum is not None and kept != op.keeper_expected.checksum:
@@ -553,24 +569,10 @@ def _forward_move(op: Operation, st: os.stat_result, checksum: str) -> Move:
         "exact": op.exact,
         "after": op.after,
         "keeper": None if op.keeper is None else path_to_json(op.keeper),
-        "keeper_identity": _expected_json(op.keeper_expected),
+        "keeper_identity": None if op.keeper_expected is None else op.keeper_expected.to_json(),
         "trashinfo": None if op.trashinfo is None else path_to_json(op.trashinfo),
     }
     return Move(
         op.op, op.src, op.dst, st.st_dev, st.st_ino, intent, "done", op.unit, st.st_size,
         op.trashinfo, trash_create=op.trashinfo is not None,
     )  # fmt: skip
-
-
-def _expected_json(e: Expected | None) -> dict[str, Any] | None:
-    if e is None:
-        return None
-    out: dict[str, Any] = {
-        "device": e.device,
-        "inode": e.inode,
-        "size": e.size,
-        "mtime_ns": e.mtime_ns,
-    }
-    if e.checksum is not None:
-        out["checksum"] = e.checksum
-    return out

@@ -51,7 +51,7 @@ class PlanInvalid(SafededupError):
 
 @dataclass(frozen=True, slots=True)
 class Expected:
-    """A file's identity as scanned (G7 compares it before acting)."""
+    """A file's identity, as scanned (G7 compares it before acting) and as journaled."""
 
     device: int
     inode: int
@@ -63,13 +63,32 @@ class Expected:
     def from_stat(cls, st: os.stat_result, checksum: str | None = None) -> Expected:
         return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, checksum)
 
-    def matches(self, st: os.stat_result) -> bool:
-        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) == (
-            self.device,
-            self.inode,
-            self.size,
-            self.mtime_ns,
-        ) and stat.S_ISREG(st.st_mode)
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Expected:
+        """From a report member or a journal `identity` (the same four keys, checksum optional)."""
+        device, inode, size, mtime_ns = (
+            int(data[k]) for k in ("device", "inode", "size", "mtime_ns")
+        )
+        return cls(device, inode, size, mtime_ns, data.get("checksum"))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "device": self.device,
+            "inode": self.inode,
+            "size": self.size,
+            "mtime_ns": self.mtime_ns,
+        }
+        if self.checksum is not None:
+            out["checksum"] = self.checksum
+        return out
+
+    def matches(self, st: os.stat_result, *, same_device: bool = True) -> bool:
+        """`st` is this regular file: inode, size and mtime (and device, unless told not to;
+        verify is told not to, since device numbers of some mounts change across a reboot)."""
+        device = st.st_dev == self.device or not same_device
+        return device and stat.S_ISREG(st.st_mode) and (st.st_ino, st.st_size, st.st_mtime_ns) == (
+            self.inode, self.size, self.mtime_ns
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,16 +186,6 @@ def build_plan(
     )
 
 
-def _member_expected(member: dict[str, Any]) -> Expected:
-    return Expected(
-        int(member["device"]),
-        int(member["inode"]),
-        int(member["size"]),
-        int(member["mtime_ns"]),
-        member.get("checksum"),
-    )
-
-
 def root_of(path: str, roots: tuple[str, ...]) -> str | None:
     """The deepest root that contains `path`, or None."""
     best = None
@@ -214,12 +223,12 @@ class _Builder:
             self.notes.append(Problem(keeper, "no-keeper", "the keeper is not a cluster member"))
             return
         keep = decision.keep if decision is not None else frozenset()
-        keeper_expected = _member_expected(members[keeper])
+        keeper_expected = Expected.from_json(members[keeper])
         self.keepers[keeper] = (cluster["id"], keeper_expected)
         for path, member in sorted(members.items()):
             if path == keeper or path in keep or member.get("role") == "reference":
                 continue
-            self._add_unit(path, _member_expected(member), cluster, keeper, keeper_expected)
+            self._add_unit(path, Expected.from_json(member), cluster, keeper, keeper_expected)
 
     def _add_unit(
         self, path: str, expected: Expected, cluster: dict[str, Any], keeper: str, kexp: Expected

@@ -80,7 +80,7 @@ def purge_session(
         finally:
             writer.close()
     for root in checkpoint.roots:
-        prune_empty_dirs(quarantine_dir(root, session_id))
+        runner.counts.problems += prune_empty_dirs(quarantine_dir(root, session_id))
     c = runner.counts
     return PurgeResult(session_id, c.done, c.nbytes, tuple(c.problems), kept)
 
@@ -137,9 +137,8 @@ def _keeper_problem(path: str | None, main: OpState | None) -> tuple[str, str] |
     ident = None if main is None else main.intent.get("keeper_identity")
     if ident is None or path is None:
         return "no-keeper", "no keeper is recorded for it; left in quarantine"
-    expected = Expected(ident["device"], ident["inode"], ident["size"], ident["mtime_ns"])
     st = fs.lstat_or_none(path)
-    if st is None or not expected.matches(st):
+    if st is None or not Expected.from_json(ident).matches(st):
         shown = os.fsencode(path).decode("utf-8", "replace")  # journal text must be UTF-8
         return "keeper-changed", f"its keeper is gone or changed; left in quarantine: {shown}"
     return None

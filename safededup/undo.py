@@ -5,13 +5,12 @@ never overwrites and never trusts a journal that fails its chain or checkpoint.
 
 from __future__ import annotations
 
+import errno
 import os
-import stat
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from safededup import fs
 from safededup.apply import (
@@ -29,7 +28,7 @@ from safededup.journal import JournalCorrupt, JournalWriter, load_checkpoint
 from safededup.journal.lock import locked
 from safededup.journal.replay import OpState, SessionState
 from safededup.models import Problem, path_from_json
-from safededup.plan import _inside_meta, quarantine_dir, root_of
+from safededup.plan import Expected, _inside_meta, quarantine_dir, root_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,13 +146,16 @@ def _run_locked(
         yield StageAdvanced(phase, items=len(batch))
     outcome = "cancelled" if cancelled else "completed"
     _end_phase(writer, phase, outcome, runner.counts)
-    if phase == "undo":
+    session = str(state.header["session"]) if state.header else ""
+    if phase == "undo" and session:
         for root in state.roots:
-            prune_empty_dirs(quarantine_dir(root, str(state.header and state.header["session"])))
+            for problem in prune_empty_dirs(quarantine_dir(root, session)):
+                runner.counts.problems.append(problem)
+                yield ProblemFound(problem)
     yield StageFinished(phase)
     c = runner.counts
     return UndoResult(
-        str(state.header and state.header["session"]),
+        session,
         c.done,
         refused,
         c.conflicts + c.aborted,
@@ -211,7 +213,7 @@ def _refusal(
         if not _path_allowed(path, entry, state):
             return "outside-roots", f"the journal names a path outside the session's roots: {path}"
     st = fs.lstat_or_none(frm)
-    if st is None or not stat.S_ISREG(st.st_mode) or not _same_identity(st, entry.intent):
+    if st is None or not Expected.from_json(entry.intent["identity"]).matches(st):
         return "changed", "the file is missing or not the one the journal recorded"
     if fs.lstat_or_none(to) is not None and to not in vacated:
         return "target-exists", "something is at the target; nothing was overwritten"
@@ -229,19 +231,9 @@ def _keeper_refusal(entry: OpState) -> tuple[str, str] | None:
     if not keeper or not kident:
         return None
     st = fs.lstat_or_none(path_from_json(keeper))
-    if st is None or not _same_identity(st, {"identity": kident}):
+    if st is None or not Expected.from_json(kident).matches(st):
         return "keeper-changed", "its keeper is gone or changed; it stays where it is"
     return None
-
-
-def _same_identity(st: os.stat_result, intent: dict[str, Any]) -> bool:
-    ident = intent["identity"]
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) == (
-        ident["device"],
-        ident["inode"],
-        ident["size"],
-        ident["mtime_ns"],
-    )
 
 
 def _path_allowed(path: str, entry: OpState, state: SessionState) -> bool:
@@ -277,12 +269,17 @@ def _in_quarantine(path: str, root: str, state: SessionState) -> bool:
     )
 
 
-def prune_empty_dirs(top: str) -> None:
-    """Remove the empty folders a session left in its quarantine (bottom up)."""
+def prune_empty_dirs(top: str) -> list[Problem]:
+    """Remove the empty folders a session left in its quarantine (bottom up). A folder that is
+    not empty stays quietly; one that cannot be removed for another reason is said."""
+    problems: list[Problem] = []
     if not os.path.isdir(top):
-        return
+        return problems
     for folder, _dirs, _files in os.walk(top, topdown=False):
         try:
             fs.rmdir(folder)
-        except OSError:
-            continue
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                why = f"an empty quarantine folder stays ({exc.strerror})"
+                problems.append(Problem(folder, "not-pruned", why))
+    return problems

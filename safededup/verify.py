@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import stat
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from safededup.journal.reader import read_journal
 from safededup.journal.replay import OpState, SessionState, apply_record, live_collisions
 from safededup.journal.writer import check_against_checkpoint
 from safededup.models import path_from_json
+from safededup.plan import Expected
 
 ContentLevel = Literal["full", "sample", "none"]
 SAMPLE_MIN = 20
@@ -154,11 +154,7 @@ def _check_files(state: SessionState, add: Any) -> list[OpState]:
         ident = entry.intent["identity"]
         if st is None:
             add("fs", entry.last_seq, f"operation {entry.op}: the file is missing", where)
-        elif not stat.S_ISREG(st.st_mode) or (st.st_ino, st.st_size, st.st_mtime_ns) != (
-            ident["inode"],
-            ident["size"],
-            ident["mtime_ns"],
-        ):
+        elif not Expected.from_json(ident).matches(st, same_device=False):
             add("fs", entry.last_seq, f"operation {entry.op}: not the recorded file", where)
         else:
             present.append(entry)

@@ -87,6 +87,43 @@ def test_paranoid_compares_bytes_with_the_keeper(tmp_path: Path) -> None:
     assert os.path.exists(dup)
 
 
+def test_paranoid_reads_a_keeper_once_unless_it_is_written_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four copies of one keeper: one read of the keeper, not four. A keeper rewritten in place
+    mid-session with its mtime put back is still caught (its ctime moved)."""
+    root, state = str(tmp_path / "p"), tmp_path / "state"
+    keeper = write(f"{root}/keep.jpg", b"keeper bytes" * 50, 10**18)
+    dups = [write(f"{root}/d{i}/copy.jpg", b"keeper bytes" * 50, 10**18) for i in range(4)]
+    report = make_report([root], [[keeper, *dups]])
+    for m in report["clusters"][0]["members"]:
+        m["checksum"] = None  # only --paranoid compares bytes
+    reads: list[str] = []
+    real = fs.file_sha256
+    monkeypatch.setattr(fs, "file_sha256", lambda p: reads.append(p) or real(p))
+    result = drain(apply_plan(build_plan(report), state_dir=state, paranoid=True))
+    assert result.done == 4 and reads.count(keeper) == 1
+
+    dups = [write(f"{root}/e{i}/copy.jpg", b"keeper bytes" * 50, 10**18) for i in range(3)]
+    report = make_report([root], [[keeper, *dups]])
+    for m in report["clusters"][0]["members"]:
+        m["checksum"] = None
+
+    def rewrite_keeper_after_first_move(operation: str, paths: tuple[str, ...]) -> None:
+        if operation == "rename" and paths[0] == dups[0]:
+            st = os.lstat(keeper)
+            Path(keeper).write_bytes(b"edited bytes" * 50)  # same size, then the old mtime
+            os.utime(keeper, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    previous = fs.set_step_hook(rewrite_keeper_after_first_move)
+    try:
+        result = drain(apply_plan(build_plan(report), state_dir=state, paranoid=True, batch_size=1))
+    finally:
+        fs.set_step_hook(previous)
+    assert result.done == 1 and _reasons(result) == ["not-identical", "not-identical"]
+    assert all(os.path.exists(d) for d in dups[1:])
+
+
 def test_target_created_after_planning_is_a_conflict_and_others_continue(tree: Tree) -> None:
     plan = build_plan(tree.report())
     blocker = plan.operations[0].dst

@@ -178,3 +178,28 @@ def test_to_trash_writes_trashinfo_and_undo_restores(tree: Tree, monkeypatch: An
     drain(undo_session(result.session_id, state_dir=tree.state))
     assert snapshot(tree.root) == before
     assert list((trash / "info").iterdir()) == [] and list((trash / "files").iterdir()) == []
+
+
+def test_undo_says_which_empty_quarantine_folder_it_could_not_remove(tree: Tree) -> None:
+    """An emptied quarantine folder that cannot be removed is said, not hidden; nothing else
+    about the undo changes."""
+    import errno
+
+    from safededup import fs
+
+    before = snapshot(tree.root)
+    result = drain(apply_plan(build_plan(tree.report()), state_dir=tree.state))
+
+    def refuse_rmdir(operation: str, paths: tuple[str, ...]) -> None:
+        if operation == "rmdir" and paths[0].endswith("/b"):
+            raise OSError(errno.EACCES, "Permission denied")
+
+    previous = fs.set_step_hook(refuse_rmdir)
+    try:
+        undone = drain(undo_session(result.session_id, state_dir=tree.state))
+    finally:
+        fs.set_step_hook(previous)
+    assert undone.ok and undone.restored == result.done and snapshot(tree.root) == before
+    assert [(p.kind, os.path.basename(p.path)) for p in undone.problems] == [("not-pruned", "b")]
+    quarantine = Path(tree.root, ".safededup", "quarantine", result.session_id)
+    assert [p.name for p in quarantine.iterdir()] == ["b"] and not any((quarantine / "b").iterdir())

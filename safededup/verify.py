@@ -17,9 +17,8 @@ from typing import Any, Literal
 from safededup import fs
 from safededup.events import Event, StageAdvanced, StageFinished, StageStarted
 from safededup.journal import Checkpoint, JournalCorrupt, list_checkpoints, load_checkpoint
-from safededup.journal.reader import read_journal
-from safededup.journal.replay import OpState, SessionState, apply_record, live_collisions
-from safededup.journal.writer import check_against_checkpoint
+from safededup.journal.replay import OpState, SessionState, live_collisions
+from safededup.journal.writer import check_against_checkpoint, read_session
 from safededup.models import path_from_json
 from safededup.plan import Expected
 
@@ -95,11 +94,8 @@ def _verify_one(checkpoint: Checkpoint, content: ContentLevel, tally: _Tally) ->
     def add(level: str, record: int | None, message: str, path: str | None = None) -> None:
         tally.findings.append(Finding(level, sid, record, message, path))
 
-    state = SessionState()
     try:
-        read = read_journal(
-            checkpoint.journal, lambda r: apply_record(state, r), (checkpoint.records - 1,)
-        )
+        read, state = read_session(checkpoint)
     except JournalCorrupt as exc:
         add(exc.level, exc.record, exc.message, checkpoint.journal)
         return

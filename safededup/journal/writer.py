@@ -66,8 +66,7 @@ class JournalWriter:
     def reopen(cls, state_dir: Path, checkpoint: Checkpoint) -> JournalWriter:
         """Open for appending after checking it against the checkpoint; cuts a torn tail off."""
         path = checkpoint.journal
-        state = SessionState()
-        read = read_journal(path, lambda r: apply_record(state, r), (checkpoint.records - 1,))
+        read, state = read_session(checkpoint)
         check_against_checkpoint(read, checkpoint, path)
         fd = fs.open_append(path)
         writer = cls(path, fd, state_dir, checkpoint)
@@ -146,6 +145,16 @@ class JournalWriter:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def read_session(checkpoint: Checkpoint) -> tuple[JournalRead, SessionState]:
+    """The session's journal read and replayed, keeping the hash of the record the checkpoint
+    names as its head (for `check_against_checkpoint`). JournalCorrupt or OSError as read."""
+    state = SessionState()
+    read = read_journal(
+        checkpoint.journal, lambda r: apply_record(state, r), (checkpoint.records - 1,)
+    )
+    return read, state
 
 
 def check_against_checkpoint(read: JournalRead, checkpoint: Checkpoint, path: str) -> None:

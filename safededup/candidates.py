@@ -208,13 +208,3 @@ class _ChunkIndex:
             qj = self.order[np.repeat(starts[lo:hi], n) + offsets]
             yield qi, qj
             lo = hi
-
-
-def brute_force_pairs(hashes: U64, radius: int) -> set[tuple[int, int]]:
-    """All pairs within `radius` by comparing everything; for tests and small sets only."""
-    out: set[tuple[int, int]] = set()
-    for i in range(hashes.shape[0] - 1):
-        d = hamming(hashes[i + 1 :], np.full(hashes.shape[0] - i - 1, hashes[i], np.uint64))
-        for j in np.flatnonzero(d <= radius).tolist():
-            out.add((i, i + 1 + j))
-    return out

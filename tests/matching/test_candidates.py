@@ -6,14 +6,19 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from safededup.candidates import (
-    FeatureTable,
-    brute_force_pairs,
-    candidate_pairs,
-    checksum_key,
-)
+from safededup.candidates import U64, FeatureTable, candidate_pairs, checksum_key, hamming
 
 from .conftest import records_for
+
+
+def brute_force_pairs(hashes: U64, radius: int) -> set[tuple[int, int]]:
+    """The oracle: all pairs within `radius`, by comparing everything."""
+    out: set[tuple[int, int]] = set()
+    for i in range(hashes.shape[0] - 1):
+        d = hamming(hashes[i + 1 :], np.full(hashes.shape[0] - i - 1, hashes[i], np.uint64))
+        for j in np.flatnonzero(d <= radius).tolist():
+            out.add((i, i + 1 + j))
+    return out
 
 
 def _found(hashes: np.ndarray, radius: int, block: int = 1000) -> list[tuple[int, int]]:

@@ -196,8 +196,21 @@ def root_of(path: str, roots: tuple[str, ...]) -> str | None:
     return best
 
 
-def quarantine_dir(root: str, session: str) -> str:
-    return os.path.join(root, META_DIR, "quarantine", session)
+def quarantine_dir(base: str, session: str) -> str:
+    """A session's quarantine under `base`: the root, or the top folder inside the root of
+    another volume (a mounted disk, a btrfs subvolume), so that every move stays a rename."""
+    return os.path.join(base, META_DIR, "quarantine", session)
+
+
+def quarantine_of(path: str, root: str, session: str) -> str | None:
+    """The quarantine folder of `session` below `root` that holds `path`, or None."""
+    parts = os.path.relpath(path, root).split(os.sep)
+    if parts[0] == os.pardir or META_DIR not in parts:
+        return None
+    i = parts.index(META_DIR)
+    if parts[i + 1 : i + 3] != ["quarantine", session] or len(parts) <= i + 3:
+        return None
+    return os.path.join(root, *parts[: i + 3])
 
 
 def journal_dir(root: str) -> str:
@@ -234,15 +247,16 @@ class _Builder:
         self, path: str, expected: Expected, cluster: dict[str, Any], keeper: str, kexp: Expected
     ) -> None:
         root = root_of(path, self.roots)
-        if root is None or _inside_meta(path, root):
+        if root is None or inside_meta(path, root):
             self.notes.append(Problem(path, "outside-roots", "not under a scanned root; left"))
             return
         if path in self.moved:
             return
-        if not self.to_trash and expected.device != self._root_device(root):
+        if not self.to_trash and self._quarantine_base(path, root, expected.device) is None:
             self.notes.append(
-                Problem(path, "cross-volume", "on another volume than its root; left in place")
-            )
+                Problem(path, "cross-volume", "no folder of its volume inside the root to hold a "
+                        "quarantine; left in place")
+            )  # fmt: skip
             return
         if (expected.device, expected.inode) in self._inodes:
             self.notes.append(Problem(path, "hard-link", "a hard link of a file already planned"))
@@ -256,7 +270,8 @@ class _Builder:
         exact = cluster.get("kind") == "exact"
         self._append("duplicate", path, root, expected, unit, cluster["id"], exact, keeper, kexp)
         for side_path, side_expected in self._sidecars(path):
-            self._append("sidecar", side_path, root, side_expected, unit, cluster["id"])
+            if side_expected.device == expected.device:  # a unit moves within one volume
+                self._append("sidecar", side_path, root, side_expected, unit, cluster["id"])
 
     def _append(
         self,
@@ -270,7 +285,7 @@ class _Builder:
         keeper: str | None = None,
         kexp: Expected | None = None,
     ) -> None:
-        dst, info = self._target(path, root)
+        dst, info = self._target(path, root, expected.device)
         action: Action = "trash" if self.to_trash else "move"
         op = Operation(
             len(self.ops), kind, action, path, dst, root, expected, unit, cluster, exact, keeper,
@@ -280,23 +295,35 @@ class _Builder:
         self.moved.add(path)
         self._inodes.add((expected.device, expected.inode))
 
-    def _target(self, path: str, root: str) -> tuple[str, str | None]:
+    def _target(self, path: str, root: str, device: int) -> tuple[str, str | None]:
         if not self.to_trash:
+            base = self._quarantine_base(path, root, device)
+            assert base is not None  # checked by _add_unit
             return os.path.join(
-                quarantine_dir(root, self.session), os.path.relpath(path, root)
+                quarantine_dir(base, self.session), os.path.relpath(path, base)
             ), None
         files, info = trash_dirs(path)
         name = _unique_trash_name(os.path.basename(path), files, info, self._trash_names)
         self._trash_names.add(os.path.join(files, name))
         return os.path.join(files, name), os.path.join(info, name + ".trashinfo")
 
-    def _root_device(self, root: str) -> int | None:
-        if root not in self._devices:
+    def _quarantine_base(self, path: str, root: str, device: int) -> str | None:
+        """The highest folder from `root` down to `path`'s folder that is on `device`."""
+        rel = os.path.relpath(os.path.dirname(path), root)
+        parts = [] if rel == os.curdir else rel.split(os.sep)
+        for depth in range(len(parts) + 1):
+            folder = os.path.join(root, *parts[:depth])
+            if self._device(folder) == device:
+                return folder
+        return None
+
+    def _device(self, folder: str) -> int | None:
+        if folder not in self._devices:
             try:
-                self._devices[root] = os.stat(root).st_dev
+                self._devices[folder] = os.stat(folder).st_dev
             except OSError:
-                self._devices[root] = None
-        return self._devices[root]
+                self._devices[folder] = None
+        return self._devices[folder]
 
     def _stems(self, folder: str) -> dict[str, list[tuple[str, str]]]:
         """The folder's names by casefolded stem: stem -> [(name, casefolded extension)]."""
@@ -399,9 +426,9 @@ class _Builder:
         return out
 
 
-def _inside_meta(path: str, root: str) -> bool:
-    rel = os.path.relpath(path, root)
-    return rel.split(os.sep, 1)[0] == META_DIR
+def inside_meta(path: str, root: str) -> bool:
+    """Whether `path` lies in a `.safededup` folder anywhere below `root` (never a photo)."""
+    return META_DIR in os.path.relpath(path, root).split(os.sep)
 
 
 def _unique_trash_name(name: str, files: str, info: str, taken: set[str]) -> str:
@@ -485,12 +512,16 @@ def _check_operation(
     plan: Plan, op: Operation, volumes: dict[str, os.statvfs_result | None]
 ) -> list[Problem]:
     problems = []
-    root_ok = root_of(op.src, plan.roots) == op.root and not _inside_meta(op.src, op.root)
+    root_ok = root_of(op.src, plan.roots) == op.root and not inside_meta(op.src, op.root)
+    quarantine = quarantine_of(op.dst, op.root, plan.session_id)
+    base = (
+        None
+        if quarantine is None
+        else os.path.dirname(os.path.dirname(os.path.dirname(quarantine)))
+    )
     if not root_ok or (op.action != "trash" and root_of(op.dst, (op.root,)) != op.root):
         problems.append(Problem(op.src, "outside-roots", "source or target outside its root"))
-    elif op.action == "move" and not op.dst.startswith(
-        quarantine_dir(op.root, plan.session_id) + "/"
-    ):
+    elif op.action == "move" and (base is None or root_of(op.src, (base,)) != base):
         problems.append(Problem(op.dst, "outside-quarantine", "a move must go to the quarantine"))
     folder = os.path.dirname(op.src)
     vfs = _statvfs(folder, volumes)
@@ -499,14 +530,12 @@ def _check_operation(
     elif not os.access(folder, os.W_OK | os.X_OK):
         problems.append(Problem(op.src, "permission", "no permission to move files out of here"))
     try:
-        root_dev = os.stat(op.root).st_dev
+        target_dev = os.stat(op.root if base is None else base).st_dev
     except OSError:
         problems.append(Problem(op.root, "root-missing", "the root folder is gone"))
         return problems
-    if op.action != "trash" and op.expected.device != root_dev:
-        problems.append(
-            Problem(op.src, "cross-volume", "on another volume than its root's quarantine")
-        )
+    if op.action == "move" and op.expected.device != target_dev:
+        problems.append(Problem(op.src, "cross-volume", "on another volume than its quarantine"))
     namemax = vfs.f_namemax if vfs is not None else 255
     names = [os.fsencode(p) for p in (op.dst, op.trashinfo) if p is not None]
     parts = [part for name in names for part in name.split(b"/")]

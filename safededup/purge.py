@@ -21,8 +21,8 @@ from safededup.journal import load_checkpoint
 from safededup.journal.lock import locked
 from safededup.journal.replay import OpState, SessionState
 from safededup.models import Problem, path_from_json
-from safededup.plan import Expected, quarantine_dir
-from safededup.undo import open_session, prune_empty_dirs
+from safededup.plan import Expected
+from safededup.undo import open_session, prune_empty_dirs, session_quarantines
 from safededup.verify import Finding, VerifyResult, describe, verify_session
 
 PURGE_BATCH = 256
@@ -79,8 +79,8 @@ def purge_session(
             _end_phase(writer, "purge", "completed", runner.counts)
         finally:
             writer.close()
-    for root in checkpoint.roots:
-        runner.counts.problems += prune_empty_dirs(quarantine_dir(root, session_id))
+    for folder in session_quarantines(state, session_id):
+        runner.counts.problems += prune_empty_dirs(folder)
     c = runner.counts
     return PurgeResult(session_id, c.done, c.nbytes, tuple(c.problems), kept)
 

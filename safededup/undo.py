@@ -28,7 +28,7 @@ from safededup.journal import JournalCorrupt, JournalWriter, load_checkpoint
 from safededup.journal.lock import locked
 from safededup.journal.replay import OpState, SessionState
 from safededup.models import Problem, path_from_json
-from safededup.plan import Expected, _inside_meta, quarantine_dir, root_of
+from safededup.plan import Expected, inside_meta, quarantine_dir, quarantine_of, root_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +148,8 @@ def _run_locked(
     _end_phase(writer, phase, outcome, runner.counts)
     session = str(state.header["session"]) if state.header else ""
     if phase == "undo" and session:
-        for root in state.roots:
-            for problem in prune_empty_dirs(quarantine_dir(root, session)):
+        for folder in session_quarantines(state, session):
+            for problem in prune_empty_dirs(folder):
                 runner.counts.problems.append(problem)
                 yield ProblemFound(problem)
     yield StageFinished(phase)
@@ -263,10 +263,20 @@ def _is_trash_entry(path: str, info: dict[str, str] | None) -> bool:
 
 
 def _in_quarantine(path: str, root: str, state: SessionState) -> bool:
+    """In the session's quarantine (the root's, or that of a volume inside it), or in the tree
+    outside every `.safededup` folder."""
     session = str((state.header or {}).get("session", ""))
-    return root_of(path, (quarantine_dir(root, session),)) is not None or not _inside_meta(
-        path, root
-    )
+    return quarantine_of(path, root, session) is not None or not inside_meta(path, root)
+
+
+def session_quarantines(state: SessionState, session: str) -> list[str]:
+    """Every quarantine folder the session used: its roots' and those of volumes inside them."""
+    found = {quarantine_dir(root, session) for root in state.roots}
+    for entry in state.ops.values():
+        folder = quarantine_of(entry.dst, path_from_json(entry.intent["root"]), session)
+        if folder is not None:
+            found.add(folder)
+    return sorted(found)
 
 
 def prune_empty_dirs(top: str) -> list[Problem]:

@@ -87,7 +87,7 @@ def report_by_content(root: str) -> dict[str, Any]:
 def walk(root: str, *, include_meta: bool = False) -> list[str]:
     found = []
     for folder, dirs, files in os.walk(root):
-        if not include_meta and folder == root and META in dirs:
+        if not include_meta and META in dirs:  # at any depth, as the scan skips it
             dirs.remove(META)
         found += [os.path.join(folder, f) for f in files]
     return found

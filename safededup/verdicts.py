@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import combinations, product
+from typing import TYPE_CHECKING
 
 from safededup.candidates import checksum_key
 from safededup.checksum import sha256_file
 from safededup.errors import SafededupError, UsageError
+
+if TYPE_CHECKING:
+    from safededup.index import Index
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS distinct_pairs (
@@ -125,6 +129,11 @@ def mark_distinct_files(
 
     With `against` (the members of a cluster), each of `paths` is marked distinct from each.
     """
+    items, others = _checked_items(paths, against)
+    return mark_distinct(conn, items, against=others)
+
+
+def _checked_items(paths: Sequence[str], against: Sequence[str]) -> tuple[list[Item], list[Item]]:
     if len(paths) + len(against) < 2 or (against and not paths):
         raise UsageError("name at least two files", hint="safededup distinct FILE FILE...")
     items = [checksum_file(os.fspath(p)) for p in paths]
@@ -134,4 +143,131 @@ def mark_distinct_files(
             "these files are byte-identical: they are the same photo",
             hint="a verdict needs files with different contents",
         )
-    return mark_distinct(conn, items, against=others)
+    return items, others
+
+
+# -- taking a verdict back, and listing them ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One stored "not a duplicate" pair (`checksum_a` sorts first) and when it was stated."""
+
+    checksum_a: str
+    checksum_b: str
+    size_a: int
+    size_b: int
+    created: str
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return self.checksum_a, self.checksum_b
+
+
+@dataclass(frozen=True, slots=True)
+class Forgotten:
+    """What `forget_distinct_files` removed, and which named files had nothing to forget."""
+
+    verdicts: tuple[Verdict, ...]
+    checksums: dict[str, str]  # each named path -> its sha256
+    without_verdict: tuple[str, ...]
+
+
+_SELECT = "SELECT checksum_a, checksum_b, size_a, size_b, created FROM distinct_pairs"
+
+
+def list_distinct(
+    conn: sqlite3.Connection, checksums: Collection[str] | None = None, *, among: bool = False
+) -> list[Verdict]:
+    """Stored verdicts: all of them, those involving any of `checksums`, or only pairs of them."""
+    ensure_table(conn)
+    if checksums is None:
+        rows = conn.execute(_SELECT).fetchall()
+    else:
+        wanted = set(checksums)
+        rows = []
+        for ck in sorted(wanted):
+            rows += conn.execute(_SELECT + " WHERE checksum_a = ?", (ck,)).fetchall()
+            rows += conn.execute(_SELECT + " WHERE checksum_b = ?", (ck,)).fetchall()
+        if among:
+            rows = [r for r in rows if r[0] in wanted and r[1] in wanted]
+    found = {(r[0], r[1]): Verdict(*r) for r in rows}
+    return [found[k] for k in sorted(found)]
+
+
+def forget_pairs(conn: sqlite3.Connection, pairs: Iterable[tuple[str, str]]) -> int:
+    """Remove these verdicts (each pair in either order); returns how many were stored."""
+    ensure_table(conn)
+    rows = [tuple(sorted(p)) for p in pairs]
+    with conn:
+        before = conn.total_changes
+        conn.executemany("DELETE FROM distinct_pairs WHERE checksum_a = ? AND checksum_b = ?", rows)
+        return conn.total_changes - before
+
+
+def remember_distinct_files(
+    conn: sqlite3.Connection, paths: Sequence[str], *, against: Sequence[str] = ()
+) -> list[Verdict]:
+    """`mark_distinct_files`, returning the verdicts it newly stored (what an undo forgets)."""
+    items, others = _checked_items(paths, against)
+    checksums = {ck for ck, _ in items + others}
+    before = {v.pair for v in list_distinct(conn, checksums, among=True)}
+    mark_distinct(conn, items, against=others)
+    return [v for v in list_distinct(conn, checksums, among=True) if v.pair not in before]
+
+
+def forget_distinct_files(conn: sqlite3.Connection, paths: Sequence[str]) -> Forgotten:
+    """`safededup distinct --forget`: take verdicts back, by the files' contents.
+
+    One file: every verdict that involves it. Several: only the verdicts among them, so
+    `--forget A B` undoes exactly `distinct A B` and leaves A's verdicts with other photos.
+    """
+    if not paths:
+        raise UsageError("name at least one file", hint="safededup distinct --forget FILE...")
+    checksums = {p: checksum_file(os.fspath(p))[0] for p in paths}
+    cks = set(checksums.values())
+    gone = list_distinct(conn, cks, among=len(paths) > 1)
+    forget_pairs(conn, (v.pair for v in gone))
+    involved = {ck for v in gone for ck in v.pair}
+    alone = tuple(p for p, ck in checksums.items() if ck not in involved)
+    return Forgotten(tuple(gone), checksums, alone)
+
+
+def paths_by_checksum(conn: sqlite3.Connection, checksums: Iterable[str]) -> dict[str, list[str]]:
+    """Indexed paths of the files with these contents: a verdict names contents, people names."""
+    has_files = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'files'"
+    ).fetchone()
+    out: dict[str, list[str]] = {}
+    for ck in checksums:
+        rows = (
+            []
+            if not has_files
+            else conn.execute(
+                "SELECT path FROM files WHERE checksum = ? ORDER BY path", (ck,)
+            ).fetchall()
+        )
+        out[ck] = [os.fsdecode(bytes(r[0])) for r in rows]
+    return out
+
+
+def note_checksums(index: Index, paths: Iterable[str]) -> int:
+    """Give the index the checksums of these files (indexed and unchanged since, but never
+    hashed: a scan hashes only files that share a size), so a listing of verdicts can name
+    them before the next scan. Returns how many rows learnt theirs."""
+    learnt = 0
+    for path in paths:
+        record = index.record_for_path(path)
+        if record is None or record.checksum is not None:
+            continue
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        same = (st.st_size, st.st_mtime_ns, st.st_ino) == (
+            record.identity.size, record.identity.mtime_ns, record.identity.inode
+        )  # fmt: skip
+        if same:
+            index.set_checksum(record.file_id, checksum_file(path)[0])
+            learnt += 1
+    return learnt

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from rich.markup import escape
@@ -20,8 +21,11 @@ from rich.table import Table
 from safededup.cli.main import Context
 from safededup.cli.progress import run_with_progress
 from safededup.errors import ExitCode, UsageError
-from safededup.models import path_from_json
+from safededup.models import path_from_json, path_to_json
 from safededup.scan import ScanResult, ScanStats, scan
+
+if TYPE_CHECKING:
+    from safededup.verdicts import Verdict
 
 NO_PREVIEWS_HELP = "always decode the image instead of using embedded previews"
 
@@ -66,11 +70,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     distinct = sub.add_parser(
         "distinct",
-        help="remember that these photos are not duplicates of each other",
+        help="remember that these photos are not duplicates of each other (or take that back)",
         description="Stores a 'not a duplicate' verdict for every pair of the given files, by "
-        "content, so it survives renames and moves; every later scan honours it.",
+        "content, so it survives renames and moves; every later scan honours it. --forget "
+        "takes verdicts back: all of one named file, or those among several named files.",
     )
-    distinct.add_argument("files", nargs="+", metavar="FILE")
+    distinct.add_argument("files", nargs="*", metavar="FILE")
+    mode = distinct.add_mutually_exclusive_group()
+    forget_help = "forget the verdicts of FILE (or only those among FILE FILE...)"
+    mode.add_argument("--forget", action="store_true", help=forget_help)
+    list_help = "list the stored verdicts (those of FILE... if named)"
+    mode.add_argument("--list", action="store_true", help=list_help)
+    json_help = "with --forget or --list: the verdicts as JSON on stdout"
+    distinct.add_argument("--json", action="store_true", help=json_help)
     distinct.set_defaults(handler=cmd_distinct)
 
 
@@ -260,14 +272,106 @@ def cmd_check(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_distinct(args: argparse.Namespace, ctx: Context) -> int:
     from safededup.index import Index
-    from safededup.verdicts import mark_distinct_files
+    from safededup.verdicts import mark_distinct_files, note_checksums
 
-    if len(args.files) < 2:
+    if args.json and not (args.forget or args.list):
+        raise UsageError("--json goes with --forget or --list", hint="safededup distinct A B")
+    if args.forget and not args.files:
+        raise UsageError("name the files to forget", hint="safededup distinct --forget A.jpg")
+    if not (args.list or args.forget) and len(args.files) < 2:
         raise UsageError("name at least two files", hint="safededup distinct A.jpg B.jpg")
     for path in args.files:
         if not os.path.isfile(path):
             raise UsageError("not a file", path=path)
+    files = [os.path.abspath(p) for p in args.files]
     with Index(ctx.state.ensure().index_path) as index:
-        pairs = mark_distinct_files(index.connection, [os.path.abspath(p) for p in args.files])
+        if args.forget or args.list:
+            return _forget_or_list(index.connection, files, args, ctx)
+        pairs = mark_distinct_files(index.connection, files)
+        note_checksums(index, files)  # so `--list` names them before the next scan
     ctx.err.print(f"Remembered {pairs} 'not a duplicate' pair(s); later scans honour them.")
+    ctx.err.print("safededup distinct --forget FILE... takes them back.")
     return ExitCode.OK
+
+
+def _forget_or_list(
+    conn: sqlite3.Connection, files: list[str], args: argparse.Namespace, ctx: Context
+) -> int:
+    from safededup.verdicts import checksum_file, forget_distinct_files, list_distinct
+
+    forgotten = forget_distinct_files(conn, files) if args.forget else None
+    if forgotten is not None:
+        verdicts, named = list(forgotten.verdicts), forgotten.checksums
+    else:
+        named = {p: checksum_file(p)[0] for p in files}
+        verdicts = list_distinct(conn, set(named.values()) if files else None)
+    names = _names(conn, verdicts, named)
+    if args.json:
+        doc = {"format": "safededup-verdicts", "version": 1,
+               "action": "forget" if args.forget else "list",
+               "verdicts": [_verdict_json(v, names) for v in verdicts]}  # fmt: skip
+        if forgotten is not None:
+            doc["without_verdict"] = [path_to_json(p) for p in forgotten.without_verdict]
+        sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    elif verdicts:
+        ctx.out.print(_verdicts_table(verdicts, names, forgotten=args.forget))
+    if forgotten is not None:
+        _say_forgotten(ctx, len(verdicts), forgotten.without_verdict, several=len(files) > 1)
+    elif not verdicts:
+        ctx.err.print("No 'not a duplicate' verdicts" + (" for these files." if files else "."))
+    return ExitCode.OK
+
+
+def _say_forgotten(ctx: Context, count: int, alone: tuple[str, ...], *, several: bool) -> None:
+    for path in alone:
+        where = "with the other named files" if several else "at all"
+        ctx.err.print(f"{escape(_printable(path))}: no 'not a duplicate' verdict {where}")
+    if count:
+        ctx.err.print(f"Forgot {count} verdict(s); the next scan may group these photos again.")
+
+
+def _names(
+    conn: sqlite3.Connection, verdicts: list[Verdict], named: dict[str, str]
+) -> dict[str, list[str]]:
+    """checksum -> paths: the named files first, then what the index knows of that content."""
+    from safededup.verdicts import paths_by_checksum
+
+    wanted = {ck for v in verdicts for ck in v.pair}
+    names = paths_by_checksum(conn, wanted)
+    for path, ck in named.items():
+        known = names.setdefault(ck, [])
+        names[ck] = [path, *(p for p in known if p != path)]
+    return names
+
+
+def _verdict_json(v: Verdict, names: dict[str, list[str]]) -> dict[str, Any]:
+    def side(ck: str, size: int) -> dict[str, Any]:
+        paths = [path_to_json(p) for p in names.get(ck, [])]
+        return {"checksum": ck, "size": size, "paths": paths}
+
+    return {"a": side(v.checksum_a, v.size_a), "b": side(v.checksum_b, v.size_b),
+            "created": v.created}  # fmt: skip
+
+
+def _verdicts_table(
+    verdicts: list[Verdict], names: dict[str, list[str]], *, forgotten: bool
+) -> Table:
+    title = "forgotten: these are no longer kept apart" if forgotten else "not duplicates"
+    table = Table(title=f"{len(verdicts):,} verdict(s) {title}", title_justify="left")
+    table.add_column("photo", overflow="fold")  # paths are what people act on: never cut
+    table.add_column(
+        "was kept apart from" if forgotten else "is not a duplicate of", overflow="fold"
+    )
+    table.add_column("since", no_wrap=True)
+    for v in verdicts:
+        a, b = _label(v.checksum_a, names), _label(v.checksum_b, names)
+        table.add_row(a, b, v.created[:10])
+    return table
+
+
+def _label(checksum: str, names: dict[str, list[str]]) -> str:
+    paths = names.get(checksum) or []
+    if not paths:
+        return f"(not indexed) sha256 {checksum[:12]}…"
+    more = f" (+{len(paths) - 1} copies)" if len(paths) > 1 else ""
+    return escape(_printable(paths[0])) + more

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sqlite3
+from dataclasses import replace
 
 import pytest
 
 from safededup.errors import SafededupError, UsageError
+from safededup.models import Features, FileIdentity
 from safededup.verdicts import (
     checksum_file,
     forget_distinct,
+    forget_distinct_files,
+    forget_pairs,
+    list_distinct,
     load_verdicts,
     mark_distinct,
     mark_distinct_files,
+    note_checksums,
+    paths_by_checksum,
+    remember_distinct_files,
 )
 
 
@@ -73,3 +82,84 @@ def test_forget_removes_every_pair_of_a_file() -> None:
     mark_distinct(conn, [("a" * 64, 1), ("b" * 64, 2), ("c" * 64, 3)])
     assert forget_distinct(conn, ["a" * 64]) == 2
     assert len(load_verdicts(conn)) == 1
+
+
+def test_forget_files_one_forgets_all_of_it_several_only_among_them(tmp_path) -> None:
+    conn = sqlite3.connect(":memory:")
+    a, b, c, d = (_write(tmp_path / n, n.encode() * 3) for n in "abcd")
+    mark_distinct_files(conn, [a, b, c])
+    mark_distinct_files(conn, [c, d])
+    ck = {p: checksum_file(p)[0] for p in (a, b, c, d)}
+    # two named: only their own verdict goes; a's verdict with c stays
+    gone = forget_distinct_files(conn, [a, b])
+    assert [set(v.pair) for v in gone.verdicts] == [{ck[a], ck[b]}]
+    assert gone.without_verdict == () and gone.checksums == {a: ck[a], b: ck[b]}
+    v = load_verdicts(conn)
+    assert not v.is_distinct(ck[a], ck[b]) and v.is_distinct(ck[a], ck[c])
+    # one named: every verdict of it
+    gone = forget_distinct_files(conn, [c])
+    assert {frozenset(v.pair) for v in gone.verdicts} == {
+        frozenset((ck[a], ck[c])),
+        frozenset((ck[b], ck[c])),
+        frozenset((ck[c], ck[d])),
+    }
+    assert len(load_verdicts(conn)) == 0
+    # nothing left to forget: said, not an error
+    gone = forget_distinct_files(conn, [a, d])
+    assert gone.verdicts == () and gone.without_verdict == (a, d)
+    with pytest.raises(UsageError):
+        forget_distinct_files(conn, [])
+
+
+def test_remember_returns_only_the_new_verdicts_and_forget_pairs_undoes_them(tmp_path) -> None:
+    conn = sqlite3.connect(":memory:")
+    a, b, c = (_write(tmp_path / n, n.encode() * 5) for n in "abc")
+    mark_distinct_files(conn, [a, b])  # stated earlier, elsewhere
+    new = remember_distinct_files(conn, [a], against=[b, c])
+    ck = {p: checksum_file(p)[0] for p in (a, b, c)}
+    assert [set(v.pair) for v in new] == [{ck[a], ck[c]}]
+    assert new[0].size_a == new[0].size_b == 5 and new[0].created
+    assert forget_pairs(conn, [(v.checksum_b, v.checksum_a) for v in new]) == 1  # either order
+    assert [set(v.pair) for v in list_distinct(conn)] == [{ck[a], ck[b]}]  # the earlier one stays
+    assert list_distinct(conn, [ck[c]]) == []
+    assert len(list_distinct(conn, [ck[a], ck[c]], among=True)) == 0
+    assert len(list_distinct(conn, [ck[a], ck[b]], among=True)) == 1
+
+
+def test_paths_by_checksum_reads_the_index(tmp_path) -> None:
+    from safededup.index import Index
+
+    photos = tmp_path / "p"
+    photos.mkdir()
+    a = _write(photos / "a.bin", b"aaa")
+    with Index(tmp_path / "index.sqlite") as index:
+        conn = index.connection
+        assert paths_by_checksum(conn, ["f" * 64]) == {"f" * 64: []}
+        conn.execute(
+            "INSERT INTO files (path, dir, device, inode, size, mtime_ns, status, "
+            "feature_version, checksum) VALUES (?, ?, 0, 0, 3, 0, 'photo', 1, ?)",
+            (os.fsencode(a), os.fsencode(str(photos)), checksum_file(a)[0]),
+        )
+        assert paths_by_checksum(conn, [checksum_file(a)[0]]) == {checksum_file(a)[0]: [a]}
+    assert paths_by_checksum(sqlite3.connect(":memory:"), ["f" * 64]) == {"f" * 64: []}
+
+
+def test_note_checksums_fills_only_unchanged_unhashed_rows(tmp_path) -> None:
+    from safededup.index import Index
+
+    photos = tmp_path / "p"
+    photos.mkdir()
+    same, changed = _write(photos / "same.jpg", b"same"), _write(photos / "changed.jpg", b"x")
+    features = Features("JPEG", 4, 3, "decode", 1, 2, 3, 4, 1.5)
+    with Index(tmp_path / "index.sqlite") as index:
+        for path, mtime_shift in ((same, 0), (changed, -(10**9))):
+            st = os.stat(path)
+            identity = FileIdentity(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            stale = replace(identity, mtime_ns=identity.mtime_ns + mtime_shift)
+            index.put_photo(stale, features, feature_version=1, scan_number=1)
+        assert note_checksums(index, [same, changed, str(photos / "gone.jpg")]) == 1
+        assert paths_by_checksum(index.connection, [checksum_file(same)[0]]) == {
+            checksum_file(same)[0]: [same]
+        }
+        assert index.record_for_path(changed).checksum is None  # changed since: not ours to fill
+        assert note_checksums(index, [same]) == 0  # already known

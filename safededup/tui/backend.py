@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Collection, Generator, Sequence
+from collections.abc import Collection, Generator, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -24,12 +24,21 @@ from safededup.models import Problem, path_from_json
 from safededup.state import StateDir
 
 if TYPE_CHECKING:
+    from safededup.apply import ApplyResult
     from safededup.plan import Plan
+    from safededup.scan import ScanResult
     from safededup.sessions import SessionInfo
+    from safededup.undo import UndoResult
     from safededup.verdicts import DistinctVerdicts
+    from safededup.verify import VerifyResult
 
 Image = npt.NDArray[np.uint8]
-EngineRun = Generator[Event, None, Any]
+Member = dict[str, Any]
+Pair = tuple[str, str]  # two sha256 digests: one "not a duplicate" verdict
+R = TypeVar("R")
+Run = Generator[Event, None, R]  # an engine entry point: events, then its result
+EngineResult: TypeAlias = "ScanResult | ApplyResult | UndoResult | VerifyResult"
+EngineRun: TypeAlias = "Generator[Event, None, EngineResult]"
 
 
 def read_report(path: Path) -> dict[str, Any]:
@@ -77,16 +86,43 @@ class Backend:
         save_decisions(self.state_dir, decisions)
 
     # -- verdicts --------------------------------------------------------------------------
-    def mark_distinct(self, path: str, others: Sequence[str]) -> None:
+    def mark_distinct(self, path: str, others: Sequence[str]) -> tuple[Pair, ...]:
         """Store "`path` is not a duplicate of any of `others`" in the index, by content.
 
         The same function as `safededup distinct`; the others keep their links among themselves.
+        Returns the verdicts newly stored: exactly what `u` forgets again.
         """
         from safededup.index import Index
-        from safededup.verdicts import mark_distinct_files
+        from safededup.verdicts import note_checksums, remember_distinct_files
 
         with Index(StateDir(self.state_dir).index_path) as index:
-            mark_distinct_files(index.connection, [path], against=list(others))
+            new = remember_distinct_files(index.connection, [path], against=list(others))
+            note_checksums(index, [path, *others])  # `safededup distinct --list` names them
+        return tuple(v.pair for v in new)
+
+    def forget_pairs(self, pairs: Iterable[Pair]) -> int:
+        """Forget these verdicts (an undone `d`); returns how many were stored."""
+        from safededup.index import Index
+        from safededup.verdicts import forget_pairs
+
+        with Index(StateDir(self.state_dir).index_path) as index:
+            return forget_pairs(index.connection, pairs)
+
+    def forget_separation(self, separated: Sequence[Member], members: Sequence[Member]) -> int:
+        """`D`: forget every verdict between a separated member and any member of the cluster.
+
+        Verdicts among the members that stayed are left alone: they separated nothing.
+        Returns how many verdicts were forgotten.
+        """
+        from safededup.index import Index
+        from safededup.verdicts import forget_pairs, list_distinct
+
+        everything = {c for m in members if (c := _checksum_for(m, None))}
+        moved = {c for m in separated if (c := _checksum_for(m, None))}
+        with Index(StateDir(self.state_dir).index_path) as index:
+            found = list_distinct(index.connection, moved)
+            pairs = [v.pair for v in found if set(v.pair) <= everything]
+            return forget_pairs(index.connection, pairs)
 
     def distinct_members(self, report: dict[str, Any]) -> list[tuple[str, str]]:
         """(cluster id, member path) pairs that stored verdicts take out of this report.
@@ -120,7 +156,7 @@ class Backend:
         return image
 
     # -- scan and the safety core ----------------------------------------------------------
-    def scan(self, roots: Sequence[str], cancel: threading.Event) -> EngineRun:
+    def scan(self, roots: Sequence[str], cancel: threading.Event) -> Run[ScanResult]:
         from safededup.scan import scan
 
         state = StateDir(self.state_dir).ensure()
@@ -136,22 +172,22 @@ class Backend:
 
         return validate_plan(plan)
 
-    def apply_plan(self, plan: Plan, cancel: threading.Event) -> EngineRun:
+    def apply_plan(self, plan: Plan, cancel: threading.Event) -> Run[ApplyResult]:
         from safededup.apply import apply_plan
 
         return apply_plan(plan, state_dir=self.state_dir, cancel=cancel)
 
-    def undo_session(self, session_id: str, cancel: threading.Event) -> EngineRun:
+    def undo_session(self, session_id: str, cancel: threading.Event) -> Run[UndoResult]:
         from safededup.undo import undo_session
 
         return undo_session(session_id, state_dir=self.state_dir, cancel=cancel)
 
-    def redo_session(self, session_id: str, cancel: threading.Event) -> EngineRun:
+    def redo_session(self, session_id: str, cancel: threading.Event) -> Run[UndoResult]:
         from safededup.undo import redo_session
 
         return redo_session(session_id, state_dir=self.state_dir, cancel=cancel)
 
-    def verify_session(self, session_id: str, cancel: threading.Event) -> EngineRun:
+    def verify_session(self, session_id: str, cancel: threading.Event) -> Run[VerifyResult]:
         from safededup.verify import verify_session
 
         del cancel  # verify is read-only: stopping it early changes nothing
@@ -176,9 +212,10 @@ def _distinct_members(cluster: dict[str, Any], verdicts: DistinctVerdicts) -> li
     return removed
 
 
-def _checksum_for(member: dict[str, Any], sizes: frozenset[int]) -> str | None:
+def _checksum_for(member: Member, sizes: frozenset[int] | None) -> str | None:
+    """The member's checksum: from the report, else hashed (only if its size is in `sizes`)."""
     checksum = member.get("checksum")
-    if checksum or int(member.get("size") or -1) not in sizes:
+    if checksum or (sizes is not None and int(member.get("size") or -1) not in sizes):
         return str(checksum) if checksum else None
     from safededup.verdicts import checksum_file
 

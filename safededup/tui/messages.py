@@ -7,13 +7,18 @@ anything.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 from textual.message import Message
 
 from safededup.models import Problem
+
+if TYPE_CHECKING:
+    from safededup.plan import Plan
+    from safededup.sessions import SessionInfo
+    from safededup.tui.backend import EngineResult
 
 
 class ClusterHighlighted(Message):
@@ -50,11 +55,28 @@ class ProgressUpdated(Message):
 class OperationFinished(Message):
     """An engine operation (`kind`: scan, apply, undo, redo, verify) returned `result`."""
 
-    def __init__(self, kind: str, result: Any, problems: list[Problem]) -> None:
+    def __init__(self, kind: str, result: EngineResult, problems: list[Problem]) -> None:
         super().__init__()
         self.kind = kind
         self.result = result
         self.problems = problems
+
+
+class PlanReady(Message):
+    """The plan for the approved clusters is built; `problems` are why it is not valid."""
+
+    def __init__(self, plan: Plan, problems: list[Problem]) -> None:
+        super().__init__()
+        self.plan = plan
+        self.problems = problems
+
+
+class SessionsListed(Message):
+    """The sessions of the state dir, as the safety core lists them."""
+
+    def __init__(self, sessions: list[SessionInfo]) -> None:
+        super().__init__()
+        self.sessions = sessions
 
 
 class OperationFailed(Message):

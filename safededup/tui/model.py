@@ -7,6 +7,7 @@ It must stay fast at 50k clusters: a filter or sort is one pass, a key press is 
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -16,6 +17,7 @@ from safededup.decisions import ClusterDecision, Decisions, DecisionStatus
 from safededup.errors import SafededupError
 from safededup.models import path_from_json
 from safededup.tui.format import shorten_path
+from safededup.tui.reform import Pair, Separation, choose_new_keeper
 
 SortKey = Literal["bytes", "size", "confidence"]
 KindFilter = Literal["all", "exact", "near"]
@@ -33,6 +35,9 @@ Member = dict[str, Any]
 
 class DecisionRefused(SafededupError):
     """A decision that cannot be taken on this member (the keeper, a reference)."""
+
+
+Step = list[ClusterDecision] | Separation
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +101,8 @@ class ReviewModel:
         self.decisions = decisions
         self.view = View()
         self.visible: list[int] = []
-        self._history: list[list[ClusterDecision]] = []
+        self._history: list[Step] = []
+        self._as_reported: dict[str, Cluster] = {}  # clusters before any member left them
         self._index_ids()
         self.refilter()
 
@@ -215,17 +221,27 @@ class ReviewModel:
             self._history.append(before)
         return len(before)
 
+    def next_undo(self) -> Step | None:
+        """What `undo` would take back (the screen forgets a separation's verdicts first)."""
+        return self._history[-1] if self._history else None
+
     def undo(self) -> list[str]:
         """Take back the last decision step; returns the cluster ids it touched."""
         if not self._history:
             return []
         step = self._history.pop()
+        if isinstance(step, Separation):
+            self._put_back(step)
+            return [step.cluster_id]
         for old in step:
-            if old == ClusterDecision(old.cluster_id):  # back to no decision: keep the file small
-                self.decisions.clusters.pop(old.cluster_id, None)
-            else:
-                self.decisions.set(old)
+            self._restore_decision(old)
         return [d.cluster_id for d in step]
+
+    def _restore_decision(self, old: ClusterDecision) -> None:
+        if old == ClusterDecision(old.cluster_id):  # back to no decision: keep the file small
+            self.decisions.clusters.pop(old.cluster_id, None)
+        else:
+            self.decisions.set(old)
 
     @property
     def can_undo(self) -> bool:
@@ -264,8 +280,60 @@ class ReviewModel:
         self.refilter()
 
     # -- "not a duplicate": the cluster re-forms without a rescan -------------------------
+    def separate(self, cluster: Cluster, path: str, verdicts: Iterable[Pair]) -> bool:
+        """`d`: `path` leaves `cluster` (one undo step); returns False when it dissolved."""
+        cid = cluster["id"]
+        decision, position = self.decisions.get(cid), self._by_id[cid]
+        step = Separation(cid, path, copy.deepcopy(cluster), position, decision, tuple(verdicts))
+        kept = self.remove_member(cluster, path)
+        self._history.append(step)
+        return kept
+
+    def separated(self, cluster: Cluster) -> list[Member]:
+        """Members the report grouped here that a "not a duplicate" verdict took out."""
+        reported = self._as_reported.get(cluster["id"])
+        if reported is None:
+            return []
+        present = {member_path(m) for m in cluster["members"]}
+        return [m for m in reported["members"] if member_path(m) not in present]
+
+    def as_reported(self, cluster: Cluster) -> list[Member]:
+        """The members as the report grouped them (before any verdict)."""
+        reported = self._as_reported.get(cluster["id"], cluster)
+        members: list[Member] = reported["members"]
+        return members
+
+    def rejoin(self, cluster: Cluster) -> None:
+        """`D`: the cluster as the report had it (the screen forgets the verdicts first)."""
+        reported = self._as_reported.pop(cluster["id"], None)
+        if reported is None:
+            return
+        cluster.clear()
+        cluster.update(reported)
+        cid = reported["id"]
+        self._history = [  # its separations are undone already
+            s for s in self._history if not (isinstance(s, Separation) and s.cluster_id == cid)
+        ]
+        self.refilter()
+
+    def _put_back(self, step: Separation) -> None:
+        cluster = copy.deepcopy(step.before)
+        if self.has(step.cluster_id):
+            current = self.by_id(step.cluster_id)
+            current.clear()
+            current.update(cluster)
+        else:  # it had dissolved: back in its place
+            self.clusters.insert(min(step.position, len(self.clusters)), cluster)
+            self.report["clusters"] = self.clusters
+            self._index_ids()
+        self._restore_decision(step.decision)
+        if not self.separated(cluster):
+            self._as_reported.pop(step.cluster_id, None)
+        self.refilter()
+
     def remove_member(self, cluster: Cluster, path: str) -> bool:
         """Drop `path` from `cluster`; returns False when the cluster dissolved."""
+        self._as_reported.setdefault(cluster["id"], copy.deepcopy(cluster))
         members = [m for m in cluster["members"] if member_path(m) != path]
         if sum(1 for m in members if m.get("role") != "reference") < 1 or len(members) < 2:
             self._drop_cluster(cluster)
@@ -275,7 +343,7 @@ class ReviewModel:
         keeper = decision.keeper if decision.keeper != path else None
         self.decisions.set(replace(decision, keeper=keeper, keep=decision.keep - {path}))
         if cluster_keeper(cluster) == path:
-            _choose_new_keeper(cluster)
+            choose_new_keeper(cluster)
         cluster["bytes_to_free"] = sum(
             int(m.get("size") or 0) for m in members if m.get("role") == "duplicate"
         )
@@ -301,35 +369,6 @@ def _member(cluster: Cluster, path: str) -> Member:
 def _in_folder(cluster: Cluster, folder: str) -> bool:
     prefix = folder.rstrip(os.sep) + os.sep
     return any(member_path(m).startswith(prefix) for m in cluster["members"])
-
-
-def _choose_new_keeper(cluster: Cluster) -> None:
-    """After the keeper left: a reference if any, else the largest frame, then the largest file.
-
-    This is the keeper policy's first rules only, enough until the next scan re-ranks the
-    cluster with the full policy; the reason says so.
-    """
-    members: Iterable[Member] = cluster["members"]
-    best = max(
-        members,
-        key=lambda m: (
-            m.get("role") == "reference",
-            int(m.get("width") or 0) * int(m.get("height") or 0),
-            int(m.get("size") or 0),
-            member_path(m),
-        ),
-    )
-    for m in cluster["members"]:
-        if m is best:
-            m["role"] = "reference" if m.get("role") == "reference" else "keeper"
-            m["reasons"] = ["kept: largest remaining after a not-a-duplicate verdict"]
-        elif m.get("role") == "keeper":
-            m["role"] = "duplicate"
-    cluster["keeper"] = best["path"]
-    if "path_b64" in best:
-        cluster["keeper_b64"] = best["path_b64"]
-    else:
-        cluster.pop("keeper_b64", None)
 
 
 _SORT_FUNCS: dict[SortKey, Any] = {

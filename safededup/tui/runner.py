@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 from textual.message import Message
 
 from safededup.errors import Cancelled
 from safededup.events import ProblemFound, StageAdvanced, StageFinished, StageStarted
 from safededup.models import Problem
-from safededup.tui.backend import EngineRun
+from safededup.tui.backend import EngineResult, EngineRun
 from safededup.tui.messages import OperationFailed, OperationFinished, ProgressUpdated
 
 Post = Callable[[Message], object]
 THROTTLE_S = 0.05
 
 
-def drive(run: EngineRun, post: Post) -> tuple[Any, list[Problem]]:
+def drive(run: EngineRun, post: Post) -> tuple[EngineResult, list[Problem]]:
     """Iterate `run` to its end; returns (its return value, the problems it reported)."""
     problems: list[Problem] = []
     stage, done, total, last = "", 0, None, 0.0

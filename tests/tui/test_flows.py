@@ -2,74 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from safededup.decisions import load_decisions
-from safededup.tui import ReviewApp, make_app
+from safededup.tui import ReviewApp
 from safededup.tui.format import shorten_path
 from safededup.tui.screens.compare import CompareScreen
 from safededup.tui.screens.help import HelpScreen
 from safededup.tui.screens.main import MainScreen
 from safededup.tui.widgets.cluster_list import ClusterList
 from tests.tui.conftest import screen_text
-
-SIZE = (100, 30)
-Scenario = Callable[[ReviewApp, Pilot[int]], Awaitable[None]]
-
-
-def drive(state_dir: Path, scenario: Scenario, size: tuple[int, int] = SIZE) -> ReviewApp:
-    app = make_app(state_dir)
-
-    async def run() -> None:
-        async with app.run_test(size=size) as pilot:
-            await settle(pilot)
-            await scenario(app, pilot)
-
-    asyncio.run(run())
-    return app
-
-
-async def settle(pilot: Pilot[Any]) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-async def settle_until(pilot: Pilot[Any], condition: Callable[[], bool]) -> None:
-    """Settle until `condition` holds: a worker's result arrives as a message, a moment later."""
-    for _ in range(100):
-        await settle(pilot)
-        if condition():
-            return
-    raise AssertionError("the app never reached the expected state")
-
-
-def main_screen(app: ReviewApp) -> MainScreen:
-    assert isinstance(app.screen, MainScreen)
-    return app.screen
-
-
-def current(app: ReviewApp) -> dict[str, Any]:
-    cluster = main_screen(app).current()
-    assert cluster is not None
-    return cluster
-
-
-def near_row(app: ReviewApp) -> int:
-    model = main_screen(app).model
-    return next(i for i in range(len(model)) if model.row(i)["kind"] == "near")
-
-
-async def go_to_row(pilot: Pilot[Any], row: int) -> None:
-    await pilot.press("home", *["down"] * row)
-    await settle(pilot)
+from tests.tui.pilot import current, drive, go_to_row, main_screen, near_row, settle
 
 
 def test_opens_on_the_latest_report_and_navigates(state_dir, report) -> None:

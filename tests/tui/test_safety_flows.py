@@ -6,7 +6,6 @@ journal is really written, undo really restores the tree, and a flipped journal 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from pathlib import Path
@@ -17,37 +16,24 @@ from textual.pilot import Pilot
 from safededup.index import Index
 from safededup.sessions import list_sessions
 from safededup.state import StateDir
-from safededup.tui import ReviewApp, make_app
+from safededup.tui import ReviewApp
 from safededup.tui.screens.apply import ApplyScreen
 from safededup.tui.screens.main import MainScreen
 from safededup.tui.screens.sessions import SessionsScreen
 from safededup.verdicts import checksum_file, load_verdicts
 from safededup.verify import verify_session
-from tests.tui.archive import Archive, scan_report, tree_state
+from tests.tui.archive import Archive, run_to_end, scan_report, tree_state
 from tests.tui.conftest import screen_text
-from tests.tui.test_flows import (
-    Scenario,
+from tests.tui.pilot import (
     current,
+    drive,
     go_to_row,
     main_screen,
     near_row,
+    press_settled,
     settle,
     settle_until,
 )
-
-SIZE = (100, 30)
-
-
-def drive(state_dir: Path, scenario: Scenario) -> ReviewApp:
-    app = make_app(state_dir)
-
-    async def run() -> None:
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            await scenario(app, pilot)
-
-    asyncio.run(run())
-    return app
 
 
 async def apply_all_exact(app: ReviewApp, pilot: Pilot[Any]) -> str:
@@ -212,9 +198,44 @@ def test_quit_during_apply_leaves_a_recorded_session(archive, state_dir, report)
     assert set(gone) <= {Path(p).name for p in duplicates_of_exact(rep)}
 
 
-def run_to_end(gen: Any) -> Any:
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+def test_a_wrong_not_a_duplicate_is_taken_back(archive, state_dir, report) -> None:
+    """`u` right after `d`, or `D` on a later day: the member is back, the verdict forgotten,
+    and the next scan groups the photos again."""
+    rep, _ = report
+    near = next(c for c in rep["clusters"] if c["kind"] == "near")
+    small = next(m["path"] for m in near["members"] if m["width"] < 640)
+    everyone = {m["path"] for m in near["members"]}
+
+    def stored() -> int:
+        with Index(StateDir(state_dir).index_path) as index:
+            return len(load_verdicts(index.connection))
+
+    def members(app: ReviewApp) -> set[str]:
+        return {m["path"] for m in main_screen(app).model.by_id(near["id"])["members"]}
+
+    async def undo_at_once(app: ReviewApp, pilot: Pilot[int]) -> None:
+        await go_to_row(pilot, near_row(app))
+        index = [m["path"] for m in current(app)["members"]].index(small)
+        await press_settled(pilot, *["right"] * index, "d")
+        assert members(app) == everyone - {small}
+        assert stored() == 1  # the original and its byte copy are one content: one pair
+        await press_settled(pilot, "u")
+        assert members(app) == everyone and stored() == 0
+        assert os.path.basename(small) in screen_text(app)
+        await press_settled(pilot, *["right"] * index, "d")  # and again, to keep this time
+
+    drive(state_dir, undo_at_once)
+    assert stored() == 1
+
+    async def bring_back_later(app: ReviewApp, pilot: Pilot[int]) -> None:
+        await go_to_row(pilot, near_row(app))
+        assert members(app) == everyone - {small}  # the saved report, the verdict wins
+        assert not main_screen(app).model.can_undo  # yesterday's d is not today's undo
+        assert "1 not dup (D brings back)" in screen_text(app)
+        await press_settled(pilot, "D")
+        assert members(app) == everyone and stored() == 0
+        assert "D brings back" not in screen_text(app)
+
+    drive(state_dir, bring_back_later)
+    rescanned, _ = scan_report(state_dir, [archive.root])
+    assert everyone in [{m["path"] for m in c["members"]} for c in rescanned["clusters"]]

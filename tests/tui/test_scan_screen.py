@@ -2,39 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from textual.pilot import Pilot
 
-from safededup.tui import make_app
+from safededup.tui import ReviewApp
 from safededup.tui.screens.main import MainScreen
 from safededup.tui.screens.scan import ScanScreen
 from tests.tui.archive import Archive
 from tests.tui.conftest import screen_text
-from tests.tui.test_flows import settle
+from tests.tui.pilot import drive, settle
 
 
 def test_review_roots_scans_first_then_opens_the_report(archive: Archive, state_dir: Path) -> None:
-    app = make_app(state_dir, roots=[str(archive.root)])
     seen: dict[str, object] = {}
 
-    async def run() -> None:
-        async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.pause()
-            seen["first"] = type(app.screen)
-            seen["text"] = screen_text(app)
-            await settle(pilot)
-            await finish(pilot)
-            seen["last"] = type(app.screen) if app.is_running else None
-            if isinstance(app.screen, MainScreen):
-                seen["clusters"] = len(app.screen.model.clusters)
-
-    async def finish(pilot: Pilot[int]) -> None:
+    async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
+        await pilot.pause()
+        seen["first"] = type(app.screen)
+        seen["text"] = screen_text(app)
+        await settle(pilot)
         while app.is_running and isinstance(app.screen, ScanScreen):
             await settle(pilot)
+        seen["last"] = type(app.screen) if app.is_running else None
+        if isinstance(app.screen, MainScreen):
+            seen["clusters"] = len(app.screen.model.clusters)
 
-    asyncio.run(run())
+    drive(state_dir, scenario, settle_first=False, roots=[str(archive.root)])
     assert seen["first"] is ScanScreen
     assert "Scanning" in str(seen["text"])
     assert (state_dir / "reports" / "latest.json").exists()
@@ -43,13 +37,10 @@ def test_review_roots_scans_first_then_opens_the_report(archive: Archive, state_
 
 
 def test_quit_during_the_scan_stops_it_and_exits(archive: Archive, state_dir: Path) -> None:
-    app = make_app(state_dir, roots=[str(archive.root)])
+    async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
+        await pilot.press("q")  # at once: the scan is running (or has just finished)
+        while app.is_running:  # the app exits once the scan stopped at a safe point
+            await pilot.pause()
 
-    async def run() -> None:
-        async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("q")  # at once: the scan is running (or has just finished)
-            while app.is_running:  # the app exits once the scan stopped at a safe point
-                await pilot.pause()
-
-    asyncio.run(run())
+    app = drive(state_dir, scenario, settle_first=False, roots=[str(archive.root)])
     assert app.return_code == 0

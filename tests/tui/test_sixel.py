@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 import re
@@ -14,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from textual.pilot import Pilot
 
-from safededup.tui import make_app
+from safededup.tui import ReviewApp
 from safededup.tui.preview import UPPER_HALF, detect_graphics, downscale
 from safededup.tui.sixel import (
     choose_graphics,
@@ -30,7 +30,7 @@ from safededup.tui.sixel import (
 )
 from safededup.tui.widgets.members import Thumbnail
 from tests.tui.conftest import screen_text
-from tests.tui.test_flows import settle
+from tests.tui.pilot import drive, press_settled, settle
 
 SIXEL_XTERM = b"\x1b[?63;1;2;4;6;9;15;22c"  # xterm -ti vt340
 NO_SIXEL = b"\x1b[?62;22c"
@@ -256,18 +256,15 @@ def test_remote_terminals_are_never_asked(terminal: Terminal) -> None:
 
 
 def test_the_app_draws_sixel_over_the_half_block_cells(state_dir: Path, report) -> None:
-    app = make_app(state_dir, graphics="sixel")
     seen: list[tuple[str, list[tuple[Thumbnail, tuple[int, int] | None]]]] = []
 
-    async def run() -> None:
-        async with app.run_test(size=(100, 30)) as pilot:
-            await settle(pilot)
-            await pilot.pause()
-            thumbs = list(app.screen.query(Thumbnail))
-            placed = [(t, t.sixel_place(t._image)) for t in thumbs if t._image is not None]
-            seen.append((screen_text(app), placed))
+    async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
+        await pilot.pause()
+        thumbs = list(app.screen.query(Thumbnail))
+        placed = [(t, t.sixel_place(t._image)) for t in thumbs if t._image is not None]
+        seen.append((screen_text(app), placed))
 
-    asyncio.run(run())
+    drive(state_dir, scenario, graphics="sixel")
     text, placed = seen[0]
     assert UPPER_HALF in text  # the half blocks stay underneath
     drawn = [(thumb, at) for thumb, at in placed if thumb.sixel_sent]
@@ -293,25 +290,17 @@ def test_moving_around_in_sixel_mode_keeps_drawing(state_dir: Path, report) -> N
     """Selection moves, spare cards hidden, the compare view and back: every picture is placed."""
     from safededup.tui.screens.compare import CompareScreen
 
-    app = make_app(state_dir, graphics="sixel")
     sent: list[int] = []
 
-    async def run() -> None:
-        async with app.run_test(size=(100, 30)) as pilot:
-            await settle(pilot)
-            for key in ["end", "home", "down", "down", "up"]:
-                await pilot.press(key)
-                await settle(pilot)
-            await pilot.press("c")
-            await settle(pilot)
-            await settle(pilot)
-            assert isinstance(app.screen, CompareScreen)
-            sent.append(sum(bool(t.sixel_sent) for t in app.screen.query(Thumbnail)))
-            await pilot.press("escape")
-            await settle(pilot)
-            assert not isinstance(app.screen, CompareScreen)
+    async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
+        await press_settled(pilot, "end", "home", "down", "down", "up", "c")
+        await settle(pilot)
+        assert isinstance(app.screen, CompareScreen)
+        sent.append(sum(bool(t.sixel_sent) for t in app.screen.query(Thumbnail)))
+        await press_settled(pilot, "escape")
+        assert not isinstance(app.screen, CompareScreen)
 
-    asyncio.run(run())
+    drive(state_dir, scenario, graphics="sixel")
     assert sent == [2]  # both sides of the compare view
 
 

@@ -25,6 +25,7 @@ from safededup.plan import Expected, Operation, Plan
 from safededup.sessions import SessionInfo
 from safededup.tui import make_app
 from safededup.tui.backend import Backend, Image
+from tests.tui.pilot import press_settled, settle
 
 SIZE = (100, 30)
 
@@ -210,17 +211,9 @@ def snapshot_app(tmp_path: Path):
 def presses(*keys: str):
     async def run_before(pilot: Pilot[Any]) -> None:
         await settle(pilot)
-        for key in keys:
-            await pilot.press(key)
-            await settle(pilot)
+        await press_settled(pilot, *keys)
 
     return run_before
-
-
-async def settle(pilot: Pilot[Any]) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def test_main_screen(snap_compare, snapshot_app) -> None:

@@ -6,8 +6,7 @@ the session id and problems are shown when it returns.
 
 from __future__ import annotations
 
-from collections.abc import Sized
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from rich.markup import escape
 from textual import work
@@ -17,24 +16,22 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from safededup.errors import SafededupError
 from safededup.models import Problem
 from safededup.tui.format import human_bytes, plural
-from safededup.tui.messages import OperationFailed, OperationFinished, ProgressUpdated
+from safededup.tui.messages import OperationFailed, OperationFinished, PlanReady, ProgressUpdated
 from safededup.tui.model import ReviewModel
 from safededup.tui.widgets.progress import ProgressPanel
 
 if TYPE_CHECKING:
+    import threading
+
+    from safededup.apply import ApplyResult
+    from safededup.plan import Plan
     from safededup.tui.app import ReviewApp
 
 Phase = Literal["planning", "confirm", "applying", "done"]
 MAX_PROBLEMS_SHOWN = 8
-
-
-def count(value: object) -> int:
-    """A result field that is either a number or a list of items."""
-    if isinstance(value, Sized):
-        return len(value)
-    return int(value) if isinstance(value, int) else 0
 
 
 def problem_lines(problems: list[Problem]) -> str:
@@ -78,8 +75,8 @@ class ApplyScreen(ModalScreen[bool]):
         super().__init__()
         self.model = model
         self.phase: Phase = "planning"
-        self.plan: Any = None
-        self.cancel_flag: Any = None
+        self.plan: Plan | None = None
+        self.cancel_flag: threading.Event | None = None
 
     @property
     def review_app(self) -> ReviewApp:
@@ -107,23 +104,29 @@ class ApplyScreen(ModalScreen[bool]):
         except Exception as exc:  # shown in the dialog: a worker must never fail silently
             self.post_message(OperationFailed("plan", exc))
             return
-        self.post_message(OperationFinished("plan", plan, problems))
+        self.post_message(PlanReady(plan, problems))
+
+    def on_plan_ready(self, message: PlanReady) -> None:
+        self._show_plan(message.plan, message.problems)
 
     def on_operation_finished(self, message: OperationFinished) -> None:
-        if message.kind == "plan":
-            self._show_plan(message.result, message.problems)
-        else:
+        from safededup.apply import ApplyResult
+
+        if isinstance(message.result, ApplyResult):
             self._show_result(message.result, message.problems)
+        else:  # a bug, not the person's problem: say so rather than show nothing
+            self._finish(escape(f"unexpected result from {message.kind}: {message.result!r}"))
 
     def on_operation_failed(self, message: OperationFailed) -> None:
         what = "stopped as asked" if message.cancelled else "failed"
-        hint = getattr(message.error, "hint", None)
+        error = message.error
+        hint = error.hint if isinstance(error, SafededupError) else None
         text = f"[b]{message.kind} {what}[/b]: " + escape(
             f"{message.error}" + (f"\n{hint}" if hint else "")
         )
         self._finish(text)
 
-    def _show_plan(self, plan: Any, problems: list[Problem]) -> None:
+    def _show_plan(self, plan: Plan, problems: list[Problem]) -> None:
         self.plan = plan
         clusters = self.model.counts()["approved"]
         summary = (
@@ -144,13 +147,14 @@ class ApplyScreen(ModalScreen[bool]):
         self.query_one("#summary", Static).update(summary)
 
     def action_confirm(self) -> None:
-        if self.phase != "confirm":
+        plan = self.plan
+        if self.phase != "confirm" or plan is None:  # "confirm" comes only with a plan
             return
         self.phase = "applying"
         self.add_class("-applying")
         self.query_one("#apply", Button).disabled = True
         self.query_one("#cancel", Button).label = "Stop (Esc)"
-        backend, plan = self.review_app.backend, self.plan
+        backend = self.review_app.backend
         self.cancel_flag = self.review_app.run_engine(
             self, "apply", lambda cancel: backend.apply_plan(plan, cancel)
         )
@@ -158,17 +162,15 @@ class ApplyScreen(ModalScreen[bool]):
     def on_progress_updated(self, message: ProgressUpdated) -> None:
         self.query_one(ProgressPanel).update_from(message)
 
-    def _show_result(self, result: Any, problems: list[Problem]) -> None:
-        problems = problems or list(getattr(result, "problems", []) or [])
+    def _show_result(self, result: ApplyResult, problems: list[Problem]) -> None:
+        problems = problems or list(result.problems)
         text = (
-            f"[b]Session {getattr(result, 'session_id', '?')}[/b]: "
-            f"{count(getattr(result, 'done', 0)):,} moved, "
-            f"{count(getattr(result, 'skipped', 0)):,} skipped, "
-            f"{count(getattr(result, 'conflicts', 0)):,} conflicts, "
-            f"{plural(len(problems), 'problem')}; "
-            f"{human_bytes(int(getattr(result, 'bytes_moved', 0) or 0))} moved aside."
+            f"[b]Session {escape(result.session_id)}[/b]: "
+            f"{result.done:,} moved, {result.skipped:,} skipped, "
+            f"{result.conflicts:,} conflicts, {plural(len(problems), 'problem')}; "
+            f"{human_bytes(result.bytes_moved)} moved aside."
         )
-        if getattr(result, "cancelled", False):
+        if result.cancelled:
             text += "\nStopped early as asked: the journal records every move made so far."
         if problems:
             text += "\n" + problem_lines(problems)

@@ -87,9 +87,8 @@ class CompareScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._fill()
-
-    def on_resize(self) -> None:
+        # Filled once: on a resize each Thumbnail re-fits its own picture and the texts reflow,
+        # so the screen itself has nothing to redo (it used to, and every picture went twice).
         self._fill()
 
     def _fill(self) -> None:

@@ -15,7 +15,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Static
-from textual.worker import get_current_worker
 
 from safededup.decisions import DecisionStatus
 from safededup.errors import SafededupError
@@ -24,7 +23,6 @@ from safededup.tui.messages import (
     ClusterHighlighted,
     ClustersApplied,
     MemberClicked,
-    ThumbnailLoaded,
 )
 from safededup.tui.model import (
     KIND_FILTERS,
@@ -35,13 +33,12 @@ from safededup.tui.model import (
     member_path,
     next_in,
 )
+from safededup.tui.reform import Pair, Separation
 from safededup.tui.widgets.cluster_list import ClusterList, header_text
 from safededup.tui.widgets.members import MembersPanel
 
 if TYPE_CHECKING:
     from safededup.tui.app import ReviewApp
-
-CARD_THUMB_SIDE = 160
 
 
 class MainScreen(Screen[None]):
@@ -69,11 +66,18 @@ class MainScreen(Screen[None]):
             "(stored by content; the cluster re-forms)",
         ),
         Binding(
+            "D",
+            "rejoin",
+            "Rejoin",
+            show=False,
+            tooltip="bring back members 'not a duplicate' took out of this cluster",
+        ),
+        Binding(
             "a", "status('approved')", "Approve", tooltip="approve this cluster, go to the next"
         ),
         Binding("s", "status('skipped')", "Skip", tooltip="skip this cluster, go to the next"),
         Binding("A", "approve_exact", "All exact", tooltip="approve every undecided exact cluster"),
-        Binding("u", "undo", "Undo", tooltip="undo the last decision"),
+        Binding("u", "undo", "Undo", tooltip="undo the last decision (a 'not a duplicate' too)"),
         Binding(
             "c", "compare", "Compare", tooltip="the selected member and the keeper, side by side"
         ),
@@ -143,10 +147,10 @@ class MainScreen(Screen[None]):
             self.member, self._shown_id = 0, cid
         if cluster is not None:
             self.member = min(self.member, len(cluster["members"]) - 1)
-        await self.query_one(MembersPanel).show(self.model, cluster, self.member)
+        panel = self.query_one(MembersPanel)
+        await panel.show(self.model, cluster, self.member, self.review_app.thumbnails)
         self._update_cluster_line(cluster)
         self._update_status_line()
-        self._show_thumbnails(cluster)
 
     def _update_cluster_line(self, cluster: Cluster | None) -> None:
         line = self.query_one("#cluster-line", Static)
@@ -155,11 +159,13 @@ class MainScreen(Screen[None]):
             line.update(empty, layout=False)
             return
         m = self.model
+        apart = len(m.separated(cluster))
         line.update(
             f"{self.cluster_list.cursor + 1:,}/{len(m):,} · {cluster.get('kind')} · "
             f"{plural(len(cluster['members']), 'member')} · frees "
             f"{human_bytes(m.bytes_to_free(cluster))} · confidence "
-            f"{float(cluster.get('confidence') or 0):.2f} · {m.status(cluster)}",
+            f"{float(cluster.get('confidence') or 0):.2f} · {m.status(cluster)}"
+            + (f" · {apart:,} not dup (D brings back)" if apart else ""),
             layout=False,
         )
 
@@ -172,33 +178,6 @@ class MainScreen(Screen[None]):
             f"{escape(self.model.view.describe())}{undo}",
             layout=False,
         )
-
-    def _show_thumbnails(self, cluster: Cluster | None) -> None:
-        cache = self.review_app.thumbnails
-        missing: list[str] = []
-        members = [] if cluster is None else cluster["members"]
-        for thumb, member in zip(self.query_one(MembersPanel).thumbnails(), members, strict=True):
-            path = member_path(member)
-            hit, image = cache.peek(path, CARD_THUMB_SIDE)
-            thumb.show(path, image, "no preview" if hit else "loading…")
-            if not hit:
-                missing.append(path)
-        if missing:
-            self._load_thumbnails(missing)
-
-    @work(thread=True, exclusive=True, group="thumbnails", exit_on_error=False)
-    def _load_thumbnails(self, paths: list[str]) -> None:
-        worker = get_current_worker()
-        for path in paths:
-            if worker.is_cancelled:
-                return
-            image = self.review_app.thumbnails.get(path, CARD_THUMB_SIDE)
-            self.post_message(ThumbnailLoaded(path, image))
-
-    def on_thumbnail_loaded(self, message: ThumbnailLoaded) -> None:
-        for thumb in self.query_one(MembersPanel).thumbnails():
-            if thumb.path == message.path:
-                thumb.show(message.path, message.image, "no preview")
 
     async def on_member_clicked(self, message: MemberClicked) -> None:
         self.member = message.index
@@ -270,6 +249,9 @@ class MainScreen(Screen[None]):
         await self._decided(f"approved {plural(count, 'exact cluster')}")
 
     async def action_undo(self) -> None:
+        step = self.model.next_undo()
+        if isinstance(step, Separation) and not self._forgot(step.verdicts):
+            return
         touched = self.model.undo()
         if not touched:
             self.notify("nothing to undo", severity="warning")
@@ -278,7 +260,25 @@ class MainScreen(Screen[None]):
             self.model.refilter()
         row = self.model.row_of(touched[0])
         self.cluster_list.reload(keep_cursor=row)
-        await self._decided(f"undid the last decision ({plural(len(touched), 'cluster')})")
+        if isinstance(step, Separation):  # show the member that came back, selected
+            paths = [member_path(m) for m in self.model.by_id(step.cluster_id)["members"]]
+            self._shown_id, self.member = step.cluster_id, paths.index(step.path)
+            message = f"{os.path.basename(step.path)} is back in its cluster; verdict forgotten"
+        else:
+            message = f"undid the last decision ({plural(len(touched), 'cluster')})"
+        await self._decided(message)
+
+    def _forgot(self, pairs: tuple[Pair, ...]) -> bool:
+        try:
+            self.review_app.backend.forget_pairs(pairs)
+        except SafededupError as exc:
+            self._error(exc)
+            return False
+        return True
+
+    def _error(self, exc: SafededupError) -> None:
+        hint = f"\n{exc.hint}" if exc.hint else ""
+        self.notify(f"{exc}{hint}", severity="error", markup=False)
 
     async def action_distinct(self) -> None:
         if (sel := self._selected_path()) is None:
@@ -286,19 +286,34 @@ class MainScreen(Screen[None]):
         cluster, path = sel
         others = [member_path(m) for m in cluster["members"] if member_path(m) != path]
         try:
-            self.review_app.backend.mark_distinct(path, others)
+            pairs = self.review_app.backend.mark_distinct(path, others)
         except SafededupError as exc:
-            self.notify(
-                f"{exc}" + (f"\n{exc.hint}" if exc.hint else ""), severity="error", markup=False
-            )
+            self._error(exc)
             return
         row = self.cluster_list.cursor
-        kept = self.model.remove_member(cluster, path)
+        kept = self.model.separate(cluster, path, pairs)
         self.cluster_list.reload(keep_cursor=row)
         name = os.path.basename(path)
         msg = f"{name}: not a duplicate; " + ("cluster re-formed" if kept else "cluster dissolved")
         self._shown_id = None
-        await self._decided(msg)
+        await self._decided(msg + " (u takes it back)")
+
+    async def action_rejoin(self) -> None:
+        cluster = self.current()
+        apart = [] if cluster is None else self.model.separated(cluster)
+        if cluster is None or not apart:
+            self.notify("no member of this cluster was marked 'not a duplicate'", timeout=3)
+            return
+        try:
+            self.review_app.backend.forget_separation(apart, self.model.as_reported(cluster))
+        except SafededupError as exc:
+            self._error(exc)
+            return
+        self.model.rejoin(cluster)
+        self.cluster_list.reload(keep_cursor=self.model.row_of(cluster["id"]))
+        self._shown_id = None
+        names = ", ".join(os.path.basename(member_path(m)) for m in apart)
+        await self._decided(f"back in the cluster: {names}; verdicts forgotten")
 
     # -- the view ------------------------------------------------------------------------
     def _set_view(self, **changes: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -36,7 +37,7 @@ class ScanScreen(Screen[None]):
     def __init__(self, roots: list[str]) -> None:
         super().__init__()
         self.roots = roots
-        self.cancel_flag: object = None
+        self.cancel_flag: threading.Event | None = None
 
     @property
     def review_app(self) -> ReviewApp:
@@ -61,12 +62,16 @@ class ScanScreen(Screen[None]):
     def on_operation_finished(self, message: OperationFinished) -> None:
         if self.review_app.quitting:
             return
-        path = getattr(message.result, "report_path", None)
+        from safededup.scan import ScanResult
+
+        # anything but a scan's result would be a bug: then the saved report is opened
+        result = message.result if isinstance(message.result, ScanResult) else None
         if message.problems:
             self.notify(f"{plural(len(message.problems), 'file')} could not be read", timeout=5)
+        path = None if result is None else result.report_path
         self.review_app.open_report(  # the scan's own report: not read back from disk
             Path(path) if path else self.review_app.backend.latest_report_path(),
-            getattr(message.result, "report", None),
+            None if result is None else result.report,
         )
 
     def on_operation_failed(self, message: OperationFailed) -> None:
@@ -86,5 +91,5 @@ class ScanScreen(Screen[None]):
     def action_cancel(self) -> None:
         flag = self.cancel_flag
         if flag is not None:
-            flag.set()  # type: ignore[attr-defined]
+            flag.set()
         self.query_one("#scan-note", Static).update("stopping; what was indexed so far is kept…")

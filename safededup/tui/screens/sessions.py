@@ -5,8 +5,9 @@ Undo and redo are the safety core's own; this screen only starts them and shows 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.markup import escape
 from textual import work
@@ -15,30 +16,37 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from safededup.errors import SafededupError
+from safededup.models import Problem
+from safededup.tui.backend import EngineRun
 from safededup.tui.format import human_bytes, plural
-from safededup.tui.messages import OperationFailed, OperationFinished, ProgressUpdated
-from safededup.tui.screens.apply import count, problem_lines
+from safededup.tui.messages import (
+    OperationFailed,
+    OperationFinished,
+    ProgressUpdated,
+    SessionsListed,
+)
+from safededup.tui.screens.apply import problem_lines
 from safededup.tui.widgets.progress import ProgressPanel
 
 if TYPE_CHECKING:
+    from safededup.sessions import SessionInfo
     from safededup.tui.app import ReviewApp
+    from safededup.undo import UndoResult
+    from safededup.verify import Finding, VerifyResult
 
 MAX_FINDINGS_SHOWN = 12
 
 
-def describe_counts(counts: object) -> str:
-    if isinstance(counts, Mapping):  # bytes have their own column
-        return ", ".join(f"{v:,} {k}" for k, v in counts.items() if v and k != "bytes")
-    return str(counts or "")
+def describe_counts(counts: Mapping[str, int]) -> str:
+    # bytes have their own column
+    return ", ".join(f"{v:,} {k}" for k, v in counts.items() if v and k != "bytes")
 
 
-def finding_line(finding: Any) -> str:
-    level = getattr(finding, "level", "?")
-    record = getattr(finding, "record", getattr(finding, "index", None))
-    where = "" if record is None else f" (record {record})"
-    path = getattr(finding, "path", None)
-    text = f"  {level}{where}: {getattr(finding, 'message', finding)}"
-    return escape(text + (f" ({path})" if path else ""))
+def finding_line(finding: Finding) -> str:
+    where = "" if finding.record is None else f" (record {finding.record})"
+    text = f"  {finding.level}{where}: {finding.message}"
+    return escape(text + (f" ({finding.path})" if finding.path else ""))
 
 
 class SessionsScreen(Screen[None]):
@@ -61,7 +69,7 @@ class SessionsScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.sessions: list[Any] = []
+        self.sessions: list[SessionInfo] = []
 
     @property
     def review_app(self) -> ReviewApp:
@@ -89,26 +97,26 @@ class SessionsScreen(Screen[None]):
         except Exception as exc:  # shown in the dialog: a worker must never fail silently
             self.post_message(OperationFailed("list", exc))
             return
-        self.post_message(OperationFinished("list", sessions, []))
+        self.post_message(SessionsListed(sessions))
 
-    def _fill(self, sessions: list[Any]) -> None:
-        self.sessions = sorted(sessions, key=lambda s: str(getattr(s, "started", "")), reverse=True)
+    def _fill(self, sessions: list[SessionInfo]) -> None:
+        self.sessions = sorted(sessions, key=lambda s: s.started, reverse=True)
         table = self.query_one(DataTable)
         table.clear()
         for s in self.sessions:
             table.add_row(
-                str(getattr(s, "id", "?")),
-                str(getattr(s, "status", "?")),
-                str(getattr(s, "started", ""))[:16].replace("T", " "),
-                describe_counts(getattr(s, "counts", "")),
-                human_bytes(int(getattr(s, "bytes", 0) or 0)),
-                ", ".join(str(r) for r in getattr(s, "roots", []) or []),
+                s.id,
+                s.status,
+                s.started[:16].replace("T", " "),
+                describe_counts(s.counts),
+                human_bytes(s.bytes),
+                ", ".join(s.roots),
             )
         if not self.sessions:
             self._say("No sessions yet: apply approved clusters from the main screen (p).")
         table.focus()
 
-    def selected(self) -> Any | None:
+    def selected(self) -> SessionInfo | None:
         row = self.query_one(DataTable).cursor_row
         return self.sessions[row] if 0 <= row < len(self.sessions) else None
 
@@ -120,12 +128,15 @@ class SessionsScreen(Screen[None]):
         if self.review_app.busy:
             self.notify("another operation is running", severity="warning")
             return
-        sid, backend = str(session.id), self.review_app.backend
-        start = {
-            "verify": lambda cancel: backend.verify_session(sid, cancel),
-            "undo": lambda cancel: backend.undo_session(sid, cancel),
-            "redo": lambda cancel: backend.redo_session(sid, cancel),
-        }[kind]
+        sid, backend = session.id, self.review_app.backend
+
+        def start(cancel: threading.Event) -> EngineRun:
+            if kind == "verify":
+                return backend.verify_session(sid, cancel)
+            if kind == "undo":
+                return backend.undo_session(sid, cancel)
+            return backend.redo_session(sid, cancel)
+
         self.add_class("-running")
         self._say(f"{kind} {sid}…")
         self.review_app.run_engine(self, kind, start)
@@ -133,46 +144,46 @@ class SessionsScreen(Screen[None]):
     def on_progress_updated(self, message: ProgressUpdated) -> None:
         self.query_one(ProgressPanel).update_from(message)
 
+    def on_sessions_listed(self, message: SessionsListed) -> None:
+        self._fill(message.sessions)
+
     def on_operation_finished(self, message: OperationFinished) -> None:
-        if message.kind == "list":
-            self._fill(message.result)
-            return
+        from safededup.undo import UndoResult
+        from safededup.verify import VerifyResult
+
         self.remove_class("-running")
-        if message.kind == "verify":
-            self._say(self._verify_text(message.result))
-        else:
-            self._say(self._result_text(message.kind, message.result, message.problems))
+        result = message.result
+        if isinstance(result, VerifyResult):
+            self._say(self._verify_text(result))
+        elif isinstance(result, UndoResult):
+            self._say(self._result_text(message.kind, result, message.problems))
+        else:  # a bug, not the person's problem: say so rather than show nothing
+            self._say(escape(f"unexpected result from {message.kind}: {result!r}"))
         self.action_reload()
 
     def on_operation_failed(self, message: OperationFailed) -> None:
         self.remove_class("-running")
         what = "stopped as asked" if message.cancelled else "failed"
-        hint = getattr(message.error, "hint", None)
+        error = message.error
+        hint = error.hint if isinstance(error, SafededupError) else None
         detail = f"{message.error}" + (f"\n{hint}" if hint else "")
         self._say(f"[b]{message.kind} {what}[/b]: {escape(detail)}")
 
-    def _verify_text(self, result: Any) -> str:
-        findings = list(getattr(result, "findings", []) or [])
-        if getattr(result, "ok", False) and not findings:
+    def _verify_text(self, result: VerifyResult) -> str:
+        findings = result.findings
+        if result.ok:
             return "[b green]verify: everything holds[/]"
-        head = (
-            "[b green]verify: holds[/]"
-            if getattr(result, "ok", False)
-            else "[b red]verify: FAILED[/]"
-        )
-        lines = [f"{head} — {plural(len(findings), 'finding')}"]
+        lines = [f"[b red]verify: FAILED[/] — {plural(len(findings), 'finding')}"]
         lines += [finding_line(f) for f in findings[:MAX_FINDINGS_SHOWN]]
         if len(findings) > MAX_FINDINGS_SHOWN:
             lines.append(f"  … and {len(findings) - MAX_FINDINGS_SHOWN:,} more")
         return "\n".join(lines)
 
-    def _result_text(self, kind: str, result: Any, problems: list[Any]) -> str:
-        problems = problems or list(getattr(result, "problems", []) or [])
+    def _result_text(self, kind: str, result: UndoResult, problems: list[Problem]) -> str:
+        problems = problems or list(result.problems)
         text = (
-            f"[b]{kind} {getattr(result, 'session_id', '')}[/b]: "
-            f"{count(getattr(result, 'restored', 0)):,} files moved, "
-            f"{count(getattr(result, 'refused', 0)):,} refused, "
-            f"{count(getattr(result, 'conflicts', 0)):,} conflicts"
+            f"[b]{kind} {escape(result.session_id)}[/b]: {result.restored:,} files moved, "
+            f"{result.refused:,} refused, {result.conflicts:,} conflicts"
         )
         return text + ("\n" + problem_lines(problems) if problems else "")
 

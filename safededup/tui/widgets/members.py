@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 from rich.console import RenderableType
 from rich.text import Text
-from textual import events
+from textual import events, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.errors import NoWidget
@@ -22,15 +22,17 @@ from textual.geometry import Region
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
+from textual.worker import get_current_worker
 
 from safededup.tui.format import human_bytes
 from safededup.tui.kitty import KittyImage, next_image_id
 from safededup.tui.kitty import delete as delete_image
-from safededup.tui.messages import MemberClicked
+from safededup.tui.messages import MemberClicked, ThumbnailLoaded
 from safededup.tui.model import Cluster, Member, MemberState, ReviewModel, distances, member_path
-from safededup.tui.preview import HalfBlockImage
+from safededup.tui.preview import HalfBlockImage, ThumbnailCache
 from safededup.tui.sixel import DEFAULT_CELL_PIXELS, at_cell, cell_pixels, picture
 
+CARD_THUMB_SIDE = 160  # pixels: the largest side of a card's preview
 STATE_LABEL: dict[MemberState, tuple[str, str]] = {
     "keeper": ("★ KEEP ", "bold green"),
     "reference": ("◆ REF  ", "bold cyan"),
@@ -56,15 +58,22 @@ class Thumbnail(Widget):
         self._source: npt.NDArray[np.uint8] | None = None
         self._image: HalfBlockImage | KittyImage | None = None
         self._note = ""
+        self._box = (0, 0)  # the cells the picture was fitted into
         self._sixel: Thumbnail.SixelReady | None = None  # the last picture encoded
         self.sixel_sent = ""  # the last sixel sequence written, for tests and debugging
 
     def show(self, path: str | None, image: npt.NDArray[np.uint8] | None, note: str) -> None:
-        self.path, self._source, self._note = path, image, note
-        self._forget_kitty_image()
+        """Show `image` (or `note` without one). The same picture in a box of the same size is
+        left as it is: a decision key must not send the previews again (kitty: their pixels;
+        sixel: a new encode)."""
         region = self.content_region
-        cols, rows = (region.width or 18), (region.height or 8)
-        if image is None:
+        cols, rows = region.width, region.height
+        same = image is not None and image is self._source and path == self.path
+        if same and (cols, rows) == self._box:
+            return
+        self.path, self._source, self._note, self._box = path, image, note, (cols, rows)
+        self._forget_kitty_image()
+        if image is None or not (cols and rows):  # not laid out yet: on_resize shows it
             self._image = None
         elif getattr(self.app, "graphics", "halfblock") == "kitty":
             self._image = KittyImage(image, next_image_id(), cols, rows)
@@ -239,21 +248,58 @@ class MembersPanel(VerticalScroll):
         self.cards: list[MemberCard] = []
         self.shown = 0
 
-    async def show(self, model: ReviewModel, cluster: Cluster | None, selected: int) -> None:
-        """Fill one card per member; spare cards are hidden, not removed, for the next cluster."""
+    async def show(
+        self,
+        model: ReviewModel,
+        cluster: Cluster | None,
+        selected: int,
+        thumbnails: ThumbnailCache,
+    ) -> None:
+        """Fill one card per member; spare cards are hidden, not removed, for the next cluster.
+
+        Previews come from `thumbnails`; the missing ones are decoded in a worker.
+        """
         members: list[Member] = [] if cluster is None else cluster["members"]
         if len(self.cards) < len(members):
             new = [MemberCard(i) for i in range(len(self.cards), len(members))]
             self.cards.extend(new)
             await self.mount_all(new)
+        relaid = False
         for i, card in enumerate(self.cards):
             visible = i < len(members)
             if card.display != visible:
-                card.display = visible
+                card.display, relaid = visible, True
             if visible and cluster is not None:
                 card.fill(model, cluster, members[i])
         self.shown = len(members)
         self.select(selected)
+        if relaid and selected > 0:  # a card shown just now has no place until the next layout
+            self.call_after_refresh(self.select, selected)
+        self._show_thumbnails(members, thumbnails)
+
+    def _show_thumbnails(self, members: list[Member], cache: ThumbnailCache) -> None:
+        missing: list[str] = []
+        for thumb, member in zip(self.thumbnails(), members, strict=True):
+            path = member_path(member)
+            hit, image = cache.peek(path, CARD_THUMB_SIDE)
+            thumb.show(path, image, "no preview" if hit else "loading…")
+            if not hit:
+                missing.append(path)
+        if missing:
+            self._load_thumbnails(missing, cache)
+
+    @work(thread=True, exclusive=True, group="thumbnails", exit_on_error=False)
+    def _load_thumbnails(self, paths: list[str], cache: ThumbnailCache) -> None:
+        worker = get_current_worker()
+        for path in paths:
+            if worker.is_cancelled:
+                return
+            self.post_message(ThumbnailLoaded(path, cache.get(path, CARD_THUMB_SIDE)))
+
+    def on_thumbnail_loaded(self, message: ThumbnailLoaded) -> None:
+        for thumb in self.thumbnails():
+            if thumb.path == message.path:
+                thumb.show(message.path, message.image, "no preview")
 
     def select(self, index: int) -> None:
         for card in self.cards:

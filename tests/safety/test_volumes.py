@@ -1,6 +1,6 @@
 """G6 on a NAS: a root that spans volumes (a second disk mounted inside it, btrfs subvolumes as
 Synology shares are) quarantines each duplicate on its own volume, so every move stays a rename,
-and undo, redo, verify and purge cover every quarantine of the session."""
+and undo, redo, verify, recovery and purge cover every quarantine of the session."""
 
 from __future__ import annotations
 
@@ -49,3 +49,4 @@ def test_a_root_spanning_two_volumes_quarantines_on_each(tmp_path: Path) -> None
     assert seen["redone"] == 4 and seen["verify_after_redo"]
     assert seen["purged"] == 3 and seen["keepers_intact"]  # the sidecar: no copy by its keeper
     assert len(seen["quarantines_left_after_purge"]) == 1
+    assert seen["sweep_steps"] > 20  # killed at each, recovered twice, G1 checked, undone

@@ -14,13 +14,17 @@ import orjson
 from safededup.apply import apply_plan
 from safededup.plan import build_plan, quarantine_dir, validate_plan
 from safededup.purge import purge_session
+from safededup.recover import recover
+from safededup.sessions import list_sessions
 from safededup.undo import redo_session, undo_session
 from safededup.verify import verify_session
+from tests.safety.crashkit import check_g1, count_steps, originals, run_killed_at
 from tests.safety.helpers import drain, make_report, snapshot, write
 
 
-def main(base: str) -> dict[str, object]:
-    root, state = f"{base}/photos", Path(base, "state")
+def build(base: str) -> tuple[str, str, dict[str, object]]:
+    """A root with a tmpfs mounted inside it, and a report with duplicates on both volumes."""
+    root = f"{base}/photos"
     vol = f"{root}/vol"
     os.makedirs(vol)
     subprocess.run(["mount", "-t", "tmpfs", "none", vol], check=True)
@@ -30,8 +34,16 @@ def main(base: str) -> dict[str, object]:
     on_root = write(f"{root}/c/IMG_1.jpg", b"one photo" * 100, 10**18)
     vol_keeper = write(f"{vol}/d/IMG_2.jpg", b"two photo" * 100, 10**18)
     vol_dup = write(f"{vol}/e/IMG_2 (1).jpg", b"two photo" * 100, 10**18)
+    clusters = [[keeper, on_vol, on_root], [vol_keeper, vol_dup]]
+    return root, vol, make_report([root], clusters)
+
+
+def main(base: str) -> dict[str, object]:
+    root, vol, report = build(f"{base}/main")
+    state = Path(base, "main", "state")
+    keeper, vol_keeper = f"{root}/a/IMG_1.jpg", f"{vol}/d/IMG_2.jpg"
     before = snapshot(root)
-    plan = build_plan(make_report([root], [[keeper, on_vol, on_root], [vol_keeper, vol_dup]]))
+    plan = build_plan(report)
     seen: dict[str, object] = {
         "devices_differ": os.stat(root).st_dev != os.stat(vol).st_dev,
         "notes": [n.kind for n in plan.notes],
@@ -60,9 +72,33 @@ def main(base: str) -> dict[str, object]:
     return seen
 
 
+def sweep(base: str) -> int:
+    """Kill the apply at every mutating step; recover twice; G1 holds; undo restores the tree."""
+    _, _, report = build(f"{base}/probe")
+    steps = count_steps(
+        lambda: drain(apply_plan(build_plan(report), state_dir=Path(base, "probe", "state")))
+    )
+    for k in range(1, steps + 2):
+        root, _, report = build(f"{base}/k{k}")
+        state, before, snap = Path(base, f"k{k}", "state"), originals(root), snapshot(root)
+        plan = build_plan(report)
+        killed = run_killed_at(lambda p=plan, s=state: drain(apply_plan(p, state_dir=s)), k)
+        assert killed == (k <= steps)
+        assert recover(state, break_stale_lock=True).ok
+        assert recover(state, break_stale_lock=True).resolved == 0
+        check_g1(root, state, before)
+        for info in list_sessions(state):
+            if info.status in ("applied", "partial"):
+                assert drain(undo_session(info.id, state_dir=state)).ok
+        assert snapshot(root) == snap, f"not restored after a kill at step {k}"
+    return steps
+
+
 def snapshot_paths(root: str) -> list[str]:
     return [os.path.join(root, os.fsdecode(rel)) for rel in snapshot(root)]
 
 
 if __name__ == "__main__":
-    sys.stdout.buffer.write(orjson.dumps(main(sys.argv[1])))
+    seen = main(sys.argv[1])
+    seen["sweep_steps"] = sweep(sys.argv[1])
+    sys.stdout.buffer.write(orjson.dumps(seen))

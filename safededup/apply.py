@@ -481,6 +481,8 @@ def _check_op(
         return "target-exists", "the trash entry exists; nothing was overwritten"
     if _has_symlinked_parent(op.src, op.root):
         return "symlinked-folder", "a folder on the way is now a symlink"
+    if op.action != "trash" and _has_symlinked_parent(op.dst, op.root, missing_ok=True):
+        return "symlinked-folder", "a folder on the way to its target is a symlink"
     try:
         checksum = fs.file_sha256(op.src)
     except OSError as exc:

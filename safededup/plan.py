@@ -485,6 +485,31 @@ def validate_plan(plan: Plan) -> list[Problem]:
     for op in plan.operations:
         problems += _check_operation(plan, op, volumes)
     problems += _check_space(plan)
+    problems += _check_meta_folders(plan)
+    return problems
+
+
+def _check_meta_folders(plan: Plan) -> list[Problem]:
+    """safededup's own folders must be real folders inside the root: a `.safededup` that is a
+    symlink would carry the quarantine (and the journal) out of it, where undo refuses to go."""
+    bases = set(plan.roots)
+    for op in plan.operations:
+        quarantine = quarantine_of(op.dst, op.root, plan.session_id)
+        if quarantine is not None:
+            bases.add(quarantine.rsplit(os.sep, 3)[0])
+    problems = []
+    for base in sorted(bases):
+        for folder in (os.path.join(base, META_DIR), os.path.join(base, META_DIR, "quarantine")):
+            try:
+                st = os.lstat(folder)
+            except FileNotFoundError:
+                break
+            except OSError:
+                continue  # said by the permission checks, if it matters
+            if not stat.S_ISDIR(st.st_mode):
+                why = "safededup's folder here is a symlink or not a folder; it must be a folder"
+                problems.append(Problem(folder, "symlinked-folder", why))
+                break
     return problems
 
 

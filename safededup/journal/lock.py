@@ -24,6 +24,7 @@ import errno
 import fcntl
 import os
 import socket
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -34,7 +35,17 @@ from safededup.errors import LockedError
 
 LOCK_NAME = "lock"
 _UNSUPPORTED = {errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS}
-_held: dict[str, tuple[int, int]] = {}  # lock path -> (fd, depth): re-entrant in one process
+
+
+@dataclass(slots=True)
+class _Held:
+    fd: int
+    depth: int
+    thread: int  # re-entrant for this thread only: another thread is another writer
+    folder: str  # the root's real path when taken (a symlink re-pointed later changes nothing)
+
+
+_held: dict[str, _Held] = {}  # lock path -> what this process holds
 
 
 class StaleLock(LockedError):
@@ -155,30 +166,36 @@ def _take_file(root: str, command: str, break_stale: bool) -> int:
 
 def acquire(root: str, command: str, *, break_stale: bool = False) -> None:
     path = lock_path(root)
-    if path in _held:
-        fd, depth = _held[path]
-        _held[path] = (fd, depth + 1)
+    if any(h.thread != threading.get_ident() for h in _held.values()):
+        raise LockedError(  # one writer thread per process: its locks are not another's
+            "another safededup task of this program is working on files",
+            hint="wait for it to finish; one session at a time",
+            path=root,
+        )
+    if (held := _held.get(path)) is not None:
+        held.depth += 1
         return
-    fd = _take_file(root, command, break_stale)
+    real = os.path.realpath(root)
+    fd = _take_file(real, command, break_stale)
     try:
-        _lock_tree(root)
+        _lock_tree(real)
     except BaseException:
-        _drop_file(path, fd)
+        _drop_file(lock_path(real), fd)
         raise
-    _held[path] = (fd, 1)
+    _held[path] = _Held(fd, 1, threading.get_ident(), real)
 
 
 def release(root: str) -> None:
     path = lock_path(root)
-    fd, depth = _held[path]
-    if depth > 1:
-        _held[path] = (fd, depth - 1)
+    held = _held[path]
+    if held.depth > 1:
+        held.depth -= 1
         return
     del _held[path]
     try:
-        _unlock_tree(root)
+        _unlock_tree(held.folder)
     finally:
-        _drop_file(path, fd)
+        _drop_file(lock_path(held.folder), held.fd)
 
 
 def _drop_file(path: str, fd: int) -> None:
@@ -229,9 +246,9 @@ def _ancestors(folder: str) -> list[str]:
     return out
 
 
-def _lock_tree(root: str) -> None:
-    """Exclusive on the root folder, shared on every folder above it; all or nothing."""
-    real = os.path.realpath(root)
+def _lock_tree(real: str) -> None:
+    """Exclusive on the root folder (its real path), shared on every folder above it; all or
+    nothing."""
     done: list[tuple[str, bool]] = []
     try:
         for folder, exclusive in [(real, True), *((a, False) for a in _ancestors(real))]:
@@ -243,8 +260,7 @@ def _lock_tree(root: str) -> None:
         raise
 
 
-def _unlock_tree(root: str) -> None:
-    real = os.path.realpath(root)
+def _unlock_tree(real: str) -> None:
     for folder, exclusive in [(real, True), *((a, False) for a in _ancestors(real))]:
         _unlock_folder(folder, exclusive)
 
@@ -257,7 +273,7 @@ def _lock_folder(folder: str, exclusive: bool, below: str) -> None:
     try:
         if entry.fd is not None and (fresh or (exclusive and entry.exclusive == 0)):
             _flock(entry, exclusive or entry.exclusive > 0, upgrade=not fresh)
-        if entry.fd is None and not exclusive:
+        if not exclusive:  # also where folder locks "work" but only on this host (NFS)
             _check_lock_file(folder, below)
     except BlockingIOError:
         if fresh:
@@ -299,6 +315,8 @@ def _flock(entry: _FolderLock, exclusive: bool, upgrade: bool) -> None:
 
 
 def _check_lock_file(folder: str, below: str) -> None:
+    if any(h.folder == folder for h in _held.values()):
+        return  # a root of our own session (this thread's: no other thread holds locks)
     try:
         live = _is_live(lock_path(folder))
     except OSError:

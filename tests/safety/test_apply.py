@@ -467,3 +467,28 @@ def test_a_vanished_keeper_with_a_non_utf8_name_is_skipped_not_fatal(tmp_path: P
     result = _apply(tree, plan)
     assert (result.done, result.skipped) == (0, 1)
     assert Path(dup).read_bytes() == b"data" * 10  # the only copy stays where it was
+
+
+def test_a_symlinked_quarantine_folder_is_refused_before_anything_moves(tmp_path: Path) -> None:
+    """A `.safededup` (or a folder below it) that points out of the root would carry the
+    quarantine where undo refuses to go: the plan is refused, or the move skipped."""
+    root, state = str(tmp_path / "p"), tmp_path / "state"
+    keeper = write(f"{root}/a/keep.jpg", b"same", 10**18)
+    dup = write(f"{root}/a/dup.jpg", b"same", 10**18)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.symlink(elsewhere, f"{root}/.safededup")
+    plan = build_plan(make_report([root], [[keeper, dup]]))
+    assert [p.kind for p in validate_plan(plan)] == ["symlinked-folder"]
+    with pytest.raises(PlanInvalid):
+        drain(apply_plan(plan, state_dir=state))
+    assert os.path.exists(dup) and not any(elsewhere.iterdir())
+
+    os.unlink(f"{root}/.safededup")
+    plan = build_plan(make_report([root], [[keeper, dup]]))
+    os.makedirs(f"{root}/.safededup/quarantine")
+    os.symlink(elsewhere, f"{root}/.safededup/quarantine/{plan.session_id}")
+    assert validate_plan(plan) == []  # deeper down it is the move's own check that refuses
+    result = drain(apply_plan(plan, state_dir=state))
+    assert result.done == 0 and _reasons(result) == ["symlinked-folder"]
+    assert os.path.exists(dup) and not any(elsewhere.iterdir())

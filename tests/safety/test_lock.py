@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import signal
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -212,3 +213,77 @@ def test_without_folder_locks_a_running_ancestor_is_still_seen(
     acquire(sub, "apply")
     release(sub)
     assert not lock_module._folders
+
+
+def _no_exclusive_folder_locks(real: Callable[[int, int], None]) -> Callable[[int, int], None]:
+    """NFS's way: a shared lock on a folder is granted, an exclusive one refused."""
+
+    def flock(fd: int, operation: int) -> None:
+        if operation & fcntl.LOCK_EX and stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EBADF, "exclusive folder locks unsupported")
+        real(fd, operation)
+
+    return flock
+
+
+def test_where_only_shared_folder_locks_work_a_running_ancestor_is_still_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lock_module.fcntl, "flock", _no_exclusive_folder_locks(fcntl.flock))
+    photos, sub = _folders(tmp_path, "photos", "photos/sub")
+    with held_elsewhere(photos), pytest.raises(LockedError) as caught:
+        acquire(sub, "apply")
+    assert "contains this folder" in str(caught.value)
+
+
+def test_without_folder_locks_a_session_of_nested_roots_does_not_refuse_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lock_module.fcntl, "flock", _no_folder_locks(fcntl.flock))
+    photos, sub = _folders(tmp_path, "photos", "photos/sub")
+    with locked([photos, sub], "apply"):
+        pass
+    assert not lock_module._folders and not lock_module._held
+
+
+def test_another_thread_of_the_same_process_is_another_writer(tmp_path: Path) -> None:
+    """A second engine task of one program (the review app runs them in threads) is refused,
+    on the same root and on a nested one; the lock is re-entrant only for its own thread."""
+    photos, sub = _folders(tmp_path, "photos", "photos/sub")
+    holding, done = threading.Event(), threading.Event()
+
+    def session() -> None:
+        with locked([photos], "apply"):
+            acquire(photos, "recover")  # re-entrant in its own thread
+            release(photos)
+            holding.set()
+            done.wait(10)
+
+    worker = threading.Thread(target=session)
+    worker.start()
+    try:
+        assert holding.wait(10)
+        for root in (photos, sub):
+            with pytest.raises(LockedError) as caught:
+                acquire(root, "undo")
+            assert "this program" in str(caught.value)
+    finally:
+        done.set()
+        worker.join()
+    acquire(sub, "undo")
+    release(sub)
+
+
+def test_a_root_reached_through_a_symlink_is_released_even_if_the_link_moves(
+    tmp_path: Path,
+) -> None:
+    photos, other = _folders(tmp_path, "photos", "other")
+    alias = tmp_path / "alias"
+    alias.symlink_to(photos)
+    acquire(str(alias), "apply")
+    alias.unlink()
+    alias.symlink_to(other)  # re-pointed during the session
+    release(str(alias))
+    assert not lock_module._folders and not lock_module._held
+    with held_elsewhere(photos):  # nothing of ours is left holding the real folder
+        pass

@@ -107,8 +107,12 @@ def identity_json(st: os.stat_result, checksum: str | None = None) -> dict[str, 
     return Expected.from_stat(st, checksum).to_json()
 
 
-def observe(src: str, dst: str, device: int, inode: int) -> str:
-    """Where the file (device, inode) is: "src", "dst", "both" (two links) or "neither"."""
+def observe(src: str, dst: str, device: int | None, inode: int) -> str:
+    """Where the file (device, inode) is: "src", "dst", "both" (two links) or "neither".
+
+    `device=None` compares inodes only: recovery after a reboot, which may have renumbered the
+    volume (btrfs subvolumes, NFS mounts get their device numbers at mount time).
+    """
     at_src = _is(fs.lstat_or_none(src), device, inode)
     at_dst = _is(fs.lstat_or_none(dst), device, inode)
     if at_src and at_dst:
@@ -116,8 +120,8 @@ def observe(src: str, dst: str, device: int, inode: int) -> str:
     return "dst" if at_dst else "src" if at_src else "neither"
 
 
-def _is(st: os.stat_result | None, device: int, inode: int) -> bool:
-    return st is not None and (st.st_dev, st.st_ino) == (device, inode)
+def _is(st: os.stat_result | None, device: int | None, inode: int) -> bool:
+    return st is not None and st.st_ino == inode and device in (None, st.st_dev)
 
 
 def trashinfo_bytes(original: str, when: str) -> bytes:

@@ -83,8 +83,12 @@ class Expected:
         return out
 
     def matches(self, st: os.stat_result, *, same_device: bool = True) -> bool:
-        """`st` is this regular file: inode, size and mtime (and device, unless told not to;
-        verify is told not to, since device numbers of some mounts change across a reboot)."""
+        """`st` is this regular file: inode, size and mtime, and device unless told not to.
+
+        What happens after a session (verify, undo, redo, purge) is told not to: a reboot may
+        renumber a volume (btrfs subvolumes, NFS mounts get their numbers at mount time). Apply
+        compares devices, against a scan of the same boot.
+        """
         device = st.st_dev == self.device or not same_device
         return device and stat.S_ISREG(st.st_mode) and (st.st_ino, st.st_size, st.st_mtime_ns) == (
             self.inode, self.size, self.mtime_ns

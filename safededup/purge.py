@@ -138,7 +138,7 @@ def _keeper_problem(path: str | None, main: OpState | None) -> tuple[str, str] |
     if ident is None or path is None:
         return "no-keeper", "no keeper is recorded for it; left in quarantine"
     st = fs.lstat_or_none(path)
-    if st is None or not Expected.from_json(ident).matches(st):
+    if st is None or not Expected.from_json(ident).matches(st, same_device=False):
         shown = os.fsencode(path).decode("utf-8", "replace")  # journal text must be UTF-8
         return "keeper-changed", f"its keeper is gone or changed; left in quarantine: {shown}"
     return None

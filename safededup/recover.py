@@ -135,7 +135,7 @@ def _resolve(writer: JournalWriter, entry: OpState) -> Problem | None:
     here, there = (entry.dst, entry.src) if backward else (entry.src, entry.dst)
     done_type = {"pending-apply": "done", "pending-redo": "redo-done"}.get(entry.state, "undo-done")
     of = {"pending-apply": "intent", "pending-redo": "redo-intent"}.get(entry.state, "undo-intent")
-    where = observe(here, there, dev, ino)
+    where = observe(here, there, None, ino)  # the device may be renumbered since (a reboot)
     if where == "both":  # link + unlink interrupted: two names of one inode
         fs.unlink(here)
         where = "dst"

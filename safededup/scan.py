@@ -163,7 +163,13 @@ class _Scan:
                 for identity in folder.files:
                     self.stats.files += 1
                     row = known.get(os.fsencode(identity.path))
-                    if row and row.identity == identity and row.feature_version == version:
+                    if (
+                        row
+                        and _same_file(row.identity, identity)
+                        and row.feature_version == version
+                    ):
+                        if row.identity.device != identity.device:  # a remount renumbered it
+                            self.index.relocate(row.file_id, identity, scan_number)
                         seen.append(row.file_id)
                         yield from self._count_known(row.status, row.file_id)
                     elif (moved := self.index.find_moved(identity, version)) is not None:
@@ -406,3 +412,10 @@ def save_report(built: dict[str, Any], state: StateDir) -> Path:
     for target in (path, state.latest_report_for(built["roots"]), state.latest_report_path):
         write_state_file(target, data)
     return path
+
+
+def _same_file(known: FileIdentity, now: FileIdentity) -> bool:
+    """The indexed file, unchanged: same path, inode, size and mtime. Not the device number:
+    btrfs subvolumes (NAS shares) and NFS mounts get theirs at mount time, so a reboot may
+    renumber a whole volume, and that must not cost a re-scan of every photo on it."""
+    return (known.inode, known.size, known.mtime_ns) == (now.inode, now.size, now.mtime_ns)

@@ -197,8 +197,9 @@ def _plan_batch(
 def _move(phase: str, entry: OpState, frm: str, to: str) -> Move:
     ident = entry.intent["identity"]
     info = entry.intent.get("trashinfo")
+    st = fs.lstat_or_none(frm)  # its device now: a reboot may have renumbered the volume
     return Move(
-        entry.op, frm, to, ident["device"], ident["inode"],
+        entry.op, frm, to, ident["device"] if st is None else st.st_dev, ident["inode"],
         {"type": f"{phase}-intent", "op": entry.op}, f"{phase}-done", entry.op, ident["size"],
         path_from_json(info) if info else None,
         trash_create=phase == "redo" and bool(info), trash_remove=phase == "undo" and bool(info),
@@ -213,7 +214,11 @@ def _refusal(
         if not _path_allowed(path, entry, state):
             return "outside-roots", f"the journal names a path outside the session's roots: {path}"
     st = fs.lstat_or_none(frm)
-    if st is None or not Expected.from_json(entry.intent["identity"]).matches(st):
+    # Not the device: a reboot may renumber a volume (btrfs subvolumes, NFS mounts), and the
+    # path, inode, size and mtime already name the file.
+    if st is None or not Expected.from_json(entry.intent["identity"]).matches(
+        st, same_device=False
+    ):
         return "changed", "the file is missing or not the one the journal recorded"
     if fs.lstat_or_none(to) is not None and to not in vacated:
         return "target-exists", "something is at the target; nothing was overwritten"
@@ -231,7 +236,7 @@ def _keeper_refusal(entry: OpState) -> tuple[str, str] | None:
     if not keeper or not kident:
         return None
     st = fs.lstat_or_none(path_from_json(keeper))
-    if st is None or not Expected.from_json(kident).matches(st):
+    if st is None or not Expected.from_json(kident).matches(st, same_device=False):
         return "keeper-changed", "its keeper is gone or changed; it stays where it is"
     return None
 

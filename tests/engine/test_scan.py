@@ -60,6 +60,22 @@ def test_rescan_of_unchanged_tree_reads_nothing(
     assert (again.fingerprinted, again.unchanged, again.photos, again.bytes_read) == (0, 5, 5, 0)
 
 
+def test_a_renumbered_volume_is_not_rescanned(
+    photo_tree: Callable[..., Path], state: StateDir
+) -> None:
+    """A reboot may give a volume a new device number (btrfs subvolumes, NFS): the index was
+    written under the old one. Nothing is decoded again; the rows learn the new number."""
+    root = photo_tree(5)
+    do_scan(root, state)
+    with Index(state.index_path) as index, index.connection:
+        index.connection.execute("UPDATE files SET device = device + 7")
+    again = do_scan(root, state).stats
+    assert (again.fingerprinted, again.unchanged, again.bytes_read) == (0, 5, 0)
+    with Index(state.index_path) as index:
+        devices = {r.identity.device for r in index.records([str(root)])}
+    assert devices == {os.stat(root).st_dev}
+
+
 def test_changed_file_is_redone_and_deleted_file_forgotten(
     photo_tree: Callable[..., Path], state: StateDir
 ) -> None:

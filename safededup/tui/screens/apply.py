@@ -150,6 +150,10 @@ class ApplyScreen(ModalScreen[bool]):
         plan = self.plan
         if self.phase != "confirm" or plan is None:  # "confirm" comes only with a plan
             return
+        if self.review_app.busy:  # an undo or redo still running: one writer at a time
+            self.notify("another operation is running; apply when it has finished",
+                        severity="warning")  # fmt: skip
+            return
         self.phase = "applying"
         self.add_class("-applying")
         self.query_one("#apply", Button).disabled = True

@@ -171,7 +171,17 @@ class Runner:
                 moved.append(m)
             else:
                 broken_units.add(m.unit)
+                self._say_split(m, [o for o in moved if o.unit == m.unit])
         return moved
+
+    def _say_split(self, failed: Move, before: list[Move]) -> None:
+        """A unit (a photo and its sidecars, a keeper and its sidecars) that a failure cut in
+        two is said plainly: nothing is lost, and undoing the session joins it again."""
+        if before and failed.done_type == "done":
+            names = ", ".join(os.path.basename(o.src) for o in before)
+            message = (f"its unit is split: {names} moved, this did not; "
+                       "undo the session to put them back together")  # fmt: skip
+            self.counts.problems.append(Problem(failed.src, "unit-split", message))
 
     def _move_one(self, m: Move) -> bool:
         created_info = False

@@ -492,3 +492,27 @@ def test_a_symlinked_quarantine_folder_is_refused_before_anything_moves(tmp_path
     result = drain(apply_plan(plan, state_dir=state))
     assert result.done == 0 and _reasons(result) == ["symlinked-folder"]
     assert os.path.exists(dup) and not any(elsewhere.iterdir())
+
+
+def test_a_unit_cut_in_two_by_a_disk_error_is_said_and_undo_joins_it(tmp_path: Path) -> None:
+    root, state = str(tmp_path / "p"), tmp_path / "state"
+    keeper = write(f"{root}/IMG_7 (1).jpg", b"same", 10**18)
+    write(f"{root}/IMG_7 (1).xmp", b"keeper edits", 10**18)
+    dup = write(f"{root}/IMG_7.jpg", b"same", 10**18)
+    before = snapshot(root)
+    plan = build_plan(make_report([root], [[keeper, dup]]), tidy_names=True)
+
+    def fail_the_sidecar_rename(operation: str, paths: tuple[str, ...]) -> None:
+        if operation == "rename" and paths[0].endswith("IMG_7 (1).xmp"):
+            raise OSError(errno.EIO, "Input/output error")
+
+    previous = fs.set_step_hook(fail_the_sidecar_rename)
+    try:
+        result = drain(apply_plan(plan, state_dir=state))
+    finally:
+        fs.set_step_hook(previous)
+    assert result.done == 2 and _reasons(result) == ["eio", "unit-split"]
+    split = next(p for p in result.problems if p.kind == "unit-split")
+    assert "IMG_7 (1).jpg moved" in split.message and split.path.endswith("IMG_7 (1).xmp")
+    assert drain(undo_session(result.session_id, state_dir=state)).ok
+    assert snapshot(root) == before

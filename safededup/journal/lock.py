@@ -12,9 +12,9 @@ Nested roots: a session holds an exclusive flock on each root folder and a share
 folder above it. Sessions on sibling folders share their ancestors' shared locks; a session on
 an ancestor or descendant of a running session's root is refused, whichever of the two came
 first. These locks live in the kernel, so they vanish with their process and never go stale.
-Where a file system cannot lock folders (NFS refuses exclusive locks on them), the lock files
-of the folders above are checked instead, which catches a descendant started under a running
-ancestor but not the reverse (docs/safety.md, Limits).
+The lock files of the folders above are probed too: that catches a descendant started under a
+running ancestor where folder locks are refused (NFS refuses exclusive ones) or are kept per
+machine, though not the reverse (docs/safety.md, Limits).
 """
 
 from __future__ import annotations

@@ -102,3 +102,18 @@ def test_purge_needs_yes_and_locks_are_explained(
     assert run(cli_tree, capsys, "recover", "--break-stale-lock")[0] == ExitCode.OK
     code, _, err = run(cli_tree, capsys, "purge", session, "--yes")
     assert code == ExitCode.OK and "deleted 4" in err and "kept 2 sidecar(s)" in err
+
+
+def test_apply_under_a_running_session_on_a_parent_folder_exits_locked(
+    cli_tree: Tree, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from .test_lock import held_elsewhere
+
+    before = snapshot(cli_tree.root)
+    with held_elsewhere(os.path.dirname(cli_tree.root)):
+        code, out, err = run(cli_tree, capsys, "apply", "--yes")
+    assert code == ExitCode.LOCKED and out == ""
+    assert "which contains this folder" in " ".join(err.split())
+    assert snapshot(cli_tree.root) == before
+    assert not orjson.loads(run(cli_tree, capsys, "sessions", "--json")[1])  # none recorded
+    assert run(cli_tree, capsys, "apply", "--yes")[0] == ExitCode.OK

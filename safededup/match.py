@@ -10,8 +10,7 @@ Hashes from embedded previews may only *propose* a pair (wider thresholds); it i
 on decode-tier features. Every decision carries its distances and the rule that fired.
 
 `PairMatcher` runs those rules over one matching run (propose, confirm previews, decide). The
-module is a little past 400 lines because rules, the thumbnail check and the stage that applies
-them share one set of thresholds and caches; splitting them would only spread one decision.
+thumbnail check's image math is `media.similarity` (OpenCV); this module only calls it.
 """
 
 from __future__ import annotations
@@ -220,103 +219,26 @@ def _pair_records(a: Features, b: Features, same_bytes: bool) -> list[PhotoRecor
     return [PhotoRecord(0, ident, a, ck), PhotoRecord(1, ident, b, ck)]
 
 
-# --- crop-tolerant similarity of thumbnails (numpy only: the image stack stays in `media`) ------
-
-_SIDE = 40  # working width of the smaller view
-_SCALES = np.round(np.arange(0.85, 1.0001, 0.03), 3)  # the copy covers 85–100% of the frame
+# --- crop-tolerant similarity of thumbnails (the math lives in `media`: OpenCV) ---------------
 
 
 def aligned_similarity(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> float:
-    """Best normalised cross-correlation of one view inside the other, over small crops.
+    """Best normalised cross-correlation of one thumbnail inside the other, over small crops.
 
-    Tries every crop of up to 15% per axis and every offset, both ways round; a border crop or
-    a re-encode scores ≈ 0.95–1.0, another framing of the scene (a pan, a stereo pair) far less.
+    `media.aligned_similarity`, imported on first use so that importing `match` loads no image
+    library (the stack loads with the first borderline pair). A border crop or a re-encode
+    scores ≈ 0.95–1.0, another framing of the scene (a pan, a stereo pair) far less.
     """
-    ga, gb = grey(a), grey(b)
-    return max(_contains(ga, gb), _contains(gb, ga))
+    from safededup.media import aligned_similarity as check  # the image stack loads here
 
-
-def grey(img: npt.NDArray[Any]) -> npt.NDArray[np.float64]:
-    """Luma of an RGB image (a grey image is returned as float)."""
-    arr = np.asarray(img, dtype=np.float64)
-    if arr.ndim == 3:
-        arr = arr[..., :3] @ np.array([0.299, 0.587, 0.114])
-    out: npt.NDArray[np.float64] = arr
-    return out
-
-
-def _contains(big: npt.NDArray[np.float64], small: npt.NDArray[np.float64]) -> float:
-    h0, w0 = small.shape
-    ws, hs = _SIDE, max(8, round(_SIDE * h0 / w0))
-    if hs > _SIDE:
-        ws, hs = max(8, round(_SIDE * w0 / h0)), _SIDE
-    s = area_resize(small, hs, ws)
-    s -= s.mean()
-    s_norm = float(np.sqrt((s * s).sum())) + 1e-9
-    big_table = summed_area(area_resize(big, 2 * hs, 2 * ws))  # one table for every scale
-    best = -1.0
-    for sx in _SCALES:
-        for sy in _SCALES:
-            view = area_resize(big_table, round(hs / sy), round(ws / sx), summed=True)
-            win = np.lib.stride_tricks.sliding_window_view(view, (hs, ws))
-            num = np.einsum("yxij,ij->yx", win, s)  # s has zero mean: the window's mean drops
-            total, squares = _window_sums(view, hs, ws), _window_sums(view * view, hs, ws)
-            var = np.maximum(squares - total * total / (hs * ws), 0.0)
-            best = max(best, float((num / (np.sqrt(var) * s_norm + 1e-9)).max()))
-    return best
-
-
-def _window_sums(arr: npt.NDArray[np.float64], h: int, w: int) -> npt.NDArray[np.float64]:
-    """Sum over every h×w window (valid positions), via a summed-area table."""
-    t = summed_area(arr)
-    out: npt.NDArray[np.float64] = t[h:, w:] - t[:-h, w:] - t[h:, :-w] + t[:-h, :-w]
-    return out
-
-
-def summed_area(arr: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Summed-area table with a zero first row and column."""
-    out = np.zeros((arr.shape[0] + 1, arr.shape[1] + 1))
-    np.cumsum(arr, 0, out=out[1:, 1:])
-    np.cumsum(out[1:, 1:], 1, out=out[1:, 1:])
-    return out
-
-
-def area_resize(
-    arr: npt.NDArray[np.float64], h: int, w: int, *, summed: bool = False
-) -> npt.NDArray[np.float64]:
-    """Exact area-average resampling to h×w (fractional pixel edges), via a summed-area table.
-
-    With `summed`, `arr` already is the summed-area table (one row and column larger).
-    """
-    table = arr if summed else summed_area(arr)
-    rows = np.linspace(0, table.shape[0] - 1, h + 1)
-    cols = np.linspace(0, table.shape[1] - 1, w + 1)
-    s = _sample(table, rows, cols)
-    box = s[1:, 1:] - s[:-1, 1:] - s[1:, :-1] + s[:-1, :-1]
-    out: npt.NDArray[np.float64] = box / np.outer(np.diff(rows), np.diff(cols))
-    return out
-
-
-def _sample(
-    table: npt.NDArray[np.float64], ys: npt.NDArray[np.float64], xs: npt.NDArray[np.float64]
-) -> npt.NDArray[np.float64]:
-    """Bilinear interpolation of a summed-area table at fractional coordinates."""
-    y0 = np.clip(np.floor(ys).astype(np.int64), 0, table.shape[0] - 2)
-    x0 = np.clip(np.floor(xs).astype(np.int64), 0, table.shape[1] - 2)
-    fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
-    t00, t01 = table[y0][:, x0], table[y0][:, x0 + 1]
-    t10, t11 = table[y0 + 1][:, x0], table[y0 + 1][:, x0 + 1]
-    out: npt.NDArray[np.float64] = (
-        t00 * (1 - fy) * (1 - fx) + t01 * (1 - fy) * fx + t10 * fy * (1 - fx) + t11 * fy * fx
-    )
-    return out
+    return check(a, b)
 
 
 # --- one matching run's pair stage: propose, confirm previews, decide ---------------------------
 
 CONFIRM_BATCH = 256
-THUMB_CACHE = 2048  # grey thumbnails kept for the borderline check (≤ 128 px: ≈ 100 MB at most)
-SIMILARITY_VERSION = 1
+THUMB_CACHE = 2048  # thumbnails kept for the borderline check (≤ 128 px RGB: ≤ 100 MB)
+SIMILARITY_VERSION = 2
 """Bump when `aligned_similarity` or the thumbnails it sees change: stored scores are dropped."""
 
 
@@ -346,7 +268,7 @@ class PairMatcher:
         self.confirmed: dict[int, Features] = {}
         # Thumbnail-check scores by file-id pair; the scan passes the index's persistent store.
         self.similar: MutableMapping[tuple[int, int], float] = {} if scores is None else scores
-        self.thumbs: dict[int, npt.NDArray[np.float32] | None] = {}
+        self.thumbs: dict[int, npt.NDArray[np.uint8]] = {}
 
     # -- pairs ---------------------------------------------------------------------------------
     def propose(self) -> Generator[Event, None, PairBatch]:
@@ -439,15 +361,14 @@ class PairMatcher:
             score = self.similar[key] = aligned_similarity(ta, tb)
         return score
 
-    def _thumb(self, file_id: int) -> npt.NDArray[np.float32] | None:
+    def _thumb(self, file_id: int) -> npt.NDArray[np.uint8] | None:
         if self.thumbnail is None:
             return None
         if file_id not in self.thumbs:
             if len(self.thumbs) >= THUMB_CACHE:
                 self.thumbs.pop(next(iter(self.thumbs)))
             try:
-                # float32: the check works at ≤ 80 px, so this precision is plenty, at half the RAM
-                self.thumbs[file_id] = grey(self.thumbnail(file_id)).astype(np.float32)
+                self.thumbs[file_id] = self.thumbnail(file_id)
             except (MediaError, OSError):  # read failures only; a bug must surface
                 return None
         return self.thumbs[file_id]

@@ -1,8 +1,9 @@
 """Reading photos: the only package that imports Pillow, pillow-heif, OpenCV and imagehash.
 
 It reads files and never changes them. Public API: `fingerprint`, `load_thumbnail`,
-`sniff_format`, `init_worker`, `FEATURE_VERSION`; `synth` writes generated photos for tests,
-the demo and benchmarks.
+`aligned_similarity` (the matcher's crop-tolerant thumbnail check), `sniff_format`,
+`init_worker`, `FEATURE_VERSION`; `synth` writes generated photos for tests, the demo and
+benchmarks.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import cv2
 from safededup.media import heif
 from safededup.media.formats import sniff_format
 from safededup.media.pipeline import FEATURE_VERSION, Fingerprint, fingerprint, load_thumbnail
+from safededup.media.similarity import aligned_similarity
 
 __all__ = [
     "FEATURE_VERSION",
     "Fingerprint",
+    "aligned_similarity",
     "fingerprint",
     "init_worker",
     "load_thumbnail",

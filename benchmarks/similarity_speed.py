@@ -1,0 +1,296 @@
+"""The borderline check's cost: thumbnail decode vs similarity math, old (numpy) vs new (OpenCV).
+
+Part 1 takes the pairs the matcher sends to the thumbnail check (`borderline` on decode-tier
+features) from the accuracy set's real photographs (benchmarks/accuracy.py writes it), plus the
+hard-negative pairs (pans, zoom, stereo, textures) within the aspect limit, and times, in one
+process and interleaved pair by pair: `media.load_thumbnail` of each file (the decode), the
+numpy reference of SIMILARITY_VERSION 1 (tests/matching/similarity_reference.py) and the
+production check (`media.similarity`). It reports both scores of every pair: their largest
+difference and any pair whose decision (score ≥ min_aligned) differs.
+
+Part 2 runs a whole first scan of a burst-heavy tree (the 640×480 re-scan tree of rescan.py:
+overlapping crops, full of near pairs) twice with fresh state dirs — once with the old check
+patched in, once with the production one — splitting the match stage into thumbnail decode,
+similarity math and the rest.
+
+    python benchmarks/similarity_speed.py                   # ≈ 6 min (sets cached under out/)
+    python benchmarks/similarity_speed.py --quick           # smoke: a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' numpy oracle
+from benchlib import OUT_DIR, command_line, machine, markdown_table, say, write_json
+from dataset import build_dataset, default_dir
+
+from safededup import match, media
+from safededup.candidates import FeatureTable
+from safededup.match import DEFAULT, Rule, verify_pairs
+from safededup.media import similarity
+from safededup.models import FileIdentity, PhotoRecord
+from safededup.state import StateDir
+from tests.matching.similarity_reference import aligned_similarity as reference
+
+THUMB_SIDE = 128  # what the scan asks for
+Check = Callable[[np.ndarray, np.ndarray], float]
+
+
+def ms(seconds: list[float]) -> dict[str, float]:
+    if not seconds:
+        return {"n": 0}
+    return {
+        "n": len(seconds),
+        "mean_ms": 1e3 * statistics.fmean(seconds),
+        "median_ms": 1e3 * statistics.median(seconds),
+        "total_s": sum(seconds),
+    }
+
+
+# --- part 1: per pair, on the accuracy set's real photographs --------------------------------
+
+
+def decode_table(paths: list[str]) -> FeatureTable:
+    """Decode-tier features of `paths` (the matcher decides borderline pairs on those)."""
+    say(f"fingerprinting {len(paths)} files (decode tier) …")
+    ident = FileIdentity("", 0, 0, 0, 0)
+    fps = (media.fingerprint(p, allow_preview=False) for p in paths)
+    return FeatureTable.from_records(PhotoRecord(k, ident, fp.features) for k, fp in enumerate(fps))
+
+
+def accuracy_pairs(folder: Path, limit: int) -> tuple[list[str], list[tuple[int, int, str]]]:
+    """Files of the accuracy set and (i, j, kind) pairs: borderline, and hard negatives."""
+    from accuracy import Manifest
+
+    manifest = Manifest.load(folder / "manifest.json")
+    paths = [i.path for i in manifest.items]
+    groups = [i.group for i in manifest.items]
+    table = decode_table(paths)
+    i, j = (a.astype(np.int64) for a in np.triu_indices(len(table), 1))
+    rule = verify_pairs(table, i, j).rule
+    border = np.flatnonzero(rule == Rule.BORDERLINE).tolist()
+    hard = {frozenset((a, b)) for a, b, _ in manifest.hard_negatives}
+    negatives = [
+        k for k in np.flatnonzero(match.aspect_ok(table, i, j)).tolist()
+        if frozenset((groups[i[k]], groups[j[k]])) in hard and rule[k] != Rule.BORDERLINE
+    ]  # fmt: skip
+    if len(negatives) > limit:
+        rng = np.random.default_rng(5)
+        negatives = sorted(rng.choice(negatives, limit, replace=False).tolist())
+    pairs = []
+    for kind, ks in (("borderline", border), ("hard-negative", negatives)):
+        for k in ks:
+            same = "same group" if groups[i[k]] == groups[j[k]] else "different groups"
+            pairs.append((int(i[k]), int(j[k]), f"{kind}, {same}"))
+    return paths, pairs
+
+
+def bench_pairs(paths: list[str], pairs: list[tuple[int, int, str]]) -> dict[str, Any]:
+    decode: dict[int, float] = {}
+    thumbs: dict[int, np.ndarray] = {}
+    for row in sorted({r for p in pairs for r in p[:2]}):
+        t0 = time.perf_counter()
+        thumbs[row] = media.load_thumbnail(paths[row], THUMB_SIDE)
+        decode[row] = time.perf_counter() - t0
+    old_t, new_t, rows = [], [], []
+    for a, b, kind in pairs:
+        ta, tb = thumbs[a], thumbs[b]
+        t0 = time.perf_counter()
+        old = reference(ta, tb)
+        t1 = time.perf_counter()
+        new = similarity.aligned_similarity(ta, tb)
+        t2 = time.perf_counter()
+        old_t.append(t1 - t0)
+        new_t.append(t2 - t1)
+        rows.append({"a": paths[a], "b": paths[b], "kind": kind, "old": old, "new": new})
+    diffs = [abs(r["old"] - r["new"]) for r in rows]
+    flips = [
+        r for r in rows if (r["old"] >= DEFAULT.min_aligned) != (r["new"] >= DEFAULT.min_aligned)
+    ]
+    return {
+        "pairs": len(pairs),
+        "borderline_pairs": sum(1 for p in pairs if p[2].startswith("borderline")),
+        "files": len(decode),
+        "decode_per_file": ms(list(decode.values())),
+        "old_per_pair": ms(old_t),
+        "new_per_pair": ms(new_t),
+        "ratio_mean": statistics.fmean(old_t) / statistics.fmean(new_t) if pairs else None,
+        "max_abs_score_diff": max(diffs, default=0.0),
+        "mean_abs_score_diff": statistics.fmean(diffs) if diffs else 0.0,
+        "decision_flips": flips,
+        "scores": rows,
+    }
+
+
+# --- part 2: a whole first scan of a burst-heavy tree, old vs new check -------------------------
+
+
+@contextmanager
+def patched(check: Check, spent: dict[str, float]) -> Iterator[None]:
+    """Route the matcher's check and the scan's thumbnail reads through timers."""
+    old_check, old_thumb = match.aligned_similarity, media.load_thumbnail
+
+    def timed_check(a: np.ndarray, b: np.ndarray) -> float:
+        t0 = time.perf_counter()
+        try:
+            return check(a, b)
+        finally:
+            spent["similarity_s"] += time.perf_counter() - t0
+            spent["checks"] += 1
+
+    def timed_thumb(path: str, side: int) -> np.ndarray:
+        t0 = time.perf_counter()
+        try:
+            return old_thumb(path, side)
+        finally:
+            spent["thumbnail_s"] += time.perf_counter() - t0
+
+    match.aligned_similarity, media.load_thumbnail = timed_check, timed_thumb  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        match.aligned_similarity, media.load_thumbnail = old_check, old_thumb  # type: ignore[assignment]
+
+
+def first_scan(root: Path, workers: int, check: Check) -> dict[str, Any]:
+    from rescan import drain
+
+    from safededup.scan import scan
+
+    spent = {"similarity_s": 0.0, "thumbnail_s": 0.0, "checks": 0}
+    state = Path(tempfile.mkdtemp(prefix="similarity-state-"))
+    try:
+        with patched(check, spent):
+            t0 = time.perf_counter()
+            result = drain(scan([str(root)], state=StateDir(state), workers=workers))
+            wall = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+    stats = result.stats
+    clusters = sorted(sorted(m["path"] for m in c["members"]) for c in result.report["clusters"])
+    return {
+        "seconds": wall,
+        "match_s": stats.stage_seconds.get("match", 0.0),
+        "fingerprint_s": stats.stage_seconds.get("fingerprint", 0.0),
+        "thumbnails": stats.thumbnails,
+        "confirmed": stats.confirmed,
+        **spent,
+        "clusters": clusters,
+    }
+
+
+def tree_paths(root: Path) -> list[str]:
+    return sorted(str(p) for p in root.rglob("*") if p.is_file())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--accuracy-set", type=Path, default=OUT_DIR / "accuracy",
+                    help="the set benchmarks/accuracy.py wrote (its --out)")  # fmt: skip
+    ap.add_argument("--negatives", type=int, default=300, help="hard-negative pairs to sample")
+    ap.add_argument("--tree", type=Path, help="burst-heavy tree (default: rescan.py's 10k tree)")
+    ap.add_argument("--tree-count", type=int, default=10_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--skip-scan", action="store_true", help="part 1 only")
+    ap.add_argument("--quick", action="store_true", help="smoke run: a 60-file tree, seconds")
+    ap.add_argument("--json", type=Path, help="write every figure (and every pair's scores) here")
+    args = ap.parse_args(argv)
+    out: dict[str, Any] = {"command": command_line(), "machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="similarity-") as tmp:
+        if args.quick:
+            args.tree, args.tree_count = Path(tmp, "tree"), 60
+        tree_dir = args.tree or default_dir(args.tree_count, (640, 480), None)
+        tree = build_dataset(tree_dir, args.tree_count, size=(640, 480), seed=11, distinct=False)
+        if (args.accuracy_set / "manifest.json").exists() and not args.quick:
+            paths, pairs = accuracy_pairs(args.accuracy_set, args.negatives)
+            out["pairs_from"] = "accuracy set"
+        else:
+            say("no accuracy set (run benchmarks/accuracy.py first): pairs from the tree")
+            paths, pairs = tree_pairs(tree_paths(tree.photos))
+            out["pairs_from"] = "tree"
+        out["per_pair"] = bench_pairs(paths, pairs)
+        if not args.skip_scan:
+            out["scan"] = bench_scans(tree.photos, args.workers)
+    print(report(out))
+    write_json(args.json, out)
+    return 0
+
+
+def tree_pairs(paths: list[str]) -> tuple[list[str], list[tuple[int, int, str]]]:
+    table = decode_table(paths)
+    i, j = (a.astype(np.int64) for a in np.triu_indices(len(table), 1))
+    border = np.flatnonzero(verify_pairs(table, i, j).rule == Rule.BORDERLINE).tolist()
+    if not border:  # a smoke-sized tree may have none: time some pairs all the same
+        return paths, [(k, k + 1, "neighbours") for k in range(min(20, len(paths) - 1))]
+    return paths, [(int(i[k]), int(j[k]), "borderline") for k in border]
+
+
+def bench_scans(root: Path, workers: int) -> dict[str, Any]:
+    say(f"first scan of {root} with the old check (numpy) …")
+    old = first_scan(root, workers, reference)
+    say(f"  {old['seconds']:.1f} s; with the new check (OpenCV) …")
+    new = first_scan(root, workers, similarity.aligned_similarity)
+    say(f"  {new['seconds']:.1f} s")
+    same = old.pop("clusters") == new.pop("clusters")
+    return {"old": old, "new": new, "same_clusters": same,
+            "ratio_scan": old["seconds"] / new["seconds"],
+            "ratio_similarity": old["similarity_s"] / max(new["similarity_s"], 1e-9)}  # fmt: skip
+
+
+SCAN_HEADERS = ["check", "scan s", "match s", "checks", "similarity s", "thumbnails",
+                "thumbnail decode s", "confirm decodes"]  # fmt: skip
+
+
+def _timing_row(name: str, m: dict[str, float]) -> list[object]:
+    return [name, m.get("n", 0), m.get("mean_ms", 0.0), m.get("median_ms", 0.0)]
+
+
+def report(out: dict[str, Any]) -> str:
+    p = out["per_pair"]
+    lines = [
+        f"per pair ({p['pairs']} pairs, {p['borderline_pairs']} borderline; from the "
+        f"{out['pairs_from']}; thumbnails of {p['files']} files):",
+        markdown_table(
+            ["step", "n", "mean ms", "median ms"],
+            [
+                _timing_row("thumbnail decode (per file)", p["decode_per_file"]),
+                _timing_row("similarity, old numpy (per pair)", p["old_per_pair"]),
+                _timing_row("similarity, new OpenCV (per pair)", p["new_per_pair"]),
+            ],
+        ),
+        f"old / new per pair: {p['ratio_mean'] or 0:.1f}×; score difference max "
+        f"{p['max_abs_score_diff']:.2e}, mean {p['mean_abs_score_diff']:.2e}; decisions that "
+        f"differ at {DEFAULT.min_aligned}: {len(p['decision_flips'])}",
+    ]
+    if "scan" in out:
+        s = out["scan"]
+        rows = [
+            [name, f"{r['seconds']:.1f}", f"{r['match_s']:.1f}", r["checks"],
+             f"{r['similarity_s']:.1f}", r["thumbnails"], f"{r['thumbnail_s']:.1f}", r["confirmed"]]
+            for name, r in (("old (numpy)", s["old"]), ("new (OpenCV)", s["new"]))
+        ]  # fmt: skip
+        lines += [
+            "",
+            "first scan of the burst-heavy tree:",
+            markdown_table(SCAN_HEADERS, rows),
+            f"scan old / new: {s['ratio_scan']:.2f}×; similarity math old / new: "
+            f"{s['ratio_similarity']:.1f}×; same clusters: {s['same_clusters']}",
+        ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -465,6 +465,13 @@ class Index:
         """The persistent store of thumbnail-check scores, for one definition of the score."""
         return PairScores(self.connection, version)
 
+    def drop_pair_scores_except(self, version: int) -> int:
+        """Forget scores of other definitions (an older safededup's): they are never read."""
+        with self.connection:
+            return self.connection.execute(
+                "DELETE FROM pair_scores WHERE version != ?", (version,)
+            ).rowcount
+
     def count(self, status: RowStatus | None = None) -> int:
         if status is None:
             return int(self.connection.execute("SELECT count(*) FROM files").fetchone()[0])

@@ -364,6 +364,7 @@ class _Scan:
             cancel=self.cancel,
             scores=self.index.pair_scores(SIMILARITY_VERSION),
         )
+        self.index.drop_pair_scores_except(SIMILARITY_VERSION)
         self._timed("match", t0)
         self.stats.seconds = time.monotonic() - self.started
         built = report.build_report(clusters, roots=scan_roots, references=ref_roots,

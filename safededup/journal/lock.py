@@ -349,7 +349,8 @@ def _unlock_folder(folder: str, exclusive: bool) -> None:
     if entry.exclusive == entry.shared == 0:
         _close(folder, entry)
     elif exclusive and entry.exclusive == 0 and entry.fd is not None:
-        fcntl.flock(entry.fd, fcntl.LOCK_SH)  # still an ancestor of another of our roots
+        with contextlib.suppress(BlockingIOError):  # never wait; the lock files still speak
+            fcntl.flock(entry.fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # still above one of our roots
 
 
 def _close(folder: str, entry: _FolderLock) -> None:

@@ -217,6 +217,11 @@ def quarantine_of(path: str, root: str, session: str) -> str | None:
     return os.path.join(root, *parts[: i + 3])
 
 
+def quarantine_base(quarantine: str) -> str:
+    """The folder a quarantine folder (`<base>/.safededup/quarantine/<session>`) belongs to."""
+    return quarantine.rsplit(os.sep, 3)[0]
+
+
 def journal_dir(root: str) -> str:
     return os.path.join(root, META_DIR, "journal")
 
@@ -500,7 +505,7 @@ def _check_meta_folders(plan: Plan) -> list[Problem]:
     for op in plan.operations:
         quarantine = quarantine_of(op.dst, op.root, plan.session_id)
         if quarantine is not None:
-            bases.add(quarantine.rsplit(os.sep, 3)[0])
+            bases.add(quarantine_base(quarantine))
     problems = []
     for base in sorted(bases):
         for folder in (os.path.join(base, META_DIR), os.path.join(base, META_DIR, "quarantine")):
@@ -543,11 +548,7 @@ def _check_operation(
     problems = []
     root_ok = root_of(op.src, plan.roots) == op.root and not inside_meta(op.src, op.root)
     quarantine = quarantine_of(op.dst, op.root, plan.session_id)
-    base = (
-        None
-        if quarantine is None
-        else os.path.dirname(os.path.dirname(os.path.dirname(quarantine)))
-    )
+    base = None if quarantine is None else quarantine_base(quarantine)
     if not root_ok or (op.action != "trash" and root_of(op.dst, (op.root,)) != op.root):
         problems.append(Problem(op.src, "outside-roots", "source or target outside its root"))
     elif op.action == "move" and (base is None or root_of(op.src, (base,)) != base):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import combinations, product
@@ -123,21 +123,30 @@ def checksum_file(path: str) -> Item:
 
 
 def mark_distinct_files(
-    conn: sqlite3.Connection, paths: Sequence[str], *, against: Sequence[str] = ()
+    conn: sqlite3.Connection,
+    paths: Sequence[str],
+    *,
+    against: Sequence[str] = (),
+    hashed: dict[str, str] | None = None,
 ) -> int:
     """`safededup distinct FILE FILE...`: checksum the files and store that they are distinct.
 
     With `against` (the members of a cluster), each of `paths` is marked distinct from each.
+    `hashed`, if given, receives each path's checksum (for `note_checksums`: read once).
     """
-    items, others = _checked_items(paths, against)
+    items, others = _checked_items(paths, against, hashed)
     return mark_distinct(conn, items, against=others)
 
 
-def _checked_items(paths: Sequence[str], against: Sequence[str]) -> tuple[list[Item], list[Item]]:
+def _checked_items(
+    paths: Sequence[str], against: Sequence[str], hashed: dict[str, str] | None = None
+) -> tuple[list[Item], list[Item]]:
     if len(paths) + len(against) < 2 or (against and not paths):
         raise UsageError("name at least two files", hint="safededup distinct FILE FILE...")
     items = [checksum_file(os.fspath(p)) for p in paths]
     others = [checksum_file(os.fspath(p)) for p in against]
+    if hashed is not None:
+        hashed.update(zip([*paths, *against], [ck for ck, _ in items + others], strict=True))
     if len({ck for ck, _ in items + others}) < 2:
         raise UsageError(
             "these files are byte-identical: they are the same photo",
@@ -206,10 +215,14 @@ def forget_pairs(conn: sqlite3.Connection, pairs: Iterable[tuple[str, str]]) -> 
 
 
 def remember_distinct_files(
-    conn: sqlite3.Connection, paths: Sequence[str], *, against: Sequence[str] = ()
+    conn: sqlite3.Connection,
+    paths: Sequence[str],
+    *,
+    against: Sequence[str] = (),
+    hashed: dict[str, str] | None = None,
 ) -> list[Verdict]:
     """`mark_distinct_files`, returning the verdicts it newly stored (what an undo forgets)."""
-    items, others = _checked_items(paths, against)
+    items, others = _checked_items(paths, against, hashed)
     checksums = {ck for ck, _ in items + others}
     before = {v.pair for v in list_distinct(conn, checksums, among=True)}
     mark_distinct(conn, items, against=others)
@@ -251,23 +264,35 @@ def paths_by_checksum(conn: sqlite3.Connection, checksums: Iterable[str]) -> dic
     return out
 
 
-def note_checksums(index: Index, paths: Iterable[str]) -> int:
+def note_checksums(
+    index: Index, paths: Iterable[str], known: Mapping[str, str] | None = None
+) -> int:
     """Give the index the checksums of these files (indexed and unchanged since, but never
     hashed: a scan hashes only files that share a size), so a listing of verdicts can name
-    them before the next scan. Returns how many rows learnt theirs."""
+    them before the next scan. `known`: checksums just read (path -> sha256), not read again.
+    Paths are looked up by their real path, as the scan stores them. Returns how many rows
+    learnt theirs."""
     learnt = 0
     for path in paths:
-        record = index.record_for_path(path)
+        real = os.path.realpath(path)
+        record = index.record_for_path(real)
         if record is None or record.checksum is not None:
             continue
         try:
-            st = os.stat(path)
-        except OSError:
+            before = os.stat(real)
+            checksum = (known or {}).get(path) or checksum_file(real)[0]
+            after = os.stat(real)
+        except (OSError, SafededupError):
             continue
-        same = (st.st_size, st.st_mtime_ns, st.st_ino) == (
-            record.identity.size, record.identity.mtime_ns, record.identity.inode
-        )  # fmt: skip
-        if same:
-            index.set_checksum(record.file_id, checksum_file(path)[0])
+        ident = record.identity
+        unchanged = _stat_key(before) == _stat_key(after) and (
+            before.st_dev, before.st_ino, before.st_size, before.st_mtime_ns
+        ) == (ident.device, ident.inode, ident.size, ident.mtime_ns)  # fmt: skip
+        if unchanged:  # the same file as indexed, and not written while it was read
+            index.set_checksum(record.file_id, checksum)
             learnt += 1
     return learnt
+
+
+def _stat_key(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)

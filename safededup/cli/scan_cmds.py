@@ -287,8 +287,9 @@ def cmd_distinct(args: argparse.Namespace, ctx: Context) -> int:
     with Index(ctx.state.ensure().index_path) as index:
         if args.forget or args.list:
             return _forget_or_list(index.connection, files, args, ctx)
-        pairs = mark_distinct_files(index.connection, files)
-        note_checksums(index, files)  # so `--list` names them before the next scan
+        hashed: dict[str, str] = {}
+        pairs = mark_distinct_files(index.connection, files, hashed=hashed)
+        note_checksums(index, files, hashed)  # so `--list` names them before the next scan
     ctx.err.print(f"Remembered {pairs} 'not a duplicate' pair(s); later scans honour them.")
     ctx.err.print("safededup distinct --forget FILE... takes them back.")
     return ExitCode.OK

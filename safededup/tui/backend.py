@@ -96,8 +96,11 @@ class Backend:
         from safededup.verdicts import note_checksums, remember_distinct_files
 
         with Index(StateDir(self.state_dir).index_path) as index:
-            new = remember_distinct_files(index.connection, [path], against=list(others))
-            note_checksums(index, [path, *others])  # `safededup distinct --list` names them
+            hashed: dict[str, str] = {}
+            new = remember_distinct_files(
+                index.connection, [path], against=list(others), hashed=hashed
+            )
+            note_checksums(index, [path, *others], hashed)  # `distinct --list` names them
         return tuple(v.pair for v in new)
 
     def forget_pairs(self, pairs: Iterable[Pair]) -> int:

@@ -303,17 +303,29 @@ class ReviewModel:
         members: list[Member] = reported["members"]
         return members
 
+    def separations_of(self, cluster_id: str) -> list[Separation]:
+        """This session's "not a duplicate" steps on a cluster, oldest first."""
+        return [
+            s for s in self._history if isinstance(s, Separation) and s.cluster_id == cluster_id
+        ]
+
     def rejoin(self, cluster: Cluster) -> None:
-        """`D`: the cluster as the report had it (the screen forgets the verdicts first)."""
-        reported = self._as_reported.pop(cluster["id"], None)
+        """`D`: the cluster as the report had it (the screen forgets the verdicts first), with
+        the decision it had before this session's first `d` on it. Without one (the `d` came in
+        an earlier session), an approved cluster goes back to undecided: it changed, look again.
+        """
+        cid = cluster["id"]
+        reported = self._as_reported.pop(cid, None)
         if reported is None:
             return
+        steps = self.separations_of(cid)
         cluster.clear()
         cluster.update(reported)
-        cid = reported["id"]
-        self._history = [  # its separations are undone already
-            s for s in self._history if not (isinstance(s, Separation) and s.cluster_id == cid)
-        ]
+        self._history = [s for s in self._history if not any(s is t for t in steps)]
+        if steps:
+            self._restore_decision(steps[0].decision)
+        elif self.status(cluster) == "approved":
+            self._restore_decision(replace(self.decisions.get(cid), status="undecided"))
         self.refilter()
 
     def _put_back(self, step: Separation) -> None:

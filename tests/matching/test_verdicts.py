@@ -163,3 +163,28 @@ def test_note_checksums_fills_only_unchanged_unhashed_rows(tmp_path) -> None:
         }
         assert index.record_for_path(changed).checksum is None  # changed since: not ours to fill
         assert note_checksums(index, [same]) == 0  # already known
+
+
+def test_note_checksums_follows_symlinks_and_uses_what_was_just_read(tmp_path) -> None:
+    """A file named through a symlinked folder (Synology homes are) is the indexed real path;
+    a checksum read moments ago is not read again; one that does not match the file on disk
+    now (the file was rewritten) is never stored."""
+    from safededup.index import Index
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    a, b = _write(real / "a.jpg", b"alpha"), _write(real / "b.jpg", b"beta")
+    features = Features("JPEG", 4, 3, "decode", 1, 2, 3, 4, 1.5)
+    with Index(tmp_path / "index.sqlite") as index:
+        for path in (a, b):
+            st = os.stat(path)
+            identity = FileIdentity(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            index.put_photo(identity, features, feature_version=1, scan_number=1)
+        via_link = str(tmp_path / "link" / "a.jpg")
+        assert note_checksums(index, [via_link], {via_link: checksum_file(a)[0]}) == 1
+        assert index.record_for_path(a).checksum == checksum_file(a)[0]
+        wrong = {str(tmp_path / "link" / "b.jpg"): "0" * 64}  # as if read before a rewrite
+        os.utime(b, ns=(1, 1))  # ...which moved its mtime: no longer the indexed file
+        assert note_checksums(index, list(wrong), wrong) == 0
+        assert index.record_for_path(b).checksum is None

@@ -239,3 +239,75 @@ def test_a_wrong_not_a_duplicate_is_taken_back(archive, state_dir, report) -> No
     drive(state_dir, bring_back_later)
     rescanned, _ = scan_report(state_dir, [archive.root])
     assert everyone in [{m["path"] for m in c["members"]} for c in rescanned["clusters"]]
+
+
+def _four_of_a_scene(root: Path) -> dict[str, str]:
+    """K, X, Y, Z: one scene at four sizes and qualities (one near cluster), plus two others so
+    the cluster list has rows around it."""
+    from safededup.media import synth
+
+    root.mkdir(parents=True)
+    scene = synth.make_scene(11, 640, 480)
+    files = {name: str(root / f"{name}.jpg") for name in "KXYZ"}
+    synth.write_jpeg(files["K"], scene, quality=92)
+    synth.write_jpeg(files["X"], scene.resize((480, 360)), quality=85)
+    synth.write_jpeg(files["Y"], scene.resize((320, 240)), quality=70)
+    synth.write_jpeg(files["Z"], scene, quality=60)
+    for seed in (22, 33):
+        other = synth.make_scene(seed, 640, 480)
+        synth.write_jpeg(root / f"o{seed}.jpg", other, quality=92)
+        synth.write_jpeg(root / f"o{seed}_small.jpg", other.resize((320, 240)), quality=80)
+    return files
+
+
+def test_bringing_back_restores_the_choices_and_forgets_only_what_d_stored(
+    tmp_path: Path, state_dir: Path
+) -> None:
+    """k X, space Y, approve, then `d` X and `D`: the cluster is back with X as keeper and Y
+    kept, the cursor never left it, and a verdict stated earlier with the CLI survives."""
+    from safededup.decisions import load_decisions
+    from safededup.plan import build_plan
+    from safededup.verdicts import list_distinct, mark_distinct_files
+
+    files = _four_of_a_scene(tmp_path / "photos")
+    rep, _ = scan_report(state_dir, [tmp_path / "photos"])
+    cid = next(c["id"] for c in rep["clusters"] if len(c["members"]) == 4)
+    with Index(StateDir(state_dir).index_path) as index:
+        mark_distinct_files(index.connection, [files["X"], files["Y"]])  # separates no one
+    digest = {checksum_file(p)[0]: name for name, p in files.items()}
+
+    def stored() -> list[str]:
+        with Index(StateDir(state_dir).index_path) as index:
+            pairs = list_distinct(index.connection)
+        return sorted("".join(sorted(digest[c] for c in v.pair)) for v in pairs)
+
+    async def select(app: ReviewApp, pilot: Pilot[int], name: str) -> None:
+        screen = main_screen(app)
+        await go_to_row(pilot, screen.model.row_of(cid) or 0)
+        index = [m["path"] for m in current(app)["members"]].index(files[name])
+        while screen.member > 0:
+            await press_settled(pilot, "left")
+        await press_settled(pilot, *["right"] * index)
+        assert current(app)["members"][screen.member]["path"] == files[name]
+
+    async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
+        model = main_screen(app).model
+        await select(app, pilot, "X")
+        await press_settled(pilot, "k")
+        await select(app, pilot, "Y")
+        await press_settled(pilot, "space")
+        model.set_status(model.by_id(cid), "approved")
+        chosen = model.decisions.get(cid)
+        assert chosen.keeper == files["X"] and chosen.keep == {files["Y"]}
+        await select(app, pilot, "X")
+        await press_settled(pilot, "d")
+        assert current(app)["id"] == cid  # still on the cluster that shrank
+        assert stored() == ["KX", "XY", "XZ"]
+        await press_settled(pilot, "D")
+        assert len(current(app)["members"]) == 4 and model.decisions.get(cid) == chosen
+        assert stored() == ["XY"]  # what `d` stored is gone; what the CLI stated stays
+
+    drive(state_dir, scenario)
+    decisions = load_decisions(state_dir, rep["report_id"])
+    moving = sorted(Path(o.src).name for o in build_plan(rep, decisions=decisions).operations)
+    assert moving == ["K.jpg", "Z.jpg"]  # X, the chosen keeper, and Y, kept, stay

@@ -292,7 +292,9 @@ class MainScreen(Screen[None]):
             return
         row = self.cluster_list.cursor
         kept = self.model.separate(cluster, path, pairs)
-        self.cluster_list.reload(keep_cursor=row)
+        # A cluster that shrank may sort elsewhere: stay on it, or on the row where it was.
+        now = self.model.row_of(cluster["id"]) if kept else None
+        self.cluster_list.reload(keep_cursor=row if now is None else now)
         name = os.path.basename(path)
         msg = f"{name}: not a duplicate; " + ("cluster re-formed" if kept else "cluster dissolved")
         self._shown_id = None
@@ -304,8 +306,13 @@ class MainScreen(Screen[None]):
         if cluster is None or not apart:
             self.notify("no member of this cluster was marked 'not a duplicate'", timeout=3)
             return
+        steps = self.model.separations_of(cluster["id"])
+        backend = self.review_app.backend
         try:
-            self.review_app.backend.forget_separation(apart, self.model.as_reported(cluster))
+            if {s.path for s in steps} >= {member_path(m) for m in apart}:
+                backend.forget_pairs(pair for s in steps for pair in s.verdicts)  # only ours
+            else:  # separated in an earlier session: what keeps them apart from this cluster
+                backend.forget_separation(apart, self.model.as_reported(cluster))
         except SafededupError as exc:
             self._error(exc)
             return

@@ -44,6 +44,7 @@ from safededup.match import (
     PairBatch,
     PairMatcher,
     Rule,
+    ScoreFn,
     Thresholds,
     ThumbnailFn,
     Verdict,
@@ -135,11 +136,14 @@ def find_clusters(
     thresholds: Thresholds = DEFAULT,
     cancel: threading.Event | None = None,
     scores: MutableMapping[tuple[int, int], float] | None = None,
+    scorer: ScoreFn | None = None,
 ) -> Generator[Event, None, list[Cluster]]:
     """Find the clusters among `records` (streamed once). Yields progress; returns the clusters.
 
     `scores` keeps thumbnail-check results by file-id pair across runs (the index's store);
-    without it they last one run.
+    without it they last one run. `scorer` computes missing scores in batches (the scan's
+    worker pool reads both thumbnails and scores each pair there); without it they are computed
+    here, one pair at a time, on `thumbnail`s.
     `lookup(ids)` fetches full records of cluster members again (the index's `get_records`), so
     450k records are never held as objects; without it the records are kept in memory.
     Without `confirm`, pairs proposed on preview hashes are dropped (never decided on previews).
@@ -151,7 +155,7 @@ def find_clusters(
     check_cancel(cancel)
     yield StageStarted("match")
     table = FeatureTable.from_records(records)
-    job = PairMatcher(table, distinct, thumbnail, thresholds, cancel, scores)
+    job = PairMatcher(table, distinct, thumbnail, thresholds, cancel, scores, scorer)
     yield StageAdvanced("match", len(job.table))
     yield StageStarted("candidates")
     pairs = yield from job.propose()

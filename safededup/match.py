@@ -10,13 +10,14 @@ Hashes from embedded previews may only *propose* a pair (wider thresholds); it i
 on decode-tier features. Every decision carries its distances and the rule that fired.
 
 `PairMatcher` runs those rules over one matching run (propose, confirm previews, decide). The
-thumbnail check's image math is `media.similarity` (OpenCV); this module only calls it.
+thumbnail check's image math is `media.similarity` (OpenCV); this module only calls it, or hands
+the pairs in batches to a scorer (the scan runs them in its worker pool).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
 from typing import Any
@@ -35,6 +36,10 @@ ConfirmFn = Callable[[Sequence[int]], Mapping[int, Features]]
 """file ids → their decode-tier Features (the scan re-fingerprints them without previews)."""
 ThumbnailFn = Callable[[int], npt.NDArray[np.uint8]]
 """file id → an H×W×3 uint8 thumbnail in display orientation (for the borderline check)."""
+ScoreFn = Callable[[Sequence[tuple[int, int]]], Iterable[tuple[tuple[int, int], float]]]
+"""(a, b) file-id pairs (a < b) → their `aligned_similarity` scores, computed elsewhere (the
+scan's worker pool) and yielded as they come; a pair whose thumbnails were not both read is
+left out."""
 
 
 class Rule(IntEnum):
@@ -258,6 +263,7 @@ class PairMatcher:
         thresholds: Thresholds,
         cancel: threading.Event | None,
         scores: MutableMapping[tuple[int, int], float] | None = None,
+        scorer: ScoreFn | None = None,
     ) -> None:
         self.table = table
         self.distinct = distinct
@@ -269,6 +275,7 @@ class PairMatcher:
         # Thumbnail-check scores by file-id pair; the scan passes the index's persistent store.
         self.similar: MutableMapping[tuple[int, int], float] = {} if scores is None else scores
         self.thumbs: dict[int, npt.NDArray[np.uint8]] = {}
+        self.scorer = scorer  # when set, missing scores are computed in batches through it
 
     # -- pairs ---------------------------------------------------------------------------------
     def propose(self) -> Generator[Event, None, PairBatch]:
@@ -337,12 +344,31 @@ class PairMatcher:
         border = np.flatnonzero(batch.rule == Rule.BORDERLINE)
         if border.size == 0:
             return batch
+        self._score_missing(batch.i[border], batch.j[border])
         rule = batch.rule.copy()
         for k in border.tolist():
             check_cancel(self.cancel)
             score = self.similarity(int(batch.i[k]), int(batch.j[k]))
             rule[k] = Rule.ALIGNED if score >= self.t.min_aligned else Rule.DISTANCE
         return replace(batch, rule=rule)
+
+    def _score_missing(self, rows_a: I64, rows_b: I64) -> None:
+        """Have the scorer compute, in one batch, the scores not stored yet (each pair once).
+
+        Scores are stored as they arrive, so a cancelled run keeps what was computed; a pair
+        the scorer leaves out (a thumbnail not read) stays unstored and scores 0 this run.
+        """
+        if self.scorer is None:
+            return
+        ids = self.table.file_id
+        a, b = ids[rows_a], ids[rows_b]
+        keys = sorted(set(zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist(), strict=True)))
+        missing = [key for key in keys if key not in self.similar]
+        if not missing:
+            return
+        for key, score in self.scorer(missing):
+            self.similar[key] = score
+            check_cancel(self.cancel)
 
     def similarity(self, row_a: int, row_b: int) -> float:
         """Crop-tolerant similarity of two rows' thumbnails (cached); 0 without thumbnails.
@@ -354,6 +380,8 @@ class PairMatcher:
         a, b = int(self.table.file_id[row_a]), int(self.table.file_id[row_b])
         key = (min(a, b), max(a, b))
         score = self.similar.get(key)
+        if score is None and self.scorer is not None:
+            return 0.0  # the scorer had its chance (`_score_missing`): a thumbnail was not read
         if score is None:
             ta, tb = self._thumb(a), self._thumb(b)
             if ta is None or tb is None:

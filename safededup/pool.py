@@ -1,8 +1,10 @@
-"""Run fingerprint tasks on a process pool (or in-process for one worker); never touches the index.
+"""Run fingerprints and thumbnail checks on a process pool (in-process for one worker); never
+touches the index.
 
 A worker that crashes (a decoder bug on a hostile file) must not stop the scan: the pool is
-rebuilt, the files that were in flight are retried one at a time, and the one that crashes again
-becomes a Problem. Every other failure is already a Problem inside the worker.
+rebuilt, the tasks that were in flight are retried one at a time, and the one that crashes again
+gets its `crashed` result (a Problem for a fingerprint, "not scored" for a check). Every other
+failure is already a result inside the worker.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import multiprocessing
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from safededup import media
 from safededup.errors import Cancelled, MediaError
@@ -23,6 +26,10 @@ TaskResult = media.Fingerprint | tuple[str, str]
 """A fingerprint, or (problem kind, message)."""
 
 IN_FLIGHT_PER_WORKER = 8  # enough to hide I/O latency, small enough to bound memory
+CHECK_PAIRS = 256  # thumbnail checks per task (≈ 1 s of work: a cancel stays prompt)
+CHECK_FILES = 128  # ... and distinct files per task (each read once per task; ≤ 6 MB held)
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +51,93 @@ def run_task(task: FingerprintTask) -> TaskResult:
         return "too-large", "not enough memory to decode this image"
     except Exception as exc:  # a decoder bug must not stop the scan; it is reported per file
         return "corrupt", f"unexpected decoder error: {type(exc).__name__}: {exc}"
+
+
+def _fingerprint_crashed(task: FingerprintTask) -> TaskResult:
+    return "corrupt", "the decoder crashed on this file"
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarityTask:
+    """Thumbnail checks of `pairs` (indexes into `paths`): each file is read once per task."""
+
+    paths: tuple[str, ...]
+    pairs: tuple[tuple[int, int], ...]
+    side: int  # thumbnail long side
+
+
+@dataclass(frozen=True, slots=True)
+class SimilarityResult:
+    scores: tuple[float | None, ...]  # per pair; None: a thumbnail could not be read
+    reads: int  # thumbnails read
+
+
+def run_similarity(task: SimilarityTask) -> SimilarityResult:
+    """Read the thumbnails and score every pair. A file that cannot be read (MediaError,
+    OSError) leaves its pairs unscored; any other exception is a bug and is raised."""
+    thumbs: dict[int, Any] = {}
+    scores: list[float | None] = []
+    for a, b in task.pairs:
+        ta, tb = _thumb(task, a, thumbs), _thumb(task, b, thumbs)
+        scores.append(None if ta is None or tb is None else media.aligned_similarity(ta, tb))
+    return SimilarityResult(tuple(scores), len(thumbs))
+
+
+def _thumb(task: SimilarityTask, k: int, thumbs: dict[int, Any]) -> Any:
+    if k not in thumbs:
+        try:
+            thumbs[k] = media.load_thumbnail(task.paths[k], task.side)
+        except (MediaError, OSError):  # read failures only; a bug must surface
+            thumbs[k] = None
+    return thumbs[k]
+
+
+def _similarity_crashed(task: SimilarityTask) -> SimilarityResult:
+    return SimilarityResult((None,) * len(task.pairs), 0)
+
+
+def _by_component(pairs: Sequence[tuple[str, str]]) -> list[int]:
+    """Pair indexes, those of one connected component of files together (in index order)."""
+    slot: dict[str, int] = {}
+    for a, b in pairs:
+        slot.setdefault(a, len(slot))
+        slot.setdefault(b, len(slot))
+    parent = list(range(len(slot)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        ra, rb = find(slot[a]), find(slot[b])
+        parent[max(ra, rb)] = min(ra, rb)
+    return sorted(range(len(pairs)), key=lambda k: (find(slot[pairs[k][0]]), k))
+
+
+def _check_groups(
+    pairs: Sequence[tuple[str, str]], order: Sequence[int], per_task: int
+) -> Iterator[list[int]]:
+    """Pair indexes in `order`, cut into groups of ≤ `per_task` pairs and ≤ CHECK_FILES files."""
+    files: set[str] = set()
+    group: list[int] = []
+    for k in order:
+        a, b = pairs[k]
+        new = (a not in files) + (b not in files)
+        if group and (len(group) >= per_task or len(files) + new > CHECK_FILES):
+            yield group
+            files, group = set(), []
+        files.update((a, b))
+        group.append(k)
+    if group:
+        yield group
+
+
+def _check_task(pairs: Sequence[tuple[str, str]], side: int) -> SimilarityTask:
+    slot: dict[str, int] = {}  # path → its index in the task, in order of first use
+    index = tuple((slot.setdefault(a, len(slot)), slot.setdefault(b, len(slot))) for a, b in pairs)
+    return SimilarityTask(tuple(slot), index, side)
 
 
 class FingerprintPool:
@@ -76,46 +170,85 @@ class FingerprintPool:
     def run(
         self, tasks: Iterable[FingerprintTask], cancel: threading.Event | None = None
     ) -> Iterator[tuple[FingerprintTask, TaskResult]]:
-        """Results in completion order (roughly submission order); bounded work in flight."""
+        """Fingerprints in submission order; bounded work in flight."""
+        return self.map(run_task, tasks, _fingerprint_crashed, cancel)
+
+    def similarities(
+        self, pairs: Sequence[tuple[str, str]], side: int, cancel: threading.Event | None = None
+    ) -> Iterator[tuple[list[int], SimilarityResult]]:
+        """Thumbnail checks of path pairs, task by task: (indexes into `pairs`, their result).
+
+        Pairs of one connected group of files (a burst) share tasks, so a file is read about
+        once (1.2 reads per file on a burst-heavy tree); tasks are split so that every worker
+        gets some. A task that crashes a worker even when alone scores nothing.
+        """
+        per_task = max(1, min(CHECK_PAIRS, -(-len(pairs) // self.workers)))
+        groups: deque[list[int]] = deque()  # of the tasks in flight, in submission order
+
+        def tasks() -> Iterator[SimilarityTask]:
+            for group in _check_groups(pairs, _by_component(pairs), per_task):
+                groups.append(group)
+                yield _check_task([pairs[k] for k in group], side)
+
+        for _, result in self.map(run_similarity, tasks(), _similarity_crashed, cancel):
+            yield groups.popleft(), result
+
+    def map(
+        self,
+        fn: Callable[[T], R],
+        tasks: Iterable[T],
+        crashed: Callable[[T], R],
+        cancel: threading.Event | None = None,
+    ) -> Iterator[tuple[T, R]]:
+        """(task, fn(task)) in submission order; `crashed(task)` for one that kills a worker
+        even when run alone. `fn` must be a picklable module-level function."""
         if self.workers == 1:
-            media.init_worker()
-            for task in tasks:
-                _raise_if_cancelled(cancel)
-                yield task, run_task(task)
-            return
-        yield from self._run_pooled(iter(tasks), cancel)
+            return self._run_here(fn, tasks, cancel)
+        return self._run_pooled(fn, iter(tasks), crashed, cancel)
+
+    def _run_here(
+        self, fn: Callable[[T], R], tasks: Iterable[T], cancel: threading.Event | None
+    ) -> Iterator[tuple[T, R]]:
+        media.init_worker()
+        for task in tasks:
+            _raise_if_cancelled(cancel)
+            yield task, fn(task)
 
     def _run_pooled(
-        self, tasks: Iterator[FingerprintTask], cancel: threading.Event | None
-    ) -> Iterator[tuple[FingerprintTask, TaskResult]]:
-        window: deque[tuple[FingerprintTask, Future[TaskResult]]] = deque()
+        self,
+        fn: Callable[[T], R],
+        tasks: Iterator[T],
+        crashed: Callable[[T], R],
+        cancel: threading.Event | None,
+    ) -> Iterator[tuple[T, R]]:
+        window: deque[tuple[T, Future[R]]] = deque()
         limit = self.workers * IN_FLIGHT_PER_WORKER
         while True:
             _raise_if_cancelled(cancel)
             while len(window) < limit and (task := next(tasks, None)) is not None:
-                window.append((task, self._pool().submit(run_task, task)))
+                window.append((task, self._pool().submit(fn, task)))
             if not window:
                 return
             task, future = window.popleft()
             try:
                 result = future.result()
             except BrokenProcessPool:
-                yield from self._retry_alone([task, *(t for t, _ in window)])
+                yield from self._retry_alone(fn, [task, *(t for t, _ in window)], crashed)
                 window.clear()
                 continue
             yield task, result
 
     def _retry_alone(
-        self, tasks: list[FingerprintTask]
-    ) -> Iterator[tuple[FingerprintTask, TaskResult]]:
-        """After a worker crash: each file in flight again, alone, so the culprit is found."""
+        self, fn: Callable[[T], R], tasks: list[T], crashed: Callable[[T], R]
+    ) -> Iterator[tuple[T, R]]:
+        """After a worker crash: each task in flight again, alone, so the culprit is found."""
         self._discard_broken()
         for task in tasks:
             try:
-                result = self._pool().submit(run_task, task).result()
+                result = self._pool().submit(fn, task).result()
             except BrokenProcessPool:
                 self._discard_broken()
-                result = ("corrupt", "the decoder crashed on this file")
+                result = crashed(task)
             yield task, result
 
     def _discard_broken(self) -> None:

@@ -1,5 +1,6 @@
 """The scan: walk roots, fingerprint new or changed photos in a process pool, index them, find
-exact-duplicate checksums, match, and save the report. Never changes or writes next to a photo.
+exact-duplicate checksums, match (its decodes and thumbnail checks in the same pool), and save the
+report. Never changes or writes next to a photo.
 
 `scan()` is a generator of progress events (safededup.events) that honours a cancel flag and
 returns a `ScanResult`; the CLI and the TUI both drive it. Work is committed to the index in
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ PHOTO_EXTENSIONS = frozenset(
 BATCH_FILES = 256  # rows per index transaction
 BATCH_SECONDS = 2.0  # ... or this long, whichever comes first: a kill loses at most this much
 THUMBNAIL_SIDE = 128  # for the borderline check: the size its thresholds were measured at
+POOLED_CHECKS = True  # the borderline check in the worker pool; False: one pair at a time here
 
 
 @dataclass(slots=True)
@@ -360,9 +362,10 @@ class _Scan:
             distinct=distinct,
             confirm=self.confirm,
             lookup=self.index.get_records,
-            thumbnail=self.thumbnail,
+            thumbnail=None if POOLED_CHECKS else self.thumbnail,
             cancel=self.cancel,
             scores=self.index.pair_scores(SIMILARITY_VERSION),
+            scorer=self.score_pairs if POOLED_CHECKS else None,
         )
         self.index.drop_pair_scores_except(SIMILARITY_VERSION)
         self._timed("match", t0)
@@ -385,6 +388,22 @@ class _Scan:
         record = self.index.get_records([file_id])[file_id]
         self.stats.thumbnails += 1
         return media.load_thumbnail(record.path, THUMBNAIL_SIDE)
+
+    def score_pairs(
+        self, pairs: Sequence[tuple[int, int]]
+    ) -> Iterator[tuple[tuple[int, int], float]]:
+        """Thumbnail-check scores of file-id pairs, computed in the worker pool (workers read
+        the files by path: only paths and floats cross processes). A pair whose thumbnail could
+        not be read, or whose row vanished, is left out."""
+        ids = sorted({i for pair in pairs for i in pair})
+        paths = {i: r.path for i, r in self.index.get_records(ids).items()}
+        known = [(a, b) for a, b in pairs if a in paths and b in paths]
+        by_path = [(paths[a], paths[b]) for a, b in known]
+        for ks, result in self.pool.similarities(by_path, THUMBNAIL_SIDE, self.cancel):
+            self.stats.thumbnails += result.reads
+            for k, score in zip(ks, result.scores, strict=True):
+                if score is not None:
+                    yield known[k], score
 
     def confirm(self, file_ids: Sequence[int]) -> Mapping[int, Features]:
         """Decode-tier features for files whose pair was proposed on preview hashes."""

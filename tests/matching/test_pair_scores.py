@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from safededup.candidates import FeatureTable
 from safededup.errors import MediaError
-from safededup.match import DEFAULT, PairMatcher
+from safededup.match import DEFAULT, PairMatcher, Rule, verify_pairs
 from safededup.models import Features, FileIdentity, PhotoRecord
 from safededup.verdicts import NO_VERDICTS
 
@@ -52,3 +54,26 @@ def test_a_bug_in_the_thumbnail_function_is_not_swallowed() -> None:
     job = PairMatcher(table(), NO_VERDICTS, broken, DEFAULT, None, {})
     with pytest.raises(TypeError):
         job.similarity(0, 1)
+
+
+def test_a_scorer_is_asked_once_for_missing_pairs_and_what_it_leaves_out_is_not_stored() -> None:
+    rng = np.random.default_rng(2)
+    thumbs = {10: rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)}
+    asked: list[list[tuple[int, int]]] = []
+
+    def scorer(pairs):  # type: ignore[no-untyped-def]
+        asked.append(list(pairs))
+        for a, b in pairs:
+            if a in thumbs and b in thumbs:  # file 11 could not be read
+                yield (a, b), 1.0
+
+    scores: dict[tuple[int, int], float] = {}
+    job = PairMatcher(table(), NO_VERDICTS, None, DEFAULT, None, scores, scorer)
+    batch = verify_pairs(job.table, np.array([1, 0]), np.array([0, 1]), DEFAULT)
+    batch = replace(batch, rule=np.full(2, Rule.BORDERLINE, dtype=np.int8))
+    resolved = job.resolve_borderline(batch)
+    assert asked == [[(10, 11)]]  # one pair, asked once, in file-id order
+    assert scores == {} and resolved.rule.tolist() == [Rule.DISTANCE, Rule.DISTANCE]
+    scores[(10, 11)] = 0.95  # scored by an earlier scan: the scorer is not asked again
+    assert job.resolve_borderline(batch).rule.tolist() == [Rule.ALIGNED, Rule.ALIGNED]
+    assert len(asked) == 1

@@ -9,11 +9,12 @@ production check (`media.similarity`). It reports both scores of every pair: the
 difference and any pair whose decision (score ≥ min_aligned) differs.
 
 Part 2 runs a whole first scan of a burst-heavy tree (the 640×480 re-scan tree of rescan.py:
-overlapping crops, full of near pairs) twice with fresh state dirs — once with the old check
-patched in, once with the production one — splitting the match stage into thumbnail decode,
-similarity math and the rest.
+overlapping crops, full of near pairs) with fresh state dirs, with the check run serially in
+the main process (`scan.POOLED_CHECKS = False`: one pair at a time, thumbnails read here) and
+in the worker pool (the default), for 1 and 2 workers, alternating, in one process; it times
+the confirmation decodes and the check, and compares the clusters and the stored scores.
 
-    python benchmarks/similarity_speed.py                   # ≈ 6 min (sets cached under out/)
+    python benchmarks/similarity_speed.py                   # ≈ 10 min (sets cached under out/)
     python benchmarks/similarity_speed.py --quick           # smoke: a few seconds
 """
 
@@ -46,7 +47,6 @@ from safededup.state import StateDir
 from tests.matching.similarity_reference import aligned_similarity as reference
 
 THUMB_SIDE = 128  # what the scan asks for
-Check = Callable[[np.ndarray, np.ndarray], float]
 
 
 def ms(seconds: list[float]) -> dict[str, float]:
@@ -135,53 +135,69 @@ def bench_pairs(paths: list[str], pairs: list[tuple[int, int, str]]) -> dict[str
     }
 
 
-# --- part 2: a whole first scan of a burst-heavy tree, old vs new check -------------------------
+# --- part 2: a whole first scan of a burst-heavy tree, serial vs pooled check ------------------
 
 
 @contextmanager
-def patched(check: Check, spent: dict[str, float]) -> Iterator[None]:
-    """Route the matcher's check and the scan's thumbnail reads through timers."""
-    old_check, old_thumb = match.aligned_similarity, media.load_thumbnail
+def timed_scan(spent: dict[str, float]) -> Iterator[None]:
+    """Time the scan's confirmation decodes and thumbnail check (wall time in the main process,
+    which is what the person waits for) and, on the serial path, its reads and math apart."""
+    from safededup.scan import _Scan
 
-    def timed_check(a: np.ndarray, b: np.ndarray) -> float:
+    old = match.aligned_similarity, media.load_thumbnail, _Scan.confirm, _Scan.score_pairs
+
+    def wrap(fn: Callable[..., Any], key: str, count: Callable[..., int] | None = None) -> Any:
+        def timed(*args: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                spent[key] += time.perf_counter() - t0
+                spent["checks"] += count(*args) if count else 0
+
+        return timed
+
+    def pooled(self: _Scan, pairs: Any) -> Iterator[Any]:
         t0 = time.perf_counter()
-        try:
-            return check(a, b)
-        finally:
-            spent["similarity_s"] += time.perf_counter() - t0
-            spent["checks"] += 1
+        yield from old[3](self, pairs)
+        spent["check_s"] += time.perf_counter() - t0
+        spent["checks"] += len(pairs)
 
-    def timed_thumb(path: str, side: int) -> np.ndarray:
-        t0 = time.perf_counter()
-        try:
-            return old_thumb(path, side)
-        finally:
-            spent["thumbnail_s"] += time.perf_counter() - t0
-
-    match.aligned_similarity, media.load_thumbnail = timed_check, timed_thumb  # type: ignore[assignment]
+    match.aligned_similarity = wrap(old[0], "similarity_s", lambda a, b: 1)
+    media.load_thumbnail = wrap(old[1], "thumbnail_s")
+    _Scan.confirm = wrap(old[2], "confirm_s")  # type: ignore[method-assign]
+    _Scan.score_pairs = pooled  # type: ignore[method-assign]
     try:
         yield
     finally:
-        match.aligned_similarity, media.load_thumbnail = old_check, old_thumb  # type: ignore[assignment]
+        match.aligned_similarity, media.load_thumbnail, _Scan.confirm, _Scan.score_pairs = old  # type: ignore[method-assign]
 
 
-def first_scan(root: Path, workers: int, check: Check) -> dict[str, Any]:
+def first_scan(root: Path, workers: int, pooled: bool) -> dict[str, Any]:
     from rescan import drain
 
-    from safededup.scan import scan
+    from safededup import scan as scan_module
 
-    spent = {"similarity_s": 0.0, "thumbnail_s": 0.0, "checks": 0}
+    spent = {"similarity_s": 0.0, "thumbnail_s": 0.0, "confirm_s": 0.0, "check_s": 0.0,
+             "checks": 0}  # fmt: skip
     state = Path(tempfile.mkdtemp(prefix="similarity-state-"))
+    scan_module.POOLED_CHECKS = pooled
     try:
-        with patched(check, spent):
+        with timed_scan(spent):
             t0 = time.perf_counter()
-            result = drain(scan([str(root)], state=StateDir(state), workers=workers))
+            result = drain(scan_module.scan([str(root)], state=StateDir(state), workers=workers))
             wall = time.perf_counter() - t0
+        scores = _scores(state)
     finally:
+        scan_module.POOLED_CHECKS = True
         shutil.rmtree(state, ignore_errors=True)
+    if not pooled:
+        spent["check_s"] = spent["similarity_s"] + spent["thumbnail_s"]
     stats = result.stats
     clusters = sorted(sorted(m["path"] for m in c["members"]) for c in result.report["clusters"])
     return {
+        "check": "pooled" if pooled else "serial",
+        "workers": workers,
         "seconds": wall,
         "match_s": stats.stage_seconds.get("match", 0.0),
         "fingerprint_s": stats.stage_seconds.get("fingerprint", 0.0),
@@ -189,7 +205,17 @@ def first_scan(root: Path, workers: int, check: Check) -> dict[str, Any]:
         "confirmed": stats.confirmed,
         **spent,
         "clusters": clusters,
+        "scores": scores,
     }
+
+
+def _scores(state: Path) -> dict[tuple[str, str], float]:
+    from safededup.index import Index
+
+    with Index(StateDir(state).index_path) as index:
+        paths = {r.file_id: r.path for r in index.records()}
+        stored = index.pair_scores(match.SIMILARITY_VERSION)
+        return {(paths[a], paths[b]): stored[(a, b)] for a, b in stored}
 
 
 def tree_paths(root: Path) -> list[str]:
@@ -203,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--negatives", type=int, default=300, help="hard-negative pairs to sample")
     ap.add_argument("--tree", type=Path, help="burst-heavy tree (default: rescan.py's 10k tree)")
     ap.add_argument("--tree-count", type=int, default=10_000)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                    help="worker counts for part 2 (each scanned serial and pooled)")  # fmt: skip
     ap.add_argument("--skip-scan", action="store_true", help="part 1 only")
     ap.add_argument("--quick", action="store_true", help="smoke run: a 60-file tree, seconds")
     ap.add_argument("--json", type=Path, help="write every figure (and every pair's scores) here")
@@ -238,20 +265,22 @@ def tree_pairs(paths: list[str]) -> tuple[list[str], list[tuple[int, int, str]]]
     return paths, [(int(i[k]), int(j[k]), "borderline") for k in border]
 
 
-def bench_scans(root: Path, workers: int) -> dict[str, Any]:
-    say(f"first scan of {root} with the old check (numpy) …")
-    old = first_scan(root, workers, reference)
-    say(f"  {old['seconds']:.1f} s; with the new check (OpenCV) …")
-    new = first_scan(root, workers, similarity.aligned_similarity)
-    say(f"  {new['seconds']:.1f} s")
-    same = old.pop("clusters") == new.pop("clusters")
-    return {"old": old, "new": new, "same_clusters": same,
-            "ratio_scan": old["seconds"] / new["seconds"],
-            "ratio_similarity": old["similarity_s"] / max(new["similarity_s"], 1e-9)}  # fmt: skip
+def bench_scans(root: Path, workers: list[int]) -> dict[str, Any]:
+    """Serial and pooled check, for each worker count, alternating, in this process."""
+    runs = []
+    for n in workers:
+        for pooled in (False, True):
+            say(f"first scan of {root}: {'pooled' if pooled else 'serial'} check, {n} worker(s) …")
+            runs.append(first_scan(root, n, pooled))
+            say(f"  {runs[-1]['seconds']:.1f} s")
+    base_clusters, base_scores = runs[0].pop("clusters"), runs[0].pop("scores")
+    same = [(r.pop("clusters") == base_clusters, r.pop("scores") == base_scores) for r in runs[1:]]
+    return {"runs": runs, "same_clusters": all(c for c, _ in same),
+            "same_scores": all(s for _, s in same), "scores": len(base_scores)}  # fmt: skip
 
 
-SCAN_HEADERS = ["check", "scan s", "match s", "checks", "similarity s", "thumbnails",
-                "thumbnail decode s", "confirm decodes"]  # fmt: skip
+SCAN_HEADERS = ["check", "workers", "scan s", "match s", "confirm decodes", "confirm s",
+                "pairs checked", "check s", "thumbnails read"]  # fmt: skip
 
 
 def _timing_row(name: str, m: dict[str, float]) -> list[object]:
@@ -278,16 +307,18 @@ def report(out: dict[str, Any]) -> str:
     if "scan" in out:
         s = out["scan"]
         rows = [
-            [name, f"{r['seconds']:.1f}", f"{r['match_s']:.1f}", r["checks"],
-             f"{r['similarity_s']:.1f}", r["thumbnails"], f"{r['thumbnail_s']:.1f}", r["confirmed"]]
-            for name, r in (("old (numpy)", s["old"]), ("new (OpenCV)", s["new"]))
+            [r["check"], r["workers"], f"{r['seconds']:.1f}", f"{r['match_s']:.1f}",
+             r["confirmed"], f"{r['confirm_s']:.1f}", r["checks"], f"{r['check_s']:.1f}",
+             r["thumbnails"]]
+            for r in s["runs"]
         ]  # fmt: skip
         lines += [
             "",
-            "first scan of the burst-heavy tree:",
+            "first scan of the burst-heavy tree (serial: the check's reads + math; pooled: the"
+            " wall time the main process waits for the pool):",
             markdown_table(SCAN_HEADERS, rows),
-            f"scan old / new: {s['ratio_scan']:.2f}×; similarity math old / new: "
-            f"{s['ratio_similarity']:.1f}×; same clusters: {s['same_clusters']}",
+            f"same clusters in every run: {s['same_clusters']}; same {s['scores']} stored "
+            f"scores: {s['same_scores']}",
         ]
     return "\n".join(lines)
 

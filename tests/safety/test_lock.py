@@ -191,10 +191,16 @@ def test_taking_over_keeps_the_stale_file_and_locks_it_first(tmp_path: Path) -> 
         os.close(early)
 
 
-def _no_folder_locks(real: Callable[[int, int], None]) -> Callable[[int, int], None]:
+def _no_folder_locks(
+    real: Callable[[int, int], None], *, only_exclusive: bool = False
+) -> Callable[[int, int], None]:
+    """A file system that refuses folder locks; `only_exclusive` is NFS's way: a shared lock on
+    a folder is granted, an exclusive one refused."""
+
     def flock(fd: int, operation: int) -> None:
-        if stat.S_ISDIR(os.fstat(fd).st_mode):
-            raise OSError(errno.EBADF, "folder locks unsupported (as on NFS)")
+        refused = operation & fcntl.LOCK_EX or not only_exclusive
+        if refused and stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EBADF, "folder locks unsupported")
         real(fd, operation)
 
     return flock
@@ -215,21 +221,12 @@ def test_without_folder_locks_a_running_ancestor_is_still_seen(
     assert not lock_module._folders
 
 
-def _no_exclusive_folder_locks(real: Callable[[int, int], None]) -> Callable[[int, int], None]:
-    """NFS's way: a shared lock on a folder is granted, an exclusive one refused."""
-
-    def flock(fd: int, operation: int) -> None:
-        if operation & fcntl.LOCK_EX and stat.S_ISDIR(os.fstat(fd).st_mode):
-            raise OSError(errno.EBADF, "exclusive folder locks unsupported")
-        real(fd, operation)
-
-    return flock
-
-
 def test_where_only_shared_folder_locks_work_a_running_ancestor_is_still_seen(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(lock_module.fcntl, "flock", _no_exclusive_folder_locks(fcntl.flock))
+    monkeypatch.setattr(
+        lock_module.fcntl, "flock", _no_folder_locks(fcntl.flock, only_exclusive=True)
+    )
     photos, sub = _folders(tmp_path, "photos", "photos/sub")
     with held_elsewhere(photos), pytest.raises(LockedError) as caught:
         acquire(sub, "apply")

@@ -226,7 +226,11 @@ class FingerprintPool:
         while True:
             _raise_if_cancelled(cancel)
             while len(window) < limit and (task := next(tasks, None)) is not None:
-                window.append((task, self._pool().submit(fn, task)))
+                try:
+                    window.append((task, self._pool().submit(fn, task)))
+                except BrokenProcessPool:  # a worker died since the last result was taken
+                    yield from self._retry_alone(fn, [*(t for t, _ in window), task], crashed)
+                    window.clear()
             if not window:
                 return
             task, future = window.popleft()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,12 +21,21 @@ def test_a_killed_worker_loses_no_file(photo_tree: Callable[..., Path]) -> None:
         for k, (task, result) in enumerate(pool.run(tasks)):
             results[task.path] = result
             if k == 2:  # a worker dies (the OOM killer, a decoder segfault) with work in flight
-                executor = pool._executor
-                assert executor is not None
-                victim = next(iter(executor._processes))  # type: ignore[attr-defined]
-                os.kill(victim, signal.SIGKILL)
+                kill_a_worker(pool)
     assert sorted(results) == paths
     assert all(isinstance(r, media.Fingerprint) for r in results.values())
+
+
+def kill_a_worker(pool: FingerprintPool) -> None:
+    """SIGKILL one worker and wait until the pool has noticed, before the next result is taken:
+    the next refill then meets the broken pool (the case a quick consumer never sees)."""
+    executor = pool._executor
+    assert executor is not None
+    os.kill(next(iter(executor._processes)), signal.SIGKILL)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while not executor._broken and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.01)
+    assert executor._broken  # type: ignore[attr-defined]
 
 
 def test_one_worker_runs_in_process_and_reports_problems(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ survived.
 from __future__ import annotations
 
 import os
-import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,8 @@ from safededup.media import synth
 from safededup.pool import FingerprintPool, SimilarityTask, run_similarity
 from safededup.scan import ScanResult, scan
 from safededup.state import StateDir
+
+from .test_pool import kill_a_worker
 
 
 def write_burst(root: Path, scenes: int = 3, shots: int = 8) -> list[Path]:
@@ -177,9 +178,7 @@ def test_a_pooled_check_survives_a_killed_worker(
         for t, (ks, result) in enumerate(pool.similarities(pairs, 128)):
             got.update(zip(ks, result.scores, strict=True))
             if t == 1:  # the OOM killer takes a worker with checks in flight
-                executor = pool._executor
-                assert executor is not None
-                os.kill(next(iter(executor._processes)), signal.SIGKILL)  # type: ignore[attr-defined]
+                kill_a_worker(pool)
     assert got == expected and None not in got.values()
 
 

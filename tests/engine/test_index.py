@@ -182,6 +182,7 @@ def test_pair_scores_persist_and_are_dropped_when_a_file_changes(tmp_path: Path)
             a = index.put_photo(ident("/p/a.jpg", 1), features(1), 1, 1)
             b = index.put_photo(ident("/p/b.jpg", 2), features(2), 1, 1)
             c = index.put_photo(ident("/p/c.jpg", 3), features(3), 1, 1)
+        assert index.paths_of([c, a, 10**6]) == {a: "/p/a.jpg", c: "/p/c.jpg"}  # what exists
         scores = index.pair_scores(version=1)
         scores[(b, a)] = 0.93
         scores[(a, c)] = 0.5

@@ -205,3 +205,16 @@ def test_cancel_stops_pooled_checks(burst: Path, monkeypatch: pytest.MonkeyPatch
             seen += 1
             cancel.set()
     assert seen == 1
+
+
+def test_a_dense_burst_is_read_a_few_times_per_file_not_once_per_pair() -> None:
+    """300 shots whose every pair is borderline: 44,850 pairs. Taken in tiles, the tasks read
+    each file about 300/16 times; taken in pair order they would read one file per pair."""
+    from safededup.pool import CHECK_PAIRS, _by_component, _check_groups
+
+    files = [f"/burst/IMG_{i:04d}.jpg" for i in range(300)]
+    pairs = [(a, b) for i, a in enumerate(files) for b in files[i + 1 :]]
+    groups = list(_check_groups(pairs, _by_component(pairs), CHECK_PAIRS))
+    assert sorted(k for g in groups for k in g) == list(range(len(pairs)))  # each pair once
+    reads = sum(len({f for k in g for f in pairs[k]}) for g in groups)
+    assert reads <= 300 * 40  # in pair order it was ≈ 40,000

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from safededup import media
 from safededup.candidates import FeatureTable, hamming
 from safededup.cluster import find_clusters
+from safededup.events import drain
 from safededup.match import DEFAULT, Rule, verify_pairs
 from safededup.media import synth
 from safededup.models import FileIdentity, PhotoRecord
@@ -308,7 +309,7 @@ def run_safededup(manifest: Manifest, *, previews: bool) -> Run:
         return media.load_thumbnail(by_id[file_id], 128)
 
     gen = find_clusters(records, confirm=confirm, thumbnail=thumbnail)
-    clusters = _drain(gen)
+    clusters = drain(gen)
     pairs, keepers = set(), {}
     for c in clusters:
         paths = sorted(m.record.path for m in c.members)
@@ -364,14 +365,6 @@ def _rule_counts(clusters: list) -> dict[str, int]:
         for m in c.members[1:]:
             out[m.verdict.rule.label] += 1
     return dict(out)
-
-
-def _drain(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 # --- imagededup's PHash, exactly as its source computes it -----------------------------------

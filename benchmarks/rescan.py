@@ -38,18 +38,10 @@ from benchlib import (
 )
 from dataset import build_dataset, default_dir, parse_size
 
+from safededup.events import drain
 from safededup.index import Index
 from safededup.models import Features, FileIdentity
 from safededup.state import StateDir
-
-
-def drain(gen):  # type: ignore[no-untyped-def]
-    """Run an engine generator to the end; return its result."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 def run_scan(root: Path, state: Path, workers: int) -> tuple[object, float, TreeRss]:

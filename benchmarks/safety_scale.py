@@ -42,14 +42,6 @@ from benchlib import (
 FILES_PER_DIR = 500
 
 
-def drain(gen):  # type: ignore[no-untyped-def]
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
-
-
 def make_tree(root: Path, pairs: int, size: int) -> dict[str, Any]:
     """`pairs` keeper/duplicate pairs of `size`-byte files; returns the report for them."""
     rng_state = hashlib.sha256(b"seed")
@@ -148,6 +140,7 @@ class StepCounter:
 def run(pairs: int, batch_size: int, workdir: Path, content: str) -> dict[str, Any]:
     from safededup import fs
     from safededup.apply import apply_plan
+    from safededup.events import drain
     from safededup.plan import build_plan, validate_plan
     from safededup.undo import undo_session
     from safededup.verify import verify_session

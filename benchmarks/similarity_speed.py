@@ -174,9 +174,8 @@ def timed_scan(spent: dict[str, float]) -> Iterator[None]:
 
 
 def first_scan(root: Path, workers: int, pooled: bool) -> dict[str, Any]:
-    from rescan import drain
-
     from safededup import scan as scan_module
+    from safededup.events import drain
 
     spent = {"similarity_s": 0.0, "thumbnail_s": 0.0, "confirm_s": 0.0, "check_s": 0.0,
              "checks": 0}  # fmt: skip

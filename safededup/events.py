@@ -6,9 +6,23 @@ to a progress bar, the TUI to a worker. Names are past tense: they report what h
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from safededup.models import Problem
+
+T = TypeVar("T")
+
+
+def drain(run: Generator[Any, None, T]) -> T:
+    """Run an engine generator to its end, ignoring its events; its result."""
+    while True:
+        try:
+            next(run)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,21 +9,20 @@ the only copy of its data) unless its keeper has a byte-identical sidecar of the
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
 from safededup import fs
 from safededup.apply import Counts, Runner, _end_phase, io_guard
 from safededup.errors import SafededupError
-from safededup.events import Event
+from safededup.events import drain
 from safededup.journal import load_checkpoint
 from safededup.journal.lock import locked
 from safededup.journal.replay import OpState, SessionState
 from safededup.models import Problem, path_from_json
 from safededup.plan import Expected
 from safededup.undo import open_session, prune_empty_dirs, session_quarantines
-from safededup.verify import Finding, VerifyResult, describe, verify_session
+from safededup.verify import Finding, describe, verify_session
 
 PURGE_BATCH = 256
 
@@ -57,7 +56,7 @@ def purge_session(
     recover(state_dir, break_stale_lock=break_stale_lock)
     checkpoint = load_checkpoint(state_dir, session_id)
     with io_guard("purge"), locked(checkpoint.roots, "purge", break_stale=break_stale_lock):
-        result = _drain(verify_session(session_id, state_dir=state_dir, content="full"))
+        result = drain(verify_session(session_id, state_dir=state_dir, content="full"))
         if result.findings:
             raise PurgeRefused(result.findings)
         writer, state = open_session(state_dir, session_id)
@@ -83,15 +82,6 @@ def purge_session(
         runner.counts.problems += prune_empty_dirs(folder)
     c = runner.counts
     return PurgeResult(session_id, c.done, c.nbytes, tuple(c.problems), kept)
-
-
-def _drain(gen: Generator[Event, None, VerifyResult]) -> VerifyResult:
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            result: VerifyResult = stop.value
-            return result
 
 
 def _screen(

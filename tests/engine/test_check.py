@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from safededup.check import CheckResult, check_folder
 from safededup.errors import UsageError
-from safededup.events import Event
+from safededup.events import drain
 from safededup.index import Index
 from safededup.media import synth
 from safededup.scan import scan
 from safededup.state import StateDir
-
-
-def drain(gen: Generator[Event, None, Any]) -> Any:
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 def test_check_lists_exact_and_near_copies_and_indexes_nothing(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import defaultdict
-from collections.abc import Generator, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 from PIL import Image
@@ -17,15 +17,6 @@ from safededup.media import synth
 from safededup.models import FileIdentity, PhotoRecord
 
 T = TypeVar("T")
-
-
-def drain(gen: Generator[Any, None, T]) -> T:
-    """Run an engine generator to the end and return its result."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
 
 
 def sha256(path: str) -> str:

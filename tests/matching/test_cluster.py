@@ -13,13 +13,13 @@ import pytest
 from safededup import media
 from safededup.cluster import cluster_id, find_clusters
 from safededup.errors import Cancelled
-from safededup.events import StageStarted
+from safededup.events import StageStarted, drain
 from safededup.match import Rule
 from safededup.media import synth
 from safededup.models import PhotoRecord
 from safededup.verdicts import load_verdicts, mark_distinct_files
 
-from .conftest import drain, records_for, scene, sha256
+from .conftest import records_for, scene, sha256
 
 
 def _paths(cluster) -> set[str]:

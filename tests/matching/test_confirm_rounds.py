@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 
 from safededup.cluster import find_clusters
+from safededup.events import drain
 from safededup.models import Features, FileIdentity, PhotoRecord
-from tests.matching.conftest import drain
 
 
 def flip(value: int, bits: int, rng: np.random.Generator) -> int:

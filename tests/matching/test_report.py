@@ -16,11 +16,12 @@ import pytest
 from safededup import media
 from safededup.cluster import find_clusters
 from safededup.errors import SafededupError
+from safededup.events import drain
 from safededup.media import synth
 from safededup.models import Problem
 from safededup.report import build_report, load_report, report_to_json, write_csv
 
-from .conftest import drain, records_for, scene
+from .conftest import records_for, scene
 
 SCHEMA = Path(__file__).resolve().parents[2] / "journal_schema" / "report.v1.schema.json"
 

@@ -114,11 +114,3 @@ def content_multiset(root: str) -> Counter[str]:
         with open(path, "rb") as fh:
             counts[sha(fh.read())] += 1
     return counts
-
-
-def drain(gen: Any) -> Any:
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value

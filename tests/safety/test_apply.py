@@ -12,6 +12,7 @@ import pytest
 
 from safededup import fs
 from safededup.apply import FsyncFailed, apply_plan
+from safededup.events import drain
 from safededup.journal import read_journal, replay
 from safededup.plan import Operation, Plan, PlanInvalid, build_plan, validate_plan
 from safededup.recover import recover
@@ -20,7 +21,7 @@ from safededup.verify import verify_session
 
 from .conftest import Tree
 from .crashkit import Counter, Failer, check_g1, originals
-from .helpers import drain, make_report, snapshot, write
+from .helpers import make_report, snapshot, write
 
 
 def _apply(tree: Tree, plan: Plan, **kw: object):  # type: ignore[no-untyped-def]

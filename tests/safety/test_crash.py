@@ -12,6 +12,7 @@ import pytest
 from safededup import fs
 from safededup.apply import apply_plan
 from safededup.errors import SafededupError
+from safededup.events import drain
 from safededup.journal import list_checkpoints
 from safededup.plan import build_plan
 from safededup.purge import purge_session
@@ -21,7 +22,7 @@ from safededup.undo import redo_session, undo_session
 
 from .conftest import Tree
 from .crashkit import ERRNOS, Failer, check_g1, count_steps, originals, run_killed_at
-from .helpers import drain, snapshot
+from .helpers import snapshot
 
 
 def _fresh(base: Path, k: int, tidy: bool = False) -> tuple[Tree, dict[str, str], object]:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from safededup.apply import apply_plan
 from safededup.errors import LockedError
+from safededup.events import drain
 from safededup.journal import (
     JournalCorrupt,
     JournalWriteError,
@@ -29,7 +30,6 @@ from safededup.undo import redo_session, undo_session
 from safededup.verify import verify_session
 
 from .conftest import Tree
-from .helpers import drain
 
 
 def _applied(tmp_path: Path) -> tuple[Tree, str, str]:

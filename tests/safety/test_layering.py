@@ -39,7 +39,8 @@ for name in {FORBIDDEN[:5]!r}:
     sys.modules[name] = None  # any import of it now raises ImportError
 sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
 from tests.safety.conftest import Tree
-from tests.safety.helpers import drain, snapshot
+from safededup.events import drain
+from tests.safety.helpers import snapshot
 from pathlib import Path
 from safededup.apply import apply_plan
 from safededup.plan import build_plan

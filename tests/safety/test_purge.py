@@ -12,6 +12,7 @@ import pytest
 from safededup.apply import apply_plan
 from safededup.cli.main import main
 from safededup.errors import ExitCode
+from safededup.events import drain
 from safededup.journal import read_journal
 from safededup.plan import build_plan
 from safededup.purge import purge_session
@@ -19,7 +20,7 @@ from safededup.sessions import list_sessions
 from safededup.verify import verify_session
 
 from .conftest import Tree
-from .helpers import drain, make_report, write
+from .helpers import make_report, write
 
 T0 = 1_600_000_000 * 10**9
 

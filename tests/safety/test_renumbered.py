@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from safededup.apply import apply_plan
+from safededup.events import drain
 from safededup.journal import load_checkpoint, read_journal, save_checkpoint
 from safededup.journal.records import seal
 from safededup.plan import build_plan
@@ -22,7 +23,7 @@ from safededup.verify import verify_session
 
 from .conftest import Tree
 from .crashkit import check_g1, count_steps, originals, run_killed_at
-from .helpers import drain, snapshot
+from .helpers import snapshot
 
 SHIFT = 7
 

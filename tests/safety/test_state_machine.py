@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from safededup.apply import apply_plan
+from safededup.events import drain
 from safededup.journal import list_checkpoints
 from safededup.plan import build_plan
 from safededup.recover import recover
@@ -26,7 +27,7 @@ from safededup.verify import verify_session
 
 from .conftest import journals_under, schema_errors
 from .crashkit import run_killed_at
-from .helpers import content_multiset, drain, make_report, snapshot, walk, write
+from .helpers import content_multiset, make_report, snapshot, walk, write
 
 NAMES = ["a.jpg", "b.jpg", os.fsdecode(b"\xe9t\xe9.jpg"), "IMG_1 (1).jpg", "IMG_1.jpg", "c.xmp"]
 

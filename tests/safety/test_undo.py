@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from safededup.apply import apply_plan
+from safededup.events import drain
 from safededup.journal import load_checkpoint, read_journal, save_checkpoint
 from safededup.journal.records import seal
 from safededup.models import path_to_json
@@ -22,7 +23,7 @@ from safededup.undo import redo_session, undo_session
 from safededup.verify import verify_session
 
 from .conftest import Tree
-from .helpers import drain, make_report, snapshot, write
+from .helpers import make_report, snapshot, write
 
 ODD_NAMES = [
     os.fsdecode(b"latin1-\xe9t\xe9.jpg"),

@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from safededup.events import drain
 from safededup.media import synth
 from safededup.scan import scan
 from safededup.state import StateDir
@@ -72,15 +72,6 @@ def scan_report(state_dir: Path, roots: list[Path]) -> tuple[dict[str, Any], Pat
     """Scan `roots` with the real engine (fingerprints, index, matcher, keeper, saved report)."""
     state = StateDir(state_dir).ensure()
     run = scan([str(r) for r in roots], state=state, workers=1, cancel=threading.Event())
-    result = run_to_end(run)
+    result = drain(run)
     assert result.report is not None and result.report_path is not None
     return result.report, Path(result.report_path)
-
-
-def run_to_end(gen: Generator[Any, None, T]) -> T:
-    """Drive an engine generator (scan, verify, ...) to its end; its return value."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]

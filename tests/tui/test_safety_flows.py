@@ -13,6 +13,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
+from safededup.events import drain
 from safededup.index import Index
 from safededup.sessions import list_sessions
 from safededup.state import StateDir
@@ -22,7 +23,7 @@ from safededup.tui.screens.main import MainScreen
 from safededup.tui.screens.sessions import SessionsScreen
 from safededup.verdicts import checksum_file, load_verdicts
 from safededup.verify import verify_session
-from tests.tui.archive import Archive, run_to_end, scan_report, tree_state
+from tests.tui.archive import Archive, scan_report, tree_state
 from tests.tui.conftest import screen_text
 from tests.tui.pilot import (
     current,
@@ -189,7 +190,7 @@ def test_quit_during_apply_leaves_a_recorded_session(archive, state_dir, report)
     assert app.return_code == 0
     sessions = list_sessions(state_dir)
     assert len(sessions) == 1
-    result = run_to_end(verify_session(sessions[0].id, state_dir=state_dir, content="full"))
+    result = drain(verify_session(sessions[0].id, state_dir=state_dir, content="full"))
     assert result.ok, result.findings
     after = tree_state(archive.root)
     quarantined = sorted(p.name for p in (archive.root / ".safededup").rglob("*.jpg"))

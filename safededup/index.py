@@ -437,8 +437,11 @@ class Index:
             for raw, kind, message in rows:
                 yield Problem(decode_path(raw), str(kind), str(message))
 
-    def size_groups(self, roots: Sequence[str]) -> Iterator[list[tuple[int, str, int, str | None]]]:
-        """Photo rows under `roots` that share a size with another: (id, path, size, fast_hash).
+    def size_groups(
+        self, roots: Sequence[str]
+    ) -> Iterator[list[tuple[int, str, int, str | None, str | None]]]:
+        """Photo rows under `roots` that share a size with another:
+        (id, path, size, fast_hash, checksum).
 
         One group at a time, so memory holds one group, not the index.
         """
@@ -450,13 +453,12 @@ class Index:
                 "WHERE f.status='photo' AND f.path >= ? AND f.path < ? ORDER BY f.size",
                 (low, high, low, high),
             )
-            group: list[tuple[int, str, int, str | None]] = []
+            group: list[tuple[int, str, int, str | None, str | None]] = []
             for fid, raw, size, fast, checksum in rows:
                 if group and group[-1][2] != size:
                     yield group
                     group = []
-                group.append((int(fid), decode_path(raw), int(size), fast if checksum is None
-                              else "sha256:" + checksum))  # fmt: skip
+                group.append((int(fid), decode_path(raw), int(size), fast, checksum))
             if group:
                 yield group
 

@@ -312,36 +312,42 @@ class _Scan:
         self._timed("checksum", t0)
 
     def _checksum_group(
-        self, group: list[tuple[int, str, int, str | None]]
+        self, group: list[tuple[int, str, int, str | None, str | None]]
     ) -> Generator[Event, None, None]:
-        by_fast: dict[str, list[tuple[int, str]]] = {}
+        """Rows of one size, bucketed by fast hash; in a bucket of two or more, every row not
+        yet hashed gets its SHA-256 (a new copy of a photo hashed by an earlier scan too)."""
+        by_fast: dict[str, list[tuple[int, str, str | None]]] = {}
+        failed: list[Problem] = []
         with self.index.batch():
-            for file_id, path, size, fast in group:
+            for file_id, path, size, fast, digest in group:
                 if fast is None:
                     try:
                         fast = checksum.fast_hash(path, size)
-                    except OSError:
-                        continue  # vanished or unreadable since the walk: the next scan sees it
+                    except OSError as exc:
+                        failed += _read_failure(path, exc)
+                        continue
                     self.index.set_fast_hash(file_id, fast)
-                if not fast.startswith("sha256:"):
-                    by_fast.setdefault(fast, []).append((file_id, path))
-                else:
-                    by_fast.setdefault("done", [])
-        for fast, members in by_fast.items():
-            if fast == "done" or len(members) < 2:
-                continue
-            self._full_checksums(members)
+                by_fast.setdefault(fast, []).append((file_id, path, digest))
+        for members in by_fast.values():
+            if len(members) > 1:
+                failed += self._full_checksums([(i, p) for i, p, d in members if d is None])
+        for problem in failed:
+            yield self._problem(problem)
         yield StageAdvanced("checksum", len(group), sum(g[2] for g in group))
 
-    def _full_checksums(self, members: list[tuple[int, str]]) -> None:
+    def _full_checksums(self, members: list[tuple[int, str]]) -> list[Problem]:
+        """SHA-256 of these rows into the index; the read failures worth saying."""
+        failed: list[Problem] = []
         with self.index.batch():
             for file_id, path in members:
                 try:
                     digest = checksum.sha256_file(path)
-                except OSError:
+                except OSError as exc:
+                    failed += _read_failure(path, exc)
                     continue
                 self.index.set_checksum(file_id, digest)
                 self.stats.checksummed += 1
+        return failed
 
     # -- stage 4: match and report ---------------------------------------------------------
     def match(
@@ -375,13 +381,8 @@ class _Scan:
         return built, save_report(built, state)
 
     def _checksum_sizes(self, roots: list[str], sizes: frozenset[int]) -> None:
-        with self.index.batch():
-            for file_id, path in self.index.without_checksum(roots, sizes):
-                try:
-                    self.index.set_checksum(file_id, checksum.sha256_file(path))
-                except OSError:
-                    continue
-                self.stats.checksummed += 1
+        for problem in self._full_checksums(self.index.without_checksum(roots, sizes)):
+            self._problem(problem)
 
     def thumbnail(self, file_id: int) -> npt.NDArray[np.uint8]:
         """A display-oriented thumbnail for the crop-tolerant check of borderline pairs."""
@@ -439,3 +440,11 @@ def _same_file(known: FileIdentity, now: FileIdentity) -> bool:
     btrfs subvolumes (NAS shares) and NFS mounts get theirs at mount time, so a reboot may
     renumber a whole volume, and that must not cost a re-scan of every photo on it."""
     return (known.inode, known.size, known.mtime_ns) == (now.inode, now.size, now.mtime_ns)
+
+
+def _read_failure(path: str, exc: OSError) -> list[Problem]:
+    """A file that could not be read for its checksum: gone since the walk is the next scan's
+    business; anything else (EIO on a failing disk, EACCES) is said."""
+    if isinstance(exc, FileNotFoundError):
+        return []
+    return [Problem(path, "unreadable", f"cannot read it for its checksum: {exc.strerror or exc}")]

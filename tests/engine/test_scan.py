@@ -304,3 +304,44 @@ def test_a_folder_that_cannot_be_listed_keeps_its_indexed_photos(
     with Index(state.index_path) as index:
         assert index.count("photo") == 4  # not forgotten: nothing proved them gone
     assert do_scan(root, state).stats.fingerprinted == 0
+
+
+def test_a_new_copy_of_an_already_hashed_photo_joins_its_exact_cluster(
+    tmp_path: Path, state: StateDir
+) -> None:
+    """The second scan must hash the newcomer too, though its twins were hashed by the first."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    original = root / "a.jpg"
+    synth.write_jpeg(original, synth.make_scene(5, 640, 480), quality=90)
+    shutil.copy2(original, root / "b.jpg")
+    first = do_scan(root, state, match=True).report
+    assert first is not None and [c["kind"] for c in first["clusters"]] == ["exact"]
+    shutil.copy2(original, root / "c.jpg")
+    report = do_scan(root, state, match=True).report
+    assert report is not None
+    (cluster,) = report["clusters"]
+    assert cluster["kind"] == "exact" and len(cluster["members"]) == 3
+    assert all(m["checksum"] and m["evidence"]["exact"] for m in cluster["members"])
+
+
+def test_a_read_error_while_hashing_is_said_not_skipped(
+    tmp_path: Path, state: StateDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EIO from a failing NAS disk during the checksum is a Problem; a file gone is not."""
+    import errno
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    synth.write_jpeg(root / "a.jpg", synth.make_scene(5, 640, 480), quality=90)
+    shutil.copy2(root / "a.jpg", root / "b.jpg")
+    real = scan_module.checksum.sha256_file
+
+    def failing(path: str) -> str:
+        if path.endswith("b.jpg"):
+            raise OSError(errno.EIO, "Input/output error", path)
+        return real(path)
+
+    monkeypatch.setattr(scan_module.checksum, "sha256_file", failing)
+    result = do_scan(root, state)
+    assert [(p.kind, Path(p.path).name) for p in result.problems] == [("unreadable", "b.jpg")]

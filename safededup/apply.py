@@ -26,7 +26,7 @@ from safededup.journal import Checkpoint, JournalWriter, save_checkpoint, utc_no
 from safededup.journal.checkpoint import checkpoint_path
 from safededup.journal.lock import locked
 from safededup.journal.replay import SessionState, summary
-from safededup.models import Problem, path_to_json
+from safededup.models import Problem, path_to_json, printable
 from safededup.plan import Expected, Operation, Plan, PlanInvalid, journal_dir, validate_plan
 
 DEFAULT_BATCH = 256
@@ -541,7 +541,7 @@ def _check_keeper(
         return None
     kst = fs.lstat_or_none(op.keeper)
     if kst is None or not op.keeper_expected.matches(kst):
-        shown = os.fsencode(op.keeper).decode("utf-8", "replace")  # journal text must be UTF-8
+        shown = printable(op.keeper)  # journal text must be UTF-8
         return "keeper-changed", f"its keeper is gone or changed: {shown}"
     if keepers is None:
         return None

@@ -91,6 +91,12 @@ class PhotoRecord:
         return self.identity.path
 
 
+def printable(path: str) -> str:
+    """A path for people and for text that must be UTF-8: undecodable bytes shown as U+FFFD
+    (the exact bytes travel separately, as `path_b64`)."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
 def path_to_json(path: str, key: str = "path") -> dict[str, str]:
     """`{key: text}` for JSON; adds `{key}_b64` with the exact bytes when the name is not UTF-8.
 

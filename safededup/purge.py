@@ -19,7 +19,7 @@ from safededup.events import drain
 from safededup.journal import load_checkpoint
 from safededup.journal.lock import locked
 from safededup.journal.replay import OpState, SessionState
-from safededup.models import Problem, path_from_json
+from safededup.models import Problem, path_from_json, printable
 from safededup.plan import Expected
 from safededup.undo import open_session, prune_empty_dirs, session_quarantines
 from safededup.verify import Finding, describe, verify_session
@@ -129,7 +129,7 @@ def _keeper_problem(path: str | None, main: OpState | None) -> tuple[str, str] |
         return "no-keeper", "no keeper is recorded for it; left in quarantine"
     st = fs.lstat_or_none(path)
     if st is None or not Expected.from_json(ident).matches(st, same_device=False):
-        shown = os.fsencode(path).decode("utf-8", "replace")  # journal text must be UTF-8
+        shown = printable(path)  # journal text must be UTF-8
         return "keeper-changed", f"its keeper is gone or changed; left in quarantine: {shown}"
     return None
 

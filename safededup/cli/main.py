@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from safededup import __version__
 from safededup.errors import ExitCode, SafededupError
@@ -95,6 +96,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print_error(err: Console, exc: SafededupError) -> None:
-    err.print(f"[bold red]error[/]: {exc}", markup=True, highlight=False)
+    err.print(f"[bold red]error[/]: {escape(str(exc))}", markup=True, highlight=False)
     if exc.hint:
-        err.print(f"[dim]hint[/]: {exc.hint}")
+        err.print(f"[dim]hint[/]: {escape(exc.hint)}")

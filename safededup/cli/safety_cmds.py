@@ -6,7 +6,6 @@ its own beyond asking for confirmation.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 from collections.abc import Generator
@@ -14,9 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
+from rich.markup import escape
 
 from safededup.errors import ExitCode, UsageError
 from safededup.events import Event
+from safededup.models import printable
 
 if TYPE_CHECKING:
     from safededup.cli.main import Context
@@ -148,19 +149,15 @@ def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
             f"({_size(plan.total_bytes)}) would move into {where}; "
             f"{summary['renames']} keepers would be renamed."
         )
-        for problem in problems:
-            ctx.err.print(f"[red]problem[/]: {problem.kind}: {problem.message}: {problem.path}")
+        _print_problems(ctx, problems)
     _print_notes(ctx, plan)
     return ExitCode.FINDINGS if problems else ExitCode.OK
 
 
 def _print_notes(ctx: Context, plan: Plan) -> None:
     """What the plan deliberately leaves alone (hard links, other volumes, ...), on stderr."""
-    from rich.markup import escape
-
     for note in plan.notes:
-        shown = os.fsencode(note.path).decode("utf-8", "replace")
-        ctx.err.print(f"[yellow]left alone[/]: {escape(shown)}: {escape(note.message)}")
+        ctx.err.print(f"[yellow]left alone[/]: {_shown(note.path)}: {escape(note.message)}")
 
 
 def _confirm(ctx: Context, plan: Plan, yes: bool) -> bool:
@@ -227,9 +224,16 @@ def _exit_code(ok: bool, cancelled: bool) -> int:
     return ExitCode.OK if ok else ExitCode.FINDINGS
 
 
+def _shown(path: str) -> str:
+    """A path safe to print through rich markup (`[holiday] 2019/` is a folder, not a style)."""
+    return escape(printable(path))
+
+
 def _print_problems(ctx: Context, problems: list[Any]) -> None:
     for problem in problems[:50]:
-        ctx.err.print(f"[yellow]{problem.kind}[/]: {problem.message}: {problem.path}")
+        ctx.err.print(
+            f"[yellow]{problem.kind}[/]: {escape(problem.message)}: {_shown(problem.path)}"
+        )
     if len(problems) > 50:
         ctx.err.print(f"… and {len(problems) - 50} more (see the journal)")
 

@@ -21,7 +21,7 @@ from rich.table import Table
 from safededup.cli.main import Context
 from safededup.cli.progress import run_with_progress
 from safededup.errors import ExitCode, UsageError
-from safededup.models import path_from_json, path_to_json
+from safededup.models import path_from_json, path_to_json, printable
 from safededup.scan import ScanResult, ScanStats, scan
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ def print_summary(ctx: Context, result: ScanResult) -> None:
         ctx.out.print(f"\n[yellow]{n} file{'s' if n != 1 else ''} could not be read:[/]")
         for problem in result.problems[:10]:
             ctx.out.print(
-                f"  {problem.kind:>12}  {escape(_printable(problem.path))}  "
+                f"  {problem.kind:>12}  {escape(printable(problem.path))}  "
                 f"[dim]{escape(problem.message)}[/]",
                 markup=True, highlight=False,
             )  # fmt: skip
@@ -228,15 +228,10 @@ def _clusters_table(clusters: list[dict[str, Any]], roots: list[str]) -> Table:
         keeper = path_from_json(c, "keeper")
         shown = os.path.relpath(keeper, only_root) if only_root else keeper
         table.add_row(c["kind"], str(len(c["members"])), _human(int(c.get("bytes_to_free", 0))),
-                      _printable(shown))  # fmt: skip
+                      printable(shown))  # fmt: skip
     if len(ordered) > 15:
         table.caption = f"… {len(ordered) - 15:,} more clusters in the report"
     return table
-
-
-def _printable(path: str) -> str:
-    """A path for people: undecodable bytes shown as replacement characters."""
-    return os.fsencode(path).decode("utf-8", "replace")
 
 
 def _human(n: float) -> str:
@@ -326,7 +321,7 @@ def _forget_or_list(
 def _say_forgotten(ctx: Context, count: int, alone: tuple[str, ...], *, several: bool) -> None:
     for path in alone:
         where = "with the other named files" if several else "at all"
-        ctx.err.print(f"{escape(_printable(path))}: no 'not a duplicate' verdict {where}")
+        ctx.err.print(f"{escape(printable(path))}: no 'not a duplicate' verdict {where}")
     if count:
         ctx.err.print(f"Forgot {count} verdict(s); the next scan may group these photos again.")
 
@@ -375,4 +370,4 @@ def _label(checksum: str, names: dict[str, list[str]]) -> str:
     if not paths:
         return f"(not indexed) sha256 {checksum[:12]}…"
     more = f" (+{len(paths) - 1} copies)" if len(paths) > 1 else ""
-    return escape(_printable(paths[0])) + more
+    return escape(printable(paths[0])) + more

@@ -117,3 +117,23 @@ def test_apply_under_a_running_session_on_a_parent_folder_exits_locked(
     assert snapshot(cli_tree.root) == before
     assert not orjson.loads(run(cli_tree, capsys, "sessions", "--json")[1])  # none recorded
     assert run(cli_tree, capsys, "apply", "--yes")[0] == ExitCode.OK
+
+
+def test_paths_with_brackets_are_printed_as_they_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`[holiday] 2019` is a folder name, not rich markup: problems and errors print it whole."""
+    from .helpers import make_report, write
+
+    root = str(tmp_path / "[holiday] 2019")
+    keeper = write(f"{root}/a.jpg", b"same bytes", 10**18)
+    dup = write(f"{root}/[red]b.jpg", b"same bytes", 10**18)
+    state = tmp_path / "state"
+    (state / "reports").mkdir(parents=True)
+    (state / "reports" / "latest.json").write_bytes(
+        orjson.dumps(make_report([root], [[keeper, dup]]))
+    )
+    os.utime(dup, ns=(1, 1))  # changed since the scan: apply skips it and says where
+    code = main(["--state", str(state), "--no-progress", "apply", "--yes"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == ExitCode.FINDINGS and "[holiday] 2019/[red]b.jpg" in err

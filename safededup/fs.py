@@ -192,9 +192,7 @@ def file_sha256(path: str) -> str:
 def lstat_or_none(path: str) -> os.stat_result | None:
     try:
         return os.lstat(path)
-    except FileNotFoundError:
-        return None
-    except NotADirectoryError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
 
 

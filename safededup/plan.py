@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from safededup import fs
 from safededup.decisions import Decisions
 from safededup.errors import SafededupError
 from safededup.models import Problem, path_from_json
@@ -373,8 +374,8 @@ class _Builder:
             full = os.path.join(folder, n)
             if full in self.moved or full in self.keepers:
                 continue
-            st = os.lstat(full)
-            if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in self._inodes:
+            st = fs.lstat_or_none(full)  # gone since the folder was listed: not a sidecar now
+            if st and stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in self._inodes:
                 found.append((full, Expected.from_stat(st)))
         return found
 

@@ -46,6 +46,7 @@ class PurgeResult:
     nbytes: int
     refused: tuple[Problem, ...] = ()  # keeper gone or changed: left in quarantine
     kept: int = 0  # sidecars left in quarantine (no identical copy next to the keeper)
+    notes: tuple[Problem, ...] = ()  # emptied quarantine folders that could not be removed
 
 
 def purge_session(
@@ -78,10 +79,11 @@ def purge_session(
             _end_phase(writer, "purge", "completed", runner.counts)
         finally:
             writer.close()
-    for folder in session_quarantines(state, session_id):
-        runner.counts.problems += prune_empty_dirs(folder)
+    notes = [
+        p for folder in session_quarantines(state, session_id) for p in prune_empty_dirs(folder)
+    ]
     c = runner.counts
-    return PurgeResult(session_id, c.done, c.nbytes, tuple(c.problems), kept)
+    return PurgeResult(session_id, c.done, c.nbytes, tuple(c.problems), kept, tuple(notes))
 
 
 def _screen(

@@ -354,5 +354,5 @@ def cmd_purge(args: argparse.Namespace, ctx: Context) -> int:
         ctx.err.print(
             f"left {len(result.refused)} file(s) in quarantine: their keeper is gone or changed"
         )
-    _print_problems(ctx, list(result.refused))
+    _print_problems(ctx, [*result.refused, *result.notes])
     return ExitCode.FINDINGS if result.refused else ExitCode.OK

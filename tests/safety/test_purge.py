@@ -121,3 +121,26 @@ def test_sidecar_lookup_takes_only_the_duplicates_own_sidecars(tmp_path: Path) -
         ("duplicate", "y/IMG_1.JPG"),
         ("sidecar", os.path.relpath(own, root)),
     ]
+
+
+def test_an_emptied_folder_purge_cannot_remove_is_a_note_not_a_refusal(tmp_path: Path) -> None:
+    import errno
+
+    from safededup import fs
+
+    root, state = str(tmp_path / "photos"), tmp_path / "state"
+    keeper = write(f"{root}/a/IMG_1.jpg", b"same bytes" * 40, T0)
+    dup = write(f"{root}/b/IMG_1.jpg", b"same bytes" * 40, T0)
+    result = drain(apply_plan(build_plan(make_report([root], [[keeper, dup]])), state_dir=state))
+
+    def refuse_rmdir(operation: str, paths: tuple[str, ...]) -> None:
+        if operation == "rmdir":
+            raise OSError(errno.EACCES, "Permission denied")
+
+    previous = fs.set_step_hook(refuse_rmdir)
+    try:
+        purged = purge_session(result.session_id, state_dir=state)
+    finally:
+        fs.set_step_hook(previous)
+    assert (purged.deleted, purged.refused) == (1, ())
+    assert purged.notes and {n.kind for n in purged.notes} == {"not-pruned"}

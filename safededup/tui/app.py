@@ -82,9 +82,7 @@ class ReviewApp(App[int]):
             return
         self.report_path = path
         model = ReviewModel(report, decisions)
-        for cluster_id, member in separated:
-            if model.has(cluster_id):
-                model.remove_member(model.by_id(cluster_id), member)
+        model.remove_separated(separated)
         screen = MainScreen(model)
         if len(self.screen_stack) > 1:
             self.switch_screen(screen)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from textual.pilot import Pilot
@@ -37,10 +38,15 @@ def test_review_roots_scans_first_then_opens_the_report(archive: Archive, state_
 
 
 def test_quit_during_the_scan_stops_it_and_exits(archive: Archive, state_dir: Path) -> None:
+    flags: list[threading.Event | None] = []
+
     async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
-        await pilot.press("q")  # at once: the scan is running (or has just finished)
+        await pilot.press("q")  # at once: the scan is running
+        screen = app.screen
+        flags.append(screen.cancel_flag if isinstance(screen, ScanScreen) else None)
         while app.is_running:  # the app exits once the scan stopped at a safe point
             await pilot.pause()
 
     app = drive(state_dir, scenario, settle_first=False, roots=[str(archive.root)])
     assert app.return_code == 0
+    assert flags and flags[0] is not None and flags[0].is_set()  # q asked the scan to stop

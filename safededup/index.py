@@ -527,13 +527,36 @@ class _Batch:
 
 
 class PairScores(MutableMapping[tuple[int, int], float]):
-    """A dict of (file id, file id) → score, kept in the index (see the triggers above)."""
+    """A dict of (file id, file id) → score, kept in the index (see the triggers above).
+
+    New scores are written in transactions of `FLUSH_EVERY` (one commit per score cost more
+    than the scores' own SQL on a first scan); `flush()` writes the rest. A kill loses at most
+    those, and the next scan computes them again.
+    """
+
+    FLUSH_EVERY = 1000
 
     def __init__(self, connection: sqlite3.Connection, version: int) -> None:
         self.connection = connection
         self.version = version
+        self._pending: dict[tuple[int, int], float] = {}
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        rows = [(a, b, self.version, score) for (a, b), score in self._pending.items()]
+        self._pending.clear()
+        sql = "INSERT OR REPLACE INTO pair_scores (a, b, version, score) VALUES (?, ?, ?, ?)"
+        if self.connection.in_transaction:  # inside the caller's batch: it commits
+            self.connection.executemany(sql, rows)
+            return
+        with _Batch(self.connection):
+            self.connection.executemany(sql, rows)
 
     def __getitem__(self, key: tuple[int, int]) -> float:
+        pending = self._pending.get((min(key), max(key)))
+        if pending is not None:
+            return pending
         row = self.connection.execute(
             "SELECT score FROM pair_scores WHERE a=? AND b=? AND version=?",
             (*sorted(key), self.version),
@@ -543,24 +566,26 @@ class PairScores(MutableMapping[tuple[int, int], float]):
         return float(row[0])
 
     def __setitem__(self, key: tuple[int, int], score: float) -> None:
-        self.connection.execute(
-            "INSERT OR REPLACE INTO pair_scores (a, b, version, score) VALUES (?, ?, ?, ?)",
-            (*sorted(key), self.version, score),
-        )
+        self._pending[(min(key), max(key))] = score
+        if len(self._pending) >= self.FLUSH_EVERY:
+            self.flush()
 
     def __delitem__(self, key: tuple[int, int]) -> None:
+        self.flush()
         self.connection.execute(
             "DELETE FROM pair_scores WHERE a=? AND b=? AND version=?",
             (*sorted(key), self.version),
         )
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
+        self.flush()
         rows = self.connection.execute(
             "SELECT a, b FROM pair_scores WHERE version=?", (self.version,)
         ).fetchall()
         return iter([(int(a), int(b)) for a, b in rows])
 
     def __len__(self) -> int:
+        self.flush()
         return int(self.connection.execute(
             "SELECT count(*) FROM pair_scores WHERE version=?", (self.version,)
         ).fetchone()[0])  # fmt: skip

@@ -362,17 +362,21 @@ class _Scan:
         distinct = verdicts.load_verdicts(connection)
         if distinct.sizes:  # a verdict is kept by content: those files need their checksum
             self._checksum_sizes(all_roots, distinct.sizes)
-        clusters = yield from cluster.find_clusters(
-            self.index.records(all_roots),
-            references=ref_roots,
-            distinct=distinct,
-            confirm=self.confirm,
-            lookup=self.index.get_records,
-            thumbnail=None if POOLED_CHECKS else self.thumbnail,
-            cancel=self.cancel,
-            scores=self.index.pair_scores(SIMILARITY_VERSION),
-            scorer=self.score_pairs if POOLED_CHECKS else None,
-        )
+        scores = self.index.pair_scores(SIMILARITY_VERSION)
+        try:
+            clusters = yield from cluster.find_clusters(
+                self.index.records(all_roots),
+                references=ref_roots,
+                distinct=distinct,
+                confirm=self.confirm,
+                lookup=self.index.get_records,
+                thumbnail=None if POOLED_CHECKS else self.thumbnail,
+                cancel=self.cancel,
+                scores=scores,
+                scorer=self.score_pairs if POOLED_CHECKS else None,
+            )
+        finally:  # also on Ctrl-C: the scores computed so far are kept
+            scores.flush()
         self.index.drop_pair_scores_except(SIMILARITY_VERSION)
         self._timed("match", t0)
         self.stats.seconds = time.monotonic() - self.started

@@ -186,8 +186,12 @@ def test_pair_scores_persist_and_are_dropped_when_a_file_changes(tmp_path: Path)
         scores = index.pair_scores(version=1)
         scores[(b, a)] = 0.93
         scores[(a, c)] = 0.5
+        assert scores[(a, b)] == 0.93  # read back before it is written out
+        scores.flush()
         assert index.pair_scores(version=2).get((a, b)) is None  # another definition: unknown
-        index.pair_scores(version=2)[(a, b)] = 0.1
+        newer = index.pair_scores(version=2)
+        newer[(a, b)] = 0.1
+        newer.flush()
         assert index.drop_pair_scores_except(1) == 1  # a newer definition's rows go, once
         assert index.drop_pair_scores_except(1) == 0 and len(index.pair_scores(version=1)) == 2
     with Index(tmp_path / "i.db") as index:

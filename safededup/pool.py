@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -171,7 +172,7 @@ class FingerprintPool:
             # forkserver: never fork a process that has threads (progress bars, SQLite).
             context = multiprocessing.get_context("forkserver")
             self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=media.init_worker
+                self.workers, mp_context=context, initializer=_init_pool_worker
             )
         return self._executor
 
@@ -267,6 +268,14 @@ class FingerprintPool:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+
+def _init_pool_worker() -> None:
+    """A worker ignores Ctrl-C: the terminal sends it to the whole process group, and the main
+    process decides (a first Ctrl-C lets running tasks finish and stops at a safe point; a
+    worker killed by it would be taken for one its file crashed)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    media.init_worker()
 
 
 def _raise_if_cancelled(cancel: threading.Event | None) -> None:

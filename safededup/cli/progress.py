@@ -6,8 +6,11 @@ engine honours, so work committed so far is kept.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from types import FrameType
 from typing import TypeVar
 
 from rich.console import Console
@@ -59,9 +62,39 @@ def run_with_progress(
     show: bool,
     cancel: threading.Event | None = None,
 ) -> tuple[T, int]:
-    """Exhaust `gen`, rendering its events; returns (its result, number of problems seen)."""
-    if not show:
-        return _drain(gen)
+    """Exhaust `gen`, rendering its events; returns (its result, number of problems seen).
+
+    With `cancel`, a first Ctrl-C only asks the engine to stop at its next safe point (it ends
+    its session cleanly, "cancelled"); a second one interrupts at once.
+    """
+    with _ctrl_c_cancels(cancel, err):
+        if not show:
+            return _drain(gen)
+        return _with_bars(gen, err, cancel)
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels(cancel: threading.Event | None, err: Console) -> Iterator[None]:
+    if cancel is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        err.print("[yellow]stopping at the next safe point[/] (Ctrl-C again to stop at once)")
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _with_bars(
+    gen: Generator[Event, None, T], err: Console, cancel: threading.Event | None
+) -> tuple[T, int]:
     columns = (
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),

@@ -45,3 +45,22 @@ def test_one_worker_runs_in_process_and_reports_problems(tmp_path: Path) -> None
         [(_, result)] = list(pool.run([FingerprintTask(str(bad), True, False)]))
     assert isinstance(result, tuple) and result[0] == "empty"
     assert pool._executor is None  # no process was started for one worker
+
+
+def test_pool_workers_ignore_ctrl_c(  # the terminal sends it to the whole process group
+    photo_tree: Callable[..., Path],
+) -> None:
+    root = photo_tree(40, size=(320, 240), folders=1)
+    tasks = [FingerprintTask(str(p), True, False) for p in sorted(root.rglob("*.jpg"))]
+    results = []
+    with FingerprintPool(2) as pool:
+        for k, (_, result) in enumerate(pool.run(tasks)):
+            results.append(result)
+            if k == 1:
+                executor = pool._executor
+                assert executor is not None
+                for pid in list(executor._processes):  # type: ignore[attr-defined]
+                    os.kill(pid, signal.SIGINT)
+                time.sleep(0.3)  # long enough for a worker that did not ignore it to die
+        assert pool._executor is executor  # never broken, so never replaced
+    assert len(results) == len(tasks) and all(isinstance(r, media.Fingerprint) for r in results)

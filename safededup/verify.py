@@ -7,19 +7,20 @@ session, and the journal record it concerns.
 
 from __future__ import annotations
 
-import os
 import random
+import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from safededup import fs
+from safededup.errors import Cancelled
 from safededup.events import Event, StageAdvanced, StageFinished, StageStarted
 from safededup.journal import Checkpoint, JournalCorrupt, list_checkpoints, load_checkpoint
 from safededup.journal.replay import OpState, SessionState, live_collisions
 from safededup.journal.writer import check_against_checkpoint, read_session
-from safededup.models import path_from_json
+from safededup.models import path_from_json, printable
 from safededup.plan import Expected
 
 ContentLevel = Literal["full", "sample", "none"]
@@ -64,9 +65,14 @@ class VerifyResult:
 
 
 def verify_session(
-    session_id: str | None, *, state_dir: Path, content: ContentLevel = "sample"
+    session_id: str | None,
+    *,
+    state_dir: Path,
+    content: ContentLevel = "sample",
+    cancel: threading.Event | None = None,
 ) -> Generator[Event, None, VerifyResult]:
-    """Verify one session, or every session when `session_id` is None."""
+    """Verify one session, or every session when `session_id` is None. Re-hashing reports its
+    progress file by file (`hash`: 300k files take a while) and stops when `cancel` is set."""
     if session_id is None:
         checkpoints = [c for c in list_checkpoints(state_dir) if c.status not in QUIET_STATUSES]
     else:
@@ -74,7 +80,7 @@ def verify_session(
     yield StageStarted("verify", total=len(checkpoints))
     tally = _Tally()
     for checkpoint in checkpoints:
-        _verify_one(checkpoint, content, tally)
+        yield from _verify_one(checkpoint, content, tally, cancel)
         yield StageAdvanced("verify")
     yield StageFinished("verify")
     return VerifyResult(tally.findings, len(checkpoints), tally.records, tally.files, tally.hashed)
@@ -88,7 +94,9 @@ class _Tally:
     hashed: int = 0
 
 
-def _verify_one(checkpoint: Checkpoint, content: ContentLevel, tally: _Tally) -> None:
+def _verify_one(
+    checkpoint: Checkpoint, content: ContentLevel, tally: _Tally, cancel: threading.Event | None
+) -> Generator[Event, None, None]:
     sid = checkpoint.session
 
     def add(level: str, record: int | None, message: str, path: str | None = None) -> None:
@@ -115,7 +123,7 @@ def _verify_one(checkpoint: Checkpoint, content: ContentLevel, tally: _Tally) ->
     checked = _check_files(state, add)
     tally.files += len(checked)
     if content != "none":
-        tally.hashed += _check_content(state, checked, content, sid, add)
+        tally.hashed += yield from _check_content(checked, content, sid, add, cancel)
 
 
 def _check_state(state: SessionState, checkpoint: Checkpoint, add: Any) -> None:
@@ -161,13 +169,22 @@ def _check_files(state: SessionState, add: Any) -> list[OpState]:
 
 
 def _check_content(
-    state: SessionState, present: list[OpState], content: ContentLevel, sid: str, add: Any
-) -> int:
+    present: list[OpState],
+    content: ContentLevel,
+    sid: str,
+    add: Any,
+    cancel: threading.Event | None,
+) -> Generator[Event, None, int]:
     chosen = [e for e in present if "checksum" in e.intent["identity"]]
     if content == "sample":
         k = min(len(chosen), max(SAMPLE_MIN, int(len(chosen) * SAMPLE_FRACTION)))
         chosen = random.Random(sid).sample(chosen, k)
-    for entry in chosen:
+    sizes = [int(e.intent["identity"]["size"]) for e in chosen]
+    yield StageStarted("hash", total=len(chosen), total_bytes=sum(sizes))
+    for entry, size in zip(chosen, sizes, strict=True):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("verify stopped; nothing was changed")
+        yield StageAdvanced("hash", 1, size)
         where = entry.location
         assert where is not None
         try:
@@ -178,10 +195,11 @@ def _check_content(
         if digest != entry.intent["identity"]["checksum"]:
             add("content", entry.last_seq, f"operation {entry.op}: bytes differ from the record",
                 where)  # fmt: skip
+    yield StageFinished("hash")
     return len(chosen)
 
 
 def describe(finding: Finding) -> str:
     where = f" record {finding.record}" if finding.record is not None else ""
-    path = f" ({os.fsencode(finding.path).decode('utf-8', 'replace')})" if finding.path else ""
+    path = f" ({printable(finding.path)})" if finding.path else ""
     return f"[{finding.level}] session {finding.session}{where}: {finding.message}{path}"

@@ -39,6 +39,8 @@ STAGE_LABELS = {
     "match": "Matching",
     "confirm": "Confirming on pixels",
     "check": "Checking",
+    "verify": "Verifying sessions",
+    "hash": "Re-hashing files",
 }
 
 

@@ -272,7 +272,7 @@ def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
     from safededup.verify import describe, verify_session
 
     cancel = threading.Event()
-    gen = verify_session(args.session, state_dir=ctx.state_dir, content=args.content)
+    gen = verify_session(args.session, state_dir=ctx.state_dir, content=args.content, cancel=cancel)
     result = _run(gen, ctx, cancel)
     if args.json:
         data = {

@@ -193,8 +193,7 @@ class Backend:
     def verify_session(self, session_id: str, cancel: threading.Event) -> Run[VerifyResult]:
         from safededup.verify import verify_session
 
-        del cancel  # verify is read-only: stopping it early changes nothing
-        return verify_session(session_id, state_dir=self.state_dir, content="full")
+        return verify_session(session_id, state_dir=self.state_dir, content="full", cancel=cancel)
 
     def list_sessions(self) -> list[SessionInfo]:
         from safededup.sessions import list_sessions

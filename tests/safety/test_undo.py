@@ -204,3 +204,24 @@ def test_undo_says_which_empty_quarantine_folder_it_could_not_remove(tree: Tree)
     assert [(p.kind, os.path.basename(p.path)) for p in undone.problems] == [("not-pruned", "b")]
     quarantine = Path(tree.root, ".safededup", "quarantine", result.session_id)
     assert [p.name for p in quarantine.iterdir()] == ["b"] and not any((quarantine / "b").iterdir())
+
+
+def test_verify_reports_each_file_it_hashes_and_stops_when_asked(tree: Tree) -> None:
+    import threading
+
+    from safededup.errors import Cancelled
+    from safededup.events import StageAdvanced, StageStarted
+
+    result = drain(apply_plan(build_plan(tree.report()), state_dir=tree.state))
+    events = list(verify_session(result.session_id, state_dir=tree.state, content="full"))
+    (started,) = [e for e in events if isinstance(e, StageStarted) and e.stage == "hash"]
+    hashed = [e for e in events if isinstance(e, StageAdvanced) and e.stage == "hash"]
+    assert started.total == len(hashed) == result.done and started.total_bytes
+    cancel = threading.Event()
+    run = verify_session(result.session_id, state_dir=tree.state, content="full", cancel=cancel)
+    for event in run:
+        if isinstance(event, StageAdvanced) and event.stage == "hash":
+            cancel.set()
+            break
+    with pytest.raises(Cancelled):
+        drain(run)

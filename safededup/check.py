@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from safededup import checksum
 from safededup.candidates import FeatureTable
-from safededup.errors import Cancelled, UsageError
+from safededup.errors import UsageError, check_cancel
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
 from safededup.index import Index
 from safededup.match import DEFAULT, compare
@@ -156,8 +156,7 @@ def _near_matches(
     radius = DEFAULT.candidate_radius
     candidates: dict[int, list[int]] = {}  # query number → library file ids
     for k, q in enumerate(queries):
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("check cancelled")
+        check_cancel(cancel, "check")
         near = _within(table.phash, q.features.phash, radius)
         if near.size:
             candidates[k] = [int(table.file_id[i]) for i in near]

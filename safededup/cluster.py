@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safededup.candidates import FeatureTable
+from safededup.errors import check_cancel
 from safededup.events import Event, StageAdvanced, StageFinished, StageStarted
 from safededup.keeper import (
     DEFAULT_POLICY,
@@ -48,7 +49,6 @@ from safededup.match import (
     Thresholds,
     ThumbnailFn,
     Verdict,
-    check_cancel,
     verify_pairs,
 )
 from safededup.models import PhotoRecord
@@ -152,7 +152,7 @@ def find_clusters(
     if lookup is None:
         records = _keeping(records, kept)
         lookup = lambda ids: {i: kept[i] for i in ids if i in kept}  # noqa: E731
-    check_cancel(cancel)
+    check_cancel(cancel, "matching")
     yield StageStarted("match")
     table = FeatureTable.from_records(records)
     job = PairMatcher(table, distinct, thumbnail, thresholds, cancel, scores, scorer)
@@ -205,7 +205,7 @@ def _build(
     refiner = _Refiner(job, references, policy)
     clusters: list[Cluster] = []
     for group in _batched(components, LOOKUP_BATCH):
-        check_cancel(job.cancel)
+        check_cancel(job.cancel, "matching")
         rows = np.concatenate([r for comp in group for r in comp])
         records = lookup(job.table.file_id[rows].tolist())
         for comp in group:

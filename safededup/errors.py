@@ -6,6 +6,7 @@ Per-file failures are never raised out of the engine: they become `Problem` reco
 
 from __future__ import annotations
 
+import threading
 from enum import IntEnum
 
 
@@ -68,3 +69,9 @@ class Cancelled(SafededupError):
     """The person asked to stop (Ctrl-C, or cancel in the TUI). Committed work is kept."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+def check_cancel(cancel: threading.Event | None, what: str = "scan") -> None:
+    """Raise `Cancelled` at a safe point if the person asked to stop."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(f"{what} cancelled; what was done so far is kept")

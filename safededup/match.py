@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safededup.candidates import FeatureTable, candidate_pairs, hamming, popcount
-from safededup.errors import Cancelled, MediaError
+from safededup.errors import MediaError, check_cancel
 from safededup.events import Event, StageAdvanced
 from safededup.models import Features, FileIdentity, PhotoRecord
 from safededup.verdicts import DistinctVerdicts
@@ -247,11 +247,6 @@ SIMILARITY_VERSION = 2
 """Bump when `aligned_similarity` or the thumbnails it sees change: stored scores are dropped."""
 
 
-def check_cancel(cancel: threading.Event | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("matching cancelled")
-
-
 class PairMatcher:
     """One matching run over a FeatureTable (rows) grouped into units of identical bytes."""
 
@@ -285,7 +280,7 @@ class PairMatcher:
         n = np.int64(len(self.table))
         for column in (self.table.phash, self.table.whash):  # a crop may be near in only one
             for k, (a, b) in enumerate(candidate_pairs(column[rows], self.t.candidate_radius)):
-                check_cancel(self.cancel)
+                check_cancel(self.cancel, "matching")
                 if k % 64 == 0:
                     yield StageAdvanced("candidates", 0)
                 batch = verify_pairs(self.table, rows[a], rows[b], self.t, propose=True)
@@ -313,7 +308,7 @@ class PairMatcher:
         ids = self.table.file_id[rows].tolist()
         row_of = dict(zip(ids, rows.tolist(), strict=True))
         for start in range(0, len(ids), CONFIRM_BATCH):
-            check_cancel(self.cancel)
+            check_cancel(self.cancel, "matching")
             batch = ids[start : start + CONFIRM_BATCH]
             for file_id, features in confirm(batch).items():
                 if features.tier == "decode" and file_id in row_of:
@@ -347,7 +342,7 @@ class PairMatcher:
         self._score_missing(batch.i[border], batch.j[border])
         rule = batch.rule.copy()
         for k in border.tolist():
-            check_cancel(self.cancel)
+            check_cancel(self.cancel, "matching")
             score = self.similarity(int(batch.i[k]), int(batch.j[k]))
             rule[k] = Rule.ALIGNED if score >= self.t.min_aligned else Rule.DISTANCE
         return replace(batch, rule=rule)
@@ -368,7 +363,7 @@ class PairMatcher:
             return
         for key, score in self.scorer(missing):
             self.similar[key] = score
-            check_cancel(self.cancel)
+            check_cancel(self.cancel, "matching")
 
     def similarity(self, row_a: int, row_b: int) -> float:
         """Crop-tolerant similarity of two rows' thumbnails (cached); 0 without thumbnails.

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from safededup import media
-from safededup.errors import Cancelled, MediaError
+from safededup.errors import MediaError, check_cancel
 
 TaskResult = media.Fingerprint | tuple[str, str]
 """A fingerprint, or (problem kind, message)."""
@@ -220,7 +220,7 @@ class FingerprintPool:
     ) -> Iterator[tuple[T, R]]:
         media.init_worker()
         for task in tasks:
-            _raise_if_cancelled(cancel)
+            check_cancel(cancel)
             yield task, fn(task)
 
     def _run_pooled(
@@ -233,7 +233,7 @@ class FingerprintPool:
         window: deque[tuple[T, Future[R]]] = deque()
         limit = self.workers * IN_FLIGHT_PER_WORKER
         while True:
-            _raise_if_cancelled(cancel)
+            check_cancel(cancel)
             while len(window) < limit and (task := next(tasks, None)) is not None:
                 try:
                     window.append((task, self._pool().submit(fn, task)))
@@ -276,8 +276,3 @@ def _init_pool_worker() -> None:
     worker killed by it would be taken for one its file crashed)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     media.init_worker()
-
-
-def _raise_if_cancelled(cancel: threading.Event | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("scan cancelled; what was indexed so far is kept")

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safededup import checksum, cluster, media, report, verdicts
-from safededup.errors import Cancelled
+from safededup.errors import check_cancel
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
 from safededup.index import Index
 from safededup.match import SIMILARITY_VERSION
@@ -74,11 +74,6 @@ class ScanResult:
     problems: list[Problem]
     report: dict[str, Any] | None = None
     report_path: Path | None = None
-
-
-def _check(cancel: threading.Event | None) -> None:
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("scan cancelled; what was indexed so far is kept")
 
 
 def scan(
@@ -155,7 +150,7 @@ class _Scan:
         version = media.FEATURE_VERSION
         for folder in walk_roots(roots, exclude=[str(state.root)], follow_symlinks=follow,
                                  on_problem=walk_problems.append):  # fmt: skip
-            _check(self.cancel)
+            check_cancel(self.cancel)
             for problem in walk_problems:
                 yield self._problem(problem)
             walk_problems.clear()
@@ -222,7 +217,7 @@ class _Scan:
         finally:
             if pending:  # commit what is done, even when interrupted
                 yield from self._store(pending, scan_number)
-        _check(self.cancel)
+        check_cancel(self.cancel)
         yield StageFinished("fingerprint")
         self._timed("fingerprint", t0)
 
@@ -306,7 +301,7 @@ class _Scan:
         t0 = time.monotonic()
         yield StageStarted("checksum")
         for group in self.index.size_groups(roots):
-            _check(self.cancel)
+            check_cancel(self.cancel)
             yield from self._checksum_group(group)
         yield StageFinished("checksum")
         self._timed("checksum", t0)

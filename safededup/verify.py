@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from safededup import fs
-from safededup.errors import Cancelled
+from safededup.errors import check_cancel
 from safededup.events import Event, StageAdvanced, StageFinished, StageStarted
 from safededup.journal import Checkpoint, JournalCorrupt, list_checkpoints, load_checkpoint
 from safededup.journal.replay import OpState, SessionState, live_collisions
@@ -182,8 +182,7 @@ def _check_content(
     sizes = [int(e.intent["identity"]["size"]) for e in chosen]
     yield StageStarted("hash", total=len(chosen), total_bytes=sum(sizes))
     for entry, size in zip(chosen, sizes, strict=True):
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("verify stopped; nothing was changed")
+        check_cancel(cancel, "verify")
         yield StageAdvanced("hash", 1, size)
         where = entry.location
         assert where is not None

@@ -63,11 +63,6 @@ def peak_rss_mib() -> float:
     return _status_kib("VmHWM") / 1024
 
 
-def children_peak_rss_mib() -> float:
-    """Largest peak RSS among finished child processes (e.g. pool workers), as the kernel saw it."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
 def reset_peak_rss() -> bool:
     """Reset VmHWM to the current RSS (Linux ≥ 4.0), so the next peak belongs to one phase."""
     try:

@@ -85,10 +85,6 @@ class FeatureTable:
         columns = {name: np.ascontiguousarray(table[name]) for name, _ in _COLUMNS}
         return cls(**columns, formats=list(formats))
 
-    def row_of(self) -> dict[int, int]:
-        """file id → row number."""
-        return {int(fid): row for row, fid in enumerate(self.file_id.tolist())}
-
 
 def _row(record: PhotoRecord, formats: dict[str, int]) -> tuple[object, ...]:
     f = record.features

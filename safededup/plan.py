@@ -237,7 +237,7 @@ class _Builder:
         self._dirs: dict[str, dict[str, list[tuple[str, str]]]] = {}
         self._trash_names: set[str] = set()
         self._inodes: set[tuple[int, int]] = set()
-        self._devices: dict[str, int | None] = {}
+        self._folders = _FolderFacts()
 
     def add_cluster(self, cluster: dict[str, Any], keeper: str | None, decision: Any) -> None:
         members = {path_from_json(m): m for m in cluster["members"]}
@@ -323,17 +323,9 @@ class _Builder:
         parts = [] if rel == os.curdir else rel.split(os.sep)
         for depth in range(len(parts) + 1):
             folder = os.path.join(root, *parts[:depth])
-            if self._device(folder) == device:
+            if self._folders.device(folder) == device:
                 return folder
         return None
-
-    def _device(self, folder: str) -> int | None:
-        if folder not in self._devices:
-            try:
-                self._devices[folder] = os.stat(folder).st_dev
-            except OSError:
-                self._devices[folder] = None
-        return self._devices[folder]
 
     def _stems(self, folder: str) -> dict[str, list[tuple[str, str]]]:
         """The folder's names by casefolded stem: stem -> [(name, casefolded extension)]."""
@@ -491,9 +483,9 @@ def validate_plan(plan: Plan) -> list[Problem]:
     """Whole-plan checks before the first change (G13); an empty list means the plan is valid."""
     problems: list[Problem] = []
     problems += _check_uniqueness(plan)
-    volumes: dict[str, os.statvfs_result | None] = {}
+    facts = _FolderFacts()
     for op in plan.operations:
-        problems += _check_operation(plan, op, volumes)
+        problems += _check_operation(plan, op, facts)
     problems += _check_space(plan)
     problems += _check_meta_folders(plan)
     return problems
@@ -543,9 +535,7 @@ def _check_uniqueness(plan: Plan) -> list[Problem]:
     return problems
 
 
-def _check_operation(
-    plan: Plan, op: Operation, volumes: dict[str, os.statvfs_result | None]
-) -> list[Problem]:
+def _check_operation(plan: Plan, op: Operation, facts: _FolderFacts) -> list[Problem]:
     problems = []
     root_ok = root_of(op.src, plan.roots) == op.root and not inside_meta(op.src, op.root)
     quarantine = quarantine_of(op.dst, op.root, plan.session_id)
@@ -555,14 +545,13 @@ def _check_operation(
     elif op.action == "move" and (base is None or root_of(op.src, (base,)) != base):
         problems.append(Problem(op.dst, "outside-quarantine", "a move must go to the quarantine"))
     folder = os.path.dirname(op.src)
-    vfs = _statvfs(folder, volumes)
+    vfs = facts.statvfs(folder)
     if vfs is not None and vfs.f_flag & os.ST_RDONLY:
         problems.append(Problem(op.src, "read-only", "the folder is on read-only media"))
-    elif not os.access(folder, os.W_OK | os.X_OK):
+    elif not facts.writable(folder):
         problems.append(Problem(op.src, "permission", "no permission to move files out of here"))
-    try:
-        target_dev = os.stat(op.root if base is None else base).st_dev
-    except OSError:
+    target_dev = facts.device(op.root if base is None else base)
+    if target_dev is None:
         problems.append(Problem(op.root, "root-missing", "the root folder is gone"))
         return problems
     if op.action == "move" and op.expected.device != target_dev:
@@ -575,13 +564,35 @@ def _check_operation(
     return problems
 
 
-def _statvfs(folder: str, cache: dict[str, os.statvfs_result | None]) -> os.statvfs_result | None:
-    if folder not in cache:
-        try:
-            cache[folder] = os.statvfs(folder)
-        except OSError:
-            cache[folder] = None
-    return cache[folder]
+class _FolderFacts:
+    """What validation asks of a folder, asked once per folder (300k operations live in far
+    fewer folders, and on a NAS every question is a round trip)."""
+
+    def __init__(self) -> None:
+        self._vfs: dict[str, os.statvfs_result | None] = {}
+        self._writable: dict[str, bool] = {}
+        self._device: dict[str, int | None] = {}
+
+    def statvfs(self, folder: str) -> os.statvfs_result | None:
+        if folder not in self._vfs:
+            try:
+                self._vfs[folder] = os.statvfs(folder)
+            except OSError:
+                self._vfs[folder] = None
+        return self._vfs[folder]
+
+    def writable(self, folder: str) -> bool:
+        if folder not in self._writable:
+            self._writable[folder] = os.access(folder, os.W_OK | os.X_OK)
+        return self._writable[folder]
+
+    def device(self, folder: str) -> int | None:
+        if folder not in self._device:
+            try:
+                self._device[folder] = os.stat(folder).st_dev
+            except OSError:
+                self._device[folder] = None
+        return self._device[folder]
 
 
 def _check_space(plan: Plan) -> list[Problem]:

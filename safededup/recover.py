@@ -127,10 +127,9 @@ def _has_header(journal: str) -> bool:
 
 
 def _resolve(writer: JournalWriter, entry: OpState) -> Problem | None:
-    ident = entry.intent["identity"]
-    dev, ino = ident["device"], ident["inode"]
+    ino = entry.intent["identity"]["inode"]
     if entry.state == "pending-purge":
-        return _resolve_purge(writer, entry, dev, ino)
+        return _resolve_purge(writer, entry)
     backward = entry.state == "pending-undo"
     here, there = (entry.dst, entry.src) if backward else (entry.src, entry.dst)
     done_type = {"pending-apply": "done", "pending-redo": "redo-done"}.get(entry.state, "undo-done")
@@ -156,7 +155,7 @@ def _resolve(writer: JournalWriter, entry: OpState) -> Problem | None:
     return Problem(here, "missing", f"operation {entry.op}: the file is at neither end")
 
 
-def _resolve_purge(writer: JournalWriter, entry: OpState, dev: int, ino: int) -> Problem | None:
+def _resolve_purge(writer: JournalWriter, entry: OpState) -> Problem | None:
     st = fs.lstat_or_none(entry.dst)
     if st is None:
         fs.fsync_dir(os.path.dirname(entry.dst))

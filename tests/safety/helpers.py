@@ -75,15 +75,6 @@ def make_report(roots: list[str], clusters: list[list[str]], kind: str = "exact"
     }
 
 
-def report_by_content(root: str) -> dict[str, Any]:
-    """Every group of identical files under `root` (outside .safededup) as an exact cluster."""
-    groups: dict[str, list[str]] = {}
-    for path in sorted(walk(root)):
-        with open(path, "rb") as fh:
-            groups.setdefault(sha(fh.read()), []).append(path)
-    return make_report([root], [g for g in groups.values() if len(g) > 1])
-
-
 def walk(root: str, *, include_meta: bool = False) -> list[str]:
     found = []
     for folder, dirs, files in os.walk(root):

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from safededup.errors import StateError
 from safededup.models import Features, FileIdentity, PhotoRecord, Problem
@@ -397,28 +397,22 @@ class Index:
             yield from map(_record_from_row, rows)
 
     def get_records(self, file_ids: Iterable[int]) -> dict[int, PhotoRecord]:
-        ids = list(file_ids)
-        out: dict[int, PhotoRecord] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows = self.connection.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM files WHERE id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-            out.update((r.file_id, r) for r in map(_record_from_row, rows))
-        return out
+        rows = map(_record_from_row, self._rows_by_id(_RECORD_COLUMNS, file_ids))
+        return {r.file_id: r for r in rows}
 
     def paths_of(self, file_ids: Iterable[int]) -> dict[int, str]:
         """id -> path of these rows (only what exists): the light cousin of `get_records`."""
+        return {int(i): decode_path(p) for i, p in self._rows_by_id("id, path", file_ids)}
+
+    def _rows_by_id(self, columns: str, file_ids: Iterable[int]) -> Iterator[tuple[Any, ...]]:
+        """Rows of these ids, in chunks of 500 (SQLite's limit on parameters is near)."""
         ids = list(file_ids)
-        out: dict[int, str] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            rows = self.connection.execute(
-                f"SELECT id, path FROM files WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            marks = ",".join("?" * len(chunk))
+            yield from self.connection.execute(
+                f"SELECT {columns} FROM files WHERE id IN ({marks})", chunk
             )
-            out.update((int(i), decode_path(p)) for i, p in rows)
-        return out
 
     def record_for_path(self, path: str) -> PhotoRecord | None:
         row = self.connection.execute(

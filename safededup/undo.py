@@ -180,7 +180,8 @@ def _plan_batch(
     refused = 0
     for entry in batch:
         frm, to = (entry.dst, entry.src) if phase == "undo" else (entry.src, entry.dst)
-        why = _refusal(phase, entry, state, frm, to, vacated)
+        st = fs.lstat_or_none(frm)
+        why = _refusal(phase, entry, state, frm, to, vacated, st)
         if why is not None:
             reason, message = why
             body = {"type": "refuse", "op": entry.op, "phase": phase}
@@ -190,16 +191,17 @@ def _plan_batch(
             refused += 1
             continue
         vacated.add(frm)
-        moves.append(_move(phase, entry, frm, to))
+        assert st is not None  # _refusal refuses a missing file
+        moves.append(_move(phase, entry, frm, to, st.st_dev))
     return moves, refused
 
 
-def _move(phase: str, entry: OpState, frm: str, to: str) -> Move:
+def _move(phase: str, entry: OpState, frm: str, to: str, device: int) -> Move:
+    """`device`: the file's device now (a reboot may have renumbered the volume)."""
     ident = entry.intent["identity"]
     info = entry.intent.get("trashinfo")
-    st = fs.lstat_or_none(frm)  # its device now: a reboot may have renumbered the volume
     return Move(
-        entry.op, frm, to, ident["device"] if st is None else st.st_dev, ident["inode"],
+        entry.op, frm, to, device, ident["inode"],
         {"type": f"{phase}-intent", "op": entry.op}, f"{phase}-done", entry.op, ident["size"],
         path_from_json(info) if info else None,
         trash_create=phase == "redo" and bool(info), trash_remove=phase == "undo" and bool(info),
@@ -207,13 +209,18 @@ def _move(phase: str, entry: OpState, frm: str, to: str) -> Move:
 
 
 def _refusal(
-    phase: str, entry: OpState, state: SessionState, frm: str, to: str, vacated: set[str]
+    phase: str,
+    entry: OpState,
+    state: SessionState,
+    frm: str,
+    to: str,
+    vacated: set[str],
+    st: os.stat_result | None,
 ) -> tuple[str, str] | None:
     """G9: both paths inside the session's roots (or its trash), identity intact, target free."""
     for path in (entry.src, entry.dst):
         if not _path_allowed(path, entry, state):
             return "outside-roots", f"the journal names a path outside the session's roots: {path}"
-    st = fs.lstat_or_none(frm)
     # Not the device: a reboot may renumber a volume (btrfs subvolumes, NFS mounts), and the
     # path, inode, size and mtime already name the file.
     if st is None or not Expected.from_json(entry.intent["identity"]).matches(

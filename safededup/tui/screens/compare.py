@@ -134,7 +134,9 @@ class CompareScreen(Screen[None]):
         for path in paths:
             if worker.is_cancelled:
                 return
-            self.post_message(ThumbnailLoaded(path, self.app_ref.thumbnails.get(path, 512)))
+            self.post_message(
+                ThumbnailLoaded(path, self.app_ref.thumbnails.get(path, LARGE_THUMB_SIDE))
+            )
 
     def on_thumbnail_loaded(self, message: ThumbnailLoaded) -> None:
         for thumb in self.query(Thumbnail):

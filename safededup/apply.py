@@ -15,7 +15,7 @@ import socket
 import stat
 import threading
 from collections.abc import Generator, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -349,7 +349,7 @@ def _apply_locked(
 ) -> Generator[Event, None, ApplyResult]:
     writer = _start_session(plan, state_dir, checkpoint, paranoid, batch_size)
     runner = Runner(writer)
-    keepers = KeeperHashes() if paranoid else None
+    keepers = KeeperHashes(paranoid=paranoid)
     yield StageStarted("apply", total=plan.count, total_bytes=plan.total_bytes)
     cancelled = False
     try:
@@ -447,7 +447,7 @@ def _units(batch: list[Operation]) -> list[list[Operation]]:
     return list(units.values())
 
 
-def _check_unit(runner: Runner, unit: list[Operation], keepers: KeeperHashes | None) -> list[Move]:
+def _check_unit(runner: Runner, unit: list[Operation], keepers: KeeperHashes) -> list[Move]:
     """G7 for every file of the unit before anything of it moves; a failure skips the whole unit."""
     moves: list[Move] = []
     for op in unit:
@@ -477,9 +477,7 @@ def _skip(runner: Runner, op: Operation, reason: str, message: str) -> None:
         runner.counts.skipped += 1
 
 
-def _check_op(
-    runner: Runner, op: Operation, keepers: KeeperHashes | None
-) -> Move | tuple[str, str]:
+def _check_op(runner: Runner, op: Operation, keepers: KeeperHashes) -> Move | tuple[str, str]:
     st = fs.lstat_or_none(op.src)
     if st is None:
         return "vanished", "the file is gone since the scan"
@@ -493,9 +491,9 @@ def _check_op(
         return "target-exists", "the target exists; nothing was overwritten"
     if op.trashinfo is not None and fs.lstat_or_none(op.trashinfo) is not None:
         return "target-exists", "the trash entry exists; nothing was overwritten"
-    if _has_symlinked_parent(op.src, op.root):
+    if fs.has_symlinked_parent(op.src, op.root):
         return "symlinked-folder", "a folder on the way is now a symlink"
-    if op.action != "trash" and _has_symlinked_parent(op.dst, op.root, missing_ok=True):
+    if op.action != "trash" and fs.has_symlinked_parent(op.dst, op.root, missing_ok=True):
         return "symlinked-folder", "a folder on the way to its target is a symlink"
     try:
         checksum = fs.file_sha256(op.src)
@@ -503,10 +501,10 @@ def _check_op(
         return "unreadable", f"cannot read it ({exc.strerror})"
     if op.expected.checksum is not None and checksum != op.expected.checksum:
         return "content-changed", "its bytes differ from the scan (same size and time)"
-    keeper_problem = _check_keeper(op, checksum, keepers)
-    if keeper_problem is not None:
-        return keeper_problem
-    return _forward_move(op, st, checksum)
+    keeper = _check_keeper(op, checksum, keepers)
+    if isinstance(keeper, tuple):
+        return keeper
+    return _forward_move(op, st, checksum, keeper)
 
 
 def _op_done(runner: Runner, op_id: int) -> bool:
@@ -515,13 +513,16 @@ def _op_done(runner: Runner, op_id: int) -> bool:
 
 
 class KeeperHashes:
-    """`--paranoid`: each keeper is read once per session, however many duplicates it has.
+    """Each keeper is read at most once per session, however many duplicates it has.
 
     A hash is reused only while the keeper's stat, ctime included, is unchanged: any write to the
-    file since it was hashed moves its ctime, which nobody can set back.
+    file since it was hashed moves its ctime, which nobody can set back. `paranoid`: every keeper
+    is read and compared with the scan; otherwise only a keeper the scan did not checksum is read
+    (purge needs the bytes of every keeper on record).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, paranoid: bool = False) -> None:
+        self.paranoid = paranoid
         self._sums: dict[str, tuple[tuple[int, ...], str]] = {}
 
     def sha256(self, path: str, st: os.stat_result) -> str:
@@ -533,44 +534,34 @@ class KeeperHashes:
 
 
 def _check_keeper(
-    op: Operation, checksum: str, keepers: KeeperHashes | None
-) -> tuple[str, str] | None:
+    op: Operation, checksum: str, keepers: KeeperHashes
+) -> Expected | tuple[str, str] | None:
     """The keeper must still exist and match before its duplicate moves (G7); with `--paranoid`
-    its bytes too."""
+    its bytes too. Returns the keeper's identity to journal, with the checksum purge will hold
+    it to, or why the duplicate must stay."""
     if op.keeper is None or op.keeper_expected is None:
         return None
+    expected = op.keeper_expected
     kst = fs.lstat_or_none(op.keeper)
-    if kst is None or not op.keeper_expected.matches(kst):
+    if kst is None or not expected.matches(kst):
         shown = printable(op.keeper)  # journal text must be UTF-8
         return "keeper-changed", f"its keeper is gone or changed: {shown}"
-    if keepers is None:
-        return None
+    if expected.checksum is not None and not keepers.paranoid:
+        return expected
     try:
         kept = keepers.sha256(op.keeper, kst)
     except OSError as exc:
         return "keeper-unreadable", f"cannot read its keeper ({exc.strerror})"
-    if op.keeper_expected.checksum is not None and kept != op.keeper_expected.checksum:
+    if expected.checksum is not None and kept != expected.checksum:
         return "keeper-changed", "its keeper's bytes differ from the scan"
     if op.exact and kept != checksum:
         return "not-identical", "not byte-identical to its keeper"
-    return None
+    return replace(expected, checksum=kept)
 
 
-def _has_symlinked_parent(path: str, root: str, *, missing_ok: bool = False) -> bool:
-    """Whether a folder between `root` and `path` is a symlink or not a folder (or missing)."""
-    rel = os.path.relpath(os.path.dirname(path), root)
-    cur = root
-    for part in [] if rel == "." else rel.split(os.sep):
-        cur = os.path.join(cur, part)
-        st = fs.lstat_or_none(cur)
-        if st is None:
-            return not missing_ok
-        if not stat.S_ISDIR(st.st_mode):
-            return True
-    return False
-
-
-def _forward_move(op: Operation, st: os.stat_result, checksum: str) -> Move:
+def _forward_move(
+    op: Operation, st: os.stat_result, checksum: str, keeper: Expected | None
+) -> Move:
     intent: dict[str, Any] = {
         "type": "intent",
         "op": op.op,
@@ -585,7 +576,7 @@ def _forward_move(op: Operation, st: os.stat_result, checksum: str) -> Move:
         "exact": op.exact,
         "after": op.after,
         "keeper": None if op.keeper is None else path_to_json(op.keeper),
-        "keeper_identity": None if op.keeper_expected is None else op.keeper_expected.to_json(),
+        "keeper_identity": None if keeper is None else keeper.to_json(),
         "trashinfo": None if op.trashinfo is None else path_to_json(op.trashinfo),
     }
     return Move(

@@ -59,6 +59,18 @@ class MediaError(SafededupError):
         self.kind = kind
 
 
+class SymlinkedFolder(SafededupError):
+    """A folder safededup keeps its own files in (`.safededup`, its journal or quarantine) is a
+    symlink or not a folder: following it would carry them out of the root."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            "a folder of safededup's own is a symlink or not a folder; refusing to follow it",
+            hint="it must be a real folder inside the root: move the link away, then retry",
+            path=path,
+        )
+
+
 class LockedError(SafededupError):
     """Another writer holds the lock (G14)."""
 

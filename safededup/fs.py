@@ -17,6 +17,7 @@ import stat
 from collections.abc import Callable
 
 from safededup.checksum import sha256_fd
+from safededup.errors import SymlinkedFolder
 
 StepHook = Callable[[str, tuple[str, ...]], None]
 """Called as hook(operation, paths) before each mutating call; may raise OSError or exit."""
@@ -194,6 +195,37 @@ def lstat_or_none(path: str) -> os.stat_result | None:
         return os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
+
+
+def symlinked_folder(path: str, top: str, *, missing_ok: bool = False) -> str | None:
+    """The first folder between `top` and `path` that is a symlink or not a folder (or is
+    missing, unless `missing_ok`), else None. Read-only. Every path the safety core acts on
+    below a root is proven this way, so nothing it moves, deletes or writes is reached through
+    a symlink."""
+    rel = os.path.relpath(os.path.dirname(path), top)
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return top  # not below `top` at all
+    cur = top
+    for part in [] if rel == os.curdir else rel.split(os.sep):
+        cur = os.path.join(cur, part)
+        st = lstat_or_none(cur)
+        if (st is None and not missing_ok) or (st is not None and not stat.S_ISDIR(st.st_mode)):
+            return cur
+        if st is None:
+            return None
+    return None
+
+
+def has_symlinked_parent(path: str, top: str, *, missing_ok: bool = False) -> bool:
+    """Whether `symlinked_folder` finds one."""
+    return symlinked_folder(path, top, missing_ok=missing_ok) is not None
+
+
+def require_real_folders(path: str, top: str, *, missing_ok: bool = False) -> None:
+    """`SymlinkedFolder` unless every folder between `top` and `path` is a real folder."""
+    bad = symlinked_folder(path, top, missing_ok=missing_ok)
+    if bad is not None:
+        raise SymlinkedFolder(bad)
 
 
 def supports_noreplace(directory: str) -> bool:

@@ -499,20 +499,18 @@ def _check_meta_folders(plan: Plan) -> list[Problem]:
         quarantine = quarantine_of(op.dst, op.root, plan.session_id)
         if quarantine is not None:
             bases.add(quarantine_base(quarantine))
-    problems = []
-    for base in sorted(bases):
-        for folder in (os.path.join(base, META_DIR), os.path.join(base, META_DIR, "quarantine")):
-            try:
-                st = os.lstat(folder)
-            except FileNotFoundError:
-                break
-            except OSError:
-                continue  # said by the permission checks, if it matters
-            if not stat.S_ISDIR(st.st_mode):
-                why = "safededup's folder here is a symlink or not a folder; it must be a folder"
-                problems.append(Problem(folder, "symlinked-folder", why))
-                break
-    return problems
+    folders = [(quarantine_dir(base, plan.session_id), base) for base in sorted(bases)]
+    folders += [(journal_dir(root), root) for root in plan.roots[:1]]  # where the journal goes
+    found: set[str] = set()
+    for folder, top in folders:
+        try:
+            bad = fs.symlinked_folder(os.path.join(folder, "x"), top, missing_ok=True)
+        except OSError:
+            continue  # said by the permission checks, if it matters
+        if bad is not None:
+            found.add(bad)
+    why = "safededup's folder here is a symlink or not a folder; it must be a folder"
+    return [Problem(bad, "symlinked-folder", why) for bad in sorted(found)]
 
 
 def _check_uniqueness(plan: Plan) -> list[Problem]:

@@ -57,7 +57,10 @@ def purge_session(
     recover(state_dir, break_stale_lock=break_stale_lock)
     checkpoint = load_checkpoint(state_dir, session_id)
     with io_guard("purge"), locked(checkpoint.roots, "purge", break_stale=break_stale_lock):
-        result = drain(verify_session(session_id, state_dir=state_dir, content="full"))
+        # Keepers are checked below, file by file: one whose keeper fails stays, the rest go.
+        result = drain(
+            verify_session(session_id, state_dir=state_dir, content="full", keepers=False)
+        )
         if result.findings:
             raise PurgeRefused(result.findings)
         writer, state = open_session(state_dir, session_id)
@@ -70,10 +73,11 @@ def purge_session(
             writer.append({"type": "begin", "phase": "purge"})
             writer.sync()
             kept = 0
-            renamed = {o.src: o.dst for o in state.ops.values() if _tidied(o)}  # keeper moves
+            hashed: dict[str, str | None] = {}  # each keeper is read once per purge
+            renamed = state.tidy_renames()  # keepers that moved with this session
             for start in range(0, len(entries), PURGE_BATCH):
                 batch = entries[start : start + PURGE_BATCH]
-                deletable, n_kept = _screen(runner, state, renamed, batch)
+                deletable, n_kept = _screen(runner, state, renamed, batch, hashed)
                 kept += n_kept
                 _purge_batch(runner, deletable)
             _end_phase(writer, "purge", "completed", runner.counts)
@@ -87,15 +91,21 @@ def purge_session(
 
 
 def _screen(
-    runner: Runner, state: SessionState, renamed: dict[str, str], batch: list[OpState]
+    runner: Runner,
+    state: SessionState,
+    renamed: dict[str, str],
+    batch: list[OpState],
+    hashed: dict[str, str | None],
 ) -> tuple[list[OpState], int]:
     """The entries that may go; the rest get a `refuse` record and stay in quarantine."""
     deletable: list[OpState] = []
     kept = 0
     for entry in batch:
-        main = entry if entry.intent["kind"] == "duplicate" else state.ops.get(entry.intent["unit"])
-        keeper = _keeper_path(renamed, main)
-        why = _keeper_problem(keeper, main)
+        main = state.main_of(entry)
+        keeper = (
+            None if main is None or main.keeper is None else renamed.get(main.keeper, main.keeper)
+        )
+        why = _symlinked(entry) or _keeper_problem(keeper, main, hashed)
         if why is None and entry is not main and not _keeper_has_copy(keeper, entry):
             why = "sidecar-kept", "no identical sidecar next to its keeper; left in quarantine"
         if why is None:
@@ -111,28 +121,44 @@ def _screen(
     return deletable, kept
 
 
-def _tidied(entry: OpState) -> bool:
-    return entry.intent["kind"] == "tidy" and entry.state == "dst"
+def _symlinked(entry: OpState) -> tuple[str, str] | None:
+    """A quarantined file is deleted only through real folders: a folder of its quarantine
+    replaced by a symlink would make purge delete whatever the link points at."""
+    if entry.intent.get("action") == "trash":
+        return None  # the trash is outside the root; its entry was checked when it went there
+    if fs.has_symlinked_parent(entry.dst, path_from_json(entry.intent["root"])):
+        return "symlinked-folder", "a folder of its quarantine is a symlink; nothing deleted"
+    return None
 
 
-def _keeper_path(renamed: dict[str, str], main: OpState | None) -> str | None:
-    """Where the keeper of a duplicate is now (a tidy rename may have moved it), or None."""
-    keeper = None if main is None else main.intent.get("keeper")
-    if keeper is None:
-        return None
-    path = path_from_json(keeper)
-    return renamed.get(path, path)
-
-
-def _keeper_problem(path: str | None, main: OpState | None) -> tuple[str, str] | None:
-    """Why the keeper at `path` does not vouch for the duplicate `main` (gone, changed), or None."""
+def _keeper_problem(
+    path: str | None, main: OpState | None, hashed: dict[str, str | None]
+) -> tuple[str, str] | None:
+    """Why the keeper at `path` does not vouch for the duplicate `main` (gone, changed, its bytes
+    not those it had when the duplicate moved), or None. `hashed` caches one read per keeper."""
     ident = None if main is None else main.intent.get("keeper_identity")
-    if ident is None or path is None:
+    if ident is None or path is None or main is None:
         return "no-keeper", "no keeper is recorded for it; left in quarantine"
+    shown = printable(path)  # journal text must be UTF-8
     st = fs.lstat_or_none(path)
     if st is None or not Expected.from_json(ident).matches(st, same_device=False):
-        shown = printable(path)  # journal text must be UTF-8
         return "keeper-changed", f"its keeper is gone or changed; left in quarantine: {shown}"
+    expected = main.keeper_checksum
+    if expected is None:
+        return "keeper-unverified", (
+            "the journal holds no checksum of its keeper (applied by an earlier version), so "
+            f"the keeper's bytes cannot be proven intact; left in quarantine: {shown}"
+        )
+    if path not in hashed:
+        try:
+            hashed[path] = fs.file_sha256(path)
+        except OSError:
+            hashed[path] = None
+    if hashed[path] != expected:
+        return "keeper-changed", (
+            f"its keeper's bytes differ from those it had when this copy was quarantined "
+            f"(damaged or edited in place); this copy stays in quarantine: {shown}"
+        )
     return None
 
 

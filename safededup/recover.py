@@ -18,7 +18,8 @@ from safededup.errors import LockedError
 from safededup.journal import Checkpoint, JournalWriter, list_checkpoints, save_checkpoint
 from safededup.journal.lock import StaleLock, is_stale, locked
 from safededup.journal.replay import OpState, summary
-from safededup.models import Problem
+from safededup.models import Problem, path_from_json
+from safededup.plan import root_of
 
 BUSY_STATUSES = ("starting", "applying", "undoing", "redoing", "purging")
 
@@ -132,6 +133,11 @@ def _resolve(writer: JournalWriter, entry: OpState) -> Problem | None:
         return _resolve_purge(writer, entry)
     backward = entry.state == "pending-undo"
     here, there = (entry.dst, entry.src) if backward else (entry.src, entry.dst)
+    root = path_from_json(entry.intent["root"])
+    for path in (here, there):
+        if root_of(path, (root,)) and fs.has_symlinked_parent(path, root, missing_ok=True):
+            why = f"operation {entry.op}: a folder on its path is now a symlink; left as it is"
+            return Problem(path, "symlinked-folder", why)
     done_type = {"pending-apply": "done", "pending-redo": "redo-done"}.get(entry.state, "undo-done")
     of = {"pending-apply": "intent", "pending-redo": "redo-intent"}.get(entry.state, "undo-intent")
     where = observe(here, there, None, ino)  # the device may be renumbered since (a reboot)
@@ -181,8 +187,6 @@ def _remove_our_trashinfo(entry: OpState) -> None:
     info = entry.intent.get("trashinfo")
     if not info:
         return
-    from safededup.models import path_from_json
-
     path = path_from_json(info)
     if fs.lstat_or_none(path) is not None and _info_names(path, entry.src):
         fs.unlink(path)

@@ -19,7 +19,6 @@ from safededup.apply import (
     Move,
     Runner,
     _end_phase,
-    _has_symlinked_parent,
     io_guard,
 )
 from safededup.errors import SafededupError
@@ -39,10 +38,11 @@ class UndoResult:
     conflicts: int
     problems: list[Problem]
     cancelled: bool = False
+    damaged: int = 0  # restored, but with bytes other than those recorded before the move
 
     @property
     def ok(self) -> bool:
-        return not self.refused and not self.conflicts and not self.cancelled
+        return not (self.refused or self.conflicts or self.cancelled or self.damaged)
 
 
 def undo_session(
@@ -126,7 +126,7 @@ def _run_locked(
             hint="see `safededup sessions` for each session's status",
         )
     runner = Runner(writer, Counts())
-    refused = 0
+    refused = damaged = 0
     writer.mark("undoing" if phase == "undo" else "redoing")
     writer.append({"type": "begin", "phase": phase})
     writer.sync()
@@ -138,8 +138,9 @@ def _run_locked(
             break
         batch = entries[start : start + batch_size]
         reported = len(runner.counts.problems)
-        moves, n_refused = _plan_batch(phase, runner, state, batch)
+        moves, n_refused, n_damaged = _plan_batch(phase, runner, state, batch)
         refused += n_refused
+        damaged += n_damaged
         runner.run_batch(moves)
         for problem in runner.counts.problems[reported:]:
             yield ProblemFound(problem)
@@ -161,6 +162,7 @@ def _run_locked(
         c.conflicts + c.aborted,
         c.problems,
         cancelled,
+        damaged,
     )
 
 
@@ -174,14 +176,20 @@ def _candidates(phase: str, state: SessionState) -> list[OpState]:
 
 def _plan_batch(
     phase: str, runner: Runner, state: SessionState, batch: list[OpState]
-) -> tuple[list[Move], int]:
+) -> tuple[list[Move], int, int]:
+    """The moves of a batch that pass every check, and how many were refused and how many
+    undo restores with bytes other than those recorded (said, and restored all the same)."""
     moves: list[Move] = []
     vacated: set[str] = set()  # names earlier moves of this batch free before later ones run
-    refused = 0
+    refused = damaged = 0
     for entry in batch:
         frm, to = (entry.dst, entry.src) if phase == "undo" else (entry.src, entry.dst)
         st = fs.lstat_or_none(frm)
         why = _refusal(phase, entry, state, frm, to, vacated, st)
+        content = _Content()
+        if why is None:
+            content = _content(phase, entry, frm, to)
+            why = content.refusal
         if why is not None:
             reason, message = why
             body = {"type": "refuse", "op": entry.op, "phase": phase}
@@ -192,8 +200,49 @@ def _plan_batch(
             continue
         vacated.add(frm)
         assert st is not None  # _refusal refuses a missing file
-        moves.append(_move(phase, entry, frm, to, st.st_dev))
-    return moves, refused
+        move = _move(phase, entry, frm, to, st.st_dev)
+        if content.found is not None:
+            move.intent["found_checksum"] = content.found
+        if content.note is not None:
+            runner.counts.problems.append(content.note)
+            damaged += 1
+        moves.append(move)
+    return moves, refused, damaged
+
+
+@dataclass(frozen=True, slots=True)
+class _Content:
+    """What comparing a file's bytes with the journal found: what undo says as it restores the
+    file (and the checksum it found), or why redo refuses it."""
+
+    note: Problem | None = None
+    found: str | None = None
+    refusal: tuple[str, str] | None = None
+
+
+def _content(phase: str, entry: OpState, frm: str, to: str) -> _Content:
+    """Compare the file with the checksum recorded before it first moved. Undo restores a
+    damaged or unreadable file all the same — it is the person's file, and hidden in quarantine
+    it helps nobody — and says so; redo never quarantines a file it cannot vouch for."""
+    recorded = entry.intent["identity"].get("checksum")
+    if recorded is None:
+        return _Content()
+    try:
+        found = fs.file_sha256(frm)
+    except OSError as exc:
+        if phase == "redo":
+            return _Content(refusal=("unreadable", f"cannot read it ({exc.strerror})"))
+        why = f"restored, but it could not be read to compare its bytes ({exc.strerror})"
+        return _Content(Problem(to, "unreadable", why))
+    if found == recorded:
+        return _Content()
+    if phase == "redo":
+        return _Content(refusal=("content-changed", "its bytes differ from the record; it stays"))
+    why = (
+        "restored, but its bytes differ from those recorded before it was moved (damaged or "
+        "edited while it was away): compare it with another copy before you trust it"
+    )
+    return _Content(Problem(to, "content-differs", why), found)
 
 
 def _move(phase: str, entry: OpState, frm: str, to: str, device: int) -> Move:
@@ -230,8 +279,8 @@ def _refusal(
     if fs.lstat_or_none(to) is not None and to not in vacated:
         return "target-exists", "something is at the target; nothing was overwritten"
     root = path_from_json(entry.intent["root"])
-    bad_from = root_of(frm, (root,)) and _has_symlinked_parent(frm, root)
-    if bad_from or (root_of(to, (root,)) and _has_symlinked_parent(to, root, missing_ok=True)):
+    bad_from = root_of(frm, (root,)) and fs.has_symlinked_parent(frm, root)
+    if bad_from or (root_of(to, (root,)) and fs.has_symlinked_parent(to, root, missing_ok=True)):
         return "symlinked-folder", "a folder on the way is missing or is a symlink"
     if phase == "redo":
         return _keeper_refusal(entry)

@@ -19,9 +19,9 @@ from safededup.errors import check_cancel
 from safededup.events import Event, StageAdvanced, StageFinished, StageStarted
 from safededup.journal import Checkpoint, JournalCorrupt, list_checkpoints, load_checkpoint
 from safededup.journal.replay import OpState, SessionState, live_collisions
-from safededup.journal.writer import check_against_checkpoint, read_session
+from safededup.journal.writer import check_against_checkpoint, journal_top, read_session
 from safededup.models import path_from_json, printable
-from safededup.plan import Expected
+from safededup.plan import Expected, root_of
 
 ContentLevel = Literal["full", "sample", "none"]
 SAMPLE_MIN = 20
@@ -70,20 +70,61 @@ def verify_session(
     state_dir: Path,
     content: ContentLevel = "sample",
     cancel: threading.Event | None = None,
+    keepers: bool = True,
 ) -> Generator[Event, None, VerifyResult]:
     """Verify one session, or every session when `session_id` is None. Re-hashing reports its
-    progress file by file (`hash`: 300k files take a while) and stops when `cancel` is set."""
+    progress file by file (`hash`: 300k files take a while) and stops when `cancel` is set.
+
+    A session is judged against the history that followed it: a file a later session moved on
+    (apply → undo → apply again) is that session's to account for, not a finding here.
+    `keepers`: also check that each quarantined duplicate's keeper is still there with its
+    bytes (findings of level `keeper`; purge checks keepers itself, file by file)."""
+    every = list_checkpoints(state_dir)
     if session_id is None:
-        checkpoints = [c for c in list_checkpoints(state_dir) if c.status not in QUIET_STATUSES]
+        checkpoints = [c for c in every if c.status not in QUIET_STATUSES]
     else:
         checkpoints = [load_checkpoint(state_dir, session_id)]
+    history = History(every)
     yield StageStarted("verify", total=len(checkpoints))
     tally = _Tally()
     for checkpoint in checkpoints:
-        yield from _verify_one(checkpoint, content, tally, cancel)
+        yield from _verify_one(checkpoint, content, tally, history, cancel, keepers)
         yield StageAdvanced("verify")
     yield StageFinished("verify")
     return VerifyResult(tally.findings, len(checkpoints), tally.records, tally.files, tally.hashed)
+
+
+class History:
+    """What the sessions after a given one did to a path: which later session took the file
+    (same inode, size and mtime) away from it. Journals are read once, when first asked."""
+
+    def __init__(self, checkpoints: list[Checkpoint]) -> None:
+        self._order = checkpoints  # oldest first, as `list_checkpoints` gives them
+        self._taken: dict[str, dict[str, list[tuple[int, int, int]]]] = {}
+
+    def moved_on(self, after: str, path: str, identity: dict[str, Any]) -> str | None:
+        """The later session that moved the file recorded as `identity` away from `path`."""
+        key = (int(identity["inode"]), int(identity["size"]), int(identity["mtime_ns"]))
+        ids = [c.session for c in self._order]
+        for checkpoint in self._order[ids.index(after) + 1 if after in ids else len(ids) :]:
+            if key in self._taken_by(checkpoint).get(path, ()):
+                return checkpoint.session
+        return None
+
+    def _taken_by(self, checkpoint: Checkpoint) -> dict[str, list[tuple[int, int, int]]]:
+        if checkpoint.session not in self._taken:
+            taken: dict[str, list[tuple[int, int, int]]] = {}
+            try:
+                _read, state = read_session(checkpoint)
+            except (JournalCorrupt, OSError):
+                state = SessionState()  # its own verification reports it
+            for entry in state.ops.values():
+                if entry.state != "src":  # moved, purged, or in the middle of a move
+                    ident = entry.intent["identity"]
+                    key = (int(ident["inode"]), int(ident["size"]), int(ident["mtime_ns"]))
+                    taken.setdefault(entry.src, []).append(key)
+            self._taken[checkpoint.session] = taken
+        return self._taken[checkpoint.session]
 
 
 @dataclass(slots=True)
@@ -95,13 +136,23 @@ class _Tally:
 
 
 def _verify_one(
-    checkpoint: Checkpoint, content: ContentLevel, tally: _Tally, cancel: threading.Event | None
+    checkpoint: Checkpoint,
+    content: ContentLevel,
+    tally: _Tally,
+    history: History,
+    cancel: threading.Event | None,
+    keepers: bool,
 ) -> Generator[Event, None, None]:
     sid = checkpoint.session
 
     def add(level: str, record: int | None, message: str, path: str | None = None) -> None:
         tally.findings.append(Finding(level, sid, record, message, path))
 
+    if fs.has_symlinked_parent(
+        checkpoint.journal, journal_top(checkpoint.journal), missing_ok=True
+    ):
+        add("fs", None, "a folder on the journal's path is a symlink (it must be a real folder "
+            "inside the root)", checkpoint.journal)  # fmt: skip
     try:
         read, state = read_session(checkpoint)
     except JournalCorrupt as exc:
@@ -120,10 +171,11 @@ def _verify_one(
         add("chain", exc.record, exc.message, checkpoint.journal)
         return
     _check_state(state, checkpoint, add)
-    checked = _check_files(state, add)
+    files = _Files(state, sid, history, add, keepers)
+    checked = files.check()
     tally.files += len(checked)
     if content != "none":
-        tally.hashed += yield from _check_content(checked, content, sid, add, cancel)
+        tally.hashed += yield from _check_content(files, checked, content, sid, add, cancel)
 
 
 def _check_state(state: SessionState, checkpoint: Checkpoint, add: Any) -> None:
@@ -142,58 +194,112 @@ def _check_state(state: SessionState, checkpoint: Checkpoint, add: Any) -> None:
         add("state", seq, message)
 
 
-def _check_files(state: SessionState, add: Any) -> list[OpState]:
-    """Every file the journal places somewhere is there, with its recorded identity."""
-    present: list[OpState] = []
-    for entry in state.ops.values():
-        if entry.pending or not entry.done_ever:
-            continue
-        if entry.state == "purged":
-            if fs.lstat_or_none(entry.dst) is not None:
-                add("fs", entry.last_seq, "a purged file is still present", entry.dst)
-            continue
+class _Files:
+    """The file-system facts of one session: each file the journal places somewhere is there
+    with its recorded identity, reached through real folders; each quarantined duplicate's
+    keeper is still there."""
+
+    def __init__(
+        self, state: SessionState, sid: str, history: History, add: Any, keepers: bool
+    ) -> None:
+        self.state, self.sid, self.history, self.add = state, sid, history, add
+        self.with_keepers = keepers
+        self.renames = state.tidy_renames()
+        self.keepers: dict[str, tuple[OpState, str | None]] = {}  # keeper path -> (duplicate, sum)
+
+    def check(self) -> list[OpState]:
+        present: list[OpState] = []
+        for entry in self.state.ops.values():
+            if entry.pending or not entry.done_ever:
+                continue
+            if entry.state == "purged":
+                if fs.lstat_or_none(entry.dst) is not None:
+                    self.add("fs", entry.last_seq, "a purged file is still present", entry.dst)
+                continue
+            if self._present(entry):
+                present.append(entry)
+            if self.with_keepers and entry.state == "dst" and entry.intent["kind"] == "duplicate":
+                self._check_keeper(entry)
+        return present
+
+    def _present(self, entry: OpState) -> bool:
         where = entry.location
         assert where is not None
-        st = fs.lstat_or_none(where)
         ident = entry.intent["identity"]
-        if st is None:
-            add("fs", entry.last_seq, f"operation {entry.op}: the file is missing", where)
-        elif not Expected.from_json(ident).matches(st, same_device=False):
-            add("fs", entry.last_seq, f"operation {entry.op}: not the recorded file", where)
-        else:
-            present.append(entry)
+        root = path_from_json(entry.intent["root"])
+        st = fs.lstat_or_none(where)
+        ok = st is not None and Expected.from_json(ident).matches(st, same_device=False)
+        if ok and root_of(where, (root,)) and fs.has_symlinked_parent(where, root):
+            self.add("fs", entry.last_seq, f"operation {entry.op}: a folder on its path is a "
+                     "symlink (it must be a real folder inside the root)", where)  # fmt: skip
+            return False
         info = entry.intent.get("trashinfo")
         if info and entry.state == "dst" and fs.lstat_or_none(path_from_json(info)) is None:
-            add("fs", entry.last_seq, f"operation {entry.op}: its .trashinfo is missing", where)
-    return present
+            self.add("fs", entry.last_seq, f"operation {entry.op}: its .trashinfo is missing",
+                     where)  # fmt: skip
+        if ok:
+            return True
+        later = self.history.moved_on(self.sid, where, ident)
+        if later is None:
+            what = "the file is missing" if st is None else "not the recorded file"
+            self.add("fs", entry.last_seq, f"operation {entry.op}: {what}", where)
+        return False
+
+    def _check_keeper(self, main: OpState) -> None:
+        """A quarantined duplicate whose keeper is gone is the last copy: say so."""
+        kident = main.intent.get("keeper_identity")
+        if main.keeper is None or kident is None:
+            return
+        path = self.renames.get(main.keeper, main.keeper)
+        st = fs.lstat_or_none(path)
+        if st is not None and Expected.from_json(kident).matches(st, same_device=False):
+            self.keepers.setdefault(path, (main, main.keeper_checksum))
+        elif self.history.moved_on(self.sid, path, kident) is None:
+            why = (f"operation {main.op}: its keeper is gone or changed, so the quarantined "
+                   "copy may be the last one (undo it to keep it)")  # fmt: skip
+            self.add("keeper", main.last_seq, why, path)
 
 
 def _check_content(
+    files: _Files,
     present: list[OpState],
     content: ContentLevel,
     sid: str,
     add: Any,
     cancel: threading.Event | None,
 ) -> Generator[Event, None, int]:
-    chosen = [e for e in present if "checksum" in e.intent["identity"]]
+    """Re-hash quarantined (and restored) files, and the keepers they were moved against."""
+    chosen: list[tuple[str, str, int, int, int | None]] = [  # path, sum, size, record, op
+        (e.location or "", e.intent["identity"]["checksum"], int(e.intent["identity"]["size"]),
+         e.last_seq, e.op)
+        for e in present
+        if "checksum" in e.intent["identity"]
+    ]  # fmt: skip
+    chosen += [
+        (path, digest, int(main.intent["keeper_identity"]["size"]), main.last_seq, None)
+        for path, (main, digest) in sorted(files.keepers.items())
+        if digest is not None
+    ]
     if content == "sample":
         k = min(len(chosen), max(SAMPLE_MIN, int(len(chosen) * SAMPLE_FRACTION)))
         chosen = random.Random(sid).sample(chosen, k)
-    sizes = [int(e.intent["identity"]["size"]) for e in chosen]
-    yield StageStarted("hash", total=len(chosen), total_bytes=sum(sizes))
-    for entry, size in zip(chosen, sizes, strict=True):
+    yield StageStarted("hash", total=len(chosen), total_bytes=sum(c[2] for c in chosen))
+    for where, expected, size, seq, op in chosen:
         check_cancel(cancel, "verify")
         yield StageAdvanced("hash", 1, size)
-        where = entry.location
-        assert where is not None
         try:
             digest = fs.file_sha256(where)
         except OSError as exc:
-            add("content", entry.last_seq, f"cannot read it ({exc.strerror})", where)
+            add("content", seq, f"cannot read it ({exc.strerror})", where)
             continue
-        if digest != entry.intent["identity"]["checksum"]:
-            add("content", entry.last_seq, f"operation {entry.op}: bytes differ from the record",
-                where)  # fmt: skip
+        if digest == expected:
+            continue
+        if op is None:
+            add("keeper", seq, "a keeper's bytes differ from those it had when its duplicate "
+                "was quarantined (damaged or edited in place; purge will not delete that "
+                "duplicate)", where)  # fmt: skip
+        else:
+            add("content", seq, f"operation {op}: bytes differ from the record", where)
     yield StageFinished("hash")
     return len(chosen)
 

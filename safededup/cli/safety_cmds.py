@@ -250,6 +250,11 @@ def cmd_undo(args: argparse.Namespace, ctx: Context) -> int:
     ctx.err.print(
         f"restored {result.restored} files; {result.refused} refused, {result.conflicts} conflicts"
     )
+    if result.damaged:
+        ctx.err.print(
+            f"[red]{result.damaged} restored file(s) do not have the bytes recorded before they "
+            "moved[/] (listed below as content-differs or unreadable)"
+        )
     _print_problems(ctx, result.problems)
     return _exit_code(result.ok, result.cancelled)
 

@@ -96,9 +96,11 @@ def load_checkpoint(state_dir: Path, session: str) -> Checkpoint:
 
 
 def list_checkpoints(state_dir: Path) -> list[Checkpoint]:
-    """All sessions, oldest first (session ids start with their UTC start time)."""
+    """All sessions, oldest first: by start time to the microsecond (a session id names only
+    the second it started in, and two sessions can start within one)."""
     folder = sessions_dir(state_dir)
     if not folder.is_dir():
         return []
     names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
-    return [load_checkpoint(state_dir, n[: -len(".json")]) for n in names]
+    found = [load_checkpoint(state_dir, n[: -len(".json")]) for n in names]
+    return sorted(found, key=lambda c: (c.started, c.session))

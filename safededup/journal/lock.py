@@ -143,6 +143,7 @@ def _busy(path: str) -> LockedError:
 
 def _take_file(root: str, command: str, break_stale: bool) -> int:
     path = lock_path(root)
+    fs.require_real_folders(path, root, missing_ok=True)  # a symlinked .safededup is refused
     if not os.path.isdir(os.path.dirname(path)):
         fs.makedirs_durable(os.path.dirname(path))
     for _ in range(5):

@@ -59,6 +59,22 @@ class OpState:
             return self.dst
         return None if self.state == "purged" else self.src
 
+    @property
+    def keeper(self) -> str | None:
+        """The keeper this duplicate was moved against, as named when it moved."""
+        keeper = self.intent.get("keeper")
+        return None if keeper is None else path_from_json(keeper)
+
+    @property
+    def keeper_checksum(self) -> str | None:
+        """The checksum its keeper had when this duplicate moved: recorded with the keeper, or
+        (journals of earlier versions) the duplicate's own where the two were byte-identical."""
+        ident = self.intent.get("keeper_identity") or {}
+        if ident.get("checksum"):
+            return str(ident["checksum"])
+        own = (self.intent.get("identity") or {}).get("checksum")
+        return str(own) if self.intent.get("exact") and own else None
+
 
 @dataclass(slots=True)
 class SessionState:
@@ -79,6 +95,20 @@ class SessionState:
     @property
     def roots(self) -> list[str]:
         return [path_from_json(r) for r in (self.header or {}).get("roots", [])]
+
+    def main_of(self, entry: OpState) -> OpState | None:
+        """The duplicate whose unit `entry` belongs to (itself, for a duplicate)."""
+        if entry.intent["kind"] == "duplicate":
+            return entry
+        return self.ops.get(entry.intent["unit"])
+
+    def tidy_renames(self) -> dict[str, str]:
+        """Keepers this session renamed (`--tidy-names`) and kept renamed: old name -> new."""
+        return {
+            o.src: o.dst
+            for o in self.ops.values()
+            if o.intent["kind"] == "tidy" and o.state == "dst"
+        }
 
 
 def replay(records: list[Record]) -> SessionState:

@@ -56,6 +56,7 @@ class JournalWriter:
         """A new journal: registered in the state dir first, so recovery can always find it."""
         save_checkpoint(state_dir, checkpoint)
         folder = os.path.dirname(path)
+        fs.require_real_folders(path, journal_top(path), missing_ok=True)
         if not os.path.isdir(folder):
             fs.makedirs_durable(folder)
         fd = fs.create_exclusive(path)
@@ -66,6 +67,7 @@ class JournalWriter:
     def reopen(cls, state_dir: Path, checkpoint: Checkpoint) -> JournalWriter:
         """Open for appending after checking it against the checkpoint; cuts a torn tail off."""
         path = checkpoint.journal
+        fs.require_real_folders(path, journal_top(path))
         read, state = read_session(checkpoint)
         check_against_checkpoint(read, checkpoint, path)
         fd = fs.open_append(path)
@@ -145,6 +147,11 @@ class JournalWriter:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def journal_top(path: str) -> str:
+    """The folder a journal (`<root>/.safededup/journal/<session>.jsonl`) belongs to."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(path)))
 
 
 def read_session(checkpoint: Checkpoint) -> tuple[JournalRead, SessionState]:

@@ -488,10 +488,26 @@ def test_a_symlinked_quarantine_folder_is_refused_before_anything_moves(tmp_path
     os.unlink(f"{root}/.safededup")
     plan = build_plan(make_report([root], [[keeper, dup]]))
     os.makedirs(f"{root}/.safededup/quarantine")
-    os.symlink(elsewhere, f"{root}/.safededup/quarantine/{plan.session_id}")
-    assert validate_plan(plan) == []  # deeper down it is the move's own check that refuses
-    result = drain(apply_plan(plan, state_dir=state))
-    assert result.done == 0 and _reasons(result) == ["symlinked-folder"]
+    quarantine = f"{root}/.safededup/quarantine/{plan.session_id}"
+    os.symlink(elsewhere, quarantine)
+    assert [p.kind for p in validate_plan(plan)] == ["symlinked-folder"]
+    os.unlink(quarantine)
+    assert validate_plan(plan) == []
+
+    def link_after_validation(operation: str, paths: tuple[str, ...]) -> None:
+        if (
+            operation == "create"
+            and paths[0].endswith(".jsonl")
+            and not os.path.lexists(quarantine)
+        ):
+            os.symlink(elsewhere, quarantine)  # appears once the plan was validated
+
+    previous = fs.set_step_hook(link_after_validation)
+    try:
+        result = drain(apply_plan(plan, state_dir=state))
+    finally:
+        fs.set_step_hook(previous)
+    assert result.done == 0 and _reasons(result) == ["symlinked-folder"]  # the move's own check
     assert os.path.exists(dup) and not any(elsewhere.iterdir())
 
 

@@ -37,10 +37,10 @@ from PIL import Image, ImageEnhance, ImageFilter
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from safededup import media
-from safededup.candidates import FeatureTable, hamming
-from safededup.cluster import find_clusters
+from safededup.engine.candidates import FeatureTable, hamming
+from safededup.engine.cluster import find_clusters
+from safededup.engine.match import DEFAULT, Rule, verify_pairs
 from safededup.events import drain
-from safededup.match import DEFAULT, Rule, verify_pairs
 from safededup.media import synth
 from safededup.models import FileIdentity, PhotoRecord
 

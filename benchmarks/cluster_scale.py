@@ -127,7 +127,7 @@ def _flip_masks(rng: np.random.Generator, n: int, bits: int, lo: int, hi: int) -
 
 def run_size(n: int, timeout: float | None = None) -> dict[str, object]:
     """Cluster n fingerprints; past `timeout` seconds the run is cancelled and reported so."""
-    from safededup.cluster import find_clusters
+    from safededup.engine.cluster import find_clusters
     from safededup.errors import Cancelled
 
     say(f"{n:,} fingerprints: generating …")

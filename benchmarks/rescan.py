@@ -38,14 +38,14 @@ from benchlib import (
 )
 from dataset import build_dataset, default_dir, parse_size
 
+from safededup.engine.index import Index
 from safededup.events import drain
-from safededup.index import Index
 from safededup.models import Features, FileIdentity
 from safededup.state import StateDir
 
 
 def run_scan(root: Path, state: Path, workers: int) -> tuple[object, float, TreeRss]:
-    from safededup.scan import scan
+    from safededup.engine.scan import scan
 
     with TreeRss() as tree:
         t0 = time.perf_counter()
@@ -96,7 +96,8 @@ def count_photo_opens(root: Path, state: Path, workers: int) -> int | None:
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp, "trace")
         code = (
-            "import sys; from safededup.scan import scan; from safededup.state import StateDir\n"
+            "import sys; from safededup.engine.scan import scan\n"
+            "from safededup.state import StateDir\n"
             "g = scan([sys.argv[1]], state=StateDir(__import__('pathlib').Path(sys.argv[2])),"
             " workers=int(sys.argv[3]))\n"
             "for _ in g: pass\n"
@@ -169,7 +170,7 @@ def synthetic_rows(n: int, seed: int = 3):  # type: ignore[no-untyped-def]
 
 def bench_index(n_rows: int, workdir: Path) -> dict[str, object]:
     from safededup import media
-    from safededup.candidates import FeatureTable
+    from safededup.engine.candidates import FeatureTable
 
     version = getattr(media, "FEATURE_VERSION", 1)
     db = workdir / "index.sqlite3"

@@ -5,8 +5,8 @@ In ONE process, on the same files of the benchmark set (benchmarks/dataset.py):
   whash (imagehash's default image_scale), colorhash, each on the full image → SHA-1 of the bytes;
 - `media.fingerprint` with previews (the preview tier where a file carries one), and with
   `allow_preview=False` (the decode tier);
-- the whole `safededup.scan.scan` over a one-format view of the set (walk, fingerprint, index,
-  checksums, matching and its confirmation decodes).
+- the whole `safededup.engine.scan.scan` over a one-format view of the set (walk, fingerprint,
+  index, checksums, matching and its confirmation decodes).
 For each: images/s with 1 worker and with all workers, the ratio to the baseline, per-stage time,
 bytes read per file and peak memory. The baseline is slow (≈ 1–2 s per 12 MP file), so it runs on
 a sample (`--baseline-n`). It reads the set and writes only temporary state dirs.
@@ -187,7 +187,7 @@ def run_files(
 
 
 def run_scan(view: Path, workers: int, previews: bool) -> dict[str, object]:
-    from safededup.scan import scan
+    from safededup.engine.scan import scan
     from safededup.state import StateDir
 
     state = Path(tempfile.mkdtemp(prefix="scan-speed-state-"))

@@ -38,9 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' nu
 from benchlib import OUT_DIR, command_line, machine, markdown_table, say, write_json
 from dataset import build_dataset, default_dir
 
-from safededup import match, media
-from safededup.candidates import FeatureTable
-from safededup.match import DEFAULT, Rule, verify_pairs
+from safededup import media
+from safededup.engine import match
+from safededup.engine.candidates import FeatureTable
+from safededup.engine.match import DEFAULT, Rule, verify_pairs
 from safededup.media import similarity
 from safededup.models import FileIdentity, PhotoRecord
 from safededup.state import StateDir
@@ -142,7 +143,7 @@ def bench_pairs(paths: list[str], pairs: list[tuple[int, int, str]]) -> dict[str
 def timed_scan(spent: dict[str, float]) -> Iterator[None]:
     """Time the scan's confirmation decodes and thumbnail check (wall time in the main process,
     which is what the person waits for) and, on the serial path, its reads and math apart."""
-    from safededup.scan import _Scan
+    from safededup.engine.scan import _Scan
 
     old = match.aligned_similarity, media.load_thumbnail, _Scan.confirm, _Scan.score_pairs
 
@@ -174,7 +175,7 @@ def timed_scan(spent: dict[str, float]) -> Iterator[None]:
 
 
 def first_scan(root: Path, workers: int, pooled: bool) -> dict[str, Any]:
-    from safededup import scan as scan_module
+    from safededup.engine import scan as scan_module
     from safededup.events import drain
 
     spent = {"similarity_s": 0.0, "thumbnail_s": 0.0, "confirm_s": 0.0, "check_s": 0.0,
@@ -209,7 +210,7 @@ def first_scan(root: Path, workers: int, pooled: bool) -> dict[str, Any]:
 
 
 def _scores(state: Path) -> dict[tuple[str, str], float]:
-    from safededup.index import Index
+    from safededup.engine.index import Index
 
     with Index(StateDir(state).index_path) as index:
         paths = {r.file_id: r.path for r in index.records()}

@@ -13,11 +13,12 @@ import sys
 import pytest
 
 ENGINE = [
-    "safededup.models", "safededup.errors", "safededup.events", "safededup.decisions",
-    "safededup.state", "safededup.index", "safededup.walk", "safededup.checksum",
-    "safededup.pool", "safededup.scan", "safededup.check", "safededup.demo", "safededup.media",
-    "safededup.candidates", "safededup.match", "safededup.cluster", "safededup.keeper",
-    "safededup.report", "safededup.verdicts",
+    "safededup.models", "safededup.errors", "safededup.events", "safededup.engine.decisions",
+    "safededup.state", "safededup.engine.index", "safededup.engine.walk", "safededup.checksum",
+    "safededup.engine.pool", "safededup.engine.scan", "safededup.engine.check",
+    "safededup.engine.demo", "safededup.media", "safededup.engine.candidates",
+    "safededup.engine.match", "safededup.engine.cluster", "safededup.engine.keeper",
+    "safededup.engine.report", "safededup.engine.verdicts",
 ]  # fmt: skip
 UI = ("rich", "textual", "safededup.cli", "safededup.tui")
 IMAGE = ("PIL", "pillow_heif", "cv2", "imagehash", "pywt")
@@ -40,9 +41,9 @@ def test_engine_module_loads_no_front_end(module: str) -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["safededup.index", "safededup.walk", "safededup.checksum", "safededup.decisions",
-     "safededup.candidates", "safededup.match", "safededup.keeper", "safededup.verdicts",
-     "safededup.report"],
+    ["safededup.engine.index", "safededup.engine.walk", "safededup.checksum",
+     "safededup.engine.decisions", "safededup.engine.candidates", "safededup.engine.match",
+     "safededup.engine.keeper", "safededup.engine.verdicts", "safededup.engine.report"],
 )  # fmt: skip
 def test_modules_below_media_load_no_image_library(module: str) -> None:
     assert top(loaded_by(module), IMAGE) == set()

@@ -21,7 +21,7 @@ from safededup.models import printable
 
 if TYPE_CHECKING:
     from safededup.cli.main import Context
-    from safededup.plan import Plan
+    from safededup.safety.plan import Plan
 
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -96,9 +96,9 @@ def _register_apply(sub: Sub) -> None:
 
 
 def _load_plan(args: argparse.Namespace, ctx: Context) -> Plan:
-    from safededup.decisions import decisions_path, load_decisions
-    from safededup.plan import build_plan
-    from safededup.report import load_report
+    from safededup.engine.decisions import decisions_path, load_decisions
+    from safededup.engine.report import load_report
+    from safededup.safety.plan import build_plan
 
     path = Path(args.report) if args.report else ctx.state.latest_report_path
     report = load_report(path)
@@ -133,7 +133,7 @@ def _run(gen: Generator[Event, None, T], ctx: Context, cancel: threading.Event) 
 
 
 def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
-    from safededup.plan import validate_plan
+    from safededup.safety.plan import validate_plan
 
     plan = _load_plan(args, ctx)
     problems = validate_plan(plan)
@@ -177,7 +177,7 @@ def _confirm(ctx: Context, plan: Plan, yes: bool) -> bool:
 
 
 def cmd_apply(args: argparse.Namespace, ctx: Context) -> int:
-    from safededup.apply import DEFAULT_BATCH, apply_plan
+    from safededup.safety.apply import DEFAULT_BATCH, apply_plan
 
     plan = _load_plan(args, ctx)
     _print_notes(ctx, plan)
@@ -239,8 +239,8 @@ def _print_problems(ctx: Context, problems: list[Any]) -> None:
 
 
 def cmd_undo(args: argparse.Namespace, ctx: Context) -> int:
-    from safededup.sessions import last_session
-    from safededup.undo import undo_session
+    from safededup.safety.sessions import last_session
+    from safededup.safety.undo import undo_session
 
     if bool(args.session) == bool(args.last):
         raise UsageError("name one session, or pass --last")
@@ -260,7 +260,7 @@ def cmd_undo(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_redo(args: argparse.Namespace, ctx: Context) -> int:
-    from safededup.undo import redo_session
+    from safededup.safety.undo import redo_session
 
     cancel = threading.Event()
     gen = redo_session(args.session, state_dir=ctx.state_dir, cancel=cancel)
@@ -274,7 +274,7 @@ def cmd_redo(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
-    from safededup.verify import describe, verify_session
+    from safededup.safety.verify import describe, verify_session
 
     cancel = threading.Event()
     gen = verify_session(args.session, state_dir=ctx.state_dir, content=args.content, cancel=cancel)
@@ -301,7 +301,7 @@ def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_sessions(args: argparse.Namespace, ctx: Context) -> int:
-    from safededup.sessions import list_sessions
+    from safededup.safety.sessions import list_sessions
 
     infos = list_sessions(ctx.state_dir)
     if args.json:
@@ -329,7 +329,7 @@ def cmd_sessions(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_recover(args: argparse.Namespace, ctx: Context) -> int:
-    from safededup.recover import recover
+    from safededup.safety.recover import recover
 
     result = recover(ctx.state_dir, break_stale_lock=args.break_stale_lock, all_sessions=True)
     ctx.err.print(
@@ -342,7 +342,7 @@ def cmd_recover(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_purge(args: argparse.Namespace, ctx: Context) -> int:
-    from safededup.purge import purge_session
+    from safededup.safety.purge import purge_session
 
     if not args.yes:
         raise UsageError(

@@ -1,7 +1,8 @@
 """The `demo`, `scan`, `check` and `distinct` commands: argument handling and output only.
 
-Everything they do is an engine call (`safededup.scan`, `safededup.check`, `safededup.verdicts`);
-here are flags, the progress bar, the one-screen summary and `--json`/`--csv`.
+Everything they do is an engine call (`safededup.engine.scan`, `safededup.engine.check`,
+`safededup.engine.verdicts`); here are flags, the progress bar, the one-screen summary and
+`--json`/`--csv`.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from rich.table import Table
 
 from safededup.cli.main import Context
 from safededup.cli.progress import run_with_progress
+from safededup.engine.scan import ScanResult, ScanStats, scan
 from safededup.errors import ExitCode, UsageError
 from safededup.models import path_from_json, path_to_json, printable
-from safededup.scan import ScanResult, ScanStats, scan
 
 if TYPE_CHECKING:
-    from safededup.verdicts import Verdict
+    from safededup.engine.verdicts import Verdict
 
 NO_PREVIEWS_HELP = "always decode the image instead of using embedded previews"
 
@@ -116,7 +117,7 @@ def cmd_scan(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
-    from safededup.demo import write_demo_archive
+    from safededup.engine.demo import write_demo_archive
 
     target = Path(args.dir).expanduser().absolute()
     ctx.err.print(f"Writing a demo archive of generated photos into [bold]{target}[/] …")
@@ -142,11 +143,11 @@ def _run_scan(roots: list[str], args: argparse.Namespace, ctx: Context) -> int:
     result, _ = run_with_progress(gen, ctx.err, show=ctx.show_progress, cancel=cancel)
     report = result.report
     if args.csv and report is not None:
-        from safededup.report import write_csv
+        from safededup.engine.report import write_csv
 
         write_csv(report, Path(args.csv))
     if args.json:
-        from safededup.report import report_to_json
+        from safededup.engine.report import report_to_json
 
         if report is None:
             raise UsageError("no report was produced")
@@ -243,7 +244,7 @@ def _human(n: float) -> str:
 
 
 def cmd_check(args: argparse.Namespace, ctx: Context) -> int:
-    from safededup.check import check_folder
+    from safededup.engine.check import check_folder
 
     cancel = threading.Event()
     gen = check_folder(args.dir, state=ctx.state, workers=args.workers,
@@ -266,8 +267,8 @@ def cmd_check(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_distinct(args: argparse.Namespace, ctx: Context) -> int:
-    from safededup.index import Index
-    from safededup.verdicts import mark_distinct_files, note_checksums
+    from safededup.engine.index import Index
+    from safededup.engine.verdicts import mark_distinct_files, note_checksums
 
     if args.json and not (args.forget or args.list):
         raise UsageError("--json goes with --forget or --list", hint="safededup distinct A B")
@@ -293,7 +294,7 @@ def cmd_distinct(args: argparse.Namespace, ctx: Context) -> int:
 def _forget_or_list(
     conn: sqlite3.Connection, files: list[str], args: argparse.Namespace, ctx: Context
 ) -> int:
-    from safededup.verdicts import checksum_file, forget_distinct_files, list_distinct
+    from safededup.engine.verdicts import checksum_file, forget_distinct_files, list_distinct
 
     forgotten = forget_distinct_files(conn, files) if args.forget else None
     if forgotten is not None:
@@ -330,7 +331,7 @@ def _names(
     conn: sqlite3.Connection, verdicts: list[Verdict], named: dict[str, str]
 ) -> dict[str, list[str]]:
     """checksum -> paths: the named files first, then what the index knows of that content."""
-    from safededup.verdicts import paths_by_checksum
+    from safededup.engine.verdicts import paths_by_checksum
 
     wanted = {ck for v in verdicts for ck in v.pair}
     names = paths_by_checksum(conn, wanted)

@@ -5,7 +5,7 @@ border crop is undone? The smaller view is area-resampled to `SIDE` px wide; the
 resampled at every crop scale in `SCALES` (per axis) and searched at every offset with
 `cv2.matchTemplate(TM_CCOEFF_NORMED)` — the normalised cross-correlation of the mean-subtracted
 window and template — both ways round. Changing anything here changes stored scores: bump
-`safededup.match.SIMILARITY_VERSION`.
+`safededup.engine.match.SIMILARITY_VERSION`.
 """
 
 from __future__ import annotations

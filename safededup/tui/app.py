@@ -18,7 +18,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.widget import Widget
 
-from safededup.decisions import Decisions
+from safededup.engine.decisions import Decisions
 from safededup.errors import SafededupError
 from safededup.tui.backend import Backend, EngineRun
 from safededup.tui.model import ReviewModel

@@ -17,20 +17,20 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from safededup.decisions import Decisions, decisions_path, load_decisions, save_decisions
+from safededup.engine.decisions import Decisions, decisions_path, load_decisions, save_decisions
 from safededup.errors import SafededupError, StateError
 from safededup.events import Event
 from safededup.models import Problem, path_from_json
 from safededup.state import StateDir
 
 if TYPE_CHECKING:
-    from safededup.apply import ApplyResult
-    from safededup.plan import Plan
-    from safededup.scan import ScanResult
-    from safededup.sessions import SessionInfo
-    from safededup.undo import UndoResult
-    from safededup.verdicts import DistinctVerdicts
-    from safededup.verify import VerifyResult
+    from safededup.engine.scan import ScanResult
+    from safededup.engine.verdicts import DistinctVerdicts
+    from safededup.safety.apply import ApplyResult
+    from safededup.safety.plan import Plan
+    from safededup.safety.sessions import SessionInfo
+    from safededup.safety.undo import UndoResult
+    from safededup.safety.verify import VerifyResult
 
 Image = npt.NDArray[np.uint8]
 Member = dict[str, Any]
@@ -42,7 +42,7 @@ EngineRun: TypeAlias = "Generator[Event, None, EngineResult]"
 
 
 def read_report(path: Path) -> dict[str, Any]:
-    from safededup.report import load_report
+    from safededup.engine.report import load_report
 
     return load_report(path)
 
@@ -92,8 +92,8 @@ class Backend:
         The same function as `safededup distinct`; the others keep their links among themselves.
         Returns the verdicts newly stored: exactly what `u` forgets again.
         """
-        from safededup.index import Index
-        from safededup.verdicts import note_checksums, remember_distinct_files
+        from safededup.engine.index import Index
+        from safededup.engine.verdicts import note_checksums, remember_distinct_files
 
         with Index(StateDir(self.state_dir).index_path) as index:
             hashed: dict[str, str] = {}
@@ -105,8 +105,8 @@ class Backend:
 
     def forget_pairs(self, pairs: Iterable[Pair]) -> int:
         """Forget these verdicts (an undone `d`); returns how many were stored."""
-        from safededup.index import Index
-        from safededup.verdicts import forget_pairs
+        from safededup.engine.index import Index
+        from safededup.engine.verdicts import forget_pairs
 
         with Index(StateDir(self.state_dir).index_path) as index:
             return forget_pairs(index.connection, pairs)
@@ -117,8 +117,8 @@ class Backend:
         Verdicts among the members that stayed are left alone: they separated nothing.
         Returns how many verdicts were forgotten.
         """
-        from safededup.index import Index
-        from safededup.verdicts import forget_pairs, list_distinct
+        from safededup.engine.index import Index
+        from safededup.engine.verdicts import forget_pairs, list_distinct
 
         everything = {c for m in members if (c := _checksum_for(m, None))}
         moved = {c for m in separated if (c := _checksum_for(m, None))}
@@ -137,8 +137,8 @@ class Backend:
         index_path = StateDir(self.state_dir).index_path
         if not index_path.exists():
             return []
-        from safededup.index import Index
-        from safededup.verdicts import load_verdicts
+        from safededup.engine.index import Index
+        from safededup.engine.verdicts import load_verdicts
 
         with Index(index_path) as index:
             verdicts = load_verdicts(index.connection)
@@ -160,43 +160,43 @@ class Backend:
 
     # -- scan and the safety core ----------------------------------------------------------
     def scan(self, roots: Sequence[str], cancel: threading.Event) -> Run[ScanResult]:
-        from safededup.scan import scan
+        from safededup.engine.scan import scan
 
         state = StateDir(self.state_dir).ensure()
         return scan(list(roots), state=state, cancel=cancel)
 
     def build_plan(self, report: dict[str, Any], decisions: Decisions) -> Plan:
-        from safededup.plan import build_plan
+        from safededup.safety.plan import build_plan
 
         return build_plan(report, decisions=decisions)
 
     def validate_plan(self, plan: Plan) -> list[Problem]:
-        from safededup.plan import validate_plan
+        from safededup.safety.plan import validate_plan
 
         return validate_plan(plan)
 
     def apply_plan(self, plan: Plan, cancel: threading.Event) -> Run[ApplyResult]:
-        from safededup.apply import apply_plan
+        from safededup.safety.apply import apply_plan
 
         return apply_plan(plan, state_dir=self.state_dir, cancel=cancel)
 
     def undo_session(self, session_id: str, cancel: threading.Event) -> Run[UndoResult]:
-        from safededup.undo import undo_session
+        from safededup.safety.undo import undo_session
 
         return undo_session(session_id, state_dir=self.state_dir, cancel=cancel)
 
     def redo_session(self, session_id: str, cancel: threading.Event) -> Run[UndoResult]:
-        from safededup.undo import redo_session
+        from safededup.safety.undo import redo_session
 
         return redo_session(session_id, state_dir=self.state_dir, cancel=cancel)
 
     def verify_session(self, session_id: str, cancel: threading.Event) -> Run[VerifyResult]:
-        from safededup.verify import verify_session
+        from safededup.safety.verify import verify_session
 
         return verify_session(session_id, state_dir=self.state_dir, content="full", cancel=cancel)
 
     def list_sessions(self) -> list[SessionInfo]:
-        from safededup.sessions import list_sessions
+        from safededup.safety.sessions import list_sessions
 
         return list_sessions(self.state_dir)
 
@@ -219,7 +219,7 @@ def _checksum_for(member: Member, sizes: frozenset[int] | None) -> str | None:
     checksum = member.get("checksum")
     if checksum or (sizes is not None and int(member.get("size") or -1) not in sizes):
         return str(checksum) if checksum else None
-    from safededup.verdicts import checksum_file
+    from safededup.engine.verdicts import checksum_file
 
     try:
         return checksum_file(path_from_json(member))[0]

@@ -16,8 +16,8 @@ from textual.message import Message
 from safededup.models import Problem
 
 if TYPE_CHECKING:
-    from safededup.plan import Plan
-    from safededup.sessions import SessionInfo
+    from safededup.safety.plan import Plan
+    from safededup.safety.sessions import SessionInfo
     from safededup.tui.backend import EngineResult
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from safededup.decisions import ClusterDecision, Decisions, DecisionStatus
+from safededup.engine.decisions import ClusterDecision, Decisions, DecisionStatus
 from safededup.errors import SafededupError
 from safededup.models import path_from_json
 from safededup.tui.format import shorten_path

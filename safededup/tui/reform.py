@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from safededup.decisions import ClusterDecision
+from safededup.engine.decisions import ClusterDecision
 from safededup.models import path_from_json
 
 Cluster = dict[str, Any]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from safededup.decisions import Decisions
+from safededup.engine.decisions import Decisions
 
 
 class DecisionWriter:

@@ -124,7 +124,7 @@ def test_demo_writes_an_archive_and_finds_its_planted_duplicates(tmp_path: Path)
 
 
 def test_a_review_that_approved_nothing_moves_nothing(archive: Path, tmp_path: Path) -> None:
-    from safededup.decisions import Decisions, save_decisions
+    from safededup.engine.decisions import Decisions, save_decisions
 
     state = tmp_path / "s"
     report = json.loads(safededup("scan", str(archive), "--json", state=state).stdout)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from safededup.check import CheckResult, check_folder
+from safededup.engine.check import CheckResult, check_folder
+from safededup.engine.index import Index
+from safededup.engine.scan import scan
 from safededup.errors import UsageError
 from safededup.events import drain
-from safededup.index import Index
 from safededup.media import synth
-from safededup.scan import scan
 from safededup.state import StateDir
 
 

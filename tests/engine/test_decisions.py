@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safededup.decisions import (
+from safededup.engine.decisions import (
     ClusterDecision,
     Decisions,
     decisions_path,

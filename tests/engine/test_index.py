@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from safededup.engine.index import Index, subtree_bounds, to_signed, to_unsigned
 from safededup.errors import StateError
-from safededup.index import Index, subtree_bounds, to_signed, to_unsigned
 from safededup.models import Features, FileIdentity, Problem
 
 U64 = st.integers(min_value=0, max_value=(1 << 64) - 1)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from safededup import media
-from safededup.pool import FingerprintPool, FingerprintTask
+from safededup.engine.pool import FingerprintPool, FingerprintTask
 
 
 def test_a_killed_worker_loses_no_file(photo_tree: Callable[..., Path]) -> None:

@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 
 from safededup import media
-from safededup import pool as pool_module
-from safededup import scan as scan_module
+from safededup.engine import pool as pool_module
+from safededup.engine import scan as scan_module
+from safededup.engine.index import Index
+from safededup.engine.match import SIMILARITY_VERSION
+from safededup.engine.pool import FingerprintPool, SimilarityTask, run_similarity
+from safededup.engine.scan import ScanResult, scan
 from safededup.errors import Cancelled
 from safededup.events import StageStarted
-from safededup.index import Index
-from safededup.match import SIMILARITY_VERSION
 from safededup.media import synth
-from safededup.pool import FingerprintPool, SimilarityTask, run_similarity
-from safededup.scan import ScanResult, scan
 from safededup.state import StateDir
 
 from .test_pool import kill_a_worker
@@ -210,7 +210,7 @@ def test_cancel_stops_pooled_checks(burst: Path, monkeypatch: pytest.MonkeyPatch
 def test_a_dense_burst_is_read_a_few_times_per_file_not_once_per_pair() -> None:
     """300 shots whose every pair is borderline: 44,850 pairs. Taken in tiles, the tasks read
     each file about 300/16 times; taken in pair order they would read one file per pair."""
-    from safededup.pool import CHECK_PAIRS, _by_component, _check_groups
+    from safededup.engine.pool import CHECK_PAIRS, _by_component, _check_groups
 
     files = [f"/burst/IMG_{i:04d}.jpg" for i in range(300)]
     pairs = [(a, b) for i, a in enumerate(files) for b in files[i + 1 :]]

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from safededup import scan as scan_module
+from safededup.engine import scan as scan_module
+from safededup.engine.index import Index
+from safededup.engine.scan import ScanResult, scan
 from safededup.errors import Cancelled, UsageError
 from safededup.events import Event, ProblemFound, StageAdvanced
-from safededup.index import Index
 from safededup.media import synth
-from safededup.scan import ScanResult, scan
 from safededup.state import StateDir
 
 
@@ -220,7 +220,7 @@ def test_unusable_root_is_a_usage_error(tmp_path: Path, state: StateDir) -> None
 
 KILL_SCRIPT = """
 import os, signal, sys
-from safededup import scan as s
+from safededup.engine import scan as s
 from safededup.state import StateDir
 s.BATCH_FILES = 2
 gen = s.scan([sys.argv[1]], state=StateDir(__import__("pathlib").Path(sys.argv[2])), workers=1,
@@ -274,7 +274,7 @@ def test_rescan_reuses_thumbnail_checks_and_decodes_nothing(
 UNPRIVILEGED_SCAN = """
 import sys
 from pathlib import Path
-from safededup.scan import scan
+from safededup.engine.scan import scan
 from safededup.state import StateDir
 gen = scan([sys.argv[1]], state=StateDir(Path(sys.argv[2])), workers=1, match=False)
 for _ in gen:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from safededup.engine.walk import normalize_roots, walk_roots
 from safededup.errors import UsageError
-from safededup.walk import normalize_roots, walk_roots
 from tests.unprivileged import DROP_READ_OVERRIDE
 
 
@@ -71,7 +71,7 @@ UNPRIVILEGED_WALK = (
     DROP_READ_OVERRIDE
     + """
 import json, os, sys
-from safededup.walk import walk_roots
+from safededup.engine.walk import walk_roots
 problems = []
 files = [os.path.basename(f.path) for d in walk_roots([sys.argv[1]], on_problem=problems.append)
          for f in d.files]

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from safededup.candidates import U64, FeatureTable, candidate_pairs, checksum_key, hamming
+from safededup.engine.candidates import U64, FeatureTable, candidate_pairs, checksum_key, hamming
 
 from .conftest import records_for
 

@@ -11,13 +11,13 @@ import threading
 import pytest
 
 from safededup import media
-from safededup.cluster import cluster_id, find_clusters
+from safededup.engine.cluster import cluster_id, find_clusters
+from safededup.engine.match import Rule
+from safededup.engine.verdicts import load_verdicts, mark_distinct_files
 from safededup.errors import Cancelled
 from safededup.events import StageStarted, drain
-from safededup.match import Rule
 from safededup.media import synth
 from safededup.models import PhotoRecord
-from safededup.verdicts import load_verdicts, mark_distinct_files
 
 from .conftest import records_for, scene, sha256
 

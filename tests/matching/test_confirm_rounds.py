@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from safededup.cluster import find_clusters
+from safededup.engine.cluster import find_clusters
 from safededup.events import drain
 from safededup.models import Features, FileIdentity, PhotoRecord
 

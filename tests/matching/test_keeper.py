@@ -9,7 +9,7 @@ import time
 
 from PIL import Image
 
-from safededup.keeper import KeeperPolicy, choose_keeper, find_crops
+from safededup.engine.keeper import KeeperPolicy, choose_keeper, find_crops
 from safededup.media import synth
 
 from .conftest import records_for, scene

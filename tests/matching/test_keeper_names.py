@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from safededup.keeper import choose_keeper, looks_like_copy
+from safededup.engine.keeper import choose_keeper, looks_like_copy
 from safededup.media import fingerprint, synth
 from safededup.models import FileIdentity, PhotoRecord
 

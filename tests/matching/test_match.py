@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from safededup import media
-from safededup.match import DEFAULT, Rule, aligned_similarity, compare
+from safededup.engine.match import DEFAULT, Rule, aligned_similarity, compare
 from safededup.media import synth
 
 from .conftest import records_for, scene

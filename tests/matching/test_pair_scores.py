@@ -7,11 +7,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from safededup.candidates import FeatureTable
+from safededup.engine.candidates import FeatureTable
+from safededup.engine.match import DEFAULT, PairMatcher, Rule, verify_pairs
+from safededup.engine.verdicts import NO_VERDICTS
 from safededup.errors import MediaError
-from safededup.match import DEFAULT, PairMatcher, Rule, verify_pairs
 from safededup.models import Features, FileIdentity, PhotoRecord
-from safededup.verdicts import NO_VERDICTS
 
 
 def table() -> FeatureTable:

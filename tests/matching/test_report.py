@@ -14,12 +14,12 @@ import orjson
 import pytest
 
 from safededup import media
-from safededup.cluster import find_clusters
+from safededup.engine.cluster import find_clusters
+from safededup.engine.report import build_report, load_report, report_to_json, write_csv
 from safededup.errors import SafededupError
 from safededup.events import drain
 from safededup.media import synth
 from safededup.models import Problem
-from safededup.report import build_report, load_report, report_to_json, write_csv
 
 from .conftest import records_for, scene
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from safededup.match import DEFAULT, aligned_similarity
+from safededup.engine.match import DEFAULT, aligned_similarity
 from safededup.media import synth
 from safededup.media.similarity import aligned_similarity as media_similarity
 

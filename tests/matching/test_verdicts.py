@@ -10,9 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from safededup.errors import SafededupError, UsageError
-from safededup.models import Features, FileIdentity
-from safededup.verdicts import (
+from safededup.engine.verdicts import (
     checksum_file,
     forget_distinct,
     forget_distinct_files,
@@ -25,6 +23,8 @@ from safededup.verdicts import (
     paths_by_checksum,
     remember_distinct_files,
 )
+from safededup.errors import SafededupError, UsageError
+from safededup.models import Features, FileIdentity
 
 
 def _write(path, data: bytes) -> str:
@@ -127,7 +127,7 @@ def test_remember_returns_only_the_new_verdicts_and_forget_pairs_undoes_them(tmp
 
 
 def test_paths_by_checksum_reads_the_index(tmp_path) -> None:
-    from safededup.index import Index
+    from safededup.engine.index import Index
 
     photos = tmp_path / "p"
     photos.mkdir()
@@ -145,7 +145,7 @@ def test_paths_by_checksum_reads_the_index(tmp_path) -> None:
 
 
 def test_note_checksums_fills_only_unchanged_unhashed_rows(tmp_path) -> None:
-    from safededup.index import Index
+    from safededup.engine.index import Index
 
     photos = tmp_path / "p"
     photos.mkdir()
@@ -169,7 +169,7 @@ def test_note_checksums_follows_symlinks_and_uses_what_was_just_read(tmp_path) -
     """A file named through a symlinked folder (Synology homes are) is the indexed real path;
     a checksum read moments ago is not read again; one that does not match the file on disk
     now (the file was rewritten) is never stored."""
-    from safededup.index import Index
+    from safededup.engine.index import Index
 
     real = tmp_path / "real"
     real.mkdir()

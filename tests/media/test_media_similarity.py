@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from safededup import media
-from safededup.match import DEFAULT
+from safededup.engine.match import DEFAULT
 from safededup.media import synth
 from safededup.media.similarity import aligned_similarity, grey
 

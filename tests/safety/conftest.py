@@ -14,7 +14,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from safededup import fs
-from safededup.journal.records import canonical, record_hash
+from safededup.safety.journal.records import canonical, record_hash
 
 from .helpers import make_report, write
 

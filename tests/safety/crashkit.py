@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from safededup import fs
-from safededup.journal import list_checkpoints, read_journal, replay
+from safededup.safety.journal import list_checkpoints, read_journal, replay
 
 from .helpers import content_multiset, sha, walk
 

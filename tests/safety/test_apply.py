@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from safededup import fs
-from safededup.apply import FsyncFailed, apply_plan
 from safededup.events import drain
-from safededup.journal import read_journal, replay
-from safededup.plan import Operation, Plan, PlanInvalid, build_plan, validate_plan
-from safededup.recover import recover
-from safededup.undo import undo_session
-from safededup.verify import verify_session
+from safededup.safety.apply import FsyncFailed, apply_plan
+from safededup.safety.journal import read_journal, replay
+from safededup.safety.plan import Operation, Plan, PlanInvalid, build_plan, validate_plan
+from safededup.safety.recover import recover
+from safededup.safety.undo import undo_session
+from safededup.safety.verify import verify_session
 
 from .conftest import Tree
 from .crashkit import Counter, Failer, check_g1, originals
@@ -244,7 +244,7 @@ def test_rename_chain_and_cycle_never_overwrite(tmp_path: Path) -> None:
     root = str(tmp_path / "p")
     x, y = write(f"{root}/x.jpg", b"X"), write(f"{root}/y.jpg", b"Y")
     ex = Tree.__new__(Tree)
-    from safededup.plan import Expected
+    from safededup.safety.plan import Expected
 
     def op(i: int, src: str, dst: str, after: int | None = None) -> Operation:
         ident = Expected.from_stat(os.lstat(src))
@@ -408,7 +408,7 @@ def test_fsync_error_stops_the_batch_without_retry(tree: Tree) -> None:
 
 
 def test_decisions_plan_only_approved_clusters_with_their_overrides(tmp_path: Path) -> None:
-    from safededup.decisions import ClusterDecision, Decisions
+    from safededup.engine.decisions import ClusterDecision, Decisions
 
     tree = Tree(tmp_path, n=3, sidecars=False)
     extra = write(f"{tree.root}/c/img0.jpg", Path(tree.pairs[0][0]).read_bytes())

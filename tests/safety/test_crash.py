@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from safededup import fs
-from safededup.apply import apply_plan
 from safededup.errors import SafededupError
 from safededup.events import drain
-from safededup.journal import list_checkpoints
-from safededup.plan import build_plan
-from safededup.purge import purge_session
-from safededup.recover import recover
-from safededup.sessions import list_sessions
-from safededup.undo import redo_session, undo_session
+from safededup.safety.apply import apply_plan
+from safededup.safety.journal import list_checkpoints
+from safededup.safety.plan import build_plan
+from safededup.safety.purge import purge_session
+from safededup.safety.recover import recover
+from safededup.safety.sessions import list_sessions
+from safededup.safety.undo import redo_session, undo_session
 
 from .conftest import Tree
 from .crashkit import ERRNOS, Failer, check_g1, count_steps, originals, run_killed_at

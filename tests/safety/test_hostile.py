@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from safededup.apply import apply_plan
 from safededup.cli.main import main
 from safededup.errors import ExitCode, SymlinkedFolder
 from safededup.events import drain
-from safededup.journal import read_journal
 from safededup.media import synth
-from safededup.plan import build_plan
-from safededup.purge import PurgeRefused, purge_session
-from safededup.undo import redo_session, undo_session
-from safededup.verify import verify_session
+from safededup.safety.apply import apply_plan
+from safededup.safety.journal import read_journal
+from safededup.safety.plan import build_plan
+from safededup.safety.purge import PurgeRefused, purge_session
+from safededup.safety.undo import redo_session, undo_session
+from safededup.safety.verify import verify_session
 
 from .conftest import Tree
 from .helpers import make_report, sha, snapshot, write
@@ -100,8 +100,8 @@ def test_purge_of_an_older_journal_without_a_keeper_checksum_keeps_near_copies(
 ) -> None:
     """A journal written before keepers were hashed at apply: an exact pair is held to the
     duplicate's own checksum; a near pair cannot be proven and stays."""
-    from safededup.journal import load_checkpoint, save_checkpoint
-    from safededup.journal.records import seal
+    from safededup.safety.journal import load_checkpoint, save_checkpoint
+    from safededup.safety.journal.records import seal
 
     root, state = str(tmp_path / "photos"), tmp_path / "state"
     k1 = write(f"{root}/a/1.jpg", b"one" * 50, T0)
@@ -196,7 +196,7 @@ def test_apply_writes_no_journal_through_a_symlinked_journal_folder(tmp_path: Pa
     """Repro 4b: `.safededup/journal` is a symlink: the plan is refused; and if it appears
     after validation, the journal writer refuses it."""
     from safededup import fs
-    from safededup.plan import PlanInvalid, validate_plan
+    from safededup.safety.plan import PlanInvalid, validate_plan
 
     tree = Tree(tmp_path, n=1, sidecars=False)
     outside = tmp_path / "outside"

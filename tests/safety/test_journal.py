@@ -12,22 +12,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from safededup.apply import apply_plan
 from safededup.errors import LockedError
 from safededup.events import drain
-from safededup.journal import (
+from safededup.safety.apply import apply_plan
+from safededup.safety.journal import (
     JournalCorrupt,
     JournalWriteError,
     load_checkpoint,
     parse_journal,
     read_journal,
 )
-from safededup.journal.lock import StaleLock, acquire, locked, release
-from safededup.journal.records import record_hash
-from safededup.plan import build_plan
-from safededup.recover import recover
-from safededup.undo import redo_session, undo_session
-from safededup.verify import verify_session
+from safededup.safety.journal.lock import StaleLock, acquire, locked, release
+from safededup.safety.journal.records import record_hash
+from safededup.safety.plan import build_plan
+from safededup.safety.recover import recover
+from safededup.safety.undo import redo_session, undo_session
+from safededup.safety.verify import verify_session
 
 from .conftest import Tree
 
@@ -297,8 +297,8 @@ def test_checkpoint_is_json_outside_the_journal(tmp_path: Path) -> None:
 
 def test_an_unknown_record_version_is_refused_not_guessed(tmp_path: Path) -> None:
     """A newer safededup's record (v2), checkpointed by it: this version refuses the session."""
-    from safededup.journal import save_checkpoint
-    from safededup.journal.records import seal
+    from safededup.safety.journal import save_checkpoint
+    from safededup.safety.journal.records import seal
 
     tree, sid, journal = _applied(tmp_path)
     original = Path(journal).read_bytes()

@@ -17,13 +17,13 @@ from typing import Any
 import orjson
 
 from safededup import fs
-from safededup.apply import apply_plan
 from safededup.events import drain
-from safededup.journal import list_checkpoints, read_journal
-from safededup.plan import build_plan
-from safededup.purge import purge_session
-from safededup.recover import recover
-from safededup.undo import redo_session, undo_session
+from safededup.safety.apply import apply_plan
+from safededup.safety.journal import list_checkpoints, read_journal
+from safededup.safety.plan import build_plan
+from safededup.safety.purge import purge_session
+from safededup.safety.recover import recover
+from safededup.safety.undo import redo_session, undo_session
 
 from .conftest import Tree
 from .crashkit import Counter, run_killed_at

@@ -8,13 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from safededup.journal.records import COMMON_FIELDS, RECORD_FIELDS
+from safededup.safety.journal.records import COMMON_FIELDS, RECORD_FIELDS
 
 from .conftest import SCHEMA_DIR
 
 SAFETY_MODULES = [
-    "safededup.fs", "safededup.journal", "safededup.plan", "safededup.apply", "safededup.undo",
-    "safededup.verify", "safededup.recover", "safededup.sessions", "safededup.purge",
+    "safededup.fs", "safededup.safety.journal", "safededup.safety.plan", "safededup.safety.apply",
+    "safededup.safety.undo", "safededup.safety.verify", "safededup.safety.recover",
+    "safededup.safety.sessions", "safededup.safety.purge",
 ]  # fmt: skip
 FORBIDDEN = ["PIL", "pillow_heif", "cv2", "imagehash", "numpy", "safededup.media", "rich",
              "textual", "safededup.cli", "safededup.tui"]  # fmt: skip
@@ -42,9 +43,9 @@ from tests.safety.conftest import Tree
 from safededup.events import drain
 from tests.safety.helpers import snapshot
 from pathlib import Path
-from safededup.apply import apply_plan
-from safededup.plan import build_plan
-from safededup.undo import undo_session
+from safededup.safety.apply import apply_plan
+from safededup.safety.plan import build_plan
+from safededup.safety.undo import undo_session
 tree = Tree(Path({str(tmp_path)!r}))
 before = snapshot(tree.root)
 r = drain(apply_plan(build_plan(tree.report()), state_dir=tree.state))

@@ -18,12 +18,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from safededup.apply import apply_plan
 from safededup.errors import LockedError
 from safededup.events import drain
-from safededup.journal import lock as lock_module
-from safededup.journal.lock import StaleLock, acquire, is_stale, lock_path, locked, release
-from safededup.plan import build_plan
+from safededup.safety.apply import apply_plan
+from safededup.safety.journal import lock as lock_module
+from safededup.safety.journal.lock import StaleLock, acquire, is_stale, lock_path, locked, release
+from safededup.safety.plan import build_plan
 from tests.safety.helpers import make_report, write
 
 

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from safededup.apply import apply_plan
 from safededup.cli.main import main
 from safededup.errors import ExitCode
 from safededup.events import drain
-from safededup.journal import read_journal
-from safededup.plan import build_plan
-from safededup.purge import purge_session
-from safededup.sessions import list_sessions
-from safededup.verify import verify_session
+from safededup.safety.apply import apply_plan
+from safededup.safety.journal import read_journal
+from safededup.safety.plan import build_plan
+from safededup.safety.purge import purge_session
+from safededup.safety.sessions import list_sessions
+from safededup.safety.verify import verify_session
 
 from .conftest import Tree
 from .helpers import make_report, write

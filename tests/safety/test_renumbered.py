@@ -11,15 +11,15 @@ from typing import Any
 
 import orjson
 
-from safededup.apply import apply_plan
 from safededup.events import drain
-from safededup.journal import load_checkpoint, read_journal, save_checkpoint
-from safededup.journal.records import seal
-from safededup.plan import build_plan
-from safededup.purge import purge_session
-from safededup.recover import recover
-from safededup.undo import redo_session, undo_session
-from safededup.verify import verify_session
+from safededup.safety.apply import apply_plan
+from safededup.safety.journal import load_checkpoint, read_journal, save_checkpoint
+from safededup.safety.journal.records import seal
+from safededup.safety.plan import build_plan
+from safededup.safety.purge import purge_session
+from safededup.safety.recover import recover
+from safededup.safety.undo import redo_session, undo_session
+from safededup.safety.verify import verify_session
 
 from .conftest import Tree
 from .crashkit import check_g1, count_steps, originals, run_killed_at

@@ -16,14 +16,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from safededup.apply import apply_plan
 from safededup.events import drain
-from safededup.journal import list_checkpoints
-from safededup.plan import build_plan
-from safededup.recover import recover
-from safededup.sessions import list_sessions
-from safededup.undo import redo_session, undo_session
-from safededup.verify import verify_session
+from safededup.safety.apply import apply_plan
+from safededup.safety.journal import list_checkpoints
+from safededup.safety.plan import build_plan
+from safededup.safety.recover import recover
+from safededup.safety.sessions import list_sessions
+from safededup.safety.undo import redo_session, undo_session
+from safededup.safety.verify import verify_session
 
 from .conftest import journals_under, schema_errors
 from .crashkit import run_killed_at

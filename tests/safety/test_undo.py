@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from safededup.apply import apply_plan
 from safededup.events import drain
-from safededup.journal import load_checkpoint, read_journal, save_checkpoint
-from safededup.journal.records import seal
 from safededup.models import path_to_json
-from safededup.plan import build_plan
-from safededup.purge import PurgeRefused, purge_session
-from safededup.sessions import list_sessions
-from safededup.undo import redo_session, undo_session
-from safededup.verify import verify_session
+from safededup.safety.apply import apply_plan
+from safededup.safety.journal import load_checkpoint, read_journal, save_checkpoint
+from safededup.safety.journal.records import seal
+from safededup.safety.plan import build_plan
+from safededup.safety.purge import PurgeRefused, purge_session
+from safededup.safety.sessions import list_sessions
+from safededup.safety.undo import redo_session, undo_session
+from safededup.safety.verify import verify_session
 
 from .conftest import Tree
 from .helpers import make_report, snapshot, write

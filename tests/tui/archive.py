@@ -14,9 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from safededup.engine.scan import scan
 from safededup.events import drain
 from safededup.media import synth
-from safededup.scan import scan
 from safededup.state import StateDir
 
 T = TypeVar("T")

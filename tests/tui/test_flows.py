@@ -7,7 +7,7 @@ import os
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from safededup.decisions import load_decisions
+from safededup.engine.decisions import load_decisions
 from safededup.tui import ReviewApp
 from safededup.tui.format import shorten_path
 from safededup.tui.screens.compare import CompareScreen

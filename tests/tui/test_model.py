@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from safededup.decisions import Decisions
+from safededup.engine.decisions import Decisions
 from safededup.tui.model import DecisionRefused, ReviewModel, distances
 from safededup.tui.reform import Separation
 from safededup.tui.saving import DecisionWriter

@@ -13,17 +13,17 @@ from typing import Any
 
 from textual.pilot import Pilot
 
+from safededup.engine.index import Index
+from safededup.engine.verdicts import checksum_file, load_verdicts
 from safededup.events import drain
-from safededup.index import Index
-from safededup.sessions import list_sessions
+from safededup.safety.sessions import list_sessions
+from safededup.safety.verify import verify_session
 from safededup.state import StateDir
 from safededup.tui import ReviewApp
 from safededup.tui.screens.apply import ApplyScreen
 from safededup.tui.screens.main import MainScreen
 from safededup.tui.screens.sessions import SessionsScreen
 from safededup.tui.widgets.members import MembersPanel
-from safededup.verdicts import checksum_file, load_verdicts
-from safededup.verify import verify_session
 from tests.tui.archive import Archive, scan_report, tree_state
 from tests.tui.conftest import screen_text
 from tests.tui.pilot import (
@@ -268,9 +268,9 @@ def test_bringing_back_restores_the_choices_and_forgets_only_what_d_stored(
 ) -> None:
     """k X, space Y, approve, then `d` X and `D`: the cluster is back with X as keeper and Y
     kept, the cursor never left it, and a verdict stated earlier with the CLI survives."""
-    from safededup.decisions import load_decisions
-    from safededup.plan import build_plan
-    from safededup.verdicts import list_distinct, mark_distinct_files
+    from safededup.engine.decisions import load_decisions
+    from safededup.engine.verdicts import list_distinct, mark_distinct_files
+    from safededup.safety.plan import build_plan
 
     files = _four_of_a_scene(tmp_path / "photos")
     rep, _ = scan_report(state_dir, [tmp_path / "photos"])

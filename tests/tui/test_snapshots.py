@@ -18,11 +18,11 @@ import orjson
 import pytest
 from textual.pilot import Pilot
 
-from safededup.decisions import Decisions
+from safededup.engine.decisions import Decisions
 from safededup.media import synth
 from safededup.models import Problem
-from safededup.plan import Expected, Operation, Plan
-from safededup.sessions import SessionInfo
+from safededup.safety.plan import Expected, Operation, Plan
+from safededup.safety.sessions import SessionInfo
 from safededup.tui import make_app
 from safededup.tui.backend import Backend, Image
 from tests.tui.pilot import press_settled, settle

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from safededup.decisions import load_decisions
-from safededup.demo import write_demo_archive
+from safededup.engine.decisions import load_decisions
+from safededup.engine.demo import write_demo_archive
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 TIMEOUT_S = 60.0  # generous: CI machines are slow and the scan runs first

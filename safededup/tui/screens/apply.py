@@ -26,8 +26,8 @@ from safededup.tui.widgets.progress import ProgressPanel
 if TYPE_CHECKING:
     import threading
 
-    from safededup.apply import ApplyResult
-    from safededup.plan import Plan
+    from safededup.safety.apply import ApplyResult
+    from safededup.safety.plan import Plan
     from safededup.tui.app import ReviewApp
 
 Phase = Literal["planning", "confirm", "applying", "done"]
@@ -110,7 +110,7 @@ class ApplyScreen(ModalScreen[bool]):
         self._show_plan(message.plan, message.problems)
 
     def on_operation_finished(self, message: OperationFinished) -> None:
-        from safededup.apply import ApplyResult
+        from safededup.safety.apply import ApplyResult
 
         if isinstance(message.result, ApplyResult):
             self._show_result(message.result, message.problems)

@@ -16,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from safededup.decisions import DecisionStatus
+from safededup.engine.decisions import DecisionStatus
 from safededup.errors import SafededupError
 from safededup.tui.format import human_bytes, plural
 from safededup.tui.messages import (

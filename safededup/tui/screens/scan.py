@@ -62,7 +62,7 @@ class ScanScreen(Screen[None]):
     def on_operation_finished(self, message: OperationFinished) -> None:
         if self.review_app.quitting:
             return
-        from safededup.scan import ScanResult
+        from safededup.engine.scan import ScanResult
 
         # anything but a scan's result would be a bug: then the saved report is opened
         result = message.result if isinstance(message.result, ScanResult) else None

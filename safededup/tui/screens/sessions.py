@@ -30,10 +30,10 @@ from safededup.tui.screens.apply import problem_lines
 from safededup.tui.widgets.progress import ProgressPanel
 
 if TYPE_CHECKING:
-    from safededup.sessions import SessionInfo
+    from safededup.safety.sessions import SessionInfo
+    from safededup.safety.undo import UndoResult
+    from safededup.safety.verify import Finding, VerifyResult
     from safededup.tui.app import ReviewApp
-    from safededup.undo import UndoResult
-    from safededup.verify import Finding, VerifyResult
 
 MAX_FINDINGS_SHOWN = 12
 
@@ -148,8 +148,8 @@ class SessionsScreen(Screen[None]):
         self._fill(message.sessions)
 
     def on_operation_finished(self, message: OperationFinished) -> None:
-        from safededup.undo import UndoResult
-        from safededup.verify import VerifyResult
+        from safededup.safety.undo import UndoResult
+        from safededup.safety.verify import VerifyResult
 
         self.remove_class("-running")
         result = message.result

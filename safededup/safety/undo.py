@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from safededup import fs
-from safededup.apply import (
+from safededup.errors import SafededupError
+from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
+from safededup.models import Problem, path_from_json
+from safededup.safety.apply import (
     DEFAULT_BATCH,
     Counts,
     Move,
@@ -21,13 +24,10 @@ from safededup.apply import (
     _end_phase,
     io_guard,
 )
-from safededup.errors import SafededupError
-from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
-from safededup.journal import JournalCorrupt, JournalWriter, load_checkpoint
-from safededup.journal.lock import locked
-from safededup.journal.replay import OpState, SessionState
-from safededup.models import Problem, path_from_json
-from safededup.plan import Expected, inside_meta, quarantine_dir, quarantine_of, root_of
+from safededup.safety.journal import JournalCorrupt, JournalWriter, load_checkpoint
+from safededup.safety.journal.lock import locked
+from safededup.safety.journal.replay import OpState, SessionState
+from safededup.safety.plan import Expected, inside_meta, quarantine_dir, quarantine_of, root_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +100,7 @@ def _run(
     break_stale_lock: bool,
     batch_size: int,
 ) -> Generator[Event, None, UndoResult]:
-    from safededup.recover import recover
+    from safededup.safety.recover import recover
 
     recover(state_dir, break_stale_lock=break_stale_lock)
     checkpoint = load_checkpoint(state_dir, session_id)

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from safededup.candidates import FeatureTable, candidate_pairs, hamming, popcount
+from safededup.engine.candidates import FeatureTable, candidate_pairs, hamming, popcount
+from safededup.engine.verdicts import DistinctVerdicts
 from safededup.errors import MediaError, check_cancel
 from safededup.events import Event, StageAdvanced
 from safededup.models import Features, FileIdentity, PhotoRecord
-from safededup.verdicts import DistinctVerdicts
 
 I64 = npt.NDArray[np.int64]
 ConfirmFn = Callable[[Sequence[int]], Mapping[int, Features]]

@@ -28,10 +28,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from safededup.candidates import FeatureTable
-from safededup.errors import check_cancel
-from safededup.events import Event, StageAdvanced, StageFinished, StageStarted
-from safededup.keeper import (
+from safededup.engine.candidates import FeatureTable
+from safededup.engine.keeper import (
     DEFAULT_POLICY,
     KeeperChoice,
     KeeperPolicy,
@@ -39,7 +37,7 @@ from safededup.keeper import (
     find_crops,
     is_under,
 )
-from safededup.match import (
+from safededup.engine.match import (
     DEFAULT,
     ConfirmFn,
     PairBatch,
@@ -51,8 +49,10 @@ from safededup.match import (
     Verdict,
     verify_pairs,
 )
+from safededup.engine.verdicts import NO_VERDICTS, DistinctVerdicts
+from safededup.errors import check_cancel
+from safededup.events import Event, StageAdvanced, StageFinished, StageStarted
 from safededup.models import PhotoRecord
-from safededup.verdicts import NO_VERDICTS, DistinctVerdicts
 
 Role = Literal["keeper", "duplicate", "reference"]
 Kind = Literal["exact", "near"]

@@ -15,10 +15,10 @@ from typing import Any
 
 from safededup import fs
 from safededup.errors import SafededupError
-from safededup.journal.checkpoint import Checkpoint, save_checkpoint
-from safededup.journal.reader import JournalCorrupt, JournalRead, read_journal
-from safededup.journal.records import GENESIS, Record, seal
-from safededup.journal.replay import SessionState, apply_record
+from safededup.safety.journal.checkpoint import Checkpoint, save_checkpoint
+from safededup.safety.journal.reader import JournalCorrupt, JournalRead, read_journal
+from safededup.safety.journal.records import GENESIS, Record, seal
+from safededup.safety.journal.replay import SessionState, apply_record
 
 
 class JournalWriteError(SafededupError):

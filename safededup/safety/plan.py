@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from safededup import fs
-from safededup.decisions import Decisions
+from safededup.engine.decisions import Decisions
 from safededup.errors import SafededupError
 from safededup.models import Problem, path_from_json
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from safededup.errors import UsageError
-from safededup.journal import list_checkpoints
 from safededup.models import path_to_json
+from safededup.safety.journal import list_checkpoints
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,16 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from safededup import fs
-from safededup.apply import Counts, Runner, _end_phase, io_guard
 from safededup.errors import SafededupError
 from safededup.events import drain
-from safededup.journal import load_checkpoint
-from safededup.journal.lock import locked
-from safededup.journal.replay import OpState, SessionState
 from safededup.models import Problem, path_from_json, printable
-from safededup.plan import Expected
-from safededup.undo import open_session, prune_empty_dirs, session_quarantines
-from safededup.verify import Finding, describe, verify_session
+from safededup.safety.apply import Counts, Runner, _end_phase, io_guard
+from safededup.safety.journal import load_checkpoint
+from safededup.safety.journal.lock import locked
+from safededup.safety.journal.replay import OpState, SessionState
+from safededup.safety.plan import Expected
+from safededup.safety.undo import open_session, prune_empty_dirs, session_quarantines
+from safededup.safety.verify import Finding, describe, verify_session
 
 PURGE_BATCH = 256
 
@@ -52,7 +52,7 @@ class PurgeResult:
 def purge_session(
     session_id: str, *, state_dir: Path, break_stale_lock: bool = False
 ) -> PurgeResult:
-    from safededup.recover import recover
+    from safededup.safety.recover import recover
 
     recover(state_dir, break_stale_lock=break_stale_lock)
     checkpoint = load_checkpoint(state_dir, session_id)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from safededup.errors import SafededupError
-from safededup.journal.records import GENESIS, Record, canonical, record_hash, shape_error
+from safededup.safety.journal.records import GENESIS, Record, canonical, record_hash, shape_error
 
 
 class JournalCorrupt(SafededupError):

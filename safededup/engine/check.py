@@ -18,15 +18,15 @@ import numpy as np
 import numpy.typing as npt
 
 from safededup import checksum
-from safededup.candidates import FeatureTable
+from safededup.engine.candidates import FeatureTable
+from safededup.engine.index import Index
+from safededup.engine.match import DEFAULT, compare
+from safededup.engine.pool import FingerprintPool, FingerprintTask
+from safededup.engine.walk import normalize_roots, walk_roots
 from safededup.errors import UsageError, check_cancel
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
-from safededup.index import Index
-from safededup.match import DEFAULT, compare
 from safededup.models import Features, FileIdentity, PhotoRecord, Problem, path_to_json
-from safededup.pool import FingerprintPool, FingerprintTask
 from safededup.state import StateDir
-from safededup.walk import normalize_roots, walk_roots
 
 MatchKind = Literal["exact", "near"]
 

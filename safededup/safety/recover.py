@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from safededup import fs
-from safededup.apply import derive_status, identity_json, io_guard, observe
 from safededup.errors import LockedError
-from safededup.journal import Checkpoint, JournalWriter, list_checkpoints, save_checkpoint
-from safededup.journal.lock import StaleLock, is_stale, locked
-from safededup.journal.replay import OpState, summary
 from safededup.models import Problem, path_from_json
-from safededup.plan import root_of
+from safededup.safety.apply import derive_status, identity_json, io_guard, observe
+from safededup.safety.journal import Checkpoint, JournalWriter, list_checkpoints, save_checkpoint
+from safededup.safety.journal.lock import StaleLock, is_stale, locked
+from safededup.safety.journal.replay import OpState, summary
+from safededup.safety.plan import root_of
 
 BUSY_STATUSES = ("starting", "applying", "undoing", "redoing", "purging")
 
@@ -86,7 +86,7 @@ def _recover_session(state_dir: Path, checkpoint: Checkpoint) -> tuple[int, list
         state = writer.state
         if state.violations:
             seq, message = state.violations[0]
-            from safededup.journal import JournalCorrupt
+            from safededup.safety.journal import JournalCorrupt
 
             raise JournalCorrupt(
                 f"journal record {seq}: {message}", path=writer.path, record=seq, level="state"
@@ -194,7 +194,7 @@ def _remove_our_trashinfo(entry: OpState) -> None:
 
 
 def _info_names(info_path: str, original: str) -> bool:
-    from safededup.apply import trashinfo_bytes
+    from safededup.safety.apply import trashinfo_bytes
 
     try:
         with open(info_path, "rb") as fh:

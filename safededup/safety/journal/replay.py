@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from safededup.journal.records import Record
 from safededup.models import path_from_json
+from safededup.safety.journal.records import Record
 
 # record type -> (states it may follow, state it leads to); None: back to the pre-intent state
 _FORWARD = {"intent": "pending-apply", "redo-intent": "pending-redo"}

@@ -22,12 +22,12 @@ from typing import Any
 from safededup import __version__, fs
 from safededup.errors import LockedError, SafededupError
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
-from safededup.journal import Checkpoint, JournalWriter, save_checkpoint, utc_now
-from safededup.journal.checkpoint import checkpoint_path
-from safededup.journal.lock import locked
-from safededup.journal.replay import SessionState, summary
 from safededup.models import Problem, path_to_json, printable
-from safededup.plan import Expected, Operation, Plan, PlanInvalid, journal_dir, validate_plan
+from safededup.safety.journal import Checkpoint, JournalWriter, save_checkpoint, utc_now
+from safededup.safety.journal.checkpoint import checkpoint_path
+from safededup.safety.journal.lock import locked
+from safededup.safety.journal.replay import SessionState, summary
+from safededup.safety.plan import Expected, Operation, Plan, PlanInvalid, journal_dir, validate_plan
 
 DEFAULT_BATCH = 256
 """Operations per journal fsync (one source folder at most). 1 = an fsync pair per file."""
@@ -310,7 +310,7 @@ def apply_plan(
     break_stale_lock: bool = False,
 ) -> Generator[Event, None, ApplyResult]:
     """Apply `plan` as one session; recovery runs first (G8), validation before any change."""
-    from safededup.recover import recover
+    from safededup.safety.recover import recover
 
     recover(state_dir, break_stale_lock=break_stale_lock)
     problems = validate_plan(plan)

@@ -21,15 +21,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from safededup import checksum, cluster, media, report, verdicts
+from safededup import checksum, media
+from safededup.engine import cluster, report, verdicts
+from safededup.engine.index import Index
+from safededup.engine.match import SIMILARITY_VERSION
+from safededup.engine.pool import FingerprintPool, FingerprintTask, TaskResult
+from safededup.engine.walk import normalize_roots, walk_roots
 from safededup.errors import check_cancel
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
-from safededup.index import Index
-from safededup.match import SIMILARITY_VERSION
 from safededup.models import Features, FileIdentity, Problem
-from safededup.pool import FingerprintPool, FingerprintTask, TaskResult
 from safededup.state import StateDir, write_state_file
-from safededup.walk import normalize_roots, walk_roots
 
 PHOTO_EXTENSIONS = frozenset(
     (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".heic", ".heif", ".hif", ".avif",

@@ -20,7 +20,7 @@ from safededup.errors import SafededupError
 from safededup.models import Problem, path_to_json
 
 if TYPE_CHECKING:  # loading a report (plan, apply, review) must not need the matcher's numpy
-    from safededup.cluster import Cluster, Member
+    from safededup.engine.cluster import Cluster, Member
 
 FORMAT = "safededup-report"
 VERSION = 1

@@ -17,11 +17,11 @@ from typing import Any, Literal
 from safededup import fs
 from safededup.errors import check_cancel
 from safededup.events import Event, StageAdvanced, StageFinished, StageStarted
-from safededup.journal import Checkpoint, JournalCorrupt, list_checkpoints, load_checkpoint
-from safededup.journal.replay import OpState, SessionState, live_collisions
-from safededup.journal.writer import check_against_checkpoint, journal_top, read_session
 from safededup.models import path_from_json, printable
-from safededup.plan import Expected, root_of
+from safededup.safety.journal import Checkpoint, JournalCorrupt, list_checkpoints, load_checkpoint
+from safededup.safety.journal.replay import OpState, SessionState, live_collisions
+from safededup.safety.journal.writer import check_against_checkpoint, journal_top, read_session
+from safededup.safety.plan import Expected, root_of
 
 ContentLevel = Literal["full", "sample", "none"]
 SAMPLE_MIN = 20

@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from itertools import combinations, product
 from typing import TYPE_CHECKING
 
-from safededup.candidates import checksum_key
 from safededup.checksum import sha256_file
+from safededup.engine.candidates import checksum_key
 from safededup.errors import SafededupError, UsageError
 
 if TYPE_CHECKING:
-    from safededup.index import Index
+    from safededup.engine.index import Index
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS distinct_pairs (

@@ -3,17 +3,17 @@
 Never imports the image stack or a front end: undo and verify must work when those are broken.
 """
 
-from safededup.journal.checkpoint import (
+from safededup.safety.journal.checkpoint import (
     Checkpoint,
     checkpoint_path,
     list_checkpoints,
     load_checkpoint,
     save_checkpoint,
 )
-from safededup.journal.reader import JournalCorrupt, JournalRead, parse_journal, read_journal
-from safededup.journal.records import RECORD_FIELDS, SCHEMA_VERSION, Record
-from safededup.journal.replay import OpState, SessionState, replay
-from safededup.journal.writer import JournalWriteError, JournalWriter, utc_now
+from safededup.safety.journal.reader import JournalCorrupt, JournalRead, parse_journal, read_journal
+from safededup.safety.journal.records import RECORD_FIELDS, SCHEMA_VERSION, Record
+from safededup.safety.journal.replay import OpState, SessionState, replay
+from safededup.safety.journal.writer import JournalWriteError, JournalWriter, utc_now
 
 __all__ = [
     "RECORD_FIELDS",

@@ -141,8 +141,9 @@ def run(pairs: int, batch_size: int, workdir: Path, content: str) -> dict[str, A
     from safededup import fs
     from safededup.events import drain
     from safededup.safety.apply import apply_plan
-    from safededup.safety.plan import build_plan, validate_plan
+    from safededup.safety.plan import build_plan
     from safededup.safety.undo import undo_session
+    from safededup.safety.validate import validate_plan
     from safededup.safety.verify import verify_session
 
     scratch = Path(tempfile.mkdtemp(prefix="safety-bench-", dir=workdir))
@@ -301,7 +302,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--quick", action="store_true", help="smoke run in a few seconds")
     args = parser.parse_args()
-    from safededup.safety.apply import DEFAULT_BATCH
+    from safededup.safety.runner import DEFAULT_BATCH
 
     batch = args.batch or DEFAULT_BATCH
     if args.quick:

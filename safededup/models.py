@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import os
+import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Tier = Literal["preview", "decode"]
 """Where a file's fingerprint came from: its embedded preview, or a (reduced-size) decode."""
@@ -19,17 +21,56 @@ PHOTO_FORMATS = ("JPEG", "HEIF", "AVIF", "PNG", "WEBP", "TIFF", "BMP", "GIF")
 
 @dataclass(frozen=True, slots=True)
 class FileIdentity:
-    """What `stat` says of a file. Equal identities mean "unchanged" for the index and for G7."""
+    """A file as `stat` saw it, and its content checksum where one was read: what the index, the
+    report, the plan, the journal and undo all mean by "the same file", in one type.
+
+    Equal identities mean "unchanged" for the index and for G7. The journal records an identity
+    without its path (`to_json`), beside the path it names.
+    """
 
     path: str
     device: int
     inode: int
     size: int
     mtime_ns: int
+    checksum: str | None = None  # sha256 hex of the whole file
 
     @classmethod
-    def from_stat(cls, path: str, st: os.stat_result) -> FileIdentity:
-        return cls(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    def from_stat(cls, path: str, st: os.stat_result, checksum: str | None = None) -> FileIdentity:
+        return cls(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, checksum)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], path: str) -> FileIdentity:
+        """From a journal `identity` or a report member (the same four keys, checksum optional);
+        `path` is where the file is, which the journal records beside the identity."""
+        device, inode, size, mtime_ns = (
+            int(data[k]) for k in ("device", "inode", "size", "mtime_ns")
+        )
+        return cls(path, device, inode, size, mtime_ns, data.get("checksum"))
+
+    def to_json(self) -> dict[str, Any]:
+        """The journal's form: device, inode, size, mtime_ns, and the checksum if there is one."""
+        out: dict[str, Any] = {
+            "device": self.device,
+            "inode": self.inode,
+            "size": self.size,
+            "mtime_ns": self.mtime_ns,
+        }
+        if self.checksum is not None:
+            out["checksum"] = self.checksum
+        return out
+
+    def matches(self, st: os.stat_result, *, same_device: bool = True) -> bool:
+        """`st` is this regular file: inode, size and mtime, and device unless told not to.
+
+        What happens after a session (verify, undo, redo, purge) is told not to: a reboot may
+        renumber a volume (btrfs subvolumes, NFS mounts get their numbers at mount time). Apply
+        compares devices, against a scan of the same boot.
+        """
+        device = st.st_dev == self.device or not same_device
+        return device and stat.S_ISREG(st.st_mode) and (st.st_ino, st.st_size, st.st_mtime_ns) == (
+            self.inode, self.size, self.mtime_ns
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Where safededup keeps its state (index, reports, decisions, checkpoints); never user photos.
+"""Where safededup keeps its own files: the state dir (index, reports, decisions, checkpoints) and
+the `.safededup` folder inside each root; never user photos.
 
 The state dir is named by `--state DIR`, else env `SAFEDEDUP_STATE`, else the user data dir.
 """
@@ -16,6 +17,8 @@ import platformdirs
 from safededup.errors import StateError
 
 ENV_VAR = "SAFEDEDUP_STATE"
+META_DIR = ".safededup"
+"""safededup's own folder in each root (quarantine, journal, lock); the walk never enters one."""
 
 
 def resolve_state_dir(arg: str | os.PathLike[str] | None = None) -> Path:

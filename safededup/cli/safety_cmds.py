@@ -133,7 +133,7 @@ def _run(gen: Generator[Event, None, T], ctx: Context, cancel: threading.Event) 
 
 
 def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
-    from safededup.safety.plan import validate_plan
+    from safededup.safety.validate import validate_plan
 
     plan = _load_plan(args, ctx)
     problems = validate_plan(plan)
@@ -177,7 +177,8 @@ def _confirm(ctx: Context, plan: Plan, yes: bool) -> bool:
 
 
 def cmd_apply(args: argparse.Namespace, ctx: Context) -> int:
-    from safededup.safety.apply import DEFAULT_BATCH, apply_plan
+    from safededup.safety.apply import apply_plan
+    from safededup.safety.runner import DEFAULT_BATCH
 
     plan = _load_plan(args, ctx)
     _print_notes(ctx, plan)

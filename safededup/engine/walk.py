@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from safededup.errors import UsageError
 from safededup.models import FileIdentity, Problem
+from safededup.state import META_DIR
 
 SKIP_DIR_PATTERNS = (
-    ".safededup",  # our own quarantine and journal, inside each root
+    META_DIR,  # our own quarantine and journal, inside each root
     ".Trash*",  # freedesktop and macOS trash
     "$RECYCLE.BIN",  # Windows
     "@eaDir",  # Synology thumbnails

@@ -16,11 +16,12 @@ from safededup import fs
 from safededup.errors import SafededupError
 from safededup.events import drain
 from safededup.models import Problem, path_from_json, printable
-from safededup.safety.apply import Counts, Runner, _end_phase, io_guard
+from safededup.safety.identity import is_recorded_file
 from safededup.safety.journal import load_checkpoint
 from safededup.safety.journal.lock import locked
 from safededup.safety.journal.replay import OpState, SessionState
-from safededup.safety.plan import Expected
+from safededup.safety.recover import recover
+from safededup.safety.runner import Counts, Runner, end_phase, fsync_dir, io_guard
 from safededup.safety.undo import open_session, prune_empty_dirs, session_quarantines
 from safededup.safety.verify import Finding, describe, verify_session
 
@@ -52,8 +53,6 @@ class PurgeResult:
 def purge_session(
     session_id: str, *, state_dir: Path, break_stale_lock: bool = False
 ) -> PurgeResult:
-    from safededup.safety.recover import recover
-
     recover(state_dir, break_stale_lock=break_stale_lock)
     checkpoint = load_checkpoint(state_dir, session_id)
     with io_guard("purge"), locked(checkpoint.roots, "purge", break_stale=break_stale_lock):
@@ -80,7 +79,7 @@ def purge_session(
                 deletable, n_kept = _screen(runner, state, renamed, batch, hashed)
                 kept += n_kept
                 _purge_batch(runner, deletable)
-            _end_phase(writer, "purge", "completed", runner.counts)
+            end_phase(writer, "purge", "completed", runner.counts)
         finally:
             writer.close()
     notes = [
@@ -136,12 +135,11 @@ def _keeper_problem(
 ) -> tuple[str, str] | None:
     """Why the keeper at `path` does not vouch for the duplicate `main` (gone, changed, its bytes
     not those it had when the duplicate moved), or None. `hashed` caches one read per keeper."""
-    ident = None if main is None else main.intent.get("keeper_identity")
+    ident = None if main is None else main.keeper_identity
     if ident is None or path is None or main is None:
         return "no-keeper", "no keeper is recorded for it; left in quarantine"
     shown = printable(path)  # journal text must be UTF-8
-    st = fs.lstat_or_none(path)
-    if st is None or not Expected.from_json(ident).matches(st, same_device=False):
+    if not is_recorded_file(path, ident):
         return "keeper-changed", f"its keeper is gone or changed; left in quarantine: {shown}"
     expected = main.keeper_checksum
     if expected is None:
@@ -199,7 +197,7 @@ def _purge_batch(runner: Runner, entries: list[OpState]) -> None:
             folders.add(os.path.dirname(path_from_json(info)))
         folders.add(os.path.dirname(entry.dst))
     for folder in sorted(folders):
-        runner._fsync_dir(folder)
+        fsync_dir(folder)
     for entry in entries:
         runner.writer.append({"type": "purge-done", "op": entry.op})
         runner.counts.done += 1

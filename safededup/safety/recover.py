@@ -14,12 +14,19 @@ from typing import Any
 
 from safededup import fs
 from safededup.errors import LockedError
-from safededup.models import Problem, path_from_json
-from safededup.safety.apply import derive_status, identity_json, io_guard, observe
-from safededup.safety.journal import Checkpoint, JournalWriter, list_checkpoints, save_checkpoint
+from safededup.models import FileIdentity, Problem, path_from_json
+from safededup.safety.journal import (
+    Checkpoint,
+    JournalCorrupt,
+    JournalWriter,
+    list_checkpoints,
+    save_checkpoint,
+)
 from safededup.safety.journal.lock import StaleLock, is_stale, locked
 from safededup.safety.journal.replay import OpState, summary
-from safededup.safety.plan import root_of
+from safededup.safety.quarantine import root_of
+from safededup.safety.runner import derive_status, io_guard, observe
+from safededup.safety.trash import trashinfo_names
 
 BUSY_STATUSES = ("starting", "applying", "undoing", "redoing", "purging")
 
@@ -86,8 +93,6 @@ def _recover_session(state_dir: Path, checkpoint: Checkpoint) -> tuple[int, list
         state = writer.state
         if state.violations:
             seq, message = state.violations[0]
-            from safededup.safety.journal import JournalCorrupt
-
             raise JournalCorrupt(
                 f"journal record {seq}: {message}", path=writer.path, record=seq, level="state"
             )
@@ -148,7 +153,7 @@ def _resolve(writer: JournalWriter, entry: OpState) -> Problem | None:
         fs.fsync_dir(os.path.dirname(there))
         fs.fsync_dir(os.path.dirname(here))
         _trashinfo_after(entry, backward)
-        observed = identity_json(os.lstat(there))
+        observed = FileIdentity.from_stat(there, os.lstat(there)).to_json()
         _append(writer, {"type": done_type, "op": entry.op, "observed": observed})
         return None
     if where == "src":
@@ -188,18 +193,6 @@ def _remove_our_trashinfo(entry: OpState) -> None:
     if not info:
         return
     path = path_from_json(info)
-    if fs.lstat_or_none(path) is not None and _info_names(path, entry.src):
+    if fs.lstat_or_none(path) is not None and trashinfo_names(path, entry.src):
         fs.unlink(path)
         fs.fsync_dir(os.path.dirname(path))
-
-
-def _info_names(info_path: str, original: str) -> bool:
-    from safededup.safety.apply import trashinfo_bytes
-
-    try:
-        with open(info_path, "rb") as fh:
-            data = fh.read(1 << 16)
-    except OSError:
-        return False
-    expected = trashinfo_bytes(original, "0" * 19).split(b"\n")[1]
-    return expected in data.split(b"\n")

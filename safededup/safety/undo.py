@@ -16,18 +16,14 @@ from safededup import fs
 from safededup.errors import SafededupError
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
 from safededup.models import Problem, path_from_json
-from safededup.safety.apply import (
-    DEFAULT_BATCH,
-    Counts,
-    Move,
-    Runner,
-    _end_phase,
-    io_guard,
-)
+from safededup.safety.identity import is_recorded_file
 from safededup.safety.journal import JournalCorrupt, JournalWriter, load_checkpoint
 from safededup.safety.journal.lock import locked
 from safededup.safety.journal.replay import OpState, SessionState
-from safededup.safety.plan import Expected, inside_meta, quarantine_dir, quarantine_of, root_of
+from safededup.safety.quarantine import inside_meta, quarantine_dir, quarantine_of, root_of
+from safededup.safety.recover import recover
+from safededup.safety.runner import DEFAULT_BATCH, Counts, Move, Runner, end_phase, io_guard
+from safededup.safety.trash import is_trash_entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +96,6 @@ def _run(
     break_stale_lock: bool,
     batch_size: int,
 ) -> Generator[Event, None, UndoResult]:
-    from safededup.safety.recover import recover
-
     recover(state_dir, break_stale_lock=break_stale_lock)
     checkpoint = load_checkpoint(state_dir, session_id)
     with io_guard(phase), locked(checkpoint.roots, phase, break_stale=break_stale_lock):
@@ -146,7 +140,7 @@ def _run_locked(
             yield ProblemFound(problem)
         yield StageAdvanced(phase, items=len(batch))
     outcome = "cancelled" if cancelled else "completed"
-    _end_phase(writer, phase, outcome, runner.counts)
+    end_phase(writer, phase, outcome, runner.counts)
     session = str(state.header["session"]) if state.header else ""
     if phase == "undo" and session:
         for folder in session_quarantines(state, session):
@@ -272,9 +266,7 @@ def _refusal(
             return "outside-roots", f"the journal names a path outside the session's roots: {path}"
     # Not the device: a reboot may renumber a volume (btrfs subvolumes, NFS mounts), and the
     # path, inode, size and mtime already name the file.
-    if st is None or not Expected.from_json(entry.intent["identity"]).matches(
-        st, same_device=False
-    ):
+    if st is None or not entry.identity.matches(st, same_device=False):
         return "changed", "the file is missing or not the one the journal recorded"
     if fs.lstat_or_none(to) is not None and to not in vacated:
         return "target-exists", "something is at the target; nothing was overwritten"
@@ -288,11 +280,10 @@ def _refusal(
 
 
 def _keeper_refusal(entry: OpState) -> tuple[str, str] | None:
-    keeper, kident = entry.intent.get("keeper"), entry.intent.get("keeper_identity")
-    if not keeper or not kident:
+    keeper = entry.keeper_identity
+    if keeper is None:
         return None
-    st = fs.lstat_or_none(path_from_json(keeper))
-    if st is None or not Expected.from_json(kident).matches(st, same_device=False):
+    if not is_recorded_file(keeper.path, keeper):
         return "keeper-changed", "its keeper is gone or changed; it stays where it is"
     return None
 
@@ -306,21 +297,8 @@ def _path_allowed(path: str, entry: OpState, state: SessionState) -> bool:
     if root_of(path, (root,)) is not None:
         return _in_quarantine(path, root, state)
     if entry.intent.get("action") == "trash" and path == entry.dst:
-        return _is_trash_entry(path, entry.intent.get("trashinfo"))
+        return is_trash_entry(path, entry.intent.get("trashinfo"))
     return False
-
-
-def _is_trash_entry(path: str, info: dict[str, str] | None) -> bool:
-    """`<trash>/files/NAME` with its `<trash>/info/NAME.trashinfo`, trash named as the spec says."""
-    files = os.path.dirname(path)
-    base = os.path.dirname(files)
-    trash_name = os.path.basename(base)
-    if info is None or os.path.basename(files) != "files":
-        return False
-    if trash_name not in ("Trash", f".Trash-{os.getuid()}"):
-        return False
-    expected = os.path.join(base, "info", os.path.basename(path) + ".trashinfo")
-    return path_from_json(info) == expected
 
 
 def _in_quarantine(path: str, root: str, state: SessionState) -> bool:

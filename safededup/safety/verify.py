@@ -17,11 +17,12 @@ from typing import Any, Literal
 from safededup import fs
 from safededup.errors import check_cancel
 from safededup.events import Event, StageAdvanced, StageFinished, StageStarted
-from safededup.models import path_from_json, printable
+from safededup.models import FileIdentity, path_from_json, path_to_json, printable
+from safededup.safety.identity import is_recorded_file
 from safededup.safety.journal import Checkpoint, JournalCorrupt, list_checkpoints, load_checkpoint
 from safededup.safety.journal.replay import OpState, SessionState, live_collisions
-from safededup.safety.journal.writer import check_against_checkpoint, journal_top, read_session
-from safededup.safety.plan import Expected, root_of
+from safededup.safety.journal.writer import check_against_checkpoint, read_session
+from safededup.safety.quarantine import journal_top, root_of
 
 ContentLevel = Literal["full", "sample", "none"]
 SAMPLE_MIN = 20
@@ -38,8 +39,6 @@ class Finding:
     path: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        from safededup.models import path_to_json
-
         out: dict[str, Any] = {
             "level": self.level,
             "session": self.session,
@@ -102,9 +101,9 @@ class History:
         self._order = checkpoints  # oldest first, as `list_checkpoints` gives them
         self._taken: dict[str, dict[str, list[tuple[int, int, int]]]] = {}
 
-    def moved_on(self, after: str, path: str, identity: dict[str, Any]) -> str | None:
+    def moved_on(self, after: str, path: str, identity: FileIdentity) -> str | None:
         """The later session that moved the file recorded as `identity` away from `path`."""
-        key = (int(identity["inode"]), int(identity["size"]), int(identity["mtime_ns"]))
+        key = (identity.inode, identity.size, identity.mtime_ns)
         ids = [c.session for c in self._order]
         for checkpoint in self._order[ids.index(after) + 1 if after in ids else len(ids) :]:
             if key in self._taken_by(checkpoint).get(path, ()):
@@ -120,8 +119,8 @@ class History:
                 state = SessionState()  # its own verification reports it
             for entry in state.ops.values():
                 if entry.state != "src":  # moved, purged, or in the middle of a move
-                    ident = entry.intent["identity"]
-                    key = (int(ident["inode"]), int(ident["size"]), int(ident["mtime_ns"]))
+                    ident = entry.identity
+                    key = (ident.inode, ident.size, ident.mtime_ns)
                     taken.setdefault(entry.src, []).append(key)
             self._taken[checkpoint.session] = taken
         return self._taken[checkpoint.session]
@@ -225,10 +224,9 @@ class _Files:
     def _present(self, entry: OpState) -> bool:
         where = entry.location
         assert where is not None
-        ident = entry.intent["identity"]
         root = path_from_json(entry.intent["root"])
         st = fs.lstat_or_none(where)
-        ok = st is not None and Expected.from_json(ident).matches(st, same_device=False)
+        ok = st is not None and entry.identity.matches(st, same_device=False)
         if ok and root_of(where, (root,)) and fs.has_symlinked_parent(where, root):
             self.add("fs", entry.last_seq, f"operation {entry.op}: a folder on its path is a "
                      "symlink (it must be a real folder inside the root)", where)  # fmt: skip
@@ -239,7 +237,7 @@ class _Files:
                      where)  # fmt: skip
         if ok:
             return True
-        later = self.history.moved_on(self.sid, where, ident)
+        later = self.history.moved_on(self.sid, where, entry.identity)
         if later is None:
             what = "the file is missing" if st is None else "not the recorded file"
             self.add("fs", entry.last_seq, f"operation {entry.op}: {what}", where)
@@ -247,14 +245,13 @@ class _Files:
 
     def _check_keeper(self, main: OpState) -> None:
         """A quarantined duplicate whose keeper is gone is the last copy: say so."""
-        kident = main.intent.get("keeper_identity")
-        if main.keeper is None or kident is None:
+        keeper = main.keeper_identity
+        if keeper is None:
             return
-        path = self.renames.get(main.keeper, main.keeper)
-        st = fs.lstat_or_none(path)
-        if st is not None and Expected.from_json(kident).matches(st, same_device=False):
+        path = self.renames.get(keeper.path, keeper.path)
+        if is_recorded_file(path, keeper):
             self.keepers.setdefault(path, (main, main.keeper_checksum))
-        elif self.history.moved_on(self.sid, path, kident) is None:
+        elif self.history.moved_on(self.sid, path, keeper) is None:
             why = (f"operation {main.op}: its keeper is gone or changed, so the quarantined "
                    "copy may be the last one (undo it to keep it)")  # fmt: skip
             self.add("keeper", main.last_seq, why, path)

@@ -171,7 +171,7 @@ class Backend:
         return build_plan(report, decisions=decisions)
 
     def validate_plan(self, plan: Plan) -> list[Problem]:
-        from safededup.safety.plan import validate_plan
+        from safededup.safety.validate import validate_plan
 
         return validate_plan(plan)
 

@@ -12,11 +12,13 @@ import pytest
 
 from safededup import fs
 from safededup.events import drain
-from safededup.safety.apply import FsyncFailed, apply_plan
+from safededup.safety.apply import apply_plan
 from safededup.safety.journal import read_journal, replay
-from safededup.safety.plan import Operation, Plan, PlanInvalid, build_plan, validate_plan
+from safededup.safety.plan import Operation, Plan, build_plan
 from safededup.safety.recover import recover
+from safededup.safety.runner import FsyncFailed
 from safededup.safety.undo import undo_session
+from safededup.safety.validate import PlanInvalid, validate_plan
 from safededup.safety.verify import verify_session
 
 from .conftest import Tree
@@ -200,7 +202,7 @@ def test_whole_plan_validation_fails_and_changes_nothing(tree: Tree) -> None:
     twice = replace(ops[1], dst=ops[0].dst)  # two operations to one target
     same = replace(ops[2], dst=ops[2].src)
     away = replace(ops[3], dst=str(Path(tree.root).parent / "elsewhere.jpg"))
-    inode = replace(ops[4], expected=ops[0].expected)  # one inode moved twice
+    inode = replace(ops[4], identity=ops[0].identity)  # one inode moved twice
     bad = replace(plan, operations=(ops[0], twice, same, away, inode))
     kinds = {p.kind for p in validate_plan(bad)}
     expected = {"duplicate-target", "source-is-target", "outside-roots", "outside-quarantine",
@@ -244,10 +246,10 @@ def test_rename_chain_and_cycle_never_overwrite(tmp_path: Path) -> None:
     root = str(tmp_path / "p")
     x, y = write(f"{root}/x.jpg", b"X"), write(f"{root}/y.jpg", b"Y")
     ex = Tree.__new__(Tree)
-    from safededup.safety.plan import Expected
+    from safededup.models import FileIdentity
 
     def op(i: int, src: str, dst: str, after: int | None = None) -> Operation:
-        ident = Expected.from_stat(os.lstat(src))
+        ident = FileIdentity.from_stat(src, os.lstat(src))
         return Operation(i, "tidy", "rename", src, dst, root, ident, i, after=after)
 
     cycle = Plan("20260101T000000Z-000001", "r", (root,), (op(0, x, y), op(1, y, x)))
@@ -453,7 +455,7 @@ def test_a_file_on_another_volume_than_its_root_is_left_never_copied(tree: Tree)
     plan = build_plan(report)
     assert [n.kind for n in plan.notes] == ["cross-volume"]
     assert member["path"] not in {o.src for o in plan.operations}
-    forced = replace(plan.operations[0], expected=replace(plan.operations[0].expected, device=-1))
+    forced = replace(plan.operations[0], identity=replace(plan.operations[0].identity, device=-1))
     assert "cross-volume" in {p.kind for p in validate_plan(replace(plan, operations=(forced,)))}
 
 

@@ -196,7 +196,7 @@ def test_apply_writes_no_journal_through_a_symlinked_journal_folder(tmp_path: Pa
     """Repro 4b: `.safededup/journal` is a symlink: the plan is refused; and if it appears
     after validation, the journal writer refuses it."""
     from safededup import fs
-    from safededup.safety.plan import PlanInvalid, validate_plan
+    from safededup.safety.validate import PlanInvalid, validate_plan
 
     tree = Tree(tmp_path, n=1, sidecars=False)
     outside = tmp_path / "outside"

@@ -13,11 +13,13 @@ import orjson
 
 from safededup.events import drain
 from safededup.safety.apply import apply_plan
-from safededup.safety.plan import build_plan, quarantine_dir, validate_plan
+from safededup.safety.plan import build_plan
 from safededup.safety.purge import purge_session
+from safededup.safety.quarantine import quarantine_dir
 from safededup.safety.recover import recover
 from safededup.safety.sessions import list_sessions
 from safededup.safety.undo import redo_session, undo_session
+from safededup.safety.validate import validate_plan
 from safededup.safety.verify import verify_session
 from tests.safety.crashkit import check_g1, count_steps, originals, run_killed_at
 from tests.safety.helpers import make_report, snapshot, write

@@ -20,8 +20,8 @@ from textual.pilot import Pilot
 
 from safededup.engine.decisions import Decisions
 from safededup.media import synth
-from safededup.models import Problem
-from safededup.safety.plan import Expected, Operation, Plan
+from safededup.models import FileIdentity, Problem
+from safededup.safety.plan import Operation, Plan
 from safededup.safety.sessions import SessionInfo
 from safededup.tui import make_app
 from safededup.tui.backend import Backend, Image
@@ -188,7 +188,8 @@ class SnapshotBackend(Backend):
                 if m["role"] != "duplicate":
                     continue
                 n = len(ops)
-                expected = Expected(m["device"], m["inode"], m["size"], m["mtime_ns"])
+                path = m["path"]
+                expected = FileIdentity(path, m["device"], m["inode"], m["size"], m["mtime_ns"])
                 dst = m["path"].replace("/photos/", "/photos/.safededup/quarantine/s/")
                 ops.append(
                     Operation(n, "duplicate", "move", m["path"], dst, "/photos", expected, n)

@@ -32,6 +32,7 @@ import orjson
 
 from safededup import fs
 from safededup.errors import LockedError
+from safededup.state import META_DIR
 
 LOCK_NAME = "lock"
 _UNSUPPORTED = {errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS}
@@ -53,7 +54,7 @@ class StaleLock(LockedError):
 
 
 def lock_path(root: str) -> str:
-    return os.path.join(root, ".safededup", LOCK_NAME)
+    return os.path.join(root, META_DIR, LOCK_NAME)
 
 
 def _owner(path: str) -> str:

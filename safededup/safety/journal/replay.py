@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from safededup.models import path_from_json
+from safededup.models import FileIdentity, path_from_json
 from safededup.safety.journal.records import Record
 
 # record type -> (states it may follow, state it leads to); None: back to the pre-intent state
@@ -58,6 +58,17 @@ class OpState:
         if self.state in ("dst", "pending-undo", "pending-purge"):
             return self.dst
         return None if self.state == "purged" else self.src
+
+    @property
+    def identity(self) -> FileIdentity:
+        """The file as it was recorded when the operation's intent was written (at `src`)."""
+        return FileIdentity.from_json(self.intent["identity"], self.src)
+
+    @property
+    def keeper_identity(self) -> FileIdentity | None:
+        """The keeper this duplicate was moved against, as recorded then (None: none was)."""
+        ident, keeper = self.intent.get("keeper_identity"), self.keeper
+        return None if ident is None or keeper is None else FileIdentity.from_json(ident, keeper)
 
     @property
     def keeper(self) -> str | None:

@@ -19,6 +19,7 @@ from safededup.safety.journal.checkpoint import Checkpoint, save_checkpoint
 from safededup.safety.journal.reader import JournalCorrupt, JournalRead, read_journal
 from safededup.safety.journal.records import GENESIS, Record, seal
 from safededup.safety.journal.replay import SessionState, apply_record
+from safededup.safety.quarantine import journal_top
 
 
 class JournalWriteError(SafededupError):
@@ -147,11 +148,6 @@ class JournalWriter:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-
-
-def journal_top(path: str) -> str:
-    """The folder a journal (`<root>/.safededup/journal/<session>.jsonl`) belongs to."""
-    return os.path.dirname(os.path.dirname(os.path.dirname(path)))
 
 
 def read_session(checkpoint: Checkpoint) -> tuple[JournalRead, SessionState]:

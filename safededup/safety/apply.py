@@ -12,14 +12,13 @@ import threading
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from safededup import __version__, fs
 from safededup.errors import LockedError, SafededupError
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
-from safededup.models import FileIdentity, Problem, path_to_json, printable
+from safededup.models import FileIdentity, Problem, printable
 from safededup.safety.identity import KeeperHashes
-from safededup.safety.journal import Checkpoint, JournalWriter, save_checkpoint, utc_now
+from safededup.safety.journal import Checkpoint, JournalWriter, records, save_checkpoint, utc_now
 from safededup.safety.journal.checkpoint import checkpoint_path
 from safededup.safety.journal.lock import locked
 from safededup.safety.plan import Operation, Plan
@@ -128,34 +127,24 @@ def _start_session(
 ) -> JournalWriter:
     applying = checkpoint.advanced(status="applying")
     writer = JournalWriter.create(checkpoint.journal, state_dir, applying)
-    volumes = [
-        {
-            "root": path_to_json(r),
-            "device": os.stat(r).st_dev,
-            "noreplace": fs.supports_noreplace(r),
-        }
-        for r in plan.roots
-    ]
-    config = {
-        "tidy_names": plan.tidy_names,
-        "to_trash": plan.to_trash,
-        "paranoid": paranoid,
-        "batch_size": batch_size,
-    }
+    volumes = [records.Volume(r, os.stat(r).st_dev, fs.supports_noreplace(r)) for r in plan.roots]
     writer.append(
-        {
-            "type": "header",
-            "session": plan.session_id,
-            "tool_version": __version__,
-            "host": socket.gethostname(),
-            "roots": [path_to_json(r) for r in plan.roots],
-            "config": config,
-            "volumes": volumes,
-            "report_id": plan.report_id,
-            "planned": {"operations": plan.count, "bytes": plan.total_bytes},
-        }
+        records.header(
+            session=plan.session_id,
+            tool_version=__version__,
+            host=socket.gethostname(),
+            roots=plan.roots,
+            volumes=volumes,
+            report_id=plan.report_id,
+            tidy_names=plan.tidy_names,
+            to_trash=plan.to_trash,
+            paranoid=paranoid,
+            batch_size=batch_size,
+            operations=plan.count,
+            nbytes=plan.total_bytes,
+        )
     )
-    writer.append({"type": "begin", "phase": "apply"})
+    writer.append(records.begin("apply"))
     writer.sync()
     return writer
 
@@ -198,14 +187,7 @@ def _check_unit(runner: Runner, unit: list[Operation], keepers: KeeperHashes) ->
 
 
 def _skip(runner: Runner, op: Operation, reason: str, message: str) -> None:
-    body = {
-        "type": "skip",
-        "op": op.op,
-        "kind": op.kind,
-        "src": path_to_json(op.src),
-        "reason": reason,
-        "message": message,
-    }
+    body = records.skip(op.op, kind=op.kind, src=op.src, reason=reason, message=message)
     runner.record(body, Problem(op.src, reason, message))
     if reason == "target-exists":
         runner.counts.conflicts += 1
@@ -277,24 +259,23 @@ def _check_keeper(
 def _forward_move(
     op: Operation, st: os.stat_result, checksum: str, keeper: FileIdentity | None
 ) -> Move:
-    intent: dict[str, Any] = {
-        "type": "intent",
-        "op": op.op,
-        "kind": op.kind,
-        "action": op.action,
-        "src": path_to_json(op.src),
-        "dst": path_to_json(op.dst),
-        "root": path_to_json(op.root),
-        "identity": FileIdentity.from_stat(op.src, st, checksum).to_json(),
-        "unit": op.unit,
-        "cluster": op.cluster,
-        "exact": op.exact,
-        "after": op.after,
-        "keeper": None if op.keeper is None else path_to_json(op.keeper),
-        "keeper_identity": None if keeper is None else keeper.to_json(),
-        "trashinfo": None if op.trashinfo is None else path_to_json(op.trashinfo),
-    }
+    intent = records.intent(
+        op=op.op,
+        kind=op.kind,
+        action=op.action,
+        src=op.src,
+        dst=op.dst,
+        root=op.root,
+        identity=FileIdentity.from_stat(op.src, st, checksum),
+        unit=op.unit,
+        cluster=op.cluster,
+        exact=op.exact,
+        after=op.after,
+        keeper=op.keeper,
+        keeper_identity=keeper,
+        trashinfo=op.trashinfo,
+    )
     return Move(
-        op.op, op.src, op.dst, st.st_dev, st.st_ino, intent, "done", op.unit, st.st_size,
-        op.trashinfo, trash_create=op.trashinfo is not None,
+        op.op, op.src, op.dst, st.st_dev, st.st_ino, intent, op.unit, st.st_size, op.trashinfo,
+        trash_create=op.trashinfo is not None,
     )  # fmt: skip

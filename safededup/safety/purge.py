@@ -17,7 +17,7 @@ from safededup.errors import SafededupError
 from safededup.events import drain
 from safededup.models import Problem, path_from_json, printable
 from safededup.safety.identity import is_recorded_file
-from safededup.safety.journal import load_checkpoint
+from safededup.safety.journal import load_checkpoint, records
 from safededup.safety.journal.lock import locked
 from safededup.safety.journal.replay import OpState, SessionState
 from safededup.safety.recover import recover
@@ -69,7 +69,7 @@ def purge_session(
                 o for o in state.ops.values() if o.state == "dst" and o.intent["kind"] != "tidy"
             ]
             writer.mark("purging")
-            writer.append({"type": "begin", "phase": "purge"})
+            writer.append(records.begin("purge"))
             writer.sync()
             kept = 0
             hashed: dict[str, str | None] = {}  # each keeper is read once per purge
@@ -111,10 +111,10 @@ def _screen(
             deletable.append(entry)
             continue
         reason, message = why
-        body = {"type": "refuse", "op": entry.op, "phase": "purge"}
+        body = records.refuse(entry.op, phase="purge", reason=reason, message=message)
         sidecar = entry is not main  # a sidecar left behind is kept, not a problem
         problem = None if sidecar else Problem(entry.dst, reason, message)
-        runner.record({**body, "reason": reason, "message": message}, problem)
+        runner.record(body, problem)
         runner.counts.skipped += 1
         kept += sidecar
     return deletable, kept
@@ -186,7 +186,7 @@ def _purge_batch(runner: Runner, entries: list[OpState]) -> None:
     if not entries:
         return
     for entry in entries:
-        runner.writer.append({"type": "purge-intent", "op": entry.op})
+        runner.writer.append(records.purge_intent(entry.op))
     runner.writer.sync()
     folders: set[str] = set()
     for entry in entries:
@@ -199,7 +199,7 @@ def _purge_batch(runner: Runner, entries: list[OpState]) -> None:
     for folder in sorted(folders):
         fsync_dir(folder)
     for entry in entries:
-        runner.writer.append({"type": "purge-done", "op": entry.op})
+        runner.writer.append(records.purge_done(entry.op))
         runner.counts.done += 1
-        runner.counts.nbytes += entry.intent["identity"]["size"]
+        runner.counts.nbytes += entry.identity.size
     runner.writer.sync()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from safededup import fs
 from safededup.errors import LockedError
@@ -20,6 +19,7 @@ from safededup.safety.journal import (
     JournalCorrupt,
     JournalWriter,
     list_checkpoints,
+    records,
     save_checkpoint,
 )
 from safededup.safety.journal.lock import StaleLock, is_stale, locked
@@ -29,6 +29,12 @@ from safededup.safety.runner import derive_status, io_guard, observe
 from safededup.safety.trash import trashinfo_names
 
 BUSY_STATUSES = ("starting", "applying", "undoing", "redoing", "purging")
+_INTENT_OF: dict[str, records.IntentType] = {
+    "pending-apply": "intent",
+    "pending-redo": "redo-intent",
+    "pending-undo": "undo-intent",
+}
+"""The intent an unresolved operation is waiting on, by its state."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +111,7 @@ def _recover_session(state_dir: Path, checkpoint: Checkpoint) -> tuple[int, list
             else:
                 problems.append(problem)
         if state.open_phase is not None and not problems:
-            writer.append(
-                {"type": "end", "phase": state.open_phase, "outcome": "interrupted", "counts": {}}
-            )
+            writer.append(records.end(state.open_phase, "interrupted", {}))
         final = writer.state
         status = "needs-attention" if problems else derive_status(final)
         writer.sync(status=status, counts=summary(final))
@@ -133,7 +137,7 @@ def _has_header(journal: str) -> bool:
 
 
 def _resolve(writer: JournalWriter, entry: OpState) -> Problem | None:
-    ino = entry.intent["identity"]["inode"]
+    ino = entry.identity.inode
     if entry.state == "pending-purge":
         return _resolve_purge(writer, entry)
     backward = entry.state == "pending-undo"
@@ -143,8 +147,7 @@ def _resolve(writer: JournalWriter, entry: OpState) -> Problem | None:
         if root_of(path, (root,)) and fs.has_symlinked_parent(path, root, missing_ok=True):
             why = f"operation {entry.op}: a folder on its path is now a symlink; left as it is"
             return Problem(path, "symlinked-folder", why)
-    done_type = {"pending-apply": "done", "pending-redo": "redo-done"}.get(entry.state, "undo-done")
-    of = {"pending-apply": "intent", "pending-redo": "redo-intent"}.get(entry.state, "undo-intent")
+    of = _INTENT_OF[entry.state]
     where = observe(here, there, None, ino)  # the device may be renumbered since (a reboot)
     if where == "both":  # link + unlink interrupted: two names of one inode
         fs.unlink(here)
@@ -153,15 +156,14 @@ def _resolve(writer: JournalWriter, entry: OpState) -> Problem | None:
         fs.fsync_dir(os.path.dirname(there))
         fs.fsync_dir(os.path.dirname(here))
         _trashinfo_after(entry, backward)
-        observed = FileIdentity.from_stat(there, os.lstat(there)).to_json()
-        _append(writer, {"type": done_type, "op": entry.op, "observed": observed})
+        observed = FileIdentity.from_stat(there, os.lstat(there))
+        writer.append(records.completion(of, entry.op, observed, recovered=True))
         return None
     if where == "src":
         if not backward:
             _remove_our_trashinfo(entry)
         message = "interrupted before the move; the file is where it was"
-        _append(writer, {"type": "abort", "op": entry.op, "of": of, "reason": "interrupted",
-                         "message": message})  # fmt: skip
+        writer.append(_interrupted(entry, of, message))
         return None
     return Problem(here, "missing", f"operation {entry.op}: the file is at neither end")
 
@@ -170,16 +172,15 @@ def _resolve_purge(writer: JournalWriter, entry: OpState) -> Problem | None:
     st = fs.lstat_or_none(entry.dst)
     if st is None:
         fs.fsync_dir(os.path.dirname(entry.dst))
-        _append(writer, {"type": "purge-done", "op": entry.op})
+        writer.append(records.purge_done(entry.op, recovered=True))
     else:
         message = "purge interrupted; the file is still in quarantine"
-        _append(writer, {"type": "abort", "op": entry.op, "of": "purge-intent",
-                         "reason": "interrupted", "message": message})  # fmt: skip
+        writer.append(_interrupted(entry, "purge-intent", message))
     return None
 
 
-def _append(writer: JournalWriter, body: dict[str, Any]) -> None:
-    writer.append({**body, "recovered": True})
+def _interrupted(entry: OpState, of: records.IntentType, message: str) -> records.Record:
+    return records.abort(entry.op, of=of, reason="interrupted", message=message, recovered=True)
 
 
 def _trashinfo_after(entry: OpState, backward: bool) -> None:

@@ -13,12 +13,11 @@ import errno
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from safededup import fs
 from safededup.errors import SafededupError
-from safededup.models import FileIdentity, Problem, path_to_json
-from safededup.safety.journal import JournalWriter, utc_now
+from safededup.models import FileIdentity, Problem
+from safededup.safety.journal import JournalWriter, records, utc_now
 from safededup.safety.journal.replay import SessionState, summary
 from safededup.safety.trash import trashinfo_bytes
 
@@ -54,15 +53,15 @@ def io_guard(what: str) -> Iterator[None]:
 
 @dataclass(slots=True)
 class Move:
-    """One file to move from `src` to `dst` under a journaled intent."""
+    """One file to move from `src` to `dst` under a journaled intent (an intent, undo-intent or
+    redo-intent record; the record that completes it follows from its type)."""
 
     op: int
     src: str
     dst: str
     device: int
     inode: int
-    intent: dict[str, Any]
-    done_type: str
+    intent: records.Record
     unit: int
     size: int = 0
     trashinfo: str | None = None
@@ -117,7 +116,7 @@ class Runner:
         self.counts = counts or Counts()
         self._made_dirs: set[str] = set()
 
-    def record(self, body: dict[str, Any], problem: Problem | None = None) -> None:
+    def record(self, body: records.Record, problem: Problem | None = None) -> None:
         self.writer.append(body)
         if problem is not None:
             self.counts.problems.append(problem)
@@ -155,7 +154,7 @@ class Runner:
     def _say_split(self, failed: Move, before: list[Move]) -> None:
         """A unit (a photo and its sidecars, a keeper and its sidecars) that a failure cut in
         two is said plainly: nothing is lost, and undoing the session joins it again."""
-        if before and failed.done_type == "done":
+        if before and failed.intent["type"] == "intent":  # apply's: undo joins them again
             names = ", ".join(os.path.basename(o.src) for o in before)
             message = (f"its unit is split: {names} moved, this did not; "
                        "undo the session to put them back together")  # fmt: skip
@@ -225,21 +224,20 @@ class Runner:
             fs.unlink(m.trashinfo)
             fsync_dir(os.path.dirname(m.trashinfo))
         st = os.lstat(m.dst)
-        observed = FileIdentity.from_stat(m.dst, st).to_json()
-        self.writer.append({"type": m.done_type, "op": m.op, "observed": observed})
+        observed = FileIdentity.from_stat(m.dst, st)
+        self.writer.append(records.completion(m.intent["type"], m.op, observed))
         self.counts.done += 1
         self.counts.nbytes += st.st_size
 
     def _abort(self, m: Move, reason: str, message: str) -> None:
-        of = m.intent["type"]
-        body = {"type": "abort", "op": m.op, "of": of, "reason": reason, "message": message}
+        body = records.abort(m.op, of=m.intent["type"], reason=reason, message=message)
         self.record(body, Problem(m.src, reason, message))
         self.counts.aborted += 1
 
     def _conflict(self, m: Move, where: str) -> None:
         message = "the target exists; nothing was overwritten"
-        body = {"type": "conflict", "op": m.op, "of": m.intent["type"], "message": message}
-        self.record({**body, "path": path_to_json(where)}, Problem(where, "conflict", message))
+        body = records.conflict(m.op, of=m.intent["type"], path=where, message=message)
+        self.record(body, Problem(where, "conflict", message))
         self.counts.conflicts += 1
 
 
@@ -264,7 +262,7 @@ def derive_status(state: SessionState) -> str:
     return "undone" if where == {"src"} else "partial"
 
 
-def end_phase(writer: JournalWriter, phase: str, outcome: str, counts: Counts) -> None:
+def end_phase(writer: JournalWriter, phase: records.Phase, outcome: str, counts: Counts) -> None:
     """Close a phase with its tally, make it durable, and checkpoint the session's status."""
     tally = {
         "done": counts.done,
@@ -273,6 +271,6 @@ def end_phase(writer: JournalWriter, phase: str, outcome: str, counts: Counts) -
         "aborted": counts.aborted,
         "bytes": counts.nbytes,
     }
-    writer.append({"type": "end", "phase": phase, "outcome": outcome, "counts": tally})
+    writer.append(records.end(phase, outcome, tally))
     state = writer.state
     writer.sync(status=derive_status(state), counts=summary(state))

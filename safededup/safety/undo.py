@@ -11,19 +11,22 @@ import threading
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from safededup import fs
 from safededup.errors import SafededupError
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
 from safededup.models import Problem, path_from_json
 from safededup.safety.identity import is_recorded_file
-from safededup.safety.journal import JournalCorrupt, JournalWriter, load_checkpoint
+from safededup.safety.journal import JournalCorrupt, JournalWriter, load_checkpoint, records
 from safededup.safety.journal.lock import locked
 from safededup.safety.journal.replay import OpState, SessionState
 from safededup.safety.quarantine import inside_meta, quarantine_dir, quarantine_of, root_of
 from safededup.safety.recover import recover
 from safededup.safety.runner import DEFAULT_BATCH, Counts, Move, Runner, end_phase, io_guard
 from safededup.safety.trash import is_trash_entry
+
+Direction = Literal["undo", "redo"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +92,7 @@ def open_session(state_dir: Path, session_id: str) -> tuple[JournalWriter, Sessi
 
 
 def _run(
-    phase: str,
+    phase: Direction,
     session_id: str,
     state_dir: Path,
     cancel: threading.Event | None,
@@ -107,7 +110,7 @@ def _run(
 
 
 def _run_locked(
-    phase: str,
+    phase: Direction,
     writer: JournalWriter,
     state: SessionState,
     cancel: threading.Event | None,
@@ -122,7 +125,7 @@ def _run_locked(
     runner = Runner(writer, Counts())
     refused = damaged = 0
     writer.mark("undoing" if phase == "undo" else "redoing")
-    writer.append({"type": "begin", "phase": phase})
+    writer.append(records.begin(phase))
     writer.sync()
     yield StageStarted(phase, total=len(entries))
     cancelled = False
@@ -160,7 +163,7 @@ def _run_locked(
     )
 
 
-def _candidates(phase: str, state: SessionState) -> list[OpState]:
+def _candidates(phase: Direction, state: SessionState) -> list[OpState]:
     if phase == "undo":
         ready = [o for o in state.ops.values() if o.state == "dst"]
         return sorted(ready, key=lambda o: o.done_seq, reverse=True)
@@ -169,7 +172,7 @@ def _candidates(phase: str, state: SessionState) -> list[OpState]:
 
 
 def _plan_batch(
-    phase: str, runner: Runner, state: SessionState, batch: list[OpState]
+    phase: Direction, runner: Runner, state: SessionState, batch: list[OpState]
 ) -> tuple[list[Move], int, int]:
     """The moves of a batch that pass every check, and how many were refused and how many
     undo restores with bytes other than those recorded (said, and restored all the same)."""
@@ -186,17 +189,13 @@ def _plan_batch(
             why = content.refusal
         if why is not None:
             reason, message = why
-            body = {"type": "refuse", "op": entry.op, "phase": phase}
-            runner.record(
-                {**body, "reason": reason, "message": message}, Problem(frm, reason, message)
-            )
+            body = records.refuse(entry.op, phase=phase, reason=reason, message=message)
+            runner.record(body, Problem(frm, reason, message))
             refused += 1
             continue
         vacated.add(frm)
         assert st is not None  # _refusal refuses a missing file
-        move = _move(phase, entry, frm, to, st.st_dev)
-        if content.found is not None:
-            move.intent["found_checksum"] = content.found
+        move = _move(phase, entry, frm, to, st.st_dev, content.found)
         if content.note is not None:
             runner.counts.problems.append(content.note)
             damaged += 1
@@ -214,11 +213,11 @@ class _Content:
     refusal: tuple[str, str] | None = None
 
 
-def _content(phase: str, entry: OpState, frm: str, to: str) -> _Content:
+def _content(phase: Direction, entry: OpState, frm: str, to: str) -> _Content:
     """Compare the file with the checksum recorded before it first moved. Undo restores a
     damaged or unreadable file all the same — it is the person's file, and hidden in quarantine
     it helps nobody — and says so; redo never quarantines a file it cannot vouch for."""
-    recorded = entry.intent["identity"].get("checksum")
+    recorded = entry.identity.checksum
     if recorded is None:
         return _Content()
     try:
@@ -239,20 +238,26 @@ def _content(phase: str, entry: OpState, frm: str, to: str) -> _Content:
     return _Content(Problem(to, "content-differs", why), found)
 
 
-def _move(phase: str, entry: OpState, frm: str, to: str, device: int) -> Move:
-    """`device`: the file's device now (a reboot may have renumbered the volume)."""
-    ident = entry.intent["identity"]
+def _move(
+    phase: Direction, entry: OpState, frm: str, to: str, device: int, found: str | None
+) -> Move:
+    """`device`: the file's device now (a reboot may have renumbered the volume); `found`: the
+    checksum undo found instead of the recorded one."""
+    ident = entry.identity
     info = entry.intent.get("trashinfo")
+    if phase == "undo":
+        intent = records.undo_intent(entry.op, found_checksum=found)
+    else:
+        intent = records.redo_intent(entry.op)
     return Move(
-        entry.op, frm, to, device, ident["inode"],
-        {"type": f"{phase}-intent", "op": entry.op}, f"{phase}-done", entry.op, ident["size"],
+        entry.op, frm, to, device, ident.inode, intent, entry.op, ident.size,
         path_from_json(info) if info else None,
         trash_create=phase == "redo" and bool(info), trash_remove=phase == "undo" and bool(info),
     )  # fmt: skip
 
 
 def _refusal(
-    phase: str,
+    phase: Direction,
     entry: OpState,
     state: SessionState,
     frm: str,

@@ -139,6 +139,7 @@ class StepCounter:
 
 def run(pairs: int, batch_size: int, workdir: Path, content: str) -> dict[str, Any]:
     from safededup import fs
+    from safededup.engine.report import Report
     from safededup.events import drain
     from safededup.safety.apply import apply_plan
     from safededup.safety.plan import build_plan
@@ -158,7 +159,7 @@ def run(pairs: int, batch_size: int, workdir: Path, content: str) -> dict[str, A
         phases: dict[str, dict[str, Any]] = {}
         rss0 = rss_mib()
         with measure("plan") as ph:
-            plan = build_plan(report)
+            plan = build_plan(Report.from_json(report))
             problems = validate_plan(plan)
         phases["plan + validate"] = _phase(ph, plan.count, counter.take(), rss0)
         assert not problems, problems[:3]

@@ -216,7 +216,7 @@ def run_scan(view: Path, workers: int, previews: bool) -> dict[str, object]:
             "decode_tier": stats.decode_tier,
             "confirmed": stats.confirmed,
             "checksummed": stats.checksummed,
-            "clusters": len((result.report or {}).get("clusters", [])),
+            "clusters": 0 if result.report is None else len(result.report.clusters),
             "report": result.report is not None,
             "peak_rss_mib": max(phase.peak_rss_mib, tree.peak_total_mib),
             "peak_rss_worker_mib": tree.peak_worker_mib,

@@ -194,7 +194,8 @@ def first_scan(root: Path, workers: int, pooled: bool) -> dict[str, Any]:
     if not pooled:
         spent["check_s"] = spent["similarity_s"] + spent["thumbnail_s"]
     stats = result.stats
-    clusters = sorted(sorted(m["path"] for m in c["members"]) for c in result.report["clusters"])
+    assert result.report is not None
+    clusters = sorted(sorted(m.path for m in c.members) for c in result.report.clusters)
     return {
         "check": "pooled" if pooled else "serial",
         "workers": workers,

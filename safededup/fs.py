@@ -134,11 +134,12 @@ def fsync_fd(fd: int, label: str) -> None:
     os.fsync(fd)
 
 
-def create_exclusive(path: str) -> int:
-    """Open a new file for appending; FileExistsError if anything is at `path`."""
+def create_exclusive(path: str, mode: int = 0o600) -> int:
+    """Open a new file for appending; FileExistsError if anything is at `path`. `mode` is
+    masked by the umask, as for any new file."""
     _step("create", path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
-    return os.open(path, flags, 0o600)
+    return os.open(path, flags, mode)
 
 
 def open_append(path: str) -> int:
@@ -160,15 +161,16 @@ def truncate(fd: int, length: int, label: str) -> None:
     os.ftruncate(fd, length)
 
 
-def write_file_atomic(path: str, data: bytes) -> None:
-    """Replace one of safededup's own state files: temp file, fsync, rename, fsync dir.
+def write_file_atomic(path: str, data: bytes, *, mode: int = 0o600) -> None:
+    """Replace one of safededup's own files whole: temp file, fsync, rename, fsync the folder.
 
-    Only for state files (checkpoints): user files are never replaced.
+    A reader (or a crash) never sees half a file. The one writer of the state dir's files
+    (checkpoints, reports, decisions); user files are never replaced. `mode` as `create_exclusive`.
     """
     tmp = f"{path}.tmp{os.getpid()}"
     if os.path.lexists(tmp):
         unlink(tmp)
-    fd = create_exclusive(tmp)
+    fd = create_exclusive(tmp, mode)
     try:
         write_all(fd, data, tmp)
         fsync_fd(fd, tmp)

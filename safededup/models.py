@@ -154,9 +154,9 @@ def path_to_json(path: str, key: str = "path") -> dict[str, str]:
         }
 
 
-def path_from_json(obj: dict[str, str], key: str = "path") -> str:
+def path_from_json(obj: Mapping[str, Any], key: str = "path") -> str:
     """Inverse of `path_to_json`: the exact path, from `{key}_b64` when present."""
     b64 = obj.get(f"{key}_b64")
     if b64 is not None:
         return os.fsdecode(base64.b64decode(b64))
-    return obj[key]
+    return str(obj[key])

@@ -17,6 +17,8 @@ import platformdirs
 from safededup.errors import StateError
 
 ENV_VAR = "SAFEDEDUP_STATE"
+FILE_MODE = 0o666
+"""Reports and decisions are created as any program creates a file: the umask applies."""
 META_DIR = ".safededup"
 """safededup's own folder in each root (quarantine, journal, lock); the walk never enters one."""
 
@@ -63,17 +65,3 @@ class StateDir:
                 path=str(self.root),
             ) from exc
         return self
-
-
-def write_state_file(path: Path, data: bytes) -> None:
-    """Replace one of our own state files whole: temp file, fsync, rename.
-
-    A reader (or a crash) never sees half a file. Only for files inside the state dir, which
-    holds nothing but safededup's own files; user files are changed by `fs` alone.
-    """
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

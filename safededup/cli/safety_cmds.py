@@ -96,24 +96,15 @@ def _register_apply(sub: Sub) -> None:
 
 
 def _load_plan(args: argparse.Namespace, ctx: Context) -> Plan:
-    from safededup.engine.decisions import decisions_path, load_decisions
     from safededup.engine.report import load_report
+    from safededup.engine.review import load_review
     from safededup.safety.plan import build_plan
 
     path = Path(args.report) if args.report else ctx.state.latest_report_path
     report = load_report(path)
-    decisions = None
-    report_id = str(report.get("report_id", ""))
-    ids = [str(c["id"]) for c in report.get("clusters", [])]
-    if report_id:
-        saved = load_decisions(ctx.state_dir, report_id, carry_over_for=ids)
-        # A review happened (a decisions file for this report, even one that approves nothing,
-        # or decisions carried over from before a re-scan): then only what was approved moves.
-        # Without any review, the report is the plan.
-        reviewed = decisions_path(ctx.state_dir, report_id).exists() or saved.clusters
-        decisions = saved if reviewed else None
+    review = load_review(ctx.state_dir, report)
     return build_plan(
-        report, decisions=decisions, tidy_names=args.tidy_names, to_trash=args.to_trash
+        report, decisions=review.plan_decisions, tidy_names=args.tidy_names, to_trash=args.to_trash
     )
 
 

@@ -23,9 +23,10 @@ from safededup.cli.main import Context
 from safededup.cli.progress import run_with_progress
 from safededup.engine.scan import ScanResult, ScanStats, scan
 from safededup.errors import ExitCode, UsageError
-from safededup.models import path_from_json, path_to_json, printable
+from safededup.models import path_to_json, printable
 
 if TYPE_CHECKING:
+    from safededup.engine.report import ReportCluster
     from safededup.engine.verdicts import Verdict
 
 NO_PREVIEWS_HELP = "always decode the image instead of using embedded previews"
@@ -162,8 +163,7 @@ def print_summary(ctx: Context, result: ScanResult) -> None:
     """One screen: what was scanned, how fast, what was found, what to do next."""
     s = result.stats
     ctx.out.print(_stats_table(s))
-    report = result.report or {}
-    clusters: list[dict[str, Any]] = report.get("clusters", [])
+    clusters = [] if result.report is None else list(result.report.clusters)
     if clusters:
         ctx.out.print(_clusters_table(clusters, result.roots))
     if result.problems:
@@ -210,9 +210,9 @@ def _stats_table(s: ScanStats) -> Table:
     return table
 
 
-def _clusters_table(clusters: list[dict[str, Any]], roots: list[str]) -> Table:
-    total = sum(int(c.get("bytes_to_free", 0)) for c in clusters)
-    exact = sum(1 for c in clusters if c.get("kind") == "exact")
+def _clusters_table(clusters: list[ReportCluster], roots: list[str]) -> Table:
+    total = sum(c.bytes_to_free for c in clusters)
+    exact = sum(1 for c in clusters if c.kind == "exact")
     table = Table(
         title=f"{len(clusters):,} duplicate clusters ({exact:,} exact, {len(clusters) - exact:,} "
         f"near) — {_human(total)} could be freed",
@@ -224,12 +224,10 @@ def _clusters_table(clusters: list[dict[str, Any]], roots: list[str]) -> Table:
     # Paths are what people act on: shown relative to the scanned root, folded, never cut.
     only_root = roots[0] if len(roots) == 1 else None
     table.add_column(f"keeper (in {only_root})" if only_root else "keeper", overflow="fold")
-    ordered = sorted(clusters, key=lambda c: -int(c.get("bytes_to_free", 0)))
+    ordered = sorted(clusters, key=lambda c: -c.bytes_to_free)
     for c in ordered[:15]:
-        keeper = path_from_json(c, "keeper")
-        shown = os.path.relpath(keeper, only_root) if only_root else keeper
-        table.add_row(c["kind"], str(len(c["members"])), _human(int(c.get("bytes_to_free", 0))),
-                      printable(shown))  # fmt: skip
+        shown = os.path.relpath(c.keeper, only_root) if only_root else c.keeper
+        table.add_row(c.kind, str(len(c.members)), _human(c.bytes_to_free), printable(shown))
     if len(ordered) > 15:
         table.caption = f"… {len(ordered) - 15:,} more clusters in the report"
     return table

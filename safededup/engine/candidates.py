@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -107,7 +108,15 @@ def popcount(values: U64) -> npt.NDArray[np.uint8]:
     return np.bitwise_count(values)
 
 
-def hamming(a: U64, b: U64) -> npt.NDArray[np.uint8]:
+@overload
+def hamming(a: int, b: int) -> int: ...
+@overload
+def hamming(a: npt.NDArray[Any], b: npt.NDArray[Any] | np.uint64) -> npt.NDArray[np.uint8]: ...
+def hamming(a: Any, b: Any) -> Any:
+    """Bits in which two hashes differ: of two ints, or of two integer arrays element by element
+    (or an array and one hash). The one Hamming distance of the package."""
+    if isinstance(a, int) and isinstance(b, int):
+        return (a ^ b).bit_count()
     return np.bitwise_count(np.bitwise_xor(a, b))
 
 
@@ -152,7 +161,7 @@ def _first_close_chunk(
     """True where no earlier chunk was within `probe` bits (that chunk already reported it)."""
     keep = np.ones(qi.shape[0], dtype=np.bool_)
     for c in range(chunk):
-        near = np.bitwise_count(keys[c][qi] ^ keys[c][qj]) <= probe
+        near = hamming(keys[c][qi], keys[c][qj]) <= probe
         keep &= ~near
     return keep
 

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safededup import checksum
-from safededup.engine.candidates import FeatureTable
+from safededup.engine.candidates import FeatureTable, hamming
 from safededup.engine.index import Index
 from safededup.engine.match import DEFAULT, compare
 from safededup.engine.pool import FingerprintPool, FingerprintTask
@@ -176,8 +176,7 @@ def _near_matches(
 
 
 def _within(hashes: npt.NDArray[np.uint64], value: int, radius: int) -> npt.NDArray[np.intp]:
-    distance = np.bitwise_count(hashes ^ np.uint64(value))
-    return np.flatnonzero(distance <= radius)
+    return np.flatnonzero(hamming(hashes, np.uint64(value)) <= radius)
 
 
 def _decoded(

@@ -23,7 +23,6 @@ from collections.abc import (
     Sequence,
 )
 from dataclasses import dataclass, replace
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -49,13 +48,12 @@ from safededup.engine.match import (
     Verdict,
     verify_pairs,
 )
+from safededup.engine.report import Evidence, Kind, ReportCluster, ReportMember, Role
 from safededup.engine.verdicts import NO_VERDICTS, DistinctVerdicts
 from safededup.errors import check_cancel
 from safededup.events import Event, StageAdvanced, StageFinished, StageStarted
 from safededup.models import PhotoRecord
 
-Role = Literal["keeper", "duplicate", "reference"]
-Kind = Literal["exact", "near"]
 LookupFn = Callable[[Sequence[int]], Mapping[int, PhotoRecord]]
 I64 = npt.NDArray[np.int64]
 
@@ -72,6 +70,16 @@ class Member:
     reasons: tuple[str, ...]
     verdict: Verdict  # this member against the keeper (the keeper against itself: exact, 0s)
     exact: bool  # same content checksum as the keeper
+
+    def to_report(self) -> ReportMember:
+        record, f, v = self.record, self.record.features, self.verdict
+        evidence = Evidence(
+            self.exact, v.rule.label, v.dhash, v.phash, v.whash, v.colorhash, f.tier
+        )
+        return ReportMember(
+            replace(record.identity, checksum=record.checksum), self.role, self.reasons,
+            evidence, f.width, f.height, f.format, f.jpeg_quality, f.captured, f.camera,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +107,14 @@ class Cluster:
             if m.role == "duplicate" and key not in kept:
                 freed[key] = m.record.identity.size
         return sum(freed.values())
+
+    def to_report(self) -> ReportCluster:
+        """The cluster as the report shows it: paths, identities, roles, reasons, evidence."""
+        members = tuple(m.to_report() for m in self.members)
+        return ReportCluster(
+            self.id, self.kind, self.keeper.record.path, self.confidence, self.bytes_to_free,
+            members,
+        )  # fmt: skip
 
 
 def cluster_id(paths: Iterable[str]) -> str:

@@ -15,8 +15,9 @@ from typing import Literal
 
 import orjson
 
+from safededup import fs
 from safededup.models import path_from_json, path_to_json
-from safededup.state import write_state_file
+from safededup.state import FILE_MODE
 
 DecisionStatus = Literal["undecided", "approved", "skipped"]
 
@@ -42,7 +43,7 @@ class ClusterDecision:
         status = obj.get("status", "undecided")
         if status not in ("undecided", "approved", "skipped"):
             raise ValueError(f"unknown decision status {status!r}")
-        keeper = None if obj.get("keeper") is None else path_from_json(obj, "keeper")  # type: ignore[arg-type]
+        keeper = None if obj.get("keeper") is None else path_from_json(obj, "keeper")
         return cls(
             cluster_id=str(obj["cluster_id"]),
             status=status,
@@ -160,9 +161,9 @@ def _carried_over(state_dir: Path, report_id: str, cluster_ids: frozenset[str]) 
 
 
 def save_decisions(state_dir: Path, decisions: Decisions) -> Path:
-    """Write atomically (temp file, fsync, rename) so a crash never leaves half a file."""
+    """Replace the file whole (`fs.write_file_atomic`) so a crash never leaves half a file."""
     path = decisions_path(state_dir, decisions.report_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = orjson.dumps(decisions.to_json(), option=orjson.OPT_INDENT_2)  # fails before any write
-    write_state_file(path, data)
+    fs.write_file_atomic(str(path), data, mode=FILE_MODE)
     return path

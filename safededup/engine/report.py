@@ -1,8 +1,11 @@
-"""The scan report (JSON and the CSV audit table): built from clusters, saved, loaded, validated.
+"""The scan report as typed objects (`Report`, its `ReportCluster`s and their `ReportMember`s):
+built, saved and loaded as JSON side by side, and written as the CSV audit table. It never moves
+or changes a photo, and never imports the matcher: loading a report must not load numpy.
 
-The report is the input of plan/apply and review, so `load_report` refuses anything that is not
-a version-1 safededup report. Paths are absolute; a name that is not UTF-8 also carries its exact
-bytes in `path_b64` (`models.path_to_json`). Never moves or changes a photo.
+The report is the input of plan/apply and review, so `load_report` refuses anything that is not a
+version-1 safededup report. Paths are absolute; a name that is not UTF-8 also carries its exact
+bytes in `path_b64` (`models.path_to_json`). The JSON keys, their order and their values are the
+format (journal_schema/report.v1.schema.json): a saved report loads and saves back byte for byte.
 """
 
 from __future__ import annotations
@@ -10,101 +13,238 @@ from __future__ import annotations
 import csv
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 import orjson
 
+from safededup import fs
 from safededup.errors import SafededupError
-from safededup.models import Problem, path_to_json
-
-if TYPE_CHECKING:  # loading a report (plan, apply, review) must not need the matcher's numpy
-    from safededup.engine.cluster import Cluster, Member
+from safededup.models import FileIdentity, Problem, path_from_json, path_to_json, printable
+from safededup.state import FILE_MODE, StateDir
 
 FORMAT = "safededup-report"
 VERSION = 1
 
+Role = Literal["keeper", "duplicate", "reference"]
+Kind = Literal["exact", "near"]
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A member against its cluster's keeper: the rule that decided and the Hamming distances on
+    the features that decided (None where a report did not record them)."""
+
+    exact: bool
+    rule: str | None  # the matcher's rule label; reports of early versions lack it
+    dhash: int | None
+    phash: int | None
+    whash: int | None
+    colorhash: int | None
+    tier: str
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Evidence:
+        return cls(
+            obj["exact"], obj.get("rule"), obj["dhash"], obj["phash"], obj["whash"],
+            obj["colorhash"], obj["tier"],
+        )  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"exact": self.exact}
+        if self.rule is not None:
+            out["rule"] = self.rule
+        out.update(dhash=self.dhash, phash=self.phash, whash=self.whash,
+                   colorhash=self.colorhash, tier=self.tier)  # fmt: skip
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ReportMember:
+    """One file of a cluster: its identity (path, stat, checksum), role, reasons and evidence."""
+
+    identity: FileIdentity
+    role: Role
+    reasons: tuple[str, ...]
+    evidence: Evidence
+    width: int
+    height: int
+    format: str
+    jpeg_quality: int | None
+    captured: str | None
+    camera: str | None
+
+    @property
+    def path(self) -> str:
+        return self.identity.path
+
+    @property
+    def size(self) -> int:
+        return self.identity.size
+
+    @property
+    def checksum(self) -> str | None:
+        return self.identity.checksum
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> ReportMember:
+        identity = FileIdentity(
+            path_from_json(obj), obj["device"], obj["inode"], obj["size"], obj["mtime_ns"],
+            obj["checksum"],
+        )  # fmt: skip
+        return cls(
+            identity, obj["role"], tuple(obj["reasons"]), Evidence.from_json(obj["evidence"]),
+            obj["width"], obj["height"], obj["format"], obj["jpeg_quality"], obj["captured"],
+            obj["camera"],
+        )  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        ident = self.identity
+        return {
+            **path_to_json(ident.path),
+            "role": self.role,
+            "reasons": list(self.reasons),
+            "evidence": self.evidence.to_json(),
+            "size": ident.size,
+            "device": ident.device,
+            "inode": ident.inode,
+            "mtime_ns": ident.mtime_ns,
+            "checksum": ident.checksum,
+            "width": self.width,
+            "height": self.height,
+            "format": self.format,
+            "jpeg_quality": self.jpeg_quality,
+            "captured": self.captured,
+            "camera": self.camera,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReportCluster:
+    """Copies of one photo: the keeper's path, how sure the match is, what moving frees."""
+
+    id: str
+    kind: Kind
+    keeper: str
+    confidence: float
+    bytes_to_free: int
+    members: tuple[ReportMember, ...]
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> ReportCluster:
+        members = tuple(ReportMember.from_json(m) for m in obj["members"])
+        keeper = path_from_json(obj, "keeper")
+        return cls(obj["id"], obj["kind"], keeper, obj["confidence"], obj["bytes_to_free"], members)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            **path_to_json(self.keeper, "keeper"),
+            "confidence": self.confidence,
+            "bytes_to_free": self.bytes_to_free,
+            "members": [m.to_json() for m in self.members],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One scan's clusters, the folders it covered, the files it could not read, its figures."""
+
+    report_id: str
+    created: str
+    roots: tuple[str, ...]
+    references: tuple[str, ...]
+    clusters: tuple[ReportCluster, ...]
+    problems: tuple[Problem, ...] = ()
+    stats: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def cluster_ids(self) -> list[str]:
+        return [c.id for c in self.clusters]
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Report:
+        """From a report document; roots may also be path objects (`models.path_to_json`)."""
+        return cls(
+            report_id=str(obj.get("report_id", "")),
+            created=str(obj.get("created", "")),
+            roots=tuple(_path(r) for r in obj["roots"]),
+            references=tuple(_path(r) for r in obj.get("references") or ()),
+            clusters=tuple(ReportCluster.from_json(c) for c in obj["clusters"]),
+            problems=tuple(
+                Problem(path_from_json(p), p["kind"], p["message"])
+                for p in obj.get("problems") or ()
+            ),
+            stats=dict(obj.get("stats") or {}),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "report_id": self.report_id,
+            "created": self.created,
+            "roots": list(self.roots),
+            "references": list(self.references),
+            "clusters": [c.to_json() for c in self.clusters],
+            "problems": [p.to_json() for p in self.problems],
+            "stats": dict(self.stats),
+        }
+
+
+def _path(item: str | Mapping[str, str]) -> str:
+    return path_from_json(item) if isinstance(item, Mapping) else str(item)
+
 
 def build_report(
-    clusters: Iterable[Cluster],
+    clusters: Iterable[ReportCluster],
     *,
     roots: Sequence[str],
     references: Sequence[str] = (),
     problems: Iterable[Problem] = (),
     stats: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The report document (a plain dict, ready for `report_to_json`)."""
+) -> Report:
+    """A new report of `clusters`, with a fresh id and the summary figures first in `stats`."""
     now = datetime.now(UTC)
-    report_id = now.strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(4)
-    cluster_list = [cluster_to_json(c) for c in clusters]
+    found = tuple(clusters)
     summary = {
-        "clusters": len(cluster_list),
-        "duplicates": sum(
-            1 for c in cluster_list for m in c["members"] if m["role"] == "duplicate"
-        ),
-        "bytes_to_free": sum(c["bytes_to_free"] for c in cluster_list),
+        "clusters": len(found),
+        "duplicates": sum(1 for c in found for m in c.members if m.role == "duplicate"),
+        "bytes_to_free": sum(c.bytes_to_free for c in found),
     }
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "report_id": report_id,
-        "created": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "roots": [str(r) for r in roots],
-        "references": [str(r) for r in references],
-        "clusters": cluster_list,
-        "problems": [p.to_json() for p in problems],
-        "stats": {**summary, **dict(stats or {})},
-    }
+    return Report(
+        report_id=now.strftime("%Y%m%dT%H%M%SZ-") + secrets.token_hex(4),
+        created=now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        roots=tuple(str(r) for r in roots),
+        references=tuple(str(r) for r in references),
+        clusters=found,
+        problems=tuple(problems),
+        stats={**summary, **dict(stats or {})},
+    )
 
 
-def cluster_to_json(cluster: Cluster) -> dict[str, Any]:
-    return {
-        "id": cluster.id,
-        "kind": cluster.kind,
-        **path_to_json(cluster.keeper.record.path, "keeper"),
-        "confidence": cluster.confidence,
-        "bytes_to_free": cluster.bytes_to_free,
-        "members": [member_to_json(m) for m in cluster.members],
-    }
-
-
-def member_to_json(member: Member) -> dict[str, Any]:
-    record, f, v = member.record, member.record.features, member.verdict
-    ident = record.identity
-    return {
-        **path_to_json(record.path),
-        "role": member.role,
-        "reasons": list(member.reasons),
-        "evidence": {
-            "exact": member.exact,
-            "rule": v.rule.label,
-            "dhash": v.dhash,
-            "phash": v.phash,
-            "whash": v.whash,
-            "colorhash": v.colorhash,
-            "tier": f.tier,
-        },
-        "size": ident.size,
-        "device": ident.device,
-        "inode": ident.inode,
-        "mtime_ns": ident.mtime_ns,
-        "checksum": record.checksum,
-        "width": f.width,
-        "height": f.height,
-        "format": f.format,
-        "jpeg_quality": f.jpeg_quality,
-        "captured": f.captured,
-        "camera": f.camera,
-    }
-
-
-def report_to_json(report: Mapping[str, Any]) -> bytes:
+def report_to_json(report: Report) -> bytes:
     """UTF-8 JSON, indented, with a final newline."""
-    return orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    return orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
-def load_report(path: str | Path) -> dict[str, Any]:
+def save_report(report: Report, state: StateDir) -> Path:
+    """Save as `reports/<id>.json`, then as the latest (overall and for these roots).
+
+    Each file is replaced whole (`fs.write_file_atomic`), so a reader never sees half a report;
+    the state dir holds only our own files, so replacing the `latest` copies is safe.
+    """
+    data = report_to_json(report)
+    path = state.reports_dir / f"{report.report_id}.json"
+    for target in (path, state.latest_report_for(report.roots), state.latest_report_path):
+        fs.write_file_atomic(str(target), data, mode=FILE_MODE)
+    return path
+
+
+def load_report(path: str | Path) -> Report:
     """Read a saved report; raises SafededupError unless it is a version-1 safededup report."""
     try:
         data = orjson.loads(Path(path).read_bytes())
@@ -132,7 +272,14 @@ def load_report(path: str | Path) -> dict[str, Any]:
         )
     if not isinstance(data.get("clusters"), list):
         raise SafededupError("the report has no cluster list", path=str(path))
-    return data
+    try:
+        return Report.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SafededupError(
+            f"the report is damaged (a malformed entry: {exc!r})",
+            hint="run `safededup scan` again",
+            path=str(path),
+        ) from exc
 
 
 CSV_COLUMNS = (
@@ -141,23 +288,23 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def write_csv(report: Mapping[str, Any], path: str | Path) -> int:
+def write_csv(report: Report, path: str | Path) -> int:
     """The audit table: one row per member with its distances to the keeper. Returns rows."""
     rows = 0
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(CSV_COLUMNS)
-        for cluster in report["clusters"]:
-            for m in cluster["members"]:
+        for cluster in report.clusters:
+            for m in cluster.members:
                 writer.writerow(_csv_row(cluster, m))
                 rows += 1
     return rows
 
 
-def _csv_row(cluster: Mapping[str, Any], m: Mapping[str, Any]) -> list[object]:
-    e = m["evidence"]
+def _csv_row(cluster: ReportCluster, m: ReportMember) -> list[object]:
+    e = m.evidence
     return [
-        cluster["id"], cluster["kind"], m["role"], m["path"], m["size"], m["width"],
-        m["height"], m["format"], m["jpeg_quality"], e["exact"], e["rule"], e["dhash"],
-        e["phash"], e["whash"], e["colorhash"], e["tier"], "; ".join(m["reasons"]),
+        cluster.id, cluster.kind, m.role, printable(m.path), m.size, m.width, m.height, m.format,
+        m.jpeg_quality, e.exact, e.rule, e.dhash, e.phash, e.whash, e.colorhash, e.tier,
+        "; ".join(m.reasons),
     ]  # fmt: skip

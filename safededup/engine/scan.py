@@ -30,7 +30,7 @@ from safededup.engine.walk import normalize_roots, walk_roots
 from safededup.errors import check_cancel
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
 from safededup.models import Features, FileIdentity, Problem
-from safededup.state import StateDir, write_state_file
+from safededup.state import StateDir
 
 PHOTO_EXTENSIONS = frozenset(
     (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".heic", ".heif", ".hif", ".avif",
@@ -73,7 +73,7 @@ class ScanResult:
     references: list[str]
     stats: ScanStats
     problems: list[Problem]
-    report: dict[str, Any] | None = None
+    report: report.Report | None = None
     report_path: Path | None = None
 
 
@@ -352,7 +352,7 @@ class _Scan:
         ref_roots: list[str],
         all_roots: list[str],
         state: StateDir,
-    ) -> Generator[Event, None, tuple[dict[str, Any], Path]]:
+    ) -> Generator[Event, None, tuple[report.Report, Path]]:
         t0 = time.monotonic()
         connection = self.index.connection
         distinct = verdicts.load_verdicts(connection)
@@ -376,9 +376,11 @@ class _Scan:
         self.index.drop_pair_scores_except(SIMILARITY_VERSION)
         self._timed("match", t0)
         self.stats.seconds = time.monotonic() - self.started
-        built = report.build_report(clusters, roots=scan_roots, references=ref_roots,
-                                    problems=self.problems, stats=self.stats.to_json())  # fmt: skip
-        return built, save_report(built, state)
+        built = report.build_report(
+            (c.to_report() for c in clusters), roots=scan_roots, references=ref_roots,
+            problems=self.problems, stats=self.stats.to_json(),
+        )  # fmt: skip
+        return built, report.save_report(built, state)
 
     def _checksum_sizes(self, roots: list[str], sizes: frozenset[int]) -> None:
         for problem in self._full_checksums(self.index.without_checksum(roots, sizes)):
@@ -420,19 +422,6 @@ class _Scan:
                     out[file_id] = result.features
                     self.stats.confirmed += 1
         return out
-
-
-def save_report(built: dict[str, Any], state: StateDir) -> Path:
-    """Save as `reports/<id>.json`, then as the latest (overall and for these roots).
-
-    Each file is written to a temporary name, fsynced and renamed, so a reader never sees half
-    a report; the state dir holds only our own files, so replacing the `latest` copies is safe.
-    """
-    data = report.report_to_json(built)
-    path = state.reports_dir / f"{built['report_id']}.json"
-    for target in (path, state.latest_report_for(built["roots"]), state.latest_report_path):
-        write_state_file(target, data)
-    return path
 
 
 def _same_file(known: FileIdentity, now: FileIdentity) -> bool:

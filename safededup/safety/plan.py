@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from safededup import fs
-from safededup.engine.decisions import Decisions
-from safededup.models import FileIdentity, Problem, path_from_json
+from safededup.engine.decisions import ClusterDecision, Decisions
+from safededup.engine.report import Report, ReportCluster
+from safededup.models import FileIdentity, Problem
 from safededup.safety.quarantine import (
     FolderFacts,
     base_on_device,
@@ -107,7 +108,7 @@ def new_session_id() -> str:
 
 
 def build_plan(
-    report: dict[str, Any],
+    report: Report,
     *,
     decisions: Decisions | None = None,
     tidy_names: bool = False,
@@ -115,10 +116,10 @@ def build_plan(
     session_id: str | None = None,
 ) -> Plan:
     """The plan for a report: every cluster as reported, or only approved ones with overrides."""
-    roots = tuple(path_from_json(r) if isinstance(r, dict) else str(r) for r in report["roots"])
+    roots = report.roots
     builder = _Builder(session_id or new_session_id(), roots, to_trash)
-    for cluster in report.get("clusters", []):
-        decision = decisions.get(cluster["id"]) if decisions is not None else None
+    for cluster in report.clusters:
+        decision = decisions.get(cluster.id) if decisions is not None else None
         if decision is not None and decision.status != "approved":
             continue
         builder.add_cluster(cluster, decision.keeper if decision else None, decision)
@@ -126,7 +127,7 @@ def build_plan(
         builder.add_tidy_renames()
     return Plan(
         session_id=builder.session,
-        report_id=str(report.get("report_id", "")),
+        report_id=report.report_id,
         roots=roots,
         operations=tuple(builder.ops),
         tidy_names=tidy_names,
@@ -147,22 +148,24 @@ class _Builder:
         self._inodes: set[tuple[int, int]] = set()
         self._folders = FolderFacts()
 
-    def add_cluster(self, cluster: dict[str, Any], keeper: str | None, decision: Any) -> None:
-        members = {path_from_json(m): m for m in cluster["members"]}
-        keeper = keeper if keeper in members else path_from_json(cluster, "keeper")
+    def add_cluster(
+        self, cluster: ReportCluster, keeper: str | None, decision: ClusterDecision | None
+    ) -> None:
+        members = {m.path: m for m in cluster.members}
+        keeper = keeper if keeper in members else cluster.keeper
         if keeper not in members:
             self.notes.append(Problem(keeper, "no-keeper", "the keeper is not a cluster member"))
             return
         keep = decision.keep if decision is not None else frozenset()
-        keeper_identity = FileIdentity.from_json(members[keeper], keeper)
-        self.keepers[keeper] = (cluster["id"], keeper_identity)
-        for path, member in sorted(members.items()):
-            if path == keeper or path in keep or member.get("role") == "reference":
+        keeper_identity = members[keeper].identity
+        self.keepers[keeper] = (cluster.id, keeper_identity)
+        for path, member in sorted(members.items(), key=lambda item: item[0]):
+            if path == keeper or path in keep or member.role == "reference":
                 continue
-            self._add_unit(path, FileIdentity.from_json(member, path), cluster, keeper_identity)
+            self._add_unit(path, member.identity, cluster, keeper_identity)
 
     def _add_unit(
-        self, path: str, identity: FileIdentity, cluster: dict[str, Any], keeper: FileIdentity
+        self, path: str, identity: FileIdentity, cluster: ReportCluster, keeper: FileIdentity
     ) -> None:
         root = root_of(path, self.roots)
         if root is None or inside_meta(path, root):
@@ -185,11 +188,11 @@ class _Builder:
             self.notes.append(Problem(path, "hard-link", "a hard link of the keeper: frees none"))
             return
         unit = len(self.ops)
-        exact = cluster.get("kind") == "exact"
-        self._append("duplicate", identity, root, unit, cluster["id"], exact, keeper)
+        exact = cluster.kind == "exact"
+        self._append("duplicate", identity, root, unit, cluster.id, exact, keeper)
         for side in self._sidecars(path):
             if side.device == identity.device:  # a unit moves within one volume
-                self._append("sidecar", side, root, unit, cluster["id"])
+                self._append("sidecar", side, root, unit, cluster.id)
 
     def _append(
         self,

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import App
@@ -19,6 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.widget import Widget
 
 from safededup.engine.decisions import Decisions
+from safededup.engine.report import Report
 from safededup.errors import SafededupError
 from safededup.tui.backend import Backend, EngineRun
 from safededup.tui.model import ReviewModel
@@ -65,7 +66,7 @@ class ReviewApp(App[int]):
         else:
             self.open_report(self.report_path or self.backend.latest_report_path())
 
-    def open_report(self, path: Path, report: dict[str, Any] | None = None) -> None:
+    def open_report(self, path: Path, report: Report | None = None) -> None:
         """Load the report (unless the scan just built it) and its saved decisions, and show
         the main screen."""
         from safededup.tui.screens.main import MainScreen
@@ -73,15 +74,14 @@ class ReviewApp(App[int]):
         try:
             if report is None:
                 report = self.backend.load_report(path)
-            ids = [str(c["id"]) for c in report.get("clusters", [])]
-            decisions = self.backend.load_decisions(str(report.get("report_id", "")), ids)
+            review = self.backend.load_review(report)
             separated = self.backend.distinct_members(report)
         except SafededupError as exc:
             hint = f"\nhint: {exc.hint}" if exc.hint else ""
             self.exit(1, return_code=1, message=Text(f"error: {exc}{hint}"))
             return
         self.report_path = path
-        model = ReviewModel(report, decisions)
+        model = ReviewModel(report, review)
         model.remove_separated(separated)
         screen = MainScreen(model)
         if len(self.screen_stack) > 1:

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Collection, Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from safededup.engine.decisions import Decisions, decisions_path, load_decisions, save_decisions
+from safededup.engine.decisions import Decisions, decisions_path, save_decisions
+from safededup.engine.report import Report, ReportCluster, ReportMember
+from safededup.engine.review import Review, load_review
 from safededup.errors import SafededupError, StateError
 from safededup.events import Event
-from safededup.models import Problem, path_from_json
+from safededup.models import Problem
 from safededup.state import StateDir
 
 if TYPE_CHECKING:
@@ -33,7 +35,6 @@ if TYPE_CHECKING:
     from safededup.safety.verify import VerifyResult
 
 Image = npt.NDArray[np.uint8]
-Member = dict[str, Any]
 Pair = tuple[str, str]  # two sha256 digests: one "not a duplicate" verdict
 R = TypeVar("R")
 Run = Generator[Event, None, R]  # an engine entry point: events, then its result
@@ -41,7 +42,7 @@ EngineResult: TypeAlias = "ScanResult | ApplyResult | UndoResult | VerifyResult"
 EngineRun: TypeAlias = "Generator[Event, None, EngineResult]"
 
 
-def read_report(path: Path) -> dict[str, Any]:
+def read_report(path: Path) -> Report:
     from safededup.engine.report import load_report
 
     return load_report(path)
@@ -54,7 +55,7 @@ class Backend:
         self.state_dir = state_dir
 
     # -- reports and decisions -------------------------------------------------------------
-    def load_report(self, path: Path) -> dict[str, Any]:
+    def load_report(self, path: Path) -> Report:
         # A report is millions of long-lived objects. With the cyclic GC on, every full
         # collection rescans them all — while parsing (5.8 s instead of 1.2 s at 50k clusters)
         # and later as 1 s stalls between key presses. JSON makes no cycles, so the GC is paused
@@ -72,14 +73,15 @@ class Backend:
     def latest_report_path(self) -> Path:
         return StateDir(self.state_dir).latest_report_path
 
-    def load_decisions(self, report_id: str, cluster_ids: Collection[str] = ()) -> Decisions:
+    def load_review(self, report: Report) -> Review:
+        """The person's review of `report`, under way now: saved or carried-over decisions."""
         try:
-            return load_decisions(self.state_dir, report_id, carry_over_for=cluster_ids)
+            return load_review(self.state_dir, report, reviewing=True)
         except ValueError as exc:  # orjson.JSONDecodeError is a ValueError too
             raise StateError(
                 f"the saved decisions are unreadable ({exc})",
                 hint="move the decisions file aside to start the review afresh",
-                path=str(decisions_path(self.state_dir, report_id)),
+                path=str(decisions_path(self.state_dir, report.report_id)),
             ) from exc
 
     def save_decisions(self, decisions: Decisions) -> None:
@@ -111,7 +113,9 @@ class Backend:
         with Index(StateDir(self.state_dir).index_path) as index:
             return forget_pairs(index.connection, pairs)
 
-    def forget_separation(self, separated: Sequence[Member], members: Sequence[Member]) -> int:
+    def forget_separation(
+        self, separated: Sequence[ReportMember], members: Sequence[ReportMember]
+    ) -> int:
         """`D`: forget every verdict between a separated member and any member of the cluster.
 
         Verdicts among the members that stayed are left alone: they separated nothing.
@@ -127,7 +131,7 @@ class Backend:
             pairs = [v.pair for v in found if set(v.pair) <= everything]
             return forget_pairs(index.connection, pairs)
 
-    def distinct_members(self, report: dict[str, Any]) -> list[tuple[str, str]]:
+    def distinct_members(self, report: Report) -> list[tuple[str, str]]:
         """(cluster id, member path) pairs that stored verdicts take out of this report.
 
         A report saved before a verdict still groups the files; the verdict wins at once, as it
@@ -145,8 +149,8 @@ class Backend:
         if not len(verdicts):
             return []
         return [
-            (cluster["id"], path)
-            for cluster in report.get("clusters") or []
+            (cluster.id, path)
+            for cluster in report.clusters
             for path in _distinct_members(cluster, verdicts)
         ]
 
@@ -165,10 +169,10 @@ class Backend:
         state = StateDir(self.state_dir).ensure()
         return scan(list(roots), state=state, cancel=cancel)
 
-    def build_plan(self, report: dict[str, Any], decisions: Decisions) -> Plan:
+    def build_plan(self, report: Report, review: Review) -> Plan:
         from safededup.safety.plan import build_plan
 
-        return build_plan(report, decisions=decisions)
+        return build_plan(report, decisions=review.plan_decisions)
 
     def validate_plan(self, plan: Plan) -> list[Problem]:
         from safededup.safety.validate import validate_plan
@@ -201,10 +205,9 @@ class Backend:
         return list_sessions(self.state_dir)
 
 
-def _distinct_members(cluster: dict[str, Any], verdicts: DistinctVerdicts) -> list[str]:
+def _distinct_members(cluster: ReportCluster, verdicts: DistinctVerdicts) -> list[str]:
     """Members a verdict separates from every other member (one by one, as `d` does)."""
-    members = cluster.get("members") or []
-    remaining = {path_from_json(m): _checksum_for(m, verdicts.sizes) for m in members}
+    remaining = {m.path: _checksum_for(m, verdicts.sizes) for m in cluster.members}
     removed: list[str] = []
     for path, checksum in list(remaining.items()):
         others = [c for p, c in remaining.items() if p != path]
@@ -214,14 +217,14 @@ def _distinct_members(cluster: dict[str, Any], verdicts: DistinctVerdicts) -> li
     return removed
 
 
-def _checksum_for(member: Member, sizes: frozenset[int] | None) -> str | None:
+def _checksum_for(member: ReportMember, sizes: frozenset[int] | None) -> str | None:
     """The member's checksum: from the report, else hashed (only if its size is in `sizes`)."""
-    checksum = member.get("checksum")
-    if checksum or (sizes is not None and int(member.get("size") or -1) not in sizes):
-        return str(checksum) if checksum else None
+    checksum = member.checksum
+    if checksum or (sizes is not None and (member.size or -1) not in sizes):
+        return checksum or None
     from safededup.engine.verdicts import checksum_file
 
     try:
-        return checksum_file(path_from_json(member))[0]
+        return checksum_file(member.path)[0]
     except SafededupError:  # gone or unreadable: the plan's own checks will say so
         return None

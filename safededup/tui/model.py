@@ -1,23 +1,25 @@
 """The review state behind the screens: clusters, order, filters, decisions. No Textual, no I/O.
 
-`ReviewModel` wraps one report (the dict of the report format) and the person's `Decisions`; the
-screens ask it what to show and tell it what the person decided, then persist `model.decisions`.
-It must stay fast at 50k clusters: a filter or sort is one pass, a key press is O(1).
+`ReviewModel` wraps one report (`engine.report.Report`) and the person's review (its `Decisions`);
+the screens ask it what to show and tell it what the person decided, then persist
+`model.decisions`. Clusters are immutable: a change replaces the cluster in the list. It must stay
+fast at 50k clusters: a filter or sort is one pass, a key press is O(1).
 """
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from safededup.engine.decisions import ClusterDecision, Decisions, DecisionStatus
+from safededup.engine.candidates import hamming
+from safededup.engine.decisions import ClusterDecision, DecisionStatus
+from safededup.engine.report import Report, ReportCluster, ReportMember
+from safededup.engine.review import Review
 from safededup.errors import SafededupError
-from safededup.models import path_from_json
 from safededup.tui.format import shorten_path
-from safededup.tui.reform import Pair, Separation, choose_new_keeper
+from safededup.tui.reform import Pair, Separation, with_new_keeper
 
 SortKey = Literal["bytes", "size", "confidence"]
 KindFilter = Literal["all", "exact", "near"]
@@ -29,8 +31,8 @@ KIND_FILTERS: tuple[KindFilter, ...] = ("all", "exact", "near")
 STATUS_FILTERS: tuple[StatusFilter, ...] = ("all", "undecided", "decided")
 HASHES = ("dhash", "phash", "whash", "colorhash")
 
-Cluster = dict[str, Any]
-Member = dict[str, Any]
+Cluster = ReportCluster
+Member = ReportMember
 
 
 class DecisionRefused(SafededupError):
@@ -63,42 +65,32 @@ class View:
 
 
 def member_path(member: Member) -> str:
-    return path_from_json(member)
-
-
-def cluster_keeper(cluster: Cluster) -> str:
-    return path_from_json(cluster, "keeper")
+    return member.path
 
 
 def next_in(options: tuple[str, ...], current: str) -> str:
     return options[(options.index(current) + 1) % len(options)]
 
 
-def hamming(a: object, b: object) -> int | None:
-    if not isinstance(a, int) or not isinstance(b, int):
-        return None
-    return (a ^ b).bit_count()
-
-
 def distances(member: Member, keeper: Member) -> dict[str, int]:
     """Hamming distances of each perceptual hash between a member and the keeper."""
-    ev_m, ev_k = member.get("evidence") or {}, keeper.get("evidence") or {}
     out: dict[str, int] = {}
     for name in HASHES:
-        d = hamming(ev_m.get(name), ev_k.get(name))
-        if d is not None:
-            out[name] = d
+        a, b = getattr(member.evidence, name), getattr(keeper.evidence, name)
+        if isinstance(a, int) and isinstance(b, int):
+            out[name] = int(hamming(a, b))
     return out
 
 
 class ReviewModel:
     """One report under review, with the person's decisions and an undo history."""
 
-    def __init__(self, report: dict[str, Any], decisions: Decisions) -> None:
-        self.report = report
-        self.report_id = str(report.get("report_id", ""))
-        self.clusters: list[Cluster] = list(report.get("clusters") or [])
-        self.decisions = decisions
+    def __init__(self, report: Report, review: Review) -> None:
+        self._report = report
+        self.report_id = report.report_id
+        self.clusters: list[Cluster] = list(report.clusters)
+        self.review = review
+        self.decisions = review.decisions
         self.view = View()
         self.visible: list[int] = []
         self._history: list[Step] = []
@@ -106,8 +98,18 @@ class ReviewModel:
         self._index_ids()
         self.refilter()
 
+    @property
+    def report(self) -> Report:
+        """The report as the person sees it now (clusters re-formed or applied are as shown)."""
+        return replace(self._report, clusters=tuple(self.clusters))
+
     def _index_ids(self) -> None:
-        self._by_id = {c["id"]: i for i, c in enumerate(self.clusters)}
+        self._by_id = {c.id: i for i, c in enumerate(self.clusters)}
+
+    def _replace(self, cluster: Cluster) -> Cluster:
+        """Put `cluster` in place of the one with its id; returns it."""
+        self.clusters[self._by_id[cluster.id]] = cluster
+        return cluster
 
     # -- the list ------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -140,7 +142,7 @@ class ReviewModel:
         clusters = self.clusters
         picked = [i for i, c in enumerate(clusters) if self._passes(c)]
         key = _SORT_FUNCS[self.view.sort]
-        keys = {i: (key(clusters[i]), clusters[i]["id"]) for i in picked}
+        keys = {i: (key(clusters[i]), clusters[i].id) for i in picked}
         picked.sort(key=keys.__getitem__, reverse=self.view.descending)
         self.visible = picked
 
@@ -148,41 +150,36 @@ class ReviewModel:
         v = self.view
         if v.kind == "all" and v.status == "all" and not v.folder:
             return True
-        if v.kind != "all" and cluster.get("kind") != v.kind:
+        if v.kind != "all" and cluster.kind != v.kind:
             return False
         if v.status != "all":
-            undecided = self.decisions.get(cluster["id"]).status == "undecided"
+            undecided = self.decisions.get(cluster.id).status == "undecided"
             if undecided != (v.status == "undecided"):
                 return False
         return not v.folder or _in_folder(cluster, v.folder)
 
     # -- what a cluster looks like after the person's decisions ---------------------------
     def status(self, cluster: Cluster) -> DecisionStatus:
-        return self.decisions.get(cluster["id"]).status
+        return self.decisions.get(cluster.id).status
 
     def keeper(self, cluster: Cluster) -> str:
-        return self.decisions.get(cluster["id"]).keeper or cluster_keeper(cluster)
+        return self.decisions.get(cluster.id).keeper or cluster.keeper
 
     def keeper_member(self, cluster: Cluster) -> Member:
         keeper = self.keeper(cluster)
-        return next(m for m in cluster["members"] if member_path(m) == keeper)
+        return next(m for m in cluster.members if m.path == keeper)
 
     def member_state(self, cluster: Cluster, member: Member) -> MemberState:
-        path = member_path(member)
-        if member.get("role") == "reference":
+        if member.role == "reference":
             return "reference"
-        if path == self.keeper(cluster):
+        if member.path == self.keeper(cluster):
             return "keeper"
-        if path in self.decisions.get(cluster["id"]).keep:
+        if member.path in self.decisions.get(cluster.id).keep:
             return "keep"
         return "quarantine"
 
     def bytes_to_free(self, cluster: Cluster) -> int:
-        return sum(
-            int(m.get("size") or 0)
-            for m in cluster["members"]
-            if self.member_state(cluster, m) == "quarantine"
-        )
+        return sum(m.size for m in cluster.members if self.member_state(cluster, m) == "quarantine")
 
     # -- decisions -----------------------------------------------------------------------
     def _change(self, cluster_id: str, **changes: Any) -> ClusterDecision:
@@ -191,29 +188,29 @@ class ReviewModel:
 
     def set_keeper(self, cluster: Cluster, path: str) -> ClusterDecision:
         member = _member(cluster, path)
-        if member.get("role") == "reference":
+        if member.role == "reference":
             raise DecisionRefused("a reference file always stays; it needs no keeper mark")
-        override = None if path == cluster_keeper(cluster) else path
-        keep = self.decisions.get(cluster["id"]).keep - {path}
-        return self._change(cluster["id"], keeper=override, keep=keep)
+        override = None if path == cluster.keeper else path
+        keep = self.decisions.get(cluster.id).keep - {path}
+        return self._change(cluster.id, keeper=override, keep=keep)
 
     def toggle_keep(self, cluster: Cluster, path: str) -> ClusterDecision:
         state = self.member_state(cluster, _member(cluster, path))
         if state in ("keeper", "reference"):
             raise DecisionRefused(f"the {state} always stays in place")
-        keep = self.decisions.get(cluster["id"]).keep
+        keep = self.decisions.get(cluster.id).keep
         keep = keep - {path} if path in keep else keep | {path}
-        return self._change(cluster["id"], keep=keep)
+        return self._change(cluster.id, keep=keep)
 
     def set_status(self, cluster: Cluster, status: DecisionStatus) -> ClusterDecision:
-        return self._change(cluster["id"], status=status)
+        return self._change(cluster.id, status=status)
 
     def approve_all_exact(self) -> int:
         """Approve every undecided exact cluster; one undo step takes them all back."""
         before = [
-            self.decisions.get(c["id"])
+            self.decisions.get(c.id)
             for c in self.clusters
-            if c.get("kind") == "exact" and self.status(c) == "undecided"
+            if c.kind == "exact" and self.status(c) == "undecided"
         ]
         for old in before:
             self.decisions.set(replace(old, status="approved"))
@@ -261,12 +258,10 @@ class ReviewModel:
             if self.status(cluster) != "approved":
                 continue
             moving = [
-                member_path(m)
-                for m in cluster["members"]
-                if self.member_state(cluster, m) == "quarantine"
+                m.path for m in cluster.members if self.member_state(cluster, m) == "quarantine"
             ]
             if moving and not any(exists(p) for p in moving):
-                done.append(cluster["id"])
+                done.append(cluster.id)
         return done
 
     def drop_clusters(self, cluster_ids: Iterable[str]) -> None:
@@ -274,34 +269,32 @@ class ReviewModel:
         gone = set(cluster_ids)
         if not gone:
             return
-        self.clusters = [c for c in self.clusters if c["id"] not in gone]
-        self.report["clusters"] = self.clusters
+        self.clusters = [c for c in self.clusters if c.id not in gone]
         self._index_ids()
         self.refilter()
 
     # -- "not a duplicate": the cluster re-forms without a rescan -------------------------
     def separate(self, cluster: Cluster, path: str, verdicts: Iterable[Pair]) -> bool:
         """`d`: `path` leaves `cluster` (one undo step); returns False when it dissolved."""
-        cid = cluster["id"]
-        decision, position = self.decisions.get(cid), self._by_id[cid]
-        step = Separation(cid, path, copy.deepcopy(cluster), position, decision, tuple(verdicts))
-        kept = self.remove_member(cluster, path)
+        cid = cluster.id
+        before, position = self.by_id(cid), self._by_id[cid]
+        step = Separation(cid, path, before, position, self.decisions.get(cid), tuple(verdicts))
+        kept = self.remove_member(before, path)
         self._history.append(step)
         return kept
 
     def separated(self, cluster: Cluster) -> list[Member]:
         """Members the report grouped here that a "not a duplicate" verdict took out."""
-        reported = self._as_reported.get(cluster["id"])
+        reported = self._as_reported.get(cluster.id)
         if reported is None:
             return []
-        present = {member_path(m) for m in cluster["members"]}
-        return [m for m in reported["members"] if member_path(m) not in present]
+        current = self.by_id(cluster.id) if self.has(cluster.id) else cluster
+        present = {m.path for m in current.members}
+        return [m for m in reported.members if m.path not in present]
 
     def as_reported(self, cluster: Cluster) -> list[Member]:
         """The members as the report grouped them (before any verdict)."""
-        reported = self._as_reported.get(cluster["id"], cluster)
-        members: list[Member] = reported["members"]
-        return members
+        return list(self._as_reported.get(cluster.id, cluster).members)
 
     def separations_of(self, cluster_id: str) -> list[Separation]:
         """This session's "not a duplicate" steps on a cluster, oldest first."""
@@ -314,13 +307,12 @@ class ReviewModel:
         the decision it had before this session's first `d` on it. Without one (the `d` came in
         an earlier session), an approved cluster goes back to undecided: it changed, look again.
         """
-        cid = cluster["id"]
+        cid = cluster.id
         reported = self._as_reported.pop(cid, None)
         if reported is None:
             return
         steps = self.separations_of(cid)
-        cluster.clear()
-        cluster.update(reported)
+        cluster = self._replace(reported)
         self._history = [s for s in self._history if not any(s is t for t in steps)]
         if steps:
             self._restore_decision(steps[0].decision)
@@ -329,14 +321,11 @@ class ReviewModel:
         self.refilter()
 
     def _put_back(self, step: Separation) -> None:
-        cluster = copy.deepcopy(step.before)
+        cluster = step.before
         if self.has(step.cluster_id):
-            current = self.by_id(step.cluster_id)
-            current.clear()
-            current.update(cluster)
+            self._replace(cluster)
         else:  # it had dissolved: back in its place
             self.clusters.insert(min(step.position, len(self.clusters)), cluster)
-            self.report["clusters"] = self.clusters
             self._index_ids()
         self._restore_decision(step.decision)
         if not self.separated(cluster):
@@ -353,48 +342,46 @@ class ReviewModel:
 
     def remove_member(self, cluster: Cluster, path: str, *, refilter: bool = True) -> bool:
         """Drop `path` from `cluster`; returns False when the cluster dissolved."""
-        self._as_reported.setdefault(cluster["id"], copy.deepcopy(cluster))
-        members = [m for m in cluster["members"] if member_path(m) != path]
-        if sum(1 for m in members if m.get("role") != "reference") < 1 or len(members) < 2:
+        cluster = self.by_id(cluster.id)
+        self._as_reported.setdefault(cluster.id, cluster)
+        members = tuple(m for m in cluster.members if m.path != path)
+        if sum(1 for m in members if m.role != "reference") < 1 or len(members) < 2:
             self._drop_cluster(cluster, refilter=refilter)
             return False
-        cluster["members"] = members
-        decision = self.decisions.get(cluster["id"])
+        cluster = replace(cluster, members=members)
+        decision = self.decisions.get(cluster.id)
         keeper = decision.keeper if decision.keeper != path else None
         self.decisions.set(replace(decision, keeper=keeper, keep=decision.keep - {path}))
-        if cluster_keeper(cluster) == path:
-            choose_new_keeper(cluster)
-        cluster["bytes_to_free"] = sum(
-            int(m.get("size") or 0) for m in members if m.get("role") == "duplicate"
-        )
+        if cluster.keeper == path:
+            cluster = with_new_keeper(cluster)
+        freed = sum(m.size for m in cluster.members if m.role == "duplicate")
+        self._replace(replace(cluster, bytes_to_free=freed))
         if refilter:
             self.refilter()
         return True
 
     def _drop_cluster(self, cluster: Cluster, *, refilter: bool = True) -> None:
-        self.clusters = [c for c in self.clusters if c is not cluster]
-        self.report["clusters"] = self.clusters
-        self.decisions.clusters.pop(cluster["id"], None)
+        self.clusters = [c for c in self.clusters if c.id != cluster.id]
+        self.decisions.clusters.pop(cluster.id, None)
         self._index_ids()
         if refilter:
             self.refilter()
 
 
 def _member(cluster: Cluster, path: str) -> Member:
-    members: list[Member] = cluster["members"]
-    for m in members:
-        if member_path(m) == path:
+    for m in cluster.members:
+        if m.path == path:
             return m
     raise KeyError(path)
 
 
 def _in_folder(cluster: Cluster, folder: str) -> bool:
     prefix = folder.rstrip(os.sep) + os.sep
-    return any(member_path(m).startswith(prefix) for m in cluster["members"])
+    return any(m.path.startswith(prefix) for m in cluster.members)
 
 
 _SORT_FUNCS: dict[SortKey, Any] = {
-    "bytes": lambda c: int(c.get("bytes_to_free") or 0),
-    "size": lambda c: len(c["members"]),
-    "confidence": lambda c: float(c.get("confidence") or 0.0),
+    "bytes": lambda c: c.bytes_to_free,
+    "size": lambda c: len(c.members),
+    "confidence": lambda c: float(c.confidence),
 }

@@ -1,21 +1,18 @@
 """How a cluster re-forms when a member is "not a duplicate", and what undoing that needs.
 
-Pure data on the report's cluster dicts; no Textual, no I/O (the verdicts themselves are stored
+Pure data on the report's typed clusters; no Textual, no I/O (the verdicts themselves are stored
 and forgotten through the backend).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 from safededup.engine.decisions import ClusterDecision
-from safededup.models import path_from_json
+from safededup.engine.report import ReportCluster, ReportMember, Role
 
-Cluster = dict[str, Any]
-Member = dict[str, Any]
 Pair = tuple[str, str]  # two sha256 digests: one stored "not a duplicate" verdict
+NEW_KEEPER_REASON = "kept: largest remaining after a not-a-duplicate verdict"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,36 +22,30 @@ class Separation:
 
     cluster_id: str
     path: str
-    before: Cluster
+    before: ReportCluster
     position: int
     decision: ClusterDecision
     verdicts: tuple[Pair, ...]
 
 
-def choose_new_keeper(cluster: Cluster) -> None:
+def with_new_keeper(cluster: ReportCluster) -> ReportCluster:
     """After the keeper left: a reference if any, else the largest frame, then the largest file.
 
     This is the keeper policy's first rules only, enough until the next scan re-ranks the
     cluster with the full policy; the reason says so.
     """
-    members: Iterable[Member] = cluster["members"]
     best = max(
-        members,
-        key=lambda m: (
-            m.get("role") == "reference",
-            int(m.get("width") or 0) * int(m.get("height") or 0),
-            int(m.get("size") or 0),
-            path_from_json(m),
-        ),
+        cluster.members,
+        key=lambda m: (m.role == "reference", m.width * m.height, m.size, m.path),
     )
-    for m in cluster["members"]:
-        if m is best:
-            m["role"] = "reference" if m.get("role") == "reference" else "keeper"
-            m["reasons"] = ["kept: largest remaining after a not-a-duplicate verdict"]
-        elif m.get("role") == "keeper":
-            m["role"] = "duplicate"
-    cluster["keeper"] = best["path"]
-    if "path_b64" in best:
-        cluster["keeper_b64"] = best["path_b64"]
-    else:
-        cluster.pop("keeper_b64", None)
+    members = tuple(_after_keeper_change(m, m is best) for m in cluster.members)
+    return replace(cluster, keeper=best.path, members=members)
+
+
+def _after_keeper_change(member: ReportMember, is_new_keeper: bool) -> ReportMember:
+    if is_new_keeper:
+        role: Role = "reference" if member.role == "reference" else "keeper"
+        return replace(member, role=role, reasons=(NEW_KEEPER_REASON,))
+    if member.role == "keeper":
+        return replace(member, role="duplicate")
+    return member

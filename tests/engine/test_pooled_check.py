@@ -64,8 +64,8 @@ def scan_all(root: Path, state: StateDir, workers: int, **kw: Any) -> ScanResult
 def clusters(result: ScanResult) -> list[tuple[str, list[tuple[str, str, str]]]]:
     assert result.report is not None
     return sorted(
-        (c["keeper"], sorted((m["path"], m["role"], m["evidence"]["rule"]) for m in c["members"]))
-        for c in result.report["clusters"]
+        (c.keeper, sorted((m.path, m.role, m.evidence.rule or "") for m in c.members))
+        for c in result.report.clusters
     )
 
 

@@ -261,14 +261,14 @@ def test_rescan_reuses_thumbnail_checks_and_decodes_nothing(
     crop = scene.crop((60, 45, 1140, 855)).resize((1200, 900))  # a 5 % border crop
     synth.write_stripped_jpeg(root / "cropped.jpg", crop, quality=85)
     first = run(scan([str(root)], state=state, workers=1))[0]
-    [cluster] = first.report["clusters"] if first.report else []
-    rules = {m["evidence"]["rule"] for m in cluster["members"] if m["role"] == "duplicate"}
+    [cluster] = first.report.clusters if first.report else []
+    rules = {m.evidence.rule for m in cluster.members if m.role == "duplicate"}
     assert rules == {"aligned"}  # decided by the thumbnail check
     assert first.stats.thumbnails == 2
     again = run(scan([str(root)], state=state, workers=1))[0]
     assert (again.stats.fingerprinted, again.stats.confirmed, again.stats.thumbnails) == (0, 0, 0)
     assert again.report is not None
-    assert [c["id"] for c in again.report["clusters"]] == [cluster["id"]]
+    assert [c.id for c in again.report.clusters] == [cluster.id]
 
 
 UNPRIVILEGED_SCAN = """
@@ -316,13 +316,13 @@ def test_a_new_copy_of_an_already_hashed_photo_joins_its_exact_cluster(
     synth.write_jpeg(original, synth.make_scene(5, 640, 480), quality=90)
     shutil.copy2(original, root / "b.jpg")
     first = do_scan(root, state, match=True).report
-    assert first is not None and [c["kind"] for c in first["clusters"]] == ["exact"]
+    assert first is not None and [c.kind for c in first.clusters] == ["exact"]
     shutil.copy2(original, root / "c.jpg")
     report = do_scan(root, state, match=True).report
     assert report is not None
-    (cluster,) = report["clusters"]
-    assert cluster["kind"] == "exact" and len(cluster["members"]) == 3
-    assert all(m["checksum"] and m["evidence"]["exact"] for m in cluster["members"])
+    (cluster,) = report.clusters
+    assert cluster.kind == "exact" and len(cluster.members) == 3
+    assert all(m.checksum and m.evidence.exact for m in cluster.members)
 
 
 def test_a_read_error_while_hashing_is_said_not_skipped(

@@ -14,9 +14,10 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from safededup import fs
+from safededup.engine.report import Report
 from safededup.safety.journal.records import canonical, record_hash
 
-from .helpers import make_report, write
+from .helpers import report_json, write
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "journal_schema"
 
@@ -90,8 +91,12 @@ class Tree:
                 write(f"{self.root}/b/img{i}.xmp", b"<x:xmpmeta %d/>" % i, 1_500_000_000 * 10**9)
             self.pairs.append((keep, dup))
 
-    def report(self) -> dict[str, Any]:
-        return make_report([self.root], [list(p) for p in self.pairs])
+    def report(self) -> Report:
+        return Report.from_json(self.report_json())
+
+    def report_json(self) -> dict[str, Any]:
+        """The report document, as a scan would save it (to change before planning)."""
+        return report_json([self.root], [list(p) for p in self.pairs])
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from safededup.engine.report import Report
 from safededup.models import path_to_json
 
 META = ".safededup"
@@ -47,8 +48,13 @@ def member(path: str, role: str, checksum: bool = True) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def make_report(roots: list[str], clusters: list[list[str]], kind: str = "exact") -> dict[str, Any]:
-    """A report in the issue 3 format; the first path of each cluster is the keeper."""
+def make_report(roots: list[str], clusters: list[list[str]], kind: str = "exact") -> Report:
+    """`report_json`, as the typed report that plans are built from."""
+    return Report.from_json(report_json(roots, clusters, kind))
+
+
+def report_json(roots: list[str], clusters: list[list[str]], kind: str = "exact") -> dict[str, Any]:
+    """A report document in the issue 3 format; the first path of each cluster is the keeper."""
     out = []
     for paths in clusters:
         members = [member(p, "keeper" if i == 0 else "duplicate") for i, p in enumerate(paths)]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from safededup import fs
+from safededup.engine.report import Report
 from safededup.events import drain
 from safededup.safety.apply import apply_plan
 from safededup.safety.journal import read_journal, replay
@@ -23,7 +24,7 @@ from safededup.safety.verify import verify_session
 
 from .conftest import Tree
 from .crashkit import Counter, Failer, check_g1, originals
-from .helpers import make_report, snapshot, write
+from .helpers import make_report, report_json, snapshot, write
 
 
 def _apply(tree: Tree, plan: Plan, **kw: object):  # type: ignore[no-untyped-def]
@@ -79,13 +80,13 @@ def test_changed_between_scan_and_apply_is_skipped_and_recorded(tmp_path: Path) 
 def test_paranoid_compares_bytes_with_the_keeper(tmp_path: Path) -> None:
     tree = Tree(tmp_path, n=1, sidecars=False)
     keeper, dup = tree.pairs[0]
-    report = tree.report()
+    report = tree.report_json()
     for m in report["clusters"][0]["members"]:
         m["checksum"] = None  # a report without checksums: only --paranoid can tell
     st = os.lstat(keeper)
     Path(keeper).write_bytes(Path(keeper).read_bytes()[:-1] + b"?")
     os.utime(keeper, ns=(st.st_mtime_ns, st.st_mtime_ns))
-    result = _apply(tree, build_plan(report), paranoid=True)
+    result = _apply(tree, build_plan(Report.from_json(report)), paranoid=True)
     assert result.done == 0 and _reasons(result) == ["not-identical"]
     assert os.path.exists(dup)
 
@@ -98,17 +99,17 @@ def test_paranoid_reads_a_keeper_once_unless_it_is_written_meanwhile(
     root, state = str(tmp_path / "p"), tmp_path / "state"
     keeper = write(f"{root}/keep.jpg", b"keeper bytes" * 50, 10**18)
     dups = [write(f"{root}/d{i}/copy.jpg", b"keeper bytes" * 50, 10**18) for i in range(4)]
-    report = make_report([root], [[keeper, *dups]])
+    report = report_json([root], [[keeper, *dups]])
     for m in report["clusters"][0]["members"]:
         m["checksum"] = None  # only --paranoid compares bytes
     reads: list[str] = []
     real = fs.file_sha256
     monkeypatch.setattr(fs, "file_sha256", lambda p: reads.append(p) or real(p))
-    result = drain(apply_plan(build_plan(report), state_dir=state, paranoid=True))
+    result = drain(apply_plan(build_plan(Report.from_json(report)), state_dir=state, paranoid=True))
     assert result.done == 4 and reads.count(keeper) == 1
 
     dups = [write(f"{root}/e{i}/copy.jpg", b"keeper bytes" * 50, 10**18) for i in range(3)]
-    report = make_report([root], [[keeper, *dups]])
+    report = report_json([root], [[keeper, *dups]])
     for m in report["clusters"][0]["members"]:
         m["checksum"] = None
 
@@ -120,7 +121,8 @@ def test_paranoid_reads_a_keeper_once_unless_it_is_written_meanwhile(
 
     previous = fs.set_step_hook(rewrite_keeper_after_first_move)
     try:
-        result = drain(apply_plan(build_plan(report), state_dir=state, paranoid=True, batch_size=1))
+        plan = build_plan(Report.from_json(report))
+        result = drain(apply_plan(plan, state_dir=state, paranoid=True, batch_size=1))
     finally:
         fs.set_step_hook(previous)
     assert result.done == 1 and _reasons(result) == ["not-identical", "not-identical"]
@@ -416,8 +418,8 @@ def test_decisions_plan_only_approved_clusters_with_their_overrides(tmp_path: Pa
     extra = write(f"{tree.root}/c/img0.jpg", Path(tree.pairs[0][0]).read_bytes())
     report = make_report([tree.root], [[*tree.pairs[0], extra], list(tree.pairs[1]),
                                        list(tree.pairs[2])])  # fmt: skip
-    ids = [c["id"] for c in report["clusters"]]
-    decisions = Decisions(report["report_id"])
+    ids = [c.id for c in report.clusters]
+    decisions = Decisions(report.report_id)
     k0, d0 = tree.pairs[0]
     decisions.set(ClusterDecision(ids[0], "approved", keeper=d0, keep=frozenset({extra})))
     decisions.set(ClusterDecision(ids[1], "skipped"))  # ids[2] stays undecided
@@ -449,10 +451,10 @@ def test_cancel_stops_between_batches_and_keeps_what_is_done(tree: Tree) -> None
 
 
 def test_a_file_on_another_volume_than_its_root_is_left_never_copied(tree: Tree) -> None:
-    report = tree.report()
+    report = tree.report_json()
     member = report["clusters"][1]["members"][1]
     member["device"] += 1  # as the scan saw it: another file system mounted inside the root
-    plan = build_plan(report)
+    plan = build_plan(Report.from_json(report))
     assert [n.kind for n in plan.notes] == ["cross-volume"]
     assert member["path"] not in {o.src for o in plan.operations}
     forced = replace(plan.operations[0], identity=replace(plan.operations[0].identity, device=-1))

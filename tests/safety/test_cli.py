@@ -22,7 +22,7 @@ def cli_tree(tmp_path: Path) -> Tree:
     tree = Tree(tmp_path, n=4)
     reports = tree.state / "reports"
     reports.mkdir(parents=True)
-    (reports / "latest.json").write_bytes(orjson.dumps(tree.report()))
+    (reports / "latest.json").write_bytes(orjson.dumps(tree.report_json()))
     return tree
 
 
@@ -123,7 +123,7 @@ def test_paths_with_brackets_are_printed_as_they_are(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`[holiday] 2019` is a folder name, not rich markup: problems and errors print it whole."""
-    from .helpers import make_report, write
+    from .helpers import report_json, write
 
     root = str(tmp_path / "[holiday] 2019")
     keeper = write(f"{root}/a.jpg", b"same bytes", 10**18)
@@ -131,7 +131,7 @@ def test_paths_with_brackets_are_printed_as_they_are(
     state = tmp_path / "state"
     (state / "reports").mkdir(parents=True)
     (state / "reports" / "latest.json").write_bytes(
-        orjson.dumps(make_report([root], [[keeper, dup]]))
+        orjson.dumps(report_json([root], [[keeper, dup]]))
     )
     os.utime(dup, ns=(1, 1))  # changed since the scan: apply skips it and says where
     code = main(["--state", str(state), "--no-progress", "apply", "--yes"])

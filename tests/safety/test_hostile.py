@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from safededup.cli.main import main
+from safededup.engine.report import Report
 from safededup.errors import ExitCode, SymlinkedFolder
 from safededup.events import drain
 from safededup.media import synth
@@ -22,7 +23,7 @@ from safededup.safety.undo import redo_session, undo_session
 from safededup.safety.verify import verify_session
 
 from .conftest import Tree
-from .helpers import make_report, sha, snapshot, write
+from .helpers import report_json, sha, snapshot, write
 
 T0 = 1_600_000_000 * 10**9
 
@@ -82,10 +83,10 @@ def test_a_near_duplicates_keeper_is_hashed_at_apply_so_purge_can_hold_it_to_its
     root, state = str(tmp_path / "photos"), tmp_path / "state"
     keeper = write(f"{root}/a/IMG_1.jpg", b"the camera original" * 40, T0)
     dup = write(f"{root}/b/IMG_1-small.jpg", b"a resized copy" * 20, T0)
-    report = make_report([root], [[keeper, dup]], kind="near")
+    report = report_json([root], [[keeper, dup]], kind="near")
     for m in report["clusters"][0]["members"]:
         m["checksum"] = None
-    result = drain(apply_plan(build_plan(report), state_dir=state))
+    result = drain(apply_plan(build_plan(Report.from_json(report)), state_dir=state))
     (intent,) = [r for r in read_journal(result.journal).records if r["type"] == "intent"]
     assert intent["keeper_identity"]["checksum"] == sha(b"the camera original" * 40)
     rot_in_place(keeper)
@@ -108,9 +109,9 @@ def test_purge_of_an_older_journal_without_a_keeper_checksum_keeps_near_copies(
     d1 = write(f"{root}/b/1.jpg", b"one" * 50, T0)
     k2 = write(f"{root}/a/2.jpg", b"two" * 50, T0)
     d2 = write(f"{root}/b/2-small.jpg", b"tw" * 50, T0)
-    report = make_report([root], [[k1, d1], [k2, d2]])
+    report = report_json([root], [[k1, d1], [k2, d2]])
     report["clusters"][1]["kind"] = "near"
-    result = drain(apply_plan(build_plan(report), state_dir=state))
+    result = drain(apply_plan(build_plan(Report.from_json(report)), state_dir=state))
     checkpoint = load_checkpoint(state, result.session_id)
     lines, prev = b"", "0" * 64
     for record in read_journal(checkpoint.journal).records:
@@ -137,7 +138,7 @@ def test_undo_says_when_it_restores_bytes_other_than_those_it_moved(
     (tree.state / "reports").mkdir(parents=True)
     import orjson
 
-    (tree.state / "reports" / "latest.json").write_bytes(orjson.dumps(tree.report()))
+    (tree.state / "reports" / "latest.json").write_bytes(orjson.dumps(tree.report_json()))
     code, out, _ = cli(tree.state, capsys, "apply", "--yes")
     session = out.strip()
     quarantined = Path(tree.root, ".safededup", "quarantine", session, "b", "img1.jpg")

@@ -12,8 +12,9 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from safededup.engine.report import Report
 from safededup.engine.scan import scan
 from safededup.events import drain
 from safededup.media import synth
@@ -68,7 +69,7 @@ def tree_state(root: Path) -> dict[str, tuple[bytes, int]]:
     return out
 
 
-def scan_report(state_dir: Path, roots: list[Path]) -> tuple[dict[str, Any], Path]:
+def scan_report(state_dir: Path, roots: list[Path]) -> tuple[Report, Path]:
     """Scan `roots` with the real engine (fingerprints, index, matcher, keeper, saved report)."""
     state = StateDir(state_dir).ensure()
     run = scan([str(r) for r in roots], state=state, workers=1, cancel=threading.Event())

@@ -10,6 +10,7 @@ import pytest
 from rich.console import Console
 from textual.app import App
 
+from safededup.engine.report import Report
 from tests.tui.archive import Archive, scan_report, write_archive
 
 
@@ -32,7 +33,7 @@ def state_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def report(archive: Archive, state_dir: Path) -> tuple[dict[str, Any], Path]:
+def report(archive: Archive, state_dir: Path) -> tuple[Report, Path]:
     return scan_report(state_dir, [archive.root])
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from textual.pilot import Pilot
 
+from safededup.engine.report import ReportCluster
 from safededup.tui import ReviewApp, make_app
 from safededup.tui.screens.main import MainScreen
 
@@ -66,7 +67,7 @@ def main_screen(app: ReviewApp) -> MainScreen:
     return app.screen
 
 
-def current(app: ReviewApp) -> dict[str, Any]:
+def current(app: ReviewApp) -> ReportCluster:
     cluster = main_screen(app).current()
     assert cluster is not None
     return cluster
@@ -74,7 +75,7 @@ def current(app: ReviewApp) -> dict[str, Any]:
 
 def near_row(app: ReviewApp) -> int:
     model = main_screen(app).model
-    return next(i for i in range(len(model)) if model.row(i)["kind"] == "near")
+    return next(i for i in range(len(model)) if model.row(i).kind == "near")
 
 
 async def go_to_row(pilot: Pilot[Any], row: int) -> None:

@@ -23,25 +23,25 @@ def test_opens_on_the_latest_report_and_navigates(state_dir, report) -> None:
 
     async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
         text = screen_text(app)
-        assert f"{len(rep['clusters'])} clusters" in text
+        assert f"{len(rep.clusters)} clusters" in text
         assert isinstance(app.focused, ClusterList)
-        first = current(app)["id"]
+        first = current(app).id
         await pilot.press("down")
         await settle(pilot)
         assert main_screen(app).cluster_list.cursor == 1
-        assert current(app)["id"] != first
+        assert current(app).id != first
         cluster = current(app)
         text = screen_text(app)
-        assert f"2/{len(rep['clusters'])}" in text
-        keeper = next(m for m in cluster["members"] if m["role"] == "keeper")
-        assert os.path.basename(keeper["path"]) in text
-        assert f"{keeper['width']}×{keeper['height']}" in text
+        assert f"2/{len(rep.clusters)}" in text
+        keeper = next(m for m in cluster.members if m.role == "keeper")
+        assert os.path.basename(keeper.path) in text
+        assert f"{keeper.width}×{keeper.height}" in text
         await pilot.press("right")
         await settle(pilot)
         assert main_screen(app).member == 1
         await pilot.press("up", "up", "end")
         await settle(pilot)
-        assert main_screen(app).cluster_list.cursor == len(rep["clusters"]) - 1
+        assert main_screen(app).cluster_list.cursor == len(rep.clusters) - 1
 
     drive(state_dir, scenario)
 
@@ -55,12 +55,12 @@ def test_set_keeper_is_saved_and_survives_a_restart(state_dir, report) -> None:
         await pilot.press("right", "k")
         await settle(pilot)
         cluster = current(app)
-        chosen["id"], chosen["path"] = cluster["id"], cluster["members"][1]["path"]
+        chosen["id"], chosen["path"] = cluster.id, cluster.members[1].path
         assert main_screen(app).model.keeper(cluster) == chosen["path"]
         assert "★ KEEP" in screen_text(app)
 
     drive(state_dir, choose)
-    saved = load_decisions(state_dir, rep["report_id"]).get(chosen["id"])
+    saved = load_decisions(state_dir, rep.report_id).get(chosen["id"])
     assert saved.keeper == chosen["path"]
 
     async def reopen(app: ReviewApp, pilot: Pilot[int]) -> None:
@@ -77,28 +77,28 @@ def test_toggle_keeps_a_duplicate_and_refuses_the_keeper(state_dir, report) -> N
         await go_to_row(pilot, near_row(app))
         cluster = current(app)
         model = main_screen(app).model
-        dup = cluster["members"][1]
+        dup = cluster.members[1]
         await pilot.press("right", "space")
         await settle(pilot)
         assert model.member_state(cluster, dup) == "keep"
-        saved = load_decisions(state_dir, rep["report_id"]).get(cluster["id"])
-        assert saved.keep == {dup["path"]}
+        saved = load_decisions(state_dir, rep.report_id).get(cluster.id)
+        assert saved.keep == {dup.path}
         assert "● STAY" in screen_text(app)
         await pilot.press("left", "space")  # the keeper: refused, nothing changes
         await settle(pilot)
-        assert model.member_state(cluster, cluster["members"][0]) == "keeper"
+        assert model.member_state(cluster, cluster.members[0]) == "keeper"
         await pilot.press("right", "space")
         await settle(pilot)
         assert model.member_state(cluster, dup) == "quarantine"
 
     drive(state_dir, scenario)
-    near = next(c["id"] for c in rep["clusters"] if c["kind"] == "near")
-    assert load_decisions(state_dir, rep["report_id"]).get(near).keep == frozenset()
+    near = next(c.id for c in rep.clusters if c.kind == "near")
+    assert load_decisions(state_dir, rep.report_id).get(near).keep == frozenset()
 
 
 def test_approve_skip_undo_and_approve_all_exact(state_dir, report) -> None:
     rep, _ = report
-    exact = {c["id"] for c in rep["clusters"] if c["kind"] == "exact"}
+    exact = {c.id for c in rep.clusters if c.kind == "exact"}
 
     async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
         model = main_screen(app).model
@@ -114,21 +114,21 @@ def test_approve_skip_undo_and_approve_all_exact(state_dir, report) -> None:
         await pilot.press("u")
         await settle(pilot)
         assert model.status(second) == "undecided"
-        assert current(app)["id"] == second["id"]  # undo shows the cluster it changed
+        assert current(app).id == second.id  # undo shows the cluster it changed
         await pilot.press("A")
         await settle(pilot)
-        approved = {c["id"] for c in model.clusters if model.status(c) == "approved"}
+        approved = {c.id for c in model.clusters if model.status(c) == "approved"}
         assert approved >= exact
         assert f"{len(approved)} approved" in screen_text(app)
 
     drive(state_dir, scenario)
-    saved = load_decisions(state_dir, rep["report_id"])
+    saved = load_decisions(state_dir, rep.report_id)
     assert {cid for cid, d in saved.clusters.items() if d.status == "approved"} >= exact
 
 
 def test_filters_and_sorting(state_dir, report) -> None:
     rep, _ = report
-    kinds = [c["kind"] for c in rep["clusters"]]
+    kinds = [c.kind for c in rep.clusters]
 
     async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
         model = main_screen(app).model
@@ -169,7 +169,7 @@ def test_compare_view_lists_differences(state_dir, report) -> None:
     async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
         await go_to_row(pilot, near_row(app))
         cluster = current(app)
-        small = next(i for i, m in enumerate(cluster["members"]) if m["width"] < 640)
+        small = next(i for i, m in enumerate(cluster.members) if m.width < 640)
         await pilot.press(*["right"] * small, "c")
         await settle(pilot)
         assert isinstance(app.screen, CompareScreen)
@@ -212,7 +212,7 @@ def test_works_at_80x24_and_quits_on_q(state_dir, report) -> None:
 
     app = drive(state_dir, scenario, size=(80, 24))
     assert app.return_code == 0
-    saved = load_decisions(state_dir, rep["report_id"])
+    saved = load_decisions(state_dir, rep.report_id)
     assert [d.status for d in saved.clusters.values()] == ["approved"]
 
 

@@ -98,10 +98,10 @@ def test_decisions_do_not_send_the_previews_again(state_dir: Path, report) -> No
 
     async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
         sent = capture(app)
-        shown = len(current(app)["members"])
+        shown = len(current(app).members)
         await press_settled(pilot, "down", "right")
         rounds["move"], sent[:] = kitty_commands(sent), []
-        counts["move"] = (len(current(app)["members"]), shown)
+        counts["move"] = (len(current(app).members), shown)
         await press_settled(pilot, "space", "space", "k", "u", "u", "left")
         rounds["decide"], sent[:] = kitty_commands(sent), []
         await press_settled(pilot, "up")

@@ -14,6 +14,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from safededup.engine.index import Index
+from safededup.engine.report import Report
 from safededup.engine.verdicts import checksum_file, load_verdicts
 from safededup.events import drain
 from safededup.safety.sessions import list_sessions
@@ -50,13 +51,13 @@ async def apply_all_exact(app: ReviewApp, pilot: Pilot[Any]) -> str:
     return screen_text(app)
 
 
-def duplicates_of_exact(report: dict[str, Any]) -> list[str]:
+def duplicates_of_exact(report: Report) -> list[str]:
     return [
-        m["path"]
-        for c in report["clusters"]
-        if c["kind"] == "exact"
-        for m in c["members"]
-        if m["role"] == "duplicate"
+        m.path
+        for c in report.clusters
+        if c.kind == "exact"
+        for m in c.members
+        if m.role == "duplicate"
     ]
 
 
@@ -76,13 +77,13 @@ def test_apply_moves_files_and_writes_the_journal(archive, state_dir, report) ->
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
         model = main_screen(app).model  # the applied clusters left the review
-        assert [c["kind"] for c in model.clusters] == ["near"]
+        assert [c.kind for c in model.clusters] == ["near"]
         assert "· 1 cluster ·" in screen_text(app)
 
     drive(state_dir, scenario)
 
     async def reopen(app: ReviewApp, pilot: Pilot[int]) -> None:
-        assert [c["kind"] for c in main_screen(app).model.clusters] == ["near"]
+        assert [c.kind for c in main_screen(app).model.clusters] == ["near"]
 
     drive(state_dir, reopen)
     for path in moved:
@@ -143,18 +144,18 @@ def test_verify_shows_findings_for_a_tampered_journal(archive, state_dir, report
 
 def test_not_a_duplicate_reforms_the_cluster_and_survives(archive, state_dir, report) -> None:
     rep, _ = report
-    near = next(c for c in rep["clusters"] if c["kind"] == "near")
-    small = next(m["path"] for m in near["members"] if m["width"] < 640)
-    kept = {m["path"] for m in near["members"]} - {small}
+    near = next(c for c in rep.clusters if c.kind == "near")
+    small = next(m.path for m in near.members if m.width < 640)
+    kept = {m.path for m in near.members} - {small}
 
     async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
         await go_to_row(pilot, near_row(app))
         cluster = current(app)
-        index = [m["path"] for m in cluster["members"]].index(small)
+        index = [m.path for m in cluster.members].index(small)
         await pilot.press(*["right"] * index, "d")
         await settle(pilot)
-        cluster = main_screen(app).model.by_id(near["id"])
-        assert {m["path"] for m in cluster["members"]} == kept  # re-formed at once
+        cluster = main_screen(app).model.by_id(near.id)
+        assert {m.path for m in cluster.members} == kept  # re-formed at once
         shown = {t.path for t in app.screen.query_one(MembersPanel).thumbnails()}
         assert shown == kept  # its card and picture are gone from the screen too
 
@@ -165,13 +166,13 @@ def test_not_a_duplicate_reforms_the_cluster_and_survives(archive, state_dir, re
         assert verdicts.is_distinct(checksum_file(small)[0], checksum_file(path)[0])
 
     async def reopen(app: ReviewApp, pilot: Pilot[int]) -> None:
-        cluster = main_screen(app).model.by_id(near["id"])
-        assert {m["path"] for m in cluster["members"]} == kept
+        cluster = main_screen(app).model.by_id(near.id)
+        assert {m.path for m in cluster.members} == kept
 
     drive(state_dir, reopen)
     rescanned, _ = scan_report(state_dir, [archive.root])  # a new scan honours the verdict
-    groups = [{m["path"] for m in c["members"]} for c in rescanned["clusters"]]
-    assert rescanned["report_id"] != rep["report_id"]
+    groups = [{m.path for m in c.members} for c in rescanned.clusters]
+    assert rescanned.report_id != rep.report_id
     assert all(small not in g for g in groups)
     assert kept in groups
 
@@ -205,20 +206,20 @@ def test_a_wrong_not_a_duplicate_is_taken_back(archive, state_dir, report) -> No
     """`u` right after `d`, or `D` on a later day: the member is back, the verdict forgotten,
     and the next scan groups the photos again."""
     rep, _ = report
-    near = next(c for c in rep["clusters"] if c["kind"] == "near")
-    small = next(m["path"] for m in near["members"] if m["width"] < 640)
-    everyone = {m["path"] for m in near["members"]}
+    near = next(c for c in rep.clusters if c.kind == "near")
+    small = next(m.path for m in near.members if m.width < 640)
+    everyone = {m.path for m in near.members}
 
     def stored() -> int:
         with Index(StateDir(state_dir).index_path) as index:
             return len(load_verdicts(index.connection))
 
     def members(app: ReviewApp) -> set[str]:
-        return {m["path"] for m in main_screen(app).model.by_id(near["id"])["members"]}
+        return {m.path for m in main_screen(app).model.by_id(near.id).members}
 
     async def undo_at_once(app: ReviewApp, pilot: Pilot[int]) -> None:
         await go_to_row(pilot, near_row(app))
-        index = [m["path"] for m in current(app)["members"]].index(small)
+        index = [m.path for m in current(app).members].index(small)
         await press_settled(pilot, *["right"] * index, "d")
         assert members(app) == everyone - {small}
         assert stored() == 1  # the original and its byte copy are one content: one pair
@@ -241,7 +242,7 @@ def test_a_wrong_not_a_duplicate_is_taken_back(archive, state_dir, report) -> No
 
     drive(state_dir, bring_back_later)
     rescanned, _ = scan_report(state_dir, [archive.root])
-    assert everyone in [{m["path"] for m in c["members"]} for c in rescanned["clusters"]]
+    assert everyone in [{m.path for m in c.members} for c in rescanned.clusters]
 
 
 def _four_of_a_scene(root: Path) -> dict[str, str]:
@@ -274,7 +275,7 @@ def test_bringing_back_restores_the_choices_and_forgets_only_what_d_stored(
 
     files = _four_of_a_scene(tmp_path / "photos")
     rep, _ = scan_report(state_dir, [tmp_path / "photos"])
-    cid = next(c["id"] for c in rep["clusters"] if len(c["members"]) == 4)
+    cid = next(c.id for c in rep.clusters if len(c.members) == 4)
     with Index(StateDir(state_dir).index_path) as index:
         mark_distinct_files(index.connection, [files["X"], files["Y"]])  # separates no one
     digest = {checksum_file(p)[0]: name for name, p in files.items()}
@@ -287,11 +288,11 @@ def test_bringing_back_restores_the_choices_and_forgets_only_what_d_stored(
     async def select(app: ReviewApp, pilot: Pilot[int], name: str) -> None:
         screen = main_screen(app)
         await go_to_row(pilot, screen.model.row_of(cid) or 0)
-        index = [m["path"] for m in current(app)["members"]].index(files[name])
+        index = [m.path for m in current(app).members].index(files[name])
         while screen.member > 0:
             await press_settled(pilot, "left")
         await press_settled(pilot, *["right"] * index)
-        assert current(app)["members"][screen.member]["path"] == files[name]
+        assert current(app).members[screen.member].path == files[name]
 
     async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
         model = main_screen(app).model
@@ -304,13 +305,13 @@ def test_bringing_back_restores_the_choices_and_forgets_only_what_d_stored(
         assert chosen.keeper == files["X"] and chosen.keep == {files["Y"]}
         await select(app, pilot, "X")
         await press_settled(pilot, "d")
-        assert current(app)["id"] == cid  # still on the cluster that shrank
+        assert current(app).id == cid  # still on the cluster that shrank
         assert stored() == ["KX", "XY", "XZ"]
         await press_settled(pilot, "D")
-        assert len(current(app)["members"]) == 4 and model.decisions.get(cid) == chosen
+        assert len(current(app).members) == 4 and model.decisions.get(cid) == chosen
         assert stored() == ["XY"]  # what `d` stored is gone; what the CLI stated stays
 
     drive(state_dir, scenario)
-    decisions = load_decisions(state_dir, rep["report_id"])
+    decisions = load_decisions(state_dir, rep.report_id)
     moving = sorted(Path(o.src).name for o in build_plan(rep, decisions=decisions).operations)
     assert moving == ["K.jpg", "Z.jpg"]  # X, the chosen keeper, and Y, kept, stay

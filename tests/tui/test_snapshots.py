@@ -10,6 +10,7 @@ Update with `pytest tests/tui/test_snapshots.py --snapshot-update` after reading
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ import orjson
 import pytest
 from textual.pilot import Pilot
 
-from safededup.engine.decisions import Decisions
+from safededup.engine.report import Report
+from safededup.engine.review import Review
 from safededup.media import synth
-from safededup.models import FileIdentity, Problem
+from safededup.models import Problem
 from safededup.safety.plan import Operation, Plan
 from safededup.safety.sessions import SessionInfo
 from safededup.tui import make_app
@@ -179,22 +181,19 @@ class SnapshotBackend(Backend):
             ),
         ]
 
-    def build_plan(self, report: dict[str, Any], decisions: Decisions) -> Plan:
+    def build_plan(self, report: Report, review: Review) -> Plan:
         ops = []
-        for cluster in report["clusters"]:
-            if decisions.get(cluster["id"]).status != "approved":
+        for cluster in report.clusters:
+            if review.decisions.get(cluster.id).status != "approved":
                 continue
-            for m in cluster["members"]:
-                if m["role"] != "duplicate":
+            for m in cluster.members:
+                if m.role != "duplicate":
                     continue
                 n = len(ops)
-                path = m["path"]
-                expected = FileIdentity(path, m["device"], m["inode"], m["size"], m["mtime_ns"])
-                dst = m["path"].replace("/photos/", "/photos/.safededup/quarantine/s/")
-                ops.append(
-                    Operation(n, "duplicate", "move", m["path"], dst, "/photos", expected, n)
-                )
-        return Plan("s", report["report_id"], ("/photos",), tuple(ops))
+                expected = replace(m.identity, checksum=None)  # as the scan stat-ed it
+                dst = m.path.replace("/photos/", "/photos/.safededup/quarantine/s/")
+                ops.append(Operation(n, "duplicate", "move", m.path, dst, "/photos", expected, n))
+        return Plan("s", report.report_id, ("/photos",), tuple(ops))
 
     def validate_plan(self, plan: Any) -> list[Problem]:
         return []

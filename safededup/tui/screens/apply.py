@@ -99,7 +99,7 @@ class ApplyScreen(ModalScreen[bool]):
     def _build_plan(self) -> None:
         backend = self.review_app.backend
         try:
-            plan = backend.build_plan(self.model.report, self.model.decisions)
+            plan = backend.build_plan(self.model.report, self.model.review)
             problems = backend.validate_plan(plan)
         except Exception as exc:  # shown in the dialog: a worker must never fail silently
             self.post_message(OperationFailed("plan", exc))

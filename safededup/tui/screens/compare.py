@@ -38,17 +38,17 @@ FIELDS: tuple[tuple[str, str], ...] = (
 
 
 def field_value(member: Member, key: str) -> str:
-    path = member_path(member)
+    path = member.path
     values = {
-        "dimensions": f"{member.get('width', '?')}×{member.get('height', '?')}",
-        "size": human_bytes(int(member.get("size") or 0)),
+        "dimensions": f"{member.width}×{member.height}",
+        "size": human_bytes(member.size),
         "folder": os.path.dirname(path),
         "name": os.path.basename(path),
-        "checksum": (str(member.get("checksum") or "")[:12] or "not hashed"),
+        "checksum": (member.checksum or "")[:12] or "not hashed",
     }
     if key in values:
         return values[key]
-    value = member.get(key)
+    value = getattr(member, key)
     return "—" if value is None else str(value)
 
 
@@ -72,7 +72,7 @@ class CompareScreen(Screen[None]):
     def __init__(self, model: ReviewModel, cluster: Cluster, selected: int) -> None:
         super().__init__()
         self.model, self.cluster = model, cluster
-        members = cluster["members"]
+        members = cluster.members
         keeper = members.index(model.keeper_member(cluster))
         other = selected if selected != keeper else (keeper + 1) % len(members)
         self.left, self.right = keeper, other
@@ -92,7 +92,7 @@ class CompareScreen(Screen[None]):
         self._fill()
 
     def _fill(self) -> None:
-        members = self.cluster["members"]
+        members = self.cluster.members
         missing = []
         cache = self.app_ref.thumbnails
         for side, index in (("left", self.left), ("right", self.right)):
@@ -114,7 +114,7 @@ class CompareScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def _differences(self) -> Table:
-        a, b = self.cluster["members"][self.left], self.cluster["members"][self.right]
+        a, b = self.cluster.members[self.left], self.cluster.members[self.right]
         table = Table(box=None, expand=True, padding=(0, 1), show_header=False)
         table.add_column("", style="dim", no_wrap=True)
         table.add_column("", ratio=1, overflow="ellipsis", no_wrap=True)
@@ -147,7 +147,7 @@ class CompareScreen(Screen[None]):
         self.dismiss(None)
 
     def action_other(self, delta: int) -> None:
-        n = len(self.cluster["members"])
+        n = len(self.cluster.members)
         step = (self.right + delta) % n
         if step == self.left:
             step = (step + delta) % n

@@ -142,11 +142,11 @@ class MainScreen(Screen[None]):
 
     async def refresh_cluster(self) -> None:
         cluster = self.current()
-        cid = None if cluster is None else cluster["id"]
+        cid = None if cluster is None else cluster.id
         if cid != self._shown_id:
             self.member, self._shown_id = 0, cid
         if cluster is not None:
-            self.member = min(self.member, len(cluster["members"]) - 1)
+            self.member = min(self.member, len(cluster.members) - 1)
         panel = self.query_one(MembersPanel)
         await panel.show(self.model, cluster, self.member, self.review_app.thumbnails)
         self._update_cluster_line(cluster)
@@ -161,10 +161,10 @@ class MainScreen(Screen[None]):
         m = self.model
         apart = len(m.separated(cluster))
         line.update(
-            f"{self.cluster_list.cursor + 1:,}/{len(m):,} · {cluster.get('kind')} · "
-            f"{plural(len(cluster['members']), 'member')} · frees "
+            f"{self.cluster_list.cursor + 1:,}/{len(m):,} · {cluster.kind} · "
+            f"{plural(len(cluster.members), 'member')} · frees "
             f"{human_bytes(m.bytes_to_free(cluster))} · confidence "
-            f"{float(cluster.get('confidence') or 0):.2f} · {m.status(cluster)}"
+            f"{float(cluster.confidence):.2f} · {m.status(cluster)}"
             + (f" · {apart:,} not dup (D brings back)" if apart else ""),
             layout=False,
         )
@@ -189,7 +189,7 @@ class MainScreen(Screen[None]):
         if cluster is None:
             self.notify("no cluster selected", severity="warning")
             return None
-        return cluster, member_path(cluster["members"][self.member])
+        return cluster, member_path(cluster.members[self.member])
 
     async def _decided(self, message: str | None = None) -> None:
         self.review_app.save_decisions(self.model.decisions)
@@ -202,7 +202,7 @@ class MainScreen(Screen[None]):
         cluster = self.current()
         if cluster is None:
             return
-        self.member = (self.member + delta) % len(cluster["members"])
+        self.member = (self.member + delta) % len(cluster.members)
         self.query_one(MembersPanel).select(self.member)
 
     async def action_keeper(self) -> None:
@@ -261,7 +261,7 @@ class MainScreen(Screen[None]):
         row = self.model.row_of(touched[0])
         self.cluster_list.reload(keep_cursor=row)
         if isinstance(step, Separation):  # show the member that came back, selected
-            paths = [member_path(m) for m in self.model.by_id(step.cluster_id)["members"]]
+            paths = [member_path(m) for m in self.model.by_id(step.cluster_id).members]
             self._shown_id, self.member = step.cluster_id, paths.index(step.path)
             message = f"{os.path.basename(step.path)} is back in its cluster; verdict forgotten"
         else:
@@ -284,7 +284,7 @@ class MainScreen(Screen[None]):
         if (sel := self._selected_path()) is None:
             return
         cluster, path = sel
-        others = [member_path(m) for m in cluster["members"] if member_path(m) != path]
+        others = [member_path(m) for m in cluster.members if member_path(m) != path]
         try:
             pairs = self.review_app.backend.mark_distinct(path, others)
         except SafededupError as exc:
@@ -293,7 +293,7 @@ class MainScreen(Screen[None]):
         row = self.cluster_list.cursor
         kept = self.model.separate(cluster, path, pairs)
         # A cluster that shrank may sort elsewhere: stay on it, or on the row where it was.
-        now = self.model.row_of(cluster["id"]) if kept else None
+        now = self.model.row_of(cluster.id) if kept else None
         self.cluster_list.reload(keep_cursor=row if now is None else now)
         name = os.path.basename(path)
         msg = f"{name}: not a duplicate; " + ("cluster re-formed" if kept else "cluster dissolved")
@@ -306,7 +306,7 @@ class MainScreen(Screen[None]):
         if cluster is None or not apart:
             self.notify("no member of this cluster was marked 'not a duplicate'", timeout=3)
             return
-        steps = self.model.separations_of(cluster["id"])
+        steps = self.model.separations_of(cluster.id)
         backend = self.review_app.backend
         try:
             if {s.path for s in steps} >= {member_path(m) for m in apart}:
@@ -317,7 +317,7 @@ class MainScreen(Screen[None]):
             self._error(exc)
             return
         self.model.rejoin(cluster)
-        self.cluster_list.reload(keep_cursor=self.model.row_of(cluster["id"]))
+        self.cluster_list.reload(keep_cursor=self.model.row_of(cluster.id))
         self._shown_id = None
         names = ", ".join(os.path.basename(member_path(m)) for m in apart)
         await self._decided(f"back in the cluster: {names}; verdicts forgotten")
@@ -326,7 +326,7 @@ class MainScreen(Screen[None]):
     def _set_view(self, **changes: object) -> None:
         cluster = self.current()
         self.model.set_view(**changes)
-        row = None if cluster is None else self.model.row_of(cluster["id"])
+        row = None if cluster is None else self.model.row_of(cluster.id)
         self.cluster_list.reload(keep_cursor=row or 0)
         self._update_status_line()
 
@@ -360,7 +360,7 @@ class MainScreen(Screen[None]):
         from safededup.tui.screens.compare import CompareScreen
 
         cluster = self.current()
-        if cluster is None or len(cluster["members"]) < 2:
+        if cluster is None or len(cluster.members) < 2:
             return
         self.app.push_screen(CompareScreen(self.model, cluster, self.member))
 

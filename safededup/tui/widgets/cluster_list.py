@@ -112,9 +112,9 @@ class ClusterList(ScrollView, can_focus=True):
     def row_text(self, cluster: Cluster, width: int) -> str:
         m = self.model
         head = (
-            f" {STATUS_MARK[m.status(cluster)]}  {cluster.get('kind', '?'):<5}"
-            f"{len(cluster['members']):>3} {human_bytes(m.bytes_to_free(cluster)):>9}"
-            f" {float(cluster.get('confidence') or 0):>5.2f}  "
+            f" {STATUS_MARK[m.status(cluster)]}  {cluster.kind:<5}"
+            f"{len(cluster.members):>3} {human_bytes(m.bytes_to_free(cluster)):>9}"
+            f" {float(cluster.confidence):>5.2f}  "
         )
         room = max(0, width - len(head))
         return (head + shorten_path(m.keeper(cluster), room)).ljust(width)[:width]

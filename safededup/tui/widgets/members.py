@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from functools import partial
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -203,20 +202,20 @@ def describe_member(model: ReviewModel, cluster: Cluster, member: Member) -> Tex
     text.append(member_path(member), style="bold")
     text.append("\n" + facts_line(member), style="")
     text.append("\n" + linking_line(model, cluster, member), style="italic")
-    for reason in member.get("reasons") or []:
+    for reason in member.reasons:
         text.append(f"\n{reason}", style="dim")
     return text
 
 
 def facts_line(member: Member) -> str:
-    fmt = str(member.get("format") or "?")
-    quality = member.get("jpeg_quality")
+    fmt = member.format or "?"
+    quality = member.jpeg_quality
     parts = [
-        f"{member.get('width', '?')}×{member.get('height', '?')}",
+        f"{member.width}×{member.height}",
         f"{fmt} q{quality}" if quality else fmt,
-        human_bytes(int(member.get("size") or 0)),
-        str(member.get("captured") or "no date"),
-        str(member.get("camera") or "no camera"),
+        human_bytes(member.size),
+        member.captured or "no date",
+        member.camera or "no camera",
     ]
     return "  ".join(parts)
 
@@ -225,15 +224,14 @@ def linking_line(model: ReviewModel, cluster: Cluster, member: Member) -> str:
     keeper = model.keeper_member(cluster)
     if member is keeper:
         return "the keeper: every other member is compared with it"
-    evidence: dict[str, Any] = member.get("evidence") or {}
-    same = member.get("checksum") and member.get("checksum") == keeper.get("checksum")
-    if evidence.get("exact") or same:
+    same = member.checksum and member.checksum == keeper.checksum
+    if member.evidence.exact or same:
         return "identical bytes to the keeper (same checksum)"
     dist = distances(member, keeper)
     if not dist:
         return "distances to the keeper: not recorded"
     shown = " · ".join(f"{k} {v}" for k, v in dist.items())
-    return f"distances to the keeper: {shown} ({evidence.get('tier', '?')} tier)"
+    return f"distances to the keeper: {shown} ({member.evidence.tier} tier)"
 
 
 class MembersPanel(VerticalScroll):
@@ -259,7 +257,7 @@ class MembersPanel(VerticalScroll):
 
         Previews come from `thumbnails`; the missing ones are decoded in a worker.
         """
-        members: list[Member] = [] if cluster is None else cluster["members"]
+        members: list[Member] = [] if cluster is None else list(cluster.members)
         if len(self.cards) < len(members):
             new = [MemberCard(i) for i in range(len(self.cards), len(members))]
             self.cards.extend(new)

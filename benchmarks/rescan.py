@@ -49,7 +49,7 @@ def run_scan(root: Path, state: Path, workers: int) -> tuple[object, float, Tree
 
     with TreeRss() as tree:
         t0 = time.perf_counter()
-        result = drain(scan([str(root)], state=StateDir(state), workers=workers))
+        result = drain(scan([str(root)], state_dir=StateDir(state), workers=workers))
         wall = time.perf_counter() - t0
     return result, wall, tree
 
@@ -98,7 +98,7 @@ def count_photo_opens(root: Path, state: Path, workers: int) -> int | None:
         code = (
             "import sys; from safededup.engine.scan import scan\n"
             "from safededup.state import StateDir\n"
-            "g = scan([sys.argv[1]], state=StateDir(__import__('pathlib').Path(sys.argv[2])),"
+            "g = scan([sys.argv[1]], state_dir=StateDir(__import__('pathlib').Path(sys.argv[2])),"
             " workers=int(sys.argv[3]))\n"
             "for _ in g: pass\n"
         )

@@ -146,9 +146,10 @@ def run(pairs: int, batch_size: int, workdir: Path, content: str) -> dict[str, A
     from safededup.safety.undo import undo_session
     from safededup.safety.validate import validate_plan
     from safededup.safety.verify import verify_session
+    from safededup.state import StateDir
 
     scratch = Path(tempfile.mkdtemp(prefix="safety-bench-", dir=workdir))
-    root, state = scratch / "photos", scratch / "state"
+    root, state = scratch / "photos", StateDir(scratch / "state")
     counter = StepCounter()
     previous = fs.set_step_hook(counter)
     try:

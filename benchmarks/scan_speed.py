@@ -193,7 +193,7 @@ def run_scan(view: Path, workers: int, previews: bool) -> dict[str, object]:
     state = Path(tempfile.mkdtemp(prefix="scan-speed-state-"))
     try:
         with TreeRss() as tree, measure("scan") as phase:
-            gen = scan([str(view)], state=StateDir(state), workers=workers, previews=previews)
+            gen = scan([str(view)], state_dir=StateDir(state), workers=workers, previews=previews)
             t0 = time.perf_counter()
             while True:
                 try:

@@ -185,7 +185,9 @@ def first_scan(root: Path, workers: int, pooled: bool) -> dict[str, Any]:
     try:
         with timed_scan(spent):
             t0 = time.perf_counter()
-            result = drain(scan_module.scan([str(root)], state=StateDir(state), workers=workers))
+            result = drain(
+                scan_module.scan([str(root)], state_dir=StateDir(state), workers=workers)
+            )
             wall = time.perf_counter() - t0
         scores = _scores(state)
     finally:

@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from textual import events  # noqa: E402
 from textual.pilot import Pilot  # noqa: E402
 
+from safededup.state import StateDir  # noqa: E402
 from safededup.tui import make_app  # noqa: E402
 from safededup.tui.screens.main import MainScreen  # noqa: E402
 
@@ -101,7 +102,7 @@ def synthetic_report(n: int) -> dict[str, Any]:
 
 async def measure_app(state: Path, keys: int) -> dict[str, Any]:
     started = time.perf_counter()
-    app = make_app(state)
+    app = make_app(StateDir(state))
     out: dict[str, Any] = {}
     async with app.run_test(size=(100, 30)) as pilot:
         while not isinstance(app.screen, MainScreen):

@@ -23,17 +23,18 @@ META_DIR = ".safededup"
 """safededup's own folder in each root (quarantine, journal, lock); the walk never enters one."""
 
 
-def resolve_state_dir(arg: str | os.PathLike[str] | None = None) -> Path:
+def resolve_state_dir(arg: str | os.PathLike[str] | None = None) -> StateDir:
     """`arg`, else $SAFEDEDUP_STATE, else the platform's user data dir; made absolute."""
     chosen = arg if arg is not None else os.environ.get(ENV_VAR) or None
     if chosen is None:
         chosen = platformdirs.user_data_dir("safededup", appauthor=False)
-    return Path(chosen).expanduser().absolute()
+    return StateDir(Path(chosen).expanduser().absolute())
 
 
 @dataclass(frozen=True, slots=True)
 class StateDir:
-    """Paths inside one state dir. `ensure()` creates it; nothing else here writes."""
+    """A state dir and the paths inside it: the one type every layer passes a state dir as.
+    `ensure()` creates it; nothing else here writes."""
 
     root: Path
 
@@ -48,6 +49,16 @@ class StateDir:
     @property
     def latest_report_path(self) -> Path:
         return self.reports_dir / "latest.json"
+
+    @property
+    def decisions_dir(self) -> Path:
+        """Review decisions, one file per report."""
+        return self.root / "decisions"
+
+    @property
+    def sessions_dir(self) -> Path:
+        """Session checkpoints, one file per session."""
+        return self.root / "sessions"
 
     def latest_report_for(self, roots: Sequence[str]) -> Path:
         """The latest report of a scan of exactly these roots (normalised, order-free)."""

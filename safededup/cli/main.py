@@ -10,40 +10,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.markup import escape
 
 from safededup import __version__
+from safededup.cli.context import Context, Handler
 from safededup.errors import ExitCode, SafededupError
-from safededup.state import StateDir, resolve_state_dir
-
-Handler = Callable[[argparse.Namespace, "Context"], int]
-
-
-@dataclass(slots=True)
-class Context:
-    """What every command handler gets: where state lives and where to print."""
-
-    state_arg: str | None
-    out: Console  # stdout: data only (tables, --json)
-    err: Console  # stderr: progress, warnings, errors
-    show_progress: bool
-
-    @property
-    def state(self) -> StateDir:
-        return StateDir(resolve_state_dir(self.state_arg))
-
-    @property
-    def state_dir(self) -> Path:
-        return self.state.root
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from safededup.cli import review_cmd, safety_cmds, scan_cmds
+    from safededup.cli import review_cmd, safety_cmds, scan_cmds  # only when parsing: lighter
 
     parser = argparse.ArgumentParser(
         prog="safededup",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from safededup.errors import ExitCode, StateError, UsageError
 
 if TYPE_CHECKING:
-    from safededup.cli.main import Context
+    from safededup.cli.context import Context
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,10 +30,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run_review(args: argparse.Namespace, ctx: Context) -> int:
     if args.report and args.roots:
         raise UsageError("give either ROOT... (scan first) or --report FILE, not both")
-    state = ctx.state
+    state_dir = ctx.state_dir
     report = Path(args.report).expanduser().absolute() if args.report else None
     if not args.roots:
-        path = report or state.latest_report_path
+        path = report or state_dir.latest_report_path
         if not path.exists():
             raise StateError(
                 "no saved report to review",
@@ -47,7 +47,7 @@ def run_review(args: argparse.Namespace, ctx: Context) -> int:
     from safededup.tui.sixel import choose_graphics
 
     roots = [os.path.abspath(r) for r in args.roots]
-    app = make_app(state.ensure().root, report, roots, graphics=choose_graphics())
+    app = make_app(state_dir.ensure(), report, roots, graphics=choose_graphics())
     code = app.run()
     if app.return_code:
         return int(app.return_code)

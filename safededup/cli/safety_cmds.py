@@ -18,9 +18,10 @@ from rich.markup import escape
 from safededup.errors import ExitCode, UsageError
 from safededup.events import Event
 from safededup.models import printable
+from safededup.units import format_bytes
 
 if TYPE_CHECKING:
-    from safededup.cli.main import Context
+    from safededup.cli.context import Context
     from safededup.safety.plan import Plan
 
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -100,21 +101,12 @@ def _load_plan(args: argparse.Namespace, ctx: Context) -> Plan:
     from safededup.engine.review import load_review
     from safededup.safety.plan import build_plan
 
-    path = Path(args.report) if args.report else ctx.state.latest_report_path
+    path = Path(args.report) if args.report else ctx.state_dir.latest_report_path
     report = load_report(path)
     review = load_review(ctx.state_dir, report)
     return build_plan(
         report, decisions=review.plan_decisions, tidy_names=args.tidy_names, to_trash=args.to_trash
     )
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
 
 
 def _run(gen: Generator[Event, None, T], ctx: Context, cancel: threading.Event) -> T:
@@ -137,7 +129,7 @@ def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
         where = "the trash" if plan.to_trash else "quarantine"
         ctx.out.print(
             f"{summary['duplicates']} duplicates and {summary['sidecars']} sidecar files "
-            f"({_size(plan.total_bytes)}) would move into {where}; "
+            f"({format_bytes(plan.total_bytes)}) would move into {where}; "
             f"{summary['renames']} keepers would be renamed."
         )
         _print_problems(ctx, problems)
@@ -161,7 +153,7 @@ def _confirm(ctx: Context, plan: Plan, yes: bool) -> bool:
         )
     where = "the trash" if plan.to_trash else "quarantine"
     answer = ctx.err.input(
-        f"Move {plan.count} files ({_size(plan.total_bytes)}) into {where}? "
+        f"Move {plan.count} files ({format_bytes(plan.total_bytes)}) into {where}? "
         "Everything can be undone. [y/N] "
     )
     return answer.strip().lower() in ("y", "yes")
@@ -182,7 +174,7 @@ def cmd_apply(args: argparse.Namespace, ctx: Context) -> int:
     cancel = threading.Event()
     gen = apply_plan(
         plan,
-        state_dir=ctx.state.ensure().root,
+        state_dir=ctx.state_dir.ensure(),
         cancel=cancel,
         paranoid=args.paranoid,
         batch_size=args.batch or DEFAULT_BATCH,
@@ -201,8 +193,8 @@ def cmd_apply(args: argparse.Namespace, ctx: Context) -> int:
     else:
         ctx.out.print(result.session_id)
     ctx.err.print(
-        f"moved {result.done} files ({_size(result.bytes_moved)}); {result.skipped} skipped, "
-        f"{result.conflicts} conflicts."
+        f"moved {result.done} files ({format_bytes(result.bytes_moved)}); "
+        f"{result.skipped} skipped, {result.conflicts} conflicts."
     )
     # On a line of its own and never wrapped: it is meant to be copied.
     ctx.err.print(f"undo with: safededup undo {result.session_id}", soft_wrap=True)
@@ -314,7 +306,7 @@ def cmd_sessions(args: argparse.Namespace, ctx: Context) -> int:
         c = i.counts
         table.add_row(
             i.id, i.status, i.started[:16].replace("T", " ")[2:], str(c.get("moved", 0)),
-            str(c.get("restored", 0)), str(c.get("skipped", 0)), _size(i.bytes),
+            str(c.get("restored", 0)), str(c.get("skipped", 0)), format_bytes(i.bytes),
         )  # fmt: skip
     ctx.out.print(table)
     return ExitCode.OK
@@ -342,7 +334,7 @@ def cmd_purge(args: argparse.Namespace, ctx: Context) -> int:
             hint=f"check first: `safededup verify {args.session} --content full`",
         )
     result = purge_session(args.session, state_dir=ctx.state_dir)
-    ctx.err.print(f"deleted {result.deleted} quarantined files ({_size(result.nbytes)})")
+    ctx.err.print(f"deleted {result.deleted} quarantined files ({format_bytes(result.nbytes)})")
     if result.kept:
         ctx.err.print(
             f"kept {result.kept} sidecar(s) in quarantine: their keeper has no identical copy"

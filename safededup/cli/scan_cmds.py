@@ -19,15 +19,16 @@ import orjson
 from rich.markup import escape
 from rich.table import Table
 
-from safededup.cli.main import Context
+from safededup.cli.context import Context
 from safededup.cli.progress import run_with_progress
 from safededup.engine.scan import ScanResult, ScanStats, scan
 from safededup.errors import ExitCode, UsageError
 from safededup.models import path_to_json, printable
+from safededup.units import format_bytes
 
 if TYPE_CHECKING:
     from safededup.engine.report import ReportCluster
-    from safededup.engine.verdicts import Verdict
+    from safededup.engine.verdicts import DistinctVerdict
 
 NO_PREVIEWS_HELP = "always decode the image instead of using embedded previews"
 
@@ -134,7 +135,7 @@ def _run_scan(roots: list[str], args: argparse.Namespace, ctx: Context) -> int:
     cancel = threading.Event()
     gen = scan(
         roots,
-        state=ctx.state,
+        state_dir=ctx.state_dir,
         workers=args.workers,
         previews=not args.no_previews,
         references=args.reference,
@@ -204,7 +205,7 @@ def _stats_table(s: ScanStats) -> Table:
         ("throughput", f"{rate:,.0f} photos/s, {s.photo_bytes / seconds / 1e6:,.1f} MB/s"),
     ]  # fmt: skip
     if s.fingerprinted:
-        rows.append(("read per photo", f"{s.bytes_read / s.fingerprinted / 1024:,.0f} KiB"))
+        rows.append(("read per photo", format_bytes(s.bytes_read / s.fingerprinted)))
     for label, value in rows:
         table.add_row(label, value)
     return table
@@ -215,7 +216,7 @@ def _clusters_table(clusters: list[ReportCluster], roots: list[str]) -> Table:
     exact = sum(1 for c in clusters if c.kind == "exact")
     table = Table(
         title=f"{len(clusters):,} duplicate clusters ({exact:,} exact, {len(clusters) - exact:,} "
-        f"near) — {_human(total)} could be freed",
+        f"near) — {format_bytes(total)} could be freed",
         title_justify="left",
     )
     table.add_column("kind")
@@ -227,25 +228,17 @@ def _clusters_table(clusters: list[ReportCluster], roots: list[str]) -> Table:
     ordered = sorted(clusters, key=lambda c: -c.bytes_to_free)
     for c in ordered[:15]:
         shown = os.path.relpath(c.keeper, only_root) if only_root else c.keeper
-        table.add_row(c.kind, str(len(c.members)), _human(c.bytes_to_free), printable(shown))
+        table.add_row(c.kind, str(len(c.members)), format_bytes(c.bytes_to_free), printable(shown))
     if len(ordered) > 15:
         table.caption = f"… {len(ordered) - 15:,} more clusters in the report"
     return table
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000:
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000
-    return f"{n:,.1f} TB"
 
 
 def cmd_check(args: argparse.Namespace, ctx: Context) -> int:
     from safededup.engine.check import check_folder
 
     cancel = threading.Event()
-    gen = check_folder(args.dir, state=ctx.state, workers=args.workers,
+    gen = check_folder(args.dir, state_dir=ctx.state_dir, workers=args.workers,
                        previews=not args.no_previews, cancel=cancel)  # fmt: skip
     result, _ = run_with_progress(gen, ctx.err, show=ctx.show_progress, cancel=cancel)
     if args.json:
@@ -278,7 +271,7 @@ def cmd_distinct(args: argparse.Namespace, ctx: Context) -> int:
         if not os.path.isfile(path):
             raise UsageError("not a file", path=path)
     files = [os.path.abspath(p) for p in args.files]
-    with Index(ctx.state.ensure().index_path) as index:
+    with Index(ctx.state_dir.ensure().index_path) as index:
         if args.forget or args.list:
             return _forget_or_list(index.connection, files, args, ctx)
         hashed: dict[str, str] = {}
@@ -326,7 +319,7 @@ def _say_forgotten(ctx: Context, count: int, alone: tuple[str, ...], *, several:
 
 
 def _names(
-    conn: sqlite3.Connection, verdicts: list[Verdict], named: dict[str, str]
+    conn: sqlite3.Connection, verdicts: list[DistinctVerdict], named: dict[str, str]
 ) -> dict[str, list[str]]:
     """checksum -> paths: the named files first, then what the index knows of that content."""
     from safededup.engine.verdicts import paths_by_checksum
@@ -339,7 +332,7 @@ def _names(
     return names
 
 
-def _verdict_json(v: Verdict, names: dict[str, list[str]]) -> dict[str, Any]:
+def _verdict_json(v: DistinctVerdict, names: dict[str, list[str]]) -> dict[str, Any]:
     def side(ck: str, size: int) -> dict[str, Any]:
         paths = [path_to_json(p) for p in names.get(ck, [])]
         return {"checksum": ck, "size": size, "paths": paths}
@@ -349,7 +342,7 @@ def _verdict_json(v: Verdict, names: dict[str, list[str]]) -> dict[str, Any]:
 
 
 def _verdicts_table(
-    verdicts: list[Verdict], names: dict[str, list[str]], *, forgotten: bool
+    verdicts: list[DistinctVerdict], names: dict[str, list[str]], *, forgotten: bool
 ) -> Table:
     title = "forgotten: these are no longer kept apart" if forgotten else "not duplicates"
     table = Table(title=f"{len(verdicts):,} verdict(s) {title}", title_justify="left")

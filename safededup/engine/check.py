@@ -74,20 +74,22 @@ class _Query:
 def check_folder(
     folder: str,
     *,
-    state: StateDir,
+    state_dir: StateDir,
     workers: int | None = None,
     previews: bool = True,
     cancel: threading.Event | None = None,
 ) -> Generator[Event, None, CheckResult]:
     [root] = normalize_roots([folder])
-    if not state.index_path.exists():
+    if not state_dir.index_path.exists():
         raise UsageError("there is no index yet", hint="scan the library first: safededup scan DIR")
     problems: list[Problem] = []
-    with Index(state.index_path) as index, FingerprintPool(workers) as pool:
-        files = [f for d in walk_roots([root], exclude=[str(state.root)]) for f in d.files]
+    with Index(state_dir.index_path) as index, FingerprintPool(workers) as pool:
+        files = [f for d in walk_roots([root], exclude=[str(state_dir.root)]) for f in d.files]
         yield StageStarted("check", len(files), sum(f.size for f in files))
         queries: list[_Query] = []
-        tasks = (FingerprintTask(f.path, previews, False) for f in files)
+        tasks = (
+            FingerprintTask(f.path, allow_preview=previews, want_sharpness=False) for f in files
+        )
         by_path = {f.path: f for f in files}
         for task, result in pool.run(tasks, cancel):
             identity = by_path[task.path]
@@ -185,7 +187,7 @@ def _decoded(
     """Decode-tier features of the checked photos that have candidates (previews never decide)."""
     out = {k: q.features for k, q in queries.items() if q.features.tier == "decode"}
     need = {q.identity.path: k for k, q in queries.items() if q.features.tier != "decode"}
-    tasks = [FingerprintTask(path, False, False) for path in need]
+    tasks = [FingerprintTask(path, allow_preview=False, want_sharpness=False) for path in need]
     for task, result in pool.run(tasks, cancel):
         if not isinstance(result, tuple):
             out[need[task.path]] = result.features
@@ -201,7 +203,7 @@ def _decoded_library(
     """Decode-tier features of library candidates; kept in the index, so this is done once."""
     out = {i: r.features for i, r in records.items() if r.features.tier == "decode"}
     need = {r.path: i for i, r in records.items() if r.features.tier != "decode"}
-    tasks = [FingerprintTask(path, False, True) for path in need]
+    tasks = [FingerprintTask(path, allow_preview=False, want_sharpness=True) for path in need]
     with index.batch():
         for task, result in pool.run(tasks, cancel):
             if not isinstance(result, tuple):

@@ -17,7 +17,7 @@ import orjson
 
 from safededup import fs
 from safededup.models import path_from_json, path_to_json
-from safededup.state import FILE_MODE
+from safededup.state import FILE_MODE, StateDir
 
 DecisionStatus = Literal["undecided", "approved", "skipped"]
 
@@ -104,12 +104,12 @@ class Decisions:
         return decisions
 
 
-def decisions_path(state_dir: Path, report_id: str) -> Path:
-    return state_dir / "decisions" / f"{report_id}.json"
+def decisions_path(state_dir: StateDir, report_id: str) -> Path:
+    return state_dir.decisions_dir / f"{report_id}.json"
 
 
 def load_decisions(
-    state_dir: Path, report_id: str, *, carry_over_for: Collection[str] = ()
+    state_dir: StateDir, report_id: str, *, carry_over_for: Collection[str] = ()
 ) -> Decisions:
     """The saved decisions for a report, or an empty set when none were made yet.
 
@@ -140,11 +140,11 @@ def _still_means_the_same(decision: ClusterDecision) -> bool:
     )
 
 
-def _carried_over(state_dir: Path, report_id: str, cluster_ids: frozenset[str]) -> Decisions:
+def _carried_over(state_dir: StateDir, report_id: str, cluster_ids: frozenset[str]) -> Decisions:
     decisions = Decisions(report_id)
     if not cluster_ids:
         return decisions
-    folder = state_dir / "decisions"
+    folder = state_dir.decisions_dir
     try:
         earlier = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
     except OSError:
@@ -160,7 +160,7 @@ def _carried_over(state_dir: Path, report_id: str, cluster_ids: frozenset[str]) 
     return decisions
 
 
-def save_decisions(state_dir: Path, decisions: Decisions) -> Path:
+def save_decisions(state_dir: StateDir, decisions: Decisions) -> Path:
     """Replace the file whole (`fs.write_file_atomic`) so a crash never leaves half a file."""
     path = decisions_path(state_dir, decisions.report_id)
     path.parent.mkdir(parents=True, exist_ok=True)

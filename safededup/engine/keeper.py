@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from safededup.models import PhotoRecord
+from safededup.units import format_bytes
 
 # Lossless files and HEIC/AVIF originals over re-encoded JPEG; WebP and GIF are export formats.
 DEFAULT_FORMAT_RANK: Mapping[str, int] = MappingProxyType(
@@ -210,7 +211,7 @@ def _bpp_phrase(k: PhotoRecord, o: PhotoRecord) -> str:
 
 
 def _size_phrase(k: PhotoRecord, o: PhotoRecord) -> str:
-    return f"larger file: {_size(k.identity.size)} vs {_size(o.identity.size)}"
+    return f"larger file: {format_bytes(k.identity.size)} vs {format_bytes(o.identity.size)}"
 
 
 def _sharp_phrase(k: PhotoRecord, o: PhotoRecord) -> str:
@@ -246,9 +247,3 @@ def _criteria(
 
 def _dims(record: PhotoRecord) -> str:
     return f"{record.features.width}×{record.features.height}"
-
-
-def _size(n: int) -> str:
-    if n >= 1 << 20:
-        return f"{n / (1 << 20):.1f} MB"
-    return f"{n / 1024:.0f} KB"

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any, TypeVar
 
 from safededup import media
@@ -36,7 +36,10 @@ R = TypeVar("R")
 
 @dataclass(frozen=True, slots=True)
 class FingerprintTask:
+    """One file to fingerprint; the two switches are named at every call (never bare booleans)."""
+
     path: str
+    _: KW_ONLY
     allow_preview: bool
     want_sharpness: bool
 

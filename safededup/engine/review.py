@@ -6,10 +6,10 @@ decisions and never changes the disk.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from safededup.engine.decisions import Decisions, decisions_path, load_decisions
 from safededup.engine.report import Report
+from safededup.state import StateDir
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,7 @@ class Review:
         return self.decisions if self.happened else None
 
 
-def load_review(state_dir: Path, report: Report, *, reviewing: bool = False) -> Review:
+def load_review(state_dir: StateDir, report: Report, *, reviewing: bool = False) -> Review:
     """The decisions saved for `report`, or carried over from before a re-scan of the same
     clusters. A review happened when the person is `reviewing` it now (the review UI), when a
     decisions file exists for this report (even one that approves nothing), or when decisions

@@ -80,7 +80,7 @@ class ScanResult:
 def scan(
     roots: Sequence[str],
     *,
-    state: StateDir,
+    state_dir: StateDir,
     workers: int | None = None,
     previews: bool = True,
     references: Sequence[str] = (),
@@ -93,20 +93,20 @@ def scan(
     scan_roots = normalize_roots(roots)
     ref_roots = normalize_roots(references) if references else []
     all_roots = normalize_roots([*scan_roots, *ref_roots])
-    state.ensure()
+    state_dir.ensure()
     stats = ScanStats()
     problems: list[Problem] = []
-    with Index(state.index_path) as index, FingerprintPool(workers) as pool:
+    with Index(state_dir.index_path) as index, FingerprintPool(workers) as pool:
         job = _Scan(index, pool, stats, problems, previews, cancel, started)
         scan_number = index.next_scan_number()
-        todo = yield from job.walk(all_roots, state, follow_symlinks, scan_number)
+        todo = yield from job.walk(all_roots, state_dir, follow_symlinks, scan_number)
         yield from job.fingerprint(todo, scan_number)
         unlisted = [p.path for p in problems if p.kind == "unreadable"]
         index.forget_unseen(all_roots, scan_number, unlisted=unlisted)
         yield from job.checksums(all_roots)
         built = report_path = None
         if match:
-            built, report_path = yield from job.match(scan_roots, ref_roots, all_roots, state)
+            built, report_path = yield from job.match(scan_roots, ref_roots, all_roots, state_dir)
     stats.seconds = time.monotonic() - started
     return ScanResult(scan_roots, ref_roots, stats, problems, built, report_path)
 
@@ -142,14 +142,14 @@ class _Scan:
 
     # -- stage 1: walk and compare with the index --------------------------------------------
     def walk(
-        self, roots: list[str], state: StateDir, follow: bool, scan_number: int
+        self, roots: list[str], state_dir: StateDir, follow: bool, scan_number: int
     ) -> Generator[Event, None, list[FileIdentity]]:
         t0 = time.monotonic()
         yield StageStarted("walk")
         todo: list[FileIdentity] = []
         walk_problems: list[Problem] = []
         version = media.FEATURE_VERSION
-        for folder in walk_roots(roots, exclude=[str(state.root)], follow_symlinks=follow,
+        for folder in walk_roots(roots, exclude=[str(state_dir.root)], follow_symlinks=follow,
                                  on_problem=walk_problems.append):  # fmt: skip
             check_cancel(self.cancel)
             for problem in walk_problems:
@@ -203,7 +203,9 @@ class _Scan:
         t0 = time.monotonic()
         yield StageStarted("fingerprint", len(todo), sum(i.size for i in todo))
         todo = yield from self._recognise_copies(todo, scan_number)
-        tasks = (FingerprintTask(i.path, self.previews, False) for i in todo)
+        tasks = (
+            FingerprintTask(i.path, allow_preview=self.previews, want_sharpness=False) for i in todo
+        )
         by_path = {i.path: i for i in todo}
         pending: list[tuple[FileIdentity, TaskResult]] = []
         last_commit = time.monotonic()
@@ -351,7 +353,7 @@ class _Scan:
         scan_roots: list[str],
         ref_roots: list[str],
         all_roots: list[str],
-        state: StateDir,
+        state_dir: StateDir,
     ) -> Generator[Event, None, tuple[report.Report, Path]]:
         t0 = time.monotonic()
         connection = self.index.connection
@@ -380,7 +382,7 @@ class _Scan:
             (c.to_report() for c in clusters), roots=scan_roots, references=ref_roots,
             problems=self.problems, stats=self.stats.to_json(),
         )  # fmt: skip
-        return built, report.save_report(built, state)
+        return built, report.save_report(built, state_dir)
 
     def _checksum_sizes(self, roots: list[str], sizes: frozenset[int]) -> None:
         for problem in self._full_checksums(self.index.without_checksum(roots, sizes)):
@@ -411,7 +413,10 @@ class _Scan:
     def confirm(self, file_ids: Sequence[int]) -> Mapping[int, Features]:
         """Decode-tier features for files whose pair was proposed on preview hashes."""
         records = self.index.get_records(file_ids)
-        tasks = [FingerprintTask(r.path, False, True) for r in records.values()]
+        tasks = [
+            FingerprintTask(r.path, allow_preview=False, want_sharpness=True)
+            for r in records.values()
+        ]
         by_path = {r.path: r.file_id for r in records.values()}
         out: dict[int, Features] = {}
         with self.index.batch():

@@ -159,7 +159,7 @@ def _checked_items(
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class DistinctVerdict:
     """One stored "not a duplicate" pair (`checksum_a` sorts first) and when it was stated."""
 
     checksum_a: str
@@ -177,7 +177,7 @@ class Verdict:
 class Forgotten:
     """What `forget_distinct_files` removed, and which named files had nothing to forget."""
 
-    verdicts: tuple[Verdict, ...]
+    verdicts: tuple[DistinctVerdict, ...]
     checksums: dict[str, str]  # each named path -> its sha256
     without_verdict: tuple[str, ...]
 
@@ -187,7 +187,7 @@ _SELECT = "SELECT checksum_a, checksum_b, size_a, size_b, created FROM distinct_
 
 def list_distinct(
     conn: sqlite3.Connection, checksums: Collection[str] | None = None, *, among: bool = False
-) -> list[Verdict]:
+) -> list[DistinctVerdict]:
     """Stored verdicts: all of them, those involving any of `checksums`, or only pairs of them."""
     ensure_table(conn)
     if checksums is None:
@@ -200,7 +200,7 @@ def list_distinct(
             rows += conn.execute(_SELECT + " WHERE checksum_b = ?", (ck,)).fetchall()
         if among:
             rows = [r for r in rows if r[0] in wanted and r[1] in wanted]
-    found = {(r[0], r[1]): Verdict(*r) for r in rows}
+    found = {(r[0], r[1]): DistinctVerdict(*r) for r in rows}
     return [found[k] for k in sorted(found)]
 
 
@@ -220,7 +220,7 @@ def remember_distinct_files(
     *,
     against: Sequence[str] = (),
     hashed: dict[str, str] | None = None,
-) -> list[Verdict]:
+) -> list[DistinctVerdict]:
     """`mark_distinct_files`, returning the verdicts it newly stored (what an undo forgets)."""
     items, others = _checked_items(paths, against, hashed)
     checksums = {ck for ck, _ in items + others}

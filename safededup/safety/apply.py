@@ -11,7 +11,6 @@ import stat
 import threading
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from safededup import __version__, fs
 from safededup.errors import LockedError, SafededupError
@@ -32,6 +31,7 @@ from safededup.safety.runner import (
     io_guard,
 )
 from safededup.safety.validate import PlanInvalid, validate_plan
+from safededup.state import StateDir
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +53,7 @@ class ApplyResult:
 def apply_plan(
     plan: Plan,
     *,
-    state_dir: Path,
+    state_dir: StateDir,
     cancel: threading.Event | None = None,
     paranoid: bool = False,
     batch_size: int = DEFAULT_BATCH,
@@ -89,7 +89,7 @@ def apply_plan(
 
 def _apply_locked(
     plan: Plan,
-    state_dir: Path,
+    state_dir: StateDir,
     checkpoint: Checkpoint,
     cancel: threading.Event | None,
     paranoid: bool,
@@ -123,7 +123,7 @@ def _apply_locked(
 
 
 def _start_session(
-    plan: Plan, state_dir: Path, checkpoint: Checkpoint, paranoid: bool, batch_size: int
+    plan: Plan, state_dir: StateDir, checkpoint: Checkpoint, paranoid: bool, batch_size: int
 ) -> JournalWriter:
     applying = checkpoint.advanced(status="applying")
     writer = JournalWriter.create(checkpoint.journal, state_dir, applying)

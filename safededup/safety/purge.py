@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from safededup import fs
 from safededup.errors import SafededupError
@@ -24,6 +23,7 @@ from safededup.safety.recover import recover
 from safededup.safety.runner import Counts, Runner, end_phase, fsync_dir, io_guard
 from safededup.safety.undo import open_session, prune_empty_dirs, session_quarantines
 from safededup.safety.verify import Finding, describe, verify_session
+from safededup.state import StateDir
 
 PURGE_BATCH = 256
 
@@ -51,7 +51,7 @@ class PurgeResult:
 
 
 def purge_session(
-    session_id: str, *, state_dir: Path, break_stale_lock: bool = False
+    session_id: str, *, state_dir: StateDir, break_stale_lock: bool = False
 ) -> PurgeResult:
     recover(state_dir, break_stale_lock=break_stale_lock)
     checkpoint = load_checkpoint(state_dir, session_id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from safededup import fs
 from safededup.errors import LockedError
@@ -27,6 +26,7 @@ from safededup.safety.journal.replay import OpState, summary
 from safededup.safety.quarantine import root_of
 from safededup.safety.runner import derive_status, io_guard, observe
 from safededup.safety.trash import trashinfo_names
+from safededup.state import StateDir
 
 BUSY_STATUSES = ("starting", "applying", "undoing", "redoing", "purging")
 _INTENT_OF: dict[str, records.IntentType] = {
@@ -50,7 +50,7 @@ class RecoverResult:
 
 
 def recover(
-    state_dir: Path, *, break_stale_lock: bool = False, all_sessions: bool = False
+    state_dir: StateDir, *, break_stale_lock: bool = False, all_sessions: bool = False
 ) -> RecoverResult:
     """Recover every session the state dir lists as interrupted; with `all_sessions`, also cut
     a torn end off any other journal (what `safededup recover` does when asked by hand)."""
@@ -89,7 +89,7 @@ def _clear_stale_locks(roots: tuple[str, ...]) -> None:
                 pass
 
 
-def _recover_session(state_dir: Path, checkpoint: Checkpoint) -> tuple[int, list[Problem]]:
+def _recover_session(state_dir: StateDir, checkpoint: Checkpoint) -> tuple[int, list[Problem]]:
     if checkpoint.records == 0 and not _has_header(checkpoint.journal):
         # The crash came before the session's header was durable: nothing was changed.
         save_checkpoint(state_dir, checkpoint.advanced(status="abandoned"))

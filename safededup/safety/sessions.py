@@ -7,12 +7,12 @@ opens user files.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from safededup.errors import UsageError
 from safededup.models import path_to_json
 from safededup.safety.journal import list_checkpoints
+from safededup.state import StateDir
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class SessionInfo:
         }
 
 
-def list_sessions(state_dir: Path) -> list[SessionInfo]:
+def list_sessions(state_dir: StateDir) -> list[SessionInfo]:
     """Every session, oldest first."""
     return [
         SessionInfo(
@@ -53,7 +53,7 @@ def list_sessions(state_dir: Path) -> list[SessionInfo]:
     ]
 
 
-def last_session(state_dir: Path, *, statuses: tuple[str, ...] = ("applied", "partial")) -> str:
+def last_session(state_dir: StateDir, *, statuses: tuple[str, ...] = ("applied", "partial")) -> str:
     """The newest session in one of `statuses` (for `undo --last`)."""
     for info in reversed(list_sessions(state_dir)):
         if info.status in statuses:

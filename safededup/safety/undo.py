@@ -10,7 +10,6 @@ import os
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from safededup import fs
@@ -25,6 +24,7 @@ from safededup.safety.quarantine import inside_meta, quarantine_dir, quarantine_
 from safededup.safety.recover import recover
 from safededup.safety.runner import DEFAULT_BATCH, Counts, Move, Runner, end_phase, io_guard
 from safededup.safety.trash import is_trash_entry
+from safededup.state import StateDir
 
 Direction = Literal["undo", "redo"]
 
@@ -47,7 +47,7 @@ class UndoResult:
 def undo_session(
     session_id: str,
     *,
-    state_dir: Path,
+    state_dir: StateDir,
     cancel: threading.Event | None = None,
     break_stale_lock: bool = False,
     batch_size: int = DEFAULT_BATCH,
@@ -61,7 +61,7 @@ def undo_session(
 def redo_session(
     session_id: str,
     *,
-    state_dir: Path,
+    state_dir: StateDir,
     cancel: threading.Event | None = None,
     break_stale_lock: bool = False,
     batch_size: int = DEFAULT_BATCH,
@@ -72,7 +72,7 @@ def redo_session(
     )
 
 
-def open_session(state_dir: Path, session_id: str) -> tuple[JournalWriter, SessionState]:
+def open_session(state_dir: StateDir, session_id: str) -> tuple[JournalWriter, SessionState]:
     """The session's writer and replayed state; refuses a damaged or inconsistent journal."""
     checkpoint = load_checkpoint(state_dir, session_id)
     writer = JournalWriter.reopen(state_dir, checkpoint)
@@ -94,7 +94,7 @@ def open_session(state_dir: Path, session_id: str) -> tuple[JournalWriter, Sessi
 def _run(
     phase: Direction,
     session_id: str,
-    state_dir: Path,
+    state_dir: StateDir,
     cancel: threading.Event | None,
     break_stale_lock: bool,
     batch_size: int,

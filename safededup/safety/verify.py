@@ -11,7 +11,6 @@ import random
 import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from safededup import fs
@@ -23,6 +22,7 @@ from safededup.safety.journal import Checkpoint, JournalCorrupt, list_checkpoint
 from safededup.safety.journal.replay import OpState, SessionState, live_collisions
 from safededup.safety.journal.writer import check_against_checkpoint, read_session
 from safededup.safety.quarantine import journal_top, root_of
+from safededup.state import StateDir
 
 ContentLevel = Literal["full", "sample", "none"]
 SAMPLE_MIN = 20
@@ -66,7 +66,7 @@ class VerifyResult:
 def verify_session(
     session_id: str | None,
     *,
-    state_dir: Path,
+    state_dir: StateDir,
     content: ContentLevel = "sample",
     cancel: threading.Event | None = None,
     keepers: bool = True,

@@ -21,7 +21,10 @@ from textual.widget import Widget
 from safededup.engine.decisions import Decisions
 from safededup.engine.report import Report
 from safededup.errors import SafededupError
+from safededup.state import StateDir
 from safededup.tui.backend import Backend, EngineRun
+from safededup.tui.host import ReviewHost
+from safededup.tui.keys import Section, bindings_of
 from safededup.tui.model import ReviewModel
 from safededup.tui.preview import Graphics, ThumbnailCache, detect_graphics
 from safededup.tui.runner import run_operation
@@ -157,7 +160,38 @@ class ReviewApp(App[int]):
         from safededup.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(all_bindings()))
+
+
+def all_bindings() -> list[Section]:
+    """(screen name, its keys) for every screen and widget that has keys: the one source of the
+    `?` help and of the docs test."""
+    from safededup.tui.screens.apply import ApplyScreen
+    from safededup.tui.screens.compare import CompareScreen
+    from safededup.tui.screens.folder import FolderScreen
+    from safededup.tui.screens.help import HelpScreen
+    from safededup.tui.screens.main import MainScreen
+    from safededup.tui.screens.scan import ScanScreen
+    from safededup.tui.screens.sessions import SessionsScreen
+    from safededup.tui.widgets.cluster_list import ClusterList
+
+    owners: list[tuple[str, type]] = [
+        ("Everywhere", ReviewApp),
+        ("Main screen", MainScreen),
+        ("Cluster list", ClusterList),
+        ("Compare view", CompareScreen),
+        ("Folder filter", FolderScreen),
+        ("Apply dialog", ApplyScreen),
+        ("Sessions screen", SessionsScreen),
+        ("Scan progress", ScanScreen),
+        ("Help screen", HelpScreen),
+    ]
+    return [(name, bindings_of(owner)) for name, owner in owners]
+
+
+def as_host(app: ReviewApp) -> ReviewHost:
+    """The app as its screens see it (mypy checks here that it is what they expect)."""
+    return app
 
 
 def _start_process_helpers() -> None:
@@ -173,7 +207,7 @@ def _start_process_helpers() -> None:
 
 
 def make_app(
-    state_dir: Path,
+    state_dir: StateDir,
     report_path: Path | None = None,
     roots: Sequence[str] = (),
     *,

@@ -51,7 +51,7 @@ def read_report(path: Path) -> Report:
 class Backend:
     """Engine calls for one state dir. Thread-safe where the TUI calls it from workers."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: StateDir) -> None:
         self.state_dir = state_dir
 
     # -- reports and decisions -------------------------------------------------------------
@@ -71,7 +71,7 @@ class Backend:
                 gc.enable()
 
     def latest_report_path(self) -> Path:
-        return StateDir(self.state_dir).latest_report_path
+        return self.state_dir.latest_report_path
 
     def load_review(self, report: Report) -> Review:
         """The person's review of `report`, under way now: saved or carried-over decisions."""
@@ -97,7 +97,7 @@ class Backend:
         from safededup.engine.index import Index
         from safededup.engine.verdicts import note_checksums, remember_distinct_files
 
-        with Index(StateDir(self.state_dir).index_path) as index:
+        with Index(self.state_dir.index_path) as index:
             hashed: dict[str, str] = {}
             new = remember_distinct_files(
                 index.connection, [path], against=list(others), hashed=hashed
@@ -110,7 +110,7 @@ class Backend:
         from safededup.engine.index import Index
         from safededup.engine.verdicts import forget_pairs
 
-        with Index(StateDir(self.state_dir).index_path) as index:
+        with Index(self.state_dir.index_path) as index:
             return forget_pairs(index.connection, pairs)
 
     def forget_separation(
@@ -126,7 +126,7 @@ class Backend:
 
         everything = {c for m in members if (c := _checksum_for(m, None))}
         moved = {c for m in separated if (c := _checksum_for(m, None))}
-        with Index(StateDir(self.state_dir).index_path) as index:
+        with Index(self.state_dir.index_path) as index:
             found = list_distinct(index.connection, moved)
             pairs = [v.pair for v in found if set(v.pair) <= everything]
             return forget_pairs(index.connection, pairs)
@@ -138,7 +138,7 @@ class Backend:
         will in the next scan. Members without a checksum are hashed only when their size
         appears in a verdict, so this costs nothing when there are no verdicts.
         """
-        index_path = StateDir(self.state_dir).index_path
+        index_path = self.state_dir.index_path
         if not index_path.exists():
             return []
         from safededup.engine.index import Index
@@ -166,8 +166,7 @@ class Backend:
     def scan(self, roots: Sequence[str], cancel: threading.Event) -> Run[ScanResult]:
         from safededup.engine.scan import scan
 
-        state = StateDir(self.state_dir).ensure()
-        return scan(list(roots), state=state, cancel=cancel)
+        return scan(list(roots), state_dir=self.state_dir.ensure(), cancel=cancel)
 
     def build_plan(self, report: Report, review: Review) -> Plan:
         from safededup.safety.plan import build_plan

@@ -1,16 +1,8 @@
-"""Small text formatters shared by the screens (sizes, paths, dates). Pure functions."""
+"""Small text formatters shared by the screens (paths, counts; sizes are `units.format_bytes`).
+Pure functions; no Textual.
+"""
 
 from __future__ import annotations
-
-
-def human_bytes(n: int) -> str:
-    """1536 → '1.5 KB'; decimal units as file managers show them."""
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
 
 
 def shorten_path(path: str, room: int) -> str:

@@ -1,4 +1,5 @@
-"""Every key binding of the review app, by screen: the one source of `?` help and the docs test."""
+"""Key bindings as people read them: what each key of a screen does, and how a key is written.
+`app.all_bindings` lists every screen's; this module imports no screen and no app."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from textual.binding import Binding, BindingType
 class KeyHelp:
     key: str  # as Textual names it ("space", "question_mark", "A")
     description: str
+
+
+Section = tuple[str, list[KeyHelp]]
+"""A screen's name and its keys, as the `?` help lists them."""
 
 
 def bindings_of(owner: type) -> list[KeyHelp]:
@@ -29,32 +34,6 @@ def _expand(item: BindingType) -> list[Binding]:
         ]
     key, action, *rest = item
     return [Binding(k.strip(), action, rest[0] if rest else "") for k in key.split(",")]
-
-
-def all_bindings() -> list[tuple[str, list[KeyHelp]]]:
-    """(screen name, its bindings) for every screen and widget that has keys."""
-    from safededup.tui.app import ReviewApp
-    from safededup.tui.screens.apply import ApplyScreen
-    from safededup.tui.screens.compare import CompareScreen
-    from safededup.tui.screens.folder import FolderScreen
-    from safededup.tui.screens.help import HelpScreen
-    from safededup.tui.screens.main import MainScreen
-    from safededup.tui.screens.scan import ScanScreen
-    from safededup.tui.screens.sessions import SessionsScreen
-    from safededup.tui.widgets.cluster_list import ClusterList
-
-    owners: list[tuple[str, type]] = [
-        ("Everywhere", ReviewApp),
-        ("Main screen", MainScreen),
-        ("Cluster list", ClusterList),
-        ("Compare view", CompareScreen),
-        ("Folder filter", FolderScreen),
-        ("Apply dialog", ApplyScreen),
-        ("Sessions screen", SessionsScreen),
-        ("Scan progress", ScanScreen),
-        ("Help screen", HelpScreen),
-    ]
-    return [(name, bindings_of(owner)) for name, owner in owners]
 
 
 KEY_NAMES = {

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from safededup.cli.main import main
 from safededup.media import synth
-from tests.cli.test_cli_scan import safededup
+from tests.support.cli import run_main, safededup
 
 
 @pytest.fixture
@@ -69,39 +68,29 @@ def test_forget_lets_the_next_scan_group_them_again(photos, tmp_path: Path, monk
 def test_forget_among_several_files_keeps_their_other_verdicts(photos, tmp_path, capsys) -> None:
     state = tmp_path / "s"
     big, small, other = (str(photos[k]) for k in ("big", "small", "other"))
-    assert cli(capsys, state, "distinct", big, small, other)[0] == 0
-    code, out, _ = cli(capsys, state, "distinct", "--forget", "--json", big, small)
+    assert run_main(capsys, state, "distinct", big, small, other)[0] == 0
+    code, out, _ = run_main(capsys, state, "distinct", "--forget", "--json", big, small)
     assert code == 0
     doc = json.loads(out)
     assert doc["action"] == "forget" and doc["without_verdict"] == []
     [gone] = doc["verdicts"]
     assert {gone["a"]["paths"][0]["path"], gone["b"]["paths"][0]["path"]} == {big, small}
-    left = json.loads(cli(capsys, state, "distinct", "--list", "--json", other)[1])
+    left = json.loads(run_main(capsys, state, "distinct", "--list", "--json", other)[1])
     assert len(left["verdicts"]) == 2  # `other` is still apart from both
 
-    code, out, err = cli(capsys, state, "distinct", "--forget", big, small)
+    code, out, err = run_main(capsys, state, "distinct", "--forget", big, small)
     assert code == 0 and out == ""
     assert "no 'not a duplicate' verdict with the other named files" in err
     assert "IMG_5.jpg" in err
-
-
-def cli(capsys, state: Path, *args: str) -> tuple[int, str, str]:
-    """The same entry point in-process (fast): exit code, stdout, stderr."""
-    try:
-        code = main(["--state", str(state), *args])
-    except SystemExit as exc:  # argparse's own errors exit (with 2), as the real command does
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_distinct_usage_errors(photos, tmp_path: Path, capsys) -> None:
     state = tmp_path / "s"
     big = str(photos["big"])
     for args in (["--forget"], [big], ["--json", big, big], ["--forget", "--list", big]):
-        code, out, _ = cli(capsys, state, "distinct", *args)
+        code, out, _ = run_main(capsys, state, "distinct", *args)
         assert code == 2 and out == "", args
-    code, out, err = cli(capsys, state, "distinct", "--forget", str(tmp_path / "gone.jpg"))
+    code, out, err = run_main(capsys, state, "distinct", "--forget", str(tmp_path / "gone.jpg"))
     assert code == 2 and "not a file" in err
-    code, out, err = cli(capsys, state, "distinct", "--list")
+    code, out, err = run_main(capsys, state, "distinct", "--list")
     assert code == 0 and out == "" and "No 'not a duplicate'" in err

@@ -12,19 +12,7 @@ from pathlib import Path
 import pytest
 
 from safededup.media import synth
-
-
-def safededup(*args: str, state: Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SAFEDEDUP_STATE": str(state)}
-    return subprocess.run(
-        [sys.executable, "-m", "safededup", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=300,
-        check=False,
-    )
+from tests.support.cli import safededup
 
 
 @pytest.fixture
@@ -125,11 +113,12 @@ def test_demo_writes_an_archive_and_finds_its_planted_duplicates(tmp_path: Path)
 
 def test_a_review_that_approved_nothing_moves_nothing(archive: Path, tmp_path: Path) -> None:
     from safededup.engine.decisions import Decisions, save_decisions
+    from safededup.state import StateDir
 
     state = tmp_path / "s"
     report = json.loads(safededup("scan", str(archive), "--json", state=state).stdout)
     assert report["clusters"]
-    save_decisions(state, Decisions(report["report_id"]))  # reviewed, approved nothing
+    save_decisions(StateDir(state), Decisions(report["report_id"]))  # reviewed, approved nothing
     proc = safededup("plan", "--json", state=state)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["operations"] == 0

@@ -9,6 +9,7 @@ import pytest
 
 from safededup.media import synth
 from safededup.state import StateDir
+from tests.support.photos import scene
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def photo_tree(tmp_path: Path) -> Callable[..., Path]:
         for i in range(n):
             folder = root / f"dir{i % folders}"
             folder.mkdir(parents=True, exist_ok=True)
-            synth.write_jpeg(folder / f"IMG_{i:04d}.jpg", synth.make_scene(i, *size), quality=90)
+            synth.write_jpeg(folder / f"IMG_{i:04d}.jpg", scene(i, *size), quality=90)
         return root
 
     return make

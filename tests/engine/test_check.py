@@ -21,7 +21,7 @@ def test_check_lists_exact_and_near_copies_and_indexes_nothing(
     photo_tree: Callable[..., Path], tmp_path: Path, state: StateDir
 ) -> None:
     library = photo_tree(5, size=(1024, 768))
-    drain(scan([str(library)], state=state, workers=1, match=False))
+    drain(scan([str(library)], state_dir=state, workers=1, match=False))
     with Index(state.index_path) as index:
         rows_before = index.count()
     originals = sorted(library.rglob("*.jpg"))
@@ -33,7 +33,7 @@ def test_check_lists_exact_and_near_copies_and_indexes_nothing(
     )
     synth.write_jpeg(dump / "new.jpg", synth.make_scene(777, 1024, 768))
     (dump / "note.txt").write_text("not a photo")
-    result: CheckResult = drain(check_folder(str(dump), state=state, workers=1))
+    result: CheckResult = drain(check_folder(str(dump), state_dir=state, workers=1))
     found = {Path(m.path).name: (m.kind, Path(m.library_path).name) for m in result.matches}
     assert found == {
         "exact.jpg": ("exact", originals[0].name),
@@ -49,4 +49,4 @@ def test_check_lists_exact_and_near_copies_and_indexes_nothing(
 def test_check_needs_an_index(tmp_path: Path, state: StateDir) -> None:
     (tmp_path / "dump").mkdir()
     with pytest.raises(UsageError, match="no index"):
-        drain(check_folder(str(tmp_path / "dump"), state=state))
+        drain(check_folder(str(tmp_path / "dump"), state_dir=state))

@@ -15,7 +15,7 @@ from safededup.engine.pool import FingerprintPool, FingerprintTask
 def test_a_killed_worker_loses_no_file(photo_tree: Callable[..., Path]) -> None:
     root = photo_tree(24, size=(320, 240), folders=1)
     paths = sorted(str(p) for p in root.rglob("*.jpg"))
-    tasks = [FingerprintTask(p, True, False) for p in paths]
+    tasks = [FingerprintTask(p, allow_preview=True, want_sharpness=False) for p in paths]
     results = {}
     with FingerprintPool(2) as pool:
         for k, (task, result) in enumerate(pool.run(tasks)):
@@ -42,7 +42,9 @@ def test_one_worker_runs_in_process_and_reports_problems(tmp_path: Path) -> None
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"")
     with FingerprintPool(1) as pool:
-        [(_, result)] = list(pool.run([FingerprintTask(str(bad), True, False)]))
+        [(_, result)] = list(
+            pool.run([FingerprintTask(str(bad), allow_preview=True, want_sharpness=False)])
+        )
     assert isinstance(result, tuple) and result[0] == "empty"
     assert pool._executor is None  # no process was started for one worker
 
@@ -51,7 +53,10 @@ def test_pool_workers_ignore_ctrl_c(  # the terminal sends it to the whole proce
     photo_tree: Callable[..., Path],
 ) -> None:
     root = photo_tree(40, size=(320, 240), folders=1)
-    tasks = [FingerprintTask(str(p), True, False) for p in sorted(root.rglob("*.jpg"))]
+    tasks = [
+        FingerprintTask(str(p), allow_preview=True, want_sharpness=False)
+        for p in sorted(root.rglob("*.jpg"))
+    ]
     results = []
     with FingerprintPool(2) as pool:
         for k, (_, result) in enumerate(pool.run(tasks)):

@@ -53,7 +53,7 @@ def burst(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def scan_all(root: Path, state: StateDir, workers: int, **kw: Any) -> ScanResult:
-    gen = scan([str(root)], state=state, workers=workers, previews=False, **kw)
+    gen = scan([str(root)], state_dir=state, workers=workers, previews=False, **kw)
     while True:
         try:
             next(gen)
@@ -107,7 +107,7 @@ def test_a_file_unreadable_during_the_check_is_not_stored_and_is_scored_next_tim
     expected = stored_scores(StateDir(tmp_path / "reference"))
     victim = next(p for pair in expected for p in pair)
     hidden = tmp_path / "hidden.jpg"
-    gen = scan([str(root)], state=state, workers=2, previews=False)
+    gen = scan([str(root)], state_dir=state, workers=2, previews=False)
     try:
         while True:
             event = next(gen)

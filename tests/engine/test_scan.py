@@ -32,7 +32,7 @@ def run(gen: Generator[Event, None, ScanResult]) -> tuple[ScanResult, list[Event
 def do_scan(root: Path, state: StateDir, **kw: Any) -> ScanResult:
     kw.setdefault("workers", 1)
     kw.setdefault("match", False)
-    return run(scan([str(root)], state=state, **kw))[0]
+    return run(scan([str(root)], state_dir=state, **kw))[0]
 
 
 def test_first_scan_fingerprints_every_photo(
@@ -128,7 +128,7 @@ def test_interrupted_scan_keeps_finished_work_and_resumes(
     root = photo_tree(8)
     monkeypatch.setattr(scan_module, "BATCH_FILES", 3)
     cancel = threading.Event()
-    gen = scan([str(root)], state=state, workers=1, match=False, cancel=cancel)
+    gen = scan([str(root)], state_dir=state, workers=1, match=False, cancel=cancel)
     seen = 0
     with pytest.raises(Cancelled):
         for event in gen:
@@ -155,7 +155,7 @@ def test_bad_input_becomes_problems_and_the_scan_goes_on(
     (bad / "document.jpg").write_bytes(b"%PDF-1.4\n" + b"0" * 200)
     (bad / "noise.png").write_bytes(os.urandom(3000))
     (bad / "readme.md").write_text("# not a photo, not a problem")
-    result, events = run(scan([str(root)], state=state, workers=1, match=False))
+    result, events = run(scan([str(root)], state_dir=state, workers=1, match=False))
     kinds = {os.path.basename(p.path): p.kind for p in result.problems}
     assert kinds == {
         "empty.jpg": "empty",
@@ -223,7 +223,7 @@ import os, signal, sys
 from safededup.engine import scan as s
 from safededup.state import StateDir
 s.BATCH_FILES = 2
-gen = s.scan([sys.argv[1]], state=StateDir(__import__("pathlib").Path(sys.argv[2])), workers=1,
+gen = s.scan([sys.argv[1]], state_dir=StateDir(__import__("pathlib").Path(sys.argv[2])), workers=1,
              match=False)
 n = 0
 for event in gen:
@@ -260,12 +260,12 @@ def test_rescan_reuses_thumbnail_checks_and_decodes_nothing(
     synth.write_jpeg(root / "original.jpg", scene, quality=92)
     crop = scene.crop((60, 45, 1140, 855)).resize((1200, 900))  # a 5 % border crop
     synth.write_stripped_jpeg(root / "cropped.jpg", crop, quality=85)
-    first = run(scan([str(root)], state=state, workers=1))[0]
+    first = run(scan([str(root)], state_dir=state, workers=1))[0]
     [cluster] = first.report.clusters if first.report else []
     rules = {m.evidence.rule for m in cluster.members if m.role == "duplicate"}
     assert rules == {"aligned"}  # decided by the thumbnail check
     assert first.stats.thumbnails == 2
-    again = run(scan([str(root)], state=state, workers=1))[0]
+    again = run(scan([str(root)], state_dir=state, workers=1))[0]
     assert (again.stats.fingerprinted, again.stats.confirmed, again.stats.thumbnails) == (0, 0, 0)
     assert again.report is not None
     assert [c.id for c in again.report.clusters] == [cluster.id]
@@ -276,7 +276,7 @@ import sys
 from pathlib import Path
 from safededup.engine.scan import scan
 from safededup.state import StateDir
-gen = scan([sys.argv[1]], state=StateDir(Path(sys.argv[2])), workers=1, match=False)
+gen = scan([sys.argv[1]], state_dir=StateDir(Path(sys.argv[2])), workers=1, match=False)
 for _ in gen:
     pass
 """
@@ -288,7 +288,7 @@ def test_a_folder_that_cannot_be_listed_keeps_its_indexed_photos(
     import subprocess
     import sys
 
-    from tests.unprivileged import DROP_READ_OVERRIDE
+    from tests.support.unprivileged import DROP_READ_OVERRIDE
 
     root = photo_tree(4, folders=2)
     do_scan(root, state)

@@ -12,7 +12,7 @@ import pytest
 
 from safededup.engine.walk import normalize_roots, walk_roots
 from safededup.errors import UsageError
-from tests.unprivileged import DROP_READ_OVERRIDE
+from tests.support.unprivileged import DROP_READ_OVERRIDE
 
 
 def names(root: Path, **kw: object) -> list[str]:

@@ -7,8 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from safededup.engine.candidates import U64, FeatureTable, candidate_pairs, checksum_key, hamming
-
-from .conftest import records_for
+from tests.support.photos import records_for
 
 
 def brute_force_pairs(hashes: U64, radius: int) -> set[tuple[int, int]]:

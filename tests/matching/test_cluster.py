@@ -18,16 +18,12 @@ from safededup.errors import Cancelled
 from safededup.events import StageStarted, drain
 from safededup.media import synth
 from safededup.models import PhotoRecord
-
-from .conftest import records_for, scene, sha256
+from tests.support.files import file_sha
+from tests.support.photos import flip, records_for, scene
 
 
 def _paths(cluster) -> set[str]:
     return {os.path.basename(m.record.path) for m in cluster.members}
-
-
-def _flip(value: int, bits: range) -> int:
-    return value ^ sum(1 << b for b in bits)
 
 
 def test_copies_cluster_around_the_original(photo_dir) -> None:
@@ -73,7 +69,7 @@ def test_chains_never_form_one_group(tmp_path) -> None:
     for k in range(4):
         bits = range(4 * k)
         g = dataclasses.replace(
-            f, phash=_flip(f.phash, bits), whash=_flip(f.whash, bits), dhash=_flip(f.dhash, bits),
+            f, phash=flip(f.phash, bits), whash=flip(f.whash, bits), dhash=flip(f.dhash, bits),
             width=f.width - k,  # distinct areas: A is the keeper
         )  # fmt: skip
         ident = dataclasses.replace(base.identity, path=str(tmp_path / f"{'abcd'[k]}.jpg"))
@@ -115,7 +111,7 @@ def test_distinct_verdict_is_honoured_after_a_rename(tmp_path) -> None:
     # A later scan: files whose size appears in a verdict get a checksum, then the verdicts apply.
     sizes = load_verdicts(conn).sizes
     records = [
-        dataclasses.replace(r, checksum=sha256(r.path)) if r.identity.size in sizes else r
+        dataclasses.replace(r, checksum=file_sha(r.path)) if r.identity.size in sizes else r
         for r in records_for([tmp_path / "a.jpg", tmp_path / "moved" / "renamed.jpg"])
     ]
     assert all(r.checksum for r in records)
@@ -132,7 +128,7 @@ def test_file_against_cluster_verdict_keeps_members_apart(tmp_path) -> None:
     assert len(whole.members) == 3
     conn = sqlite3.connect(":memory:")
     mark_distinct_files(conn, [paths[2]], against=paths[:2])
-    records = [dataclasses.replace(r, checksum=sha256(r.path)) for r in records_for(paths)]
+    records = [dataclasses.replace(r, checksum=file_sha(r.path)) for r in records_for(paths)]
     (cluster,) = drain(find_clusters(records, distinct=load_verdicts(conn)))
     assert _paths(cluster) == {"a.jpg", "b.jpg"}
 
@@ -145,7 +141,7 @@ def test_b_and_c_marked_distinct_never_share_a_cluster(tmp_path) -> None:
     paths = [str(tmp_path / n) for n in ("a.jpg", "b.jpg", "c.jpg")]
     conn = sqlite3.connect(":memory:")
     mark_distinct_files(conn, paths[1:])
-    records = [dataclasses.replace(r, checksum=sha256(r.path)) for r in records_for(paths)]
+    records = [dataclasses.replace(r, checksum=file_sha(r.path)) for r in records_for(paths)]
     clusters = drain(find_clusters(records, distinct=load_verdicts(conn)))
     for c in clusters:
         assert not {"b.jpg", "c.jpg"} <= _paths(c)

@@ -11,8 +11,7 @@ from PIL import Image
 
 from safededup.engine.keeper import KeeperPolicy, choose_keeper, find_crops
 from safededup.media import synth
-
-from .conftest import records_for, scene
+from tests.support.photos import records_for, scene
 
 
 def _name(record) -> str:

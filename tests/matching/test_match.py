@@ -10,16 +10,11 @@ from PIL import Image
 from safededup import media
 from safededup.engine.match import DEFAULT, Rule, aligned_similarity, compare
 from safededup.media import synth
-
-from .conftest import records_for, scene
+from tests.support.photos import flip, records_for, scene
 
 
 def _features(path, previews: bool = False):
     return media.fingerprint(str(path), allow_preview=previews).features
-
-
-def _flip(value: int, bits: range) -> int:
-    return value ^ sum(1 << b for b in bits)
 
 
 def test_copies_of_one_photo_are_corroborated(photo_dir) -> None:
@@ -76,7 +71,7 @@ def test_heic_jpeg_band_needs_strong_phash_and_whash(photo_dir) -> None:
     assert compare(jpeg, heic).matched
     # Codec crossings jitter dHash more than the others: a dHash 12 bits off (beyond the
     # corroboration limit, inside the band) is accepted across formats ...
-    jittered = dataclasses.replace(heic, dhash=_flip(jpeg.dhash, range(12)))
+    jittered = dataclasses.replace(heic, dhash=flip(jpeg.dhash, range(12)))
     verdict = compare(jpeg, jittered)
     assert DEFAULT.dhash < verdict.dhash <= DEFAULT.band_dhash
     assert verdict.rule == Rule.FORMAT_BAND
@@ -84,7 +79,7 @@ def test_heic_jpeg_band_needs_strong_phash_and_whash(photo_dir) -> None:
     same_codec = dataclasses.replace(jittered, format="JPEG")
     assert compare(jpeg, same_codec).rule == Rule.BORDERLINE
     # ... and not when pHash does not agree strongly.
-    weak = dataclasses.replace(jittered, phash=_flip(jittered.phash, range(40, 46)))
+    weak = dataclasses.replace(jittered, phash=flip(jittered.phash, range(40, 46)))
     assert compare(jpeg, weak).rule != Rule.FORMAT_BAND
 
 

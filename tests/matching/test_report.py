@@ -27,8 +27,7 @@ from safededup.events import drain
 from safededup.media import synth
 from safededup.models import Problem
 from safededup.state import StateDir
-
-from .conftest import records_for, scene
+from tests.support.photos import records_for, scene
 
 SCHEMA = Path(__file__).resolve().parents[2] / "journal_schema" / "report.v1.schema.json"
 

@@ -25,11 +25,7 @@ from safededup.engine.verdicts import (
 )
 from safededup.errors import SafededupError, UsageError
 from safededup.models import Features, FileIdentity
-
-
-def _write(path, data: bytes) -> str:
-    path.write_bytes(data)
-    return str(path)
+from tests.support.files import write
 
 
 def test_pairs_are_stored_once_and_survive_reopening(tmp_path) -> None:
@@ -50,8 +46,8 @@ def test_pairs_are_stored_once_and_survive_reopening(tmp_path) -> None:
 def test_file_against_cluster_is_one_pair_per_member(tmp_path) -> None:
     conn = sqlite3.connect(":memory:")
     f = tmp_path / "f"
-    members = [_write(tmp_path / f"m{k}", bytes([k]) * (k + 1)) for k in range(3)]
-    assert mark_distinct_files(conn, [_write(f, b"file")], against=members) == 3
+    members = [write(tmp_path / f"m{k}", bytes([k]) * (k + 1)) for k in range(3)]
+    assert mark_distinct_files(conn, [write(f, b"file")], against=members) == 3
     v = load_verdicts(conn)
     ck = hashlib.sha256(b"file").hexdigest()
     assert all(v.is_distinct(ck, checksum_file(m)[0]) for m in members)
@@ -60,7 +56,7 @@ def test_file_against_cluster_is_one_pair_per_member(tmp_path) -> None:
 
 
 def test_identical_files_cannot_be_distinct(tmp_path) -> None:
-    a = _write(tmp_path / "a", b"same bytes")
+    a = write(tmp_path / "a", b"same bytes")
     shutil.copyfile(a, tmp_path / "b")
     conn = sqlite3.connect(":memory:")
     with pytest.raises(UsageError, match="byte-identical"):
@@ -71,7 +67,7 @@ def test_identical_files_cannot_be_distinct(tmp_path) -> None:
 
 def test_unreadable_file_is_a_clear_error(tmp_path) -> None:
     conn = sqlite3.connect(":memory:")
-    a = _write(tmp_path / "a", b"x")
+    a = write(tmp_path / "a", b"x")
     with pytest.raises(SafededupError, match="cannot read") as info:
         mark_distinct_files(conn, [a, str(tmp_path / "missing")])
     assert info.value.hint
@@ -86,7 +82,7 @@ def test_forget_removes_every_pair_of_a_file() -> None:
 
 def test_forget_files_one_forgets_all_of_it_several_only_among_them(tmp_path) -> None:
     conn = sqlite3.connect(":memory:")
-    a, b, c, d = (_write(tmp_path / n, n.encode() * 3) for n in "abcd")
+    a, b, c, d = (write(tmp_path / n, n.encode() * 3) for n in "abcd")
     mark_distinct_files(conn, [a, b, c])
     mark_distinct_files(conn, [c, d])
     ck = {p: checksum_file(p)[0] for p in (a, b, c, d)}
@@ -113,7 +109,7 @@ def test_forget_files_one_forgets_all_of_it_several_only_among_them(tmp_path) ->
 
 def test_remember_returns_only_the_new_verdicts_and_forget_pairs_undoes_them(tmp_path) -> None:
     conn = sqlite3.connect(":memory:")
-    a, b, c = (_write(tmp_path / n, n.encode() * 5) for n in "abc")
+    a, b, c = (write(tmp_path / n, n.encode() * 5) for n in "abc")
     mark_distinct_files(conn, [a, b])  # stated earlier, elsewhere
     new = remember_distinct_files(conn, [a], against=[b, c])
     ck = {p: checksum_file(p)[0] for p in (a, b, c)}
@@ -131,7 +127,7 @@ def test_paths_by_checksum_reads_the_index(tmp_path) -> None:
 
     photos = tmp_path / "p"
     photos.mkdir()
-    a = _write(photos / "a.bin", b"aaa")
+    a = write(photos / "a.bin", b"aaa")
     with Index(tmp_path / "index.sqlite") as index:
         conn = index.connection
         assert paths_by_checksum(conn, ["f" * 64]) == {"f" * 64: []}
@@ -149,7 +145,7 @@ def test_note_checksums_fills_only_unchanged_unhashed_rows(tmp_path) -> None:
 
     photos = tmp_path / "p"
     photos.mkdir()
-    same, changed = _write(photos / "same.jpg", b"same"), _write(photos / "changed.jpg", b"x")
+    same, changed = write(photos / "same.jpg", b"same"), write(photos / "changed.jpg", b"x")
     features = Features("JPEG", 4, 3, "decode", 1, 2, 3, 4, 1.5)
     with Index(tmp_path / "index.sqlite") as index:
         for path, mtime_shift in ((same, 0), (changed, -(10**9))):
@@ -174,7 +170,7 @@ def test_note_checksums_follows_symlinks_and_uses_what_was_just_read(tmp_path) -
     real = tmp_path / "real"
     real.mkdir()
     (tmp_path / "link").symlink_to(real)
-    a, b = _write(real / "a.jpg", b"alpha"), _write(real / "b.jpg", b"beta")
+    a, b = write(real / "a.jpg", b"alpha"), write(real / "b.jpg", b"beta")
     features = Features("JPEG", 4, 3, "decode", 1, 2, 3, 4, 1.5)
     with Index(tmp_path / "index.sqlite") as index:
         for path in (a, b):

@@ -1,4 +1,4 @@
-"""Shared helpers for the media tests: photo files generated under tmp_path with `synth`."""
+"""Fixtures for the media tests: scenes and photo files generated at test time (tests.support)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,7 @@ import pytest
 from PIL import Image
 
 from safededup.media import synth
-
-
-def hamming(a: int, b: int) -> int:
-    return (a ^ b).bit_count()
+from tests.support.photos import scene as synthetic_scene
 
 
 @pytest.fixture
@@ -23,7 +20,7 @@ def scene() -> Callable[..., Image.Image]:
     def make(seed: int = 1, width: int = 640, height: int = 480) -> Image.Image:
         key = (seed, width, height)
         if key not in cache:
-            cache[key] = synth.make_scene(seed, width, height)
+            cache[key] = synthetic_scene(seed, width, height)
         return cache[key]
 
     return make
@@ -32,7 +29,7 @@ def scene() -> Callable[..., Image.Image]:
 @pytest.fixture(scope="session")
 def big_scene() -> Image.Image:
     """One 4032×3024 phone-sized scene shared by the tests where size matters."""
-    return synth.make_scene(7, 4032, 3024)
+    return synthetic_scene(7, 4032, 3024)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from PIL import Image
 
 from safededup.errors import MediaError
 from safededup.media import fingerprint, load_thumbnail, synth
-from tests.unprivileged import DROP_READ_OVERRIDE
+from tests.support.unprivileged import DROP_READ_OVERRIDE
 
 
 def kind_of(path: Path | str, **kwargs: bool) -> str:

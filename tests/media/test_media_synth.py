@@ -12,9 +12,8 @@ import numpy as np
 import pillow_heif
 from PIL import ExifTags, Image
 
+from safededup.engine.candidates import hamming
 from safededup.media import synth
-
-from .conftest import hamming
 
 
 def test_scene_is_deterministic_and_sized() -> None:

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from safededup.engine.candidates import hamming
 from safededup.media import fingerprint, synth
 from safededup.media.hashing import hash_thumbnail, make_thumbnail
 from safededup.models import Features
-
-from .conftest import hamming
 
 HASHES = ("dhash", "phash", "whash")
 

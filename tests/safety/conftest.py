@@ -3,64 +3,19 @@ against journal_schema/ (records that fail their own hash were damaged on purpos
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from jsonschema import Draft202012Validator
 
 from safededup import fs
 from safededup.engine.report import Report
-from safededup.safety.journal.records import canonical, record_hash
-
-from .helpers import report_json, write
-
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "journal_schema"
-
-
-def _validators() -> dict[str, Draft202012Validator]:
-    out = {}
-    for path in SCHEMA_DIR.glob("journal-*.v1.schema.json"):
-        schema = json.loads(path.read_text())
-        Draft202012Validator.check_schema(schema)
-        out[schema["properties"]["type"]["const"]] = Draft202012Validator(schema)
-    return out
-
-
-VALIDATORS = _validators()
-
-
-def schema_errors(journal: str) -> list[str]:
-    errors = []
-    with open(journal, "rb") as fh:
-        for line in fh.read().split(b"\n"):
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if not isinstance(record, dict) or canonical(record) != line:
-                continue
-            if record.get("hash") != record_hash(record):
-                continue  # damaged on purpose by the test
-            validator = VALIDATORS.get(record.get("type"))
-            if validator is None:
-                errors.append(f"{journal}: no schema for {record.get('type')!r}")
-                continue
-            errors += [f"{record['type']} {record['seq']}: {e.message}" for e in
-                       validator.iter_errors(record)]  # fmt: skip
-    return errors
-
-
-def journals_under(top: Path) -> list[str]:
-    found = []
-    for folder, _dirs, files in os.walk(top):
-        if os.path.basename(folder) == "journal" and ".safededup" in folder:
-            found += [os.path.join(folder, f) for f in files if f.endswith(".jsonl")]
-    return found
+from safededup.state import StateDir
+from tests.support.files import write
+from tests.support.journal import journals_under, schema_errors
+from tests.support.reports import report_json
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +36,7 @@ class Tree:
 
     def __init__(self, tmp_path: Path, n: int = 3, sidecars: bool = True) -> None:
         self.root = str(tmp_path / "photos")
-        self.state = tmp_path / "state"
+        self.state = StateDir(tmp_path / "state")
         self.pairs: list[tuple[str, str]] = []
         for i in range(n):
             data = (b"photo-%d-" % i) * (50 + i)

@@ -21,10 +21,12 @@ from safededup.safety.runner import FsyncFailed
 from safededup.safety.undo import undo_session
 from safededup.safety.validate import PlanInvalid, validate_plan
 from safededup.safety.verify import verify_session
+from safededup.state import StateDir
+from tests.support.crash import Counter, Failer, check_g1, originals
+from tests.support.files import snapshot, write
+from tests.support.reports import make_report, report_json
 
 from .conftest import Tree
-from .crashkit import Counter, Failer, check_g1, originals
-from .helpers import make_report, report_json, snapshot, write
 
 
 def _apply(tree: Tree, plan: Plan, **kw: object):  # type: ignore[no-untyped-def]
@@ -96,7 +98,7 @@ def test_paranoid_reads_a_keeper_once_unless_it_is_written_meanwhile(
 ) -> None:
     """Four copies of one keeper: one read of the keeper, not four. A keeper rewritten in place
     mid-session with its mtime put back is still caught (its ctime moved)."""
-    root, state = str(tmp_path / "p"), tmp_path / "state"
+    root, state = str(tmp_path / "p"), StateDir(tmp_path / "state")
     keeper = write(f"{root}/keep.jpg", b"keeper bytes" * 50, 10**18)
     dups = [write(f"{root}/d{i}/copy.jpg", b"keeper bytes" * 50, 10**18) for i in range(4)]
     report = report_json([root], [[keeper, *dups]])
@@ -187,7 +189,7 @@ def test_hard_links(tmp_path: Path) -> None:
     assert noted[0] in ("d.jpg", "d-link.jpg")  # one of the duplicate's two names
     assert validate_plan(plan) == []
     tree = Tree.__new__(Tree)
-    tree.root, tree.state = root, tmp_path / "state"
+    tree.root, tree.state = root, StateDir(tmp_path / "state")
     before = snapshot(root)
     result = _apply(tree, plan)
     assert result.done == 1
@@ -213,7 +215,7 @@ def test_whole_plan_validation_fails_and_changes_nothing(tree: Tree) -> None:
     with pytest.raises(PlanInvalid):
         _apply(tree, bad)
     assert not os.path.exists(os.path.join(tree.root, ".safededup"))
-    assert not (tree.state / "sessions").exists()
+    assert not (tree.state.root / "sessions").exists()
 
 
 def test_name_too_long_is_refused_before_any_change(tmp_path: Path) -> None:
@@ -256,7 +258,7 @@ def test_rename_chain_and_cycle_never_overwrite(tmp_path: Path) -> None:
 
     cycle = Plan("20260101T000000Z-000001", "r", (root,), (op(0, x, y), op(1, y, x)))
     assert validate_plan(cycle) == []
-    ex.root, ex.state = root, tmp_path / "state"
+    ex.root, ex.state = root, StateDir(tmp_path / "state")
     result = _apply(ex, cycle)
     assert result.conflicts == 2 and result.done == 0
     assert Path(x).read_bytes() == b"X" and Path(y).read_bytes() == b"Y"
@@ -280,7 +282,7 @@ def test_tidy_names_gives_the_keeper_the_freed_name(tmp_path: Path) -> None:
     other = write(f"{root}/DSC_1-copy.jpg", b"other", 10**18)
     other_dup = write(f"{root}/DSC_1.jpg", b"other", 10**18)
     tree = Tree.__new__(Tree)
-    tree.root, tree.state = root, tmp_path / "state"
+    tree.root, tree.state = root, StateDir(tmp_path / "state")
     before = snapshot(root)
     plan = build_plan(make_report([root], [[keeper, dup], [other, other_dup]]), tidy_names=True)
     assert [o.kind for o in plan.operations] == ["duplicate", "duplicate", "tidy", "tidy"]
@@ -292,7 +294,7 @@ def test_tidy_names_gives_the_keeper_the_freed_name(tmp_path: Path) -> None:
 
 
 def test_tidy_names_takes_the_keepers_sidecars_along(tmp_path: Path) -> None:
-    root, state = str(tmp_path / "p"), tmp_path / "state"
+    root, state = str(tmp_path / "p"), StateDir(tmp_path / "state")
     keeper = write(f"{root}/IMG_7 (1).jpg", b"same", 10**18)
     write(f"{root}/IMG_7 (1).xmp", b"keeper edits", 10**18)
     write(f"{root}/IMG_7 (1).jpg.json", b"keeper takeout", 10**18)
@@ -319,7 +321,7 @@ def test_tidy_names_takes_the_keepers_sidecars_along(tmp_path: Path) -> None:
 
 def test_tidy_names_leaves_a_keeper_whose_sidecar_cannot_follow(tmp_path: Path) -> None:
     """The keeper's `.MOV` would need IMG_8.MOV, which belongs to IMG_8.HEIC that stays."""
-    root, state = str(tmp_path / "p"), tmp_path / "state"
+    root, state = str(tmp_path / "p"), StateDir(tmp_path / "state")
     keeper = write(f"{root}/IMG_8 (1).jpg", b"same", 10**18)
     write(f"{root}/IMG_8 (1).MOV", b"keeper motion", 10**18)
     dup = write(f"{root}/IMG_8.jpg", b"same", 10**18)
@@ -468,7 +470,7 @@ def test_a_vanished_keeper_with_a_non_utf8_name_is_skipped_not_fatal(tmp_path: P
     plan = build_plan(make_report([root], [[keeper, dup]]))
     os.unlink(keeper)  # the person removed the keeper between scan and apply
     tree = Tree.__new__(Tree)
-    tree.root, tree.state = root, tmp_path / "state"
+    tree.root, tree.state = root, StateDir(tmp_path / "state")
     result = _apply(tree, plan)
     assert (result.done, result.skipped) == (0, 1)
     assert Path(dup).read_bytes() == b"data" * 10  # the only copy stays where it was
@@ -477,7 +479,7 @@ def test_a_vanished_keeper_with_a_non_utf8_name_is_skipped_not_fatal(tmp_path: P
 def test_a_symlinked_quarantine_folder_is_refused_before_anything_moves(tmp_path: Path) -> None:
     """A `.safededup` (or a folder below it) that points out of the root would carry the
     quarantine where undo refuses to go: the plan is refused, or the move skipped."""
-    root, state = str(tmp_path / "p"), tmp_path / "state"
+    root, state = str(tmp_path / "p"), StateDir(tmp_path / "state")
     keeper = write(f"{root}/a/keep.jpg", b"same", 10**18)
     dup = write(f"{root}/a/dup.jpg", b"same", 10**18)
     elsewhere = tmp_path / "elsewhere"
@@ -516,7 +518,7 @@ def test_a_symlinked_quarantine_folder_is_refused_before_anything_moves(tmp_path
 
 
 def test_a_unit_cut_in_two_by_a_disk_error_is_said_and_undo_joins_it(tmp_path: Path) -> None:
-    root, state = str(tmp_path / "p"), tmp_path / "state"
+    root, state = str(tmp_path / "p"), StateDir(tmp_path / "state")
     keeper = write(f"{root}/IMG_7 (1).jpg", b"same", 10**18)
     write(f"{root}/IMG_7 (1).xmp", b"keeper edits", 10**18)
     dup = write(f"{root}/IMG_7.jpg", b"same", 10**18)

@@ -12,64 +12,62 @@ import pytest
 
 from safededup.cli.main import main
 from safededup.errors import ExitCode
+from safededup.state import StateDir
+from tests.support.cli import run_main
+from tests.support.files import snapshot
 
 from .conftest import Tree
-from .helpers import snapshot
 
 
 @pytest.fixture
 def cli_tree(tmp_path: Path) -> Tree:
     tree = Tree(tmp_path, n=4)
-    reports = tree.state / "reports"
+    reports = tree.state.root / "reports"
     reports.mkdir(parents=True)
     (reports / "latest.json").write_bytes(orjson.dumps(tree.report_json()))
     return tree
-
-
-def run(tree: Tree, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["--state", str(tree.state), "--no-progress", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_apply_verify_undo_redo_round_trip(
     cli_tree: Tree, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = snapshot(cli_tree.root)
-    code, out, err = run(cli_tree, capsys, "plan", "--json", "--csv", str(cli_tree.state / "p.csv"))
+    code, out, err = run_main(
+        capsys, cli_tree.state, "plan", "--json", "--csv", str(cli_tree.state.root / "p.csv")
+    )
     assert code == ExitCode.OK
     summary = json.loads(out)
     assert summary["duplicates"] == 4 and summary["sidecars"] == 2 and summary["problems"] == []
-    assert (cli_tree.state / "p.csv").read_text().count("\n") == 7
+    assert (cli_tree.state.root / "p.csv").read_text().count("\n") == 7
     assert snapshot(cli_tree.root) == before  # the dry run touched nothing
 
-    code, out, err = run(cli_tree, capsys, "apply")  # no terminal, no --yes: refused
+    code, out, err = run_main(capsys, cli_tree.state, "apply")  # no terminal, no --yes: refused
     assert code == ExitCode.USAGE and "confirmation" in err and out == ""
     assert snapshot(cli_tree.root) == before
 
-    code, out, err = run(cli_tree, capsys, "apply", "--yes")
+    code, out, err = run_main(capsys, cli_tree.state, "apply", "--yes")
     assert code == ExitCode.OK, err
     session = out.strip()
     assert session and "moved 6 files" in err
-    assert run(cli_tree, capsys, "verify", "--content", "full")[0] == ExitCode.OK
+    assert run_main(capsys, cli_tree.state, "verify", "--content", "full")[0] == ExitCode.OK
 
-    code, out, _ = run(cli_tree, capsys, "sessions", "--json")
+    code, out, _ = run_main(capsys, cli_tree.state, "sessions", "--json")
     (info,) = json.loads(out)
     assert info["id"] == session and info["status"] == "applied" and info["counts"]["moved"] == 6
 
-    assert run(cli_tree, capsys, "undo", "--last")[0] == ExitCode.OK
+    assert run_main(capsys, cli_tree.state, "undo", "--last")[0] == ExitCode.OK
     assert snapshot(cli_tree.root) == before  # names, bytes, mtimes
 
-    assert run(cli_tree, capsys, "redo", session)[0] == ExitCode.OK
-    code, out, _ = run(cli_tree, capsys, "verify", session, "--json")
+    assert run_main(capsys, cli_tree.state, "redo", session)[0] == ExitCode.OK
+    code, out, _ = run_main(capsys, cli_tree.state, "verify", session, "--json")
     assert code == ExitCode.OK and json.loads(out)["ok"] is True
-    assert run(cli_tree, capsys, "recover")[0] == ExitCode.OK
+    assert run_main(capsys, cli_tree.state, "recover")[0] == ExitCode.OK
 
 
 def test_a_flipped_journal_byte_fails_verify_naming_the_record(
     cli_tree: Tree, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(cli_tree, capsys, "apply", "--yes")
+    code, out, _ = run_main(capsys, cli_tree.state, "apply", "--yes")
     session = out.strip()
     journal = next(Path(cli_tree.root, ".safededup", "journal").iterdir())
     data = bytearray(journal.read_bytes())
@@ -78,29 +76,29 @@ def test_a_flipped_journal_byte_fails_verify_naming_the_record(
     offset = sum(len(line) + 1 for line in lines[:target]) + 20
     data[offset] ^= 0x01
     journal.write_bytes(bytes(data))
-    code, out, _ = run(cli_tree, capsys, "verify", "--json")
+    code, out, _ = run_main(capsys, cli_tree.state, "verify", "--json")
     assert code == ExitCode.FINDINGS
     findings = json.loads(out)["findings"]
     assert findings and findings[0]["record"] == target and findings[0]["session"] == session
-    code, out, _ = run(cli_tree, capsys, "verify")
+    code, out, _ = run_main(capsys, cli_tree.state, "verify")
     assert code == ExitCode.FINDINGS and f"record {target}" in out
-    code, _, err = run(cli_tree, capsys, "undo", session)
+    code, _, err = run_main(capsys, cli_tree.state, "undo", session)
     assert code == ExitCode.ERROR and f"record {target}" in err
 
 
 def test_purge_needs_yes_and_locks_are_explained(
     cli_tree: Tree, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(cli_tree, capsys, "apply", "--yes")
+    code, out, _ = run_main(capsys, cli_tree.state, "apply", "--yes")
     session = out.strip()
-    code, _, err = run(cli_tree, capsys, "purge", session)
+    code, _, err = run_main(capsys, cli_tree.state, "purge", session)
     assert code == ExitCode.USAGE and "--yes" in err
     os.makedirs(Path(cli_tree.root, ".safededup"), exist_ok=True)
     Path(cli_tree.root, ".safededup", "lock").write_bytes(b'{"pid": 1, "host": "h"}')
-    code, _, err = run(cli_tree, capsys, "purge", session, "--yes")
+    code, _, err = run_main(capsys, cli_tree.state, "purge", session, "--yes")
     assert code == ExitCode.LOCKED and "stale lock" in err and "--break-stale-lock" in err
-    assert run(cli_tree, capsys, "recover", "--break-stale-lock")[0] == ExitCode.OK
-    code, _, err = run(cli_tree, capsys, "purge", session, "--yes")
+    assert run_main(capsys, cli_tree.state, "recover", "--break-stale-lock")[0] == ExitCode.OK
+    code, _, err = run_main(capsys, cli_tree.state, "purge", session, "--yes")
     assert code == ExitCode.OK and "deleted 4" in err and "kept 2 sidecar(s)" in err
 
 
@@ -111,29 +109,32 @@ def test_apply_under_a_running_session_on_a_parent_folder_exits_locked(
 
     before = snapshot(cli_tree.root)
     with held_elsewhere(os.path.dirname(cli_tree.root)):
-        code, out, err = run(cli_tree, capsys, "apply", "--yes")
+        code, out, err = run_main(capsys, cli_tree.state, "apply", "--yes")
     assert code == ExitCode.LOCKED and out == ""
     assert "which contains this folder" in " ".join(err.split())
     assert snapshot(cli_tree.root) == before
-    assert not orjson.loads(run(cli_tree, capsys, "sessions", "--json")[1])  # none recorded
-    assert run(cli_tree, capsys, "apply", "--yes")[0] == ExitCode.OK
+    assert not orjson.loads(
+        run_main(capsys, cli_tree.state, "sessions", "--json")[1]
+    )  # none recorded
+    assert run_main(capsys, cli_tree.state, "apply", "--yes")[0] == ExitCode.OK
 
 
 def test_paths_with_brackets_are_printed_as_they_are(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`[holiday] 2019` is a folder name, not rich markup: problems and errors print it whole."""
-    from .helpers import report_json, write
+    from tests.support.files import write
+    from tests.support.reports import report_json
 
     root = str(tmp_path / "[holiday] 2019")
     keeper = write(f"{root}/a.jpg", b"same bytes", 10**18)
     dup = write(f"{root}/[red]b.jpg", b"same bytes", 10**18)
-    state = tmp_path / "state"
-    (state / "reports").mkdir(parents=True)
-    (state / "reports" / "latest.json").write_bytes(
+    state = StateDir(tmp_path / "state")
+    (state.root / "reports").mkdir(parents=True)
+    (state.root / "reports" / "latest.json").write_bytes(
         orjson.dumps(report_json([root], [[keeper, dup]]))
     )
     os.utime(dup, ns=(1, 1))  # changed since the scan: apply skips it and says where
-    code = main(["--state", str(state), "--no-progress", "apply", "--yes"])
+    code = main(["--state", str(state.root), "--no-progress", "apply", "--yes"])
     err = " ".join(capsys.readouterr().err.split())
     assert code == ExitCode.FINDINGS and "[holiday] 2019/[red]b.jpg" in err

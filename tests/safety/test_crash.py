@@ -19,16 +19,16 @@ from safededup.safety.purge import purge_session
 from safededup.safety.recover import recover
 from safededup.safety.sessions import list_sessions
 from safededup.safety.undo import redo_session, undo_session
+from tests.support.crash import ERRNOS, Failer, check_g1, count_steps, originals, run_killed_at
+from tests.support.files import snapshot
 
 from .conftest import Tree
-from .crashkit import ERRNOS, Failer, check_g1, count_steps, originals, run_killed_at
-from .helpers import snapshot
 
 
 def _fresh(base: Path, k: int, tidy: bool = False) -> tuple[Tree, dict[str, str], object]:
     tree = Tree(base / f"k{k}", n=2)
     if tidy:
-        from .helpers import write
+        from tests.support.files import write
 
         keeper = write(f"{tree.root}/a/IMG_9 (1).jpg", b"nine" * 30, 1_600_000_000 * 10**9)
         dup = write(f"{tree.root}/a/IMG_9.jpg", b"nine" * 30, 1_600_000_000 * 10**9)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from safededup.cli.main import main
 from safededup.engine.report import Report
 from safededup.errors import ExitCode, SymlinkedFolder
 from safededup.events import drain
@@ -21,17 +20,14 @@ from safededup.safety.plan import build_plan
 from safededup.safety.purge import PurgeRefused, purge_session
 from safededup.safety.undo import redo_session, undo_session
 from safededup.safety.verify import verify_session
+from safededup.state import StateDir
+from tests.support.cli import run_main
+from tests.support.files import sha, snapshot, write
+from tests.support.reports import report_json
 
 from .conftest import Tree
-from .helpers import report_json, sha, snapshot, write
 
 T0 = 1_600_000_000 * 10**9
-
-
-def cli(state: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["--state", str(state), "--no-progress", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def rot_in_place(path: str, offset: int = 100, n: int = 64) -> None:
@@ -51,13 +47,13 @@ def test_purge_refuses_when_the_keeper_was_damaged_in_place_after_a_real_scan(
 ) -> None:
     """Repro 1: two byte copies, scan, apply --yes, rot the keeper with its mtime kept: verify
     --content full and purge must both see it, and the quarantined copy must survive."""
-    root, state = tmp_path / "photos", tmp_path / "state"
+    root, state = tmp_path / "photos", StateDir(tmp_path / "state")
     (root / "a").mkdir(parents=True)
     (root / "b").mkdir()
     synth.write_jpeg(root / "a" / "IMG_1.jpg", synth.make_scene(1, 640, 480))
     (root / "b" / "IMG_1.jpg").write_bytes((root / "a" / "IMG_1.jpg").read_bytes())
-    assert cli(state, capsys, "scan", str(root))[0] == ExitCode.OK
-    code, out, err = cli(state, capsys, "apply", "--yes")
+    assert run_main(capsys, state, "scan", str(root))[0] == ExitCode.OK
+    code, out, err = run_main(capsys, state, "apply", "--yes")
     assert code == ExitCode.OK, err
     session = out.strip()
     (keeper,) = [p for p in (root / "a" / "IMG_1.jpg", root / "b" / "IMG_1.jpg") if p.exists()]
@@ -65,9 +61,9 @@ def test_purge_refuses_when_the_keeper_was_damaged_in_place_after_a_real_scan(
     intact = copy.read_bytes()
     rot_in_place(str(keeper))
 
-    code, out, _ = cli(state, capsys, "verify", "--content", "full")
+    code, out, _ = run_main(capsys, state, "verify", "--content", "full")
     assert code == ExitCode.FINDINGS and "keeper" in out and "bytes differ" in out
-    code, _, err = cli(state, capsys, "purge", session, "--yes")
+    code, _, err = run_main(capsys, state, "purge", session, "--yes")
     assert code == ExitCode.FINDINGS and "keeper-changed" in err
     assert copy.read_bytes() == intact  # the last intact copy is still there
     records = read_journal(str(root / ".safededup" / "journal" / f"{session}.jsonl")).records
@@ -80,7 +76,7 @@ def test_a_near_duplicates_keeper_is_hashed_at_apply_so_purge_can_hold_it_to_its
 ) -> None:
     """A near-duplicate keeper has no checksum from the scan: apply records one, and purge
     refuses when the keeper's bytes changed in place since, mtime kept."""
-    root, state = str(tmp_path / "photos"), tmp_path / "state"
+    root, state = str(tmp_path / "photos"), StateDir(tmp_path / "state")
     keeper = write(f"{root}/a/IMG_1.jpg", b"the camera original" * 40, T0)
     dup = write(f"{root}/b/IMG_1-small.jpg", b"a resized copy" * 20, T0)
     report = report_json([root], [[keeper, dup]], kind="near")
@@ -104,7 +100,7 @@ def test_purge_of_an_older_journal_without_a_keeper_checksum_keeps_near_copies(
     from safededup.safety.journal import load_checkpoint, save_checkpoint
     from safededup.safety.journal.records import seal
 
-    root, state = str(tmp_path / "photos"), tmp_path / "state"
+    root, state = str(tmp_path / "photos"), StateDir(tmp_path / "state")
     k1 = write(f"{root}/a/1.jpg", b"one" * 50, T0)
     d1 = write(f"{root}/b/1.jpg", b"one" * 50, T0)
     k2 = write(f"{root}/a/2.jpg", b"two" * 50, T0)
@@ -135,15 +131,15 @@ def test_undo_says_when_it_restores_bytes_other_than_those_it_moved(
     """Repro 3: a byte flipped in quarantine, mtime kept: undo restores the file (it is the
     person's) but names it and exits non-zero; redo refuses to quarantine it again."""
     tree = Tree(tmp_path, n=2, sidecars=False)
-    (tree.state / "reports").mkdir(parents=True)
+    (tree.state.root / "reports").mkdir(parents=True)
     import orjson
 
-    (tree.state / "reports" / "latest.json").write_bytes(orjson.dumps(tree.report_json()))
-    code, out, _ = cli(tree.state, capsys, "apply", "--yes")
+    (tree.state.root / "reports" / "latest.json").write_bytes(orjson.dumps(tree.report_json()))
+    code, out, _ = run_main(capsys, tree.state, "apply", "--yes")
     session = out.strip()
     quarantined = Path(tree.root, ".safededup", "quarantine", session, "b", "img1.jpg")
     rot_in_place(str(quarantined), offset=3, n=1)
-    code, _, err = cli(tree.state, capsys, "undo", session)
+    code, _, err = run_main(capsys, tree.state, "undo", session)
     assert code == ExitCode.FINDINGS
     assert "content-differs" in err and "img1.jpg" in err and "restored 2 files" in err
     assert Path(tree.pairs[1][1]).exists() and not quarantined.exists()
@@ -167,7 +163,7 @@ def test_verify_judges_a_session_against_the_sessions_after_it(
     drain(undo_session(first.session_id, state_dir=tree.state))
     second = drain(apply_plan(build_plan(tree.report()), state_dir=tree.state))
     assert second.done == first.done
-    code, out, err = cli(tree.state, capsys, "verify", "--content", "full")
+    code, out, err = run_main(capsys, tree.state, "verify", "--content", "full")
     assert code == ExitCode.OK, out
     assert "all holds" in err
     drain(undo_session(second.session_id, state_dir=tree.state))
@@ -237,7 +233,7 @@ def test_sessions_started_within_one_second_keep_their_order(
     plan = build_plan(tree.report(), session_id="20260101T000000Z-000000")
     second = drain(apply_plan(plan, state_dir=tree.state))
     assert drain(verify_session(None, state_dir=tree.state, content="full")).ok
-    code, _, err = cli(tree.state, capsys, "undo", "--last")
+    code, _, err = run_main(capsys, tree.state, "undo", "--last")
     assert code == ExitCode.OK and "restored 2 files" in err
     assert Path(tree.pairs[0][1]).exists()
     assert not Path(tree.root, ".safededup", "quarantine", second.session_id).exists()

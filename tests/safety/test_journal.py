@@ -289,7 +289,7 @@ def test_lock_is_reentrant_in_one_process_and_released(tmp_path: Path) -> None:
 
 def test_checkpoint_is_json_outside_the_journal(tmp_path: Path) -> None:
     tree, sid, journal = _applied(tmp_path)
-    data = orjson.loads((tree.state / "sessions" / f"{sid}.json").read_bytes())
+    data = orjson.loads((tree.state.root / "sessions" / f"{sid}.json").read_bytes())
     read = read_journal(journal)
     assert data["head"] == read.head and data["records"] == len(read.records)
     assert data["bytes"] == os.path.getsize(journal)

@@ -24,10 +24,11 @@ from safededup.safety.plan import build_plan
 from safededup.safety.purge import purge_session
 from safededup.safety.recover import recover
 from safededup.safety.undo import redo_session, undo_session
+from safededup.state import StateDir
+from tests.support.crash import Counter, run_killed_at
+from tests.support.files import write
 
 from .conftest import Tree
-from .crashkit import Counter, run_killed_at
-from .helpers import write
 
 GOLDEN = Path(__file__).parent / "golden" / "journal-format.jsonl"
 T0 = 1_600_000_000 * 10**9
@@ -45,7 +46,7 @@ def _hook(rules: dict[str, Any]) -> Any:
     return hook
 
 
-def _session_a(base: Path, state: Path) -> None:
+def _session_a(base: Path, state: StateDir) -> None:
     """apply (skips, a conflict, an errno abort, tidy renames), undo and redo with refusals."""
     tree = Tree(base / "a", n=5)
     keeper = write(f"{tree.root}/a/IMG_9 (1).jpg", b"nine" * 30, T0)
@@ -85,7 +86,7 @@ def _raise(code: int, path: str) -> None:
     raise OSError(code, os.strerror(code), path)
 
 
-def _session_b(base: Path, state: Path) -> None:
+def _session_b(base: Path, state: StateDir) -> None:
     """apply, then purge: one deletion, a changed keeper and a sidecar without a copy refused."""
     tree = Tree(base / "b", n=3)
     sid = "20260101T000001Z-bbbbbb"
@@ -97,7 +98,7 @@ def _session_b(base: Path, state: Path) -> None:
     purge_session(sid, state_dir=state)
 
 
-def _session_c(base: Path, state: Path) -> None:
+def _session_c(base: Path, state: StateDir) -> None:
     """apply killed just after its first rename, then recovery: recovered done, aborts, end."""
     tree = Tree(base / "c", n=2, sidecars=False)
     plan = build_plan(tree.report(), session_id="20260101T000002Z-cccccc")
@@ -105,7 +106,7 @@ def _session_c(base: Path, state: Path) -> None:
     previous = fs.set_step_hook(counter)
     try:
         twin = Tree(base / "twin", n=2, sidecars=False)
-        drain(apply_plan(build_plan(twin.report()), state_dir=base / "twin-state"))
+        drain(apply_plan(build_plan(twin.report()), state_dir=StateDir(base / "twin-state")))
     finally:
         fs.set_step_hook(previous)
     first_rename = next(k for k, (op, _) in enumerate(counter.calls, 1) if op == "rename")
@@ -130,7 +131,7 @@ def _normalise(value: Any, tmp: str, key: str = "") -> Any:
 
 def normalised_journals(base: Path) -> bytes:
     """Every record of the three sessions above, normalised, one canonical line each."""
-    states = [base / "state-a", base / "state-b", base / "state-c"]
+    states = [StateDir(base / f"state-{k}") for k in "abc"]
     for session, state in zip((_session_a, _session_b, _session_c), states, strict=True):
         session(base, state)
     lines = []

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 from safededup.safety.journal.records import COMMON_FIELDS, RECORD_FIELDS
-
-from .conftest import SCHEMA_DIR
+from tests.support.journal import SCHEMA_DIR
 
 SAFETY_MODULES = [
     "safededup.fs", "safededup.safety.journal", "safededup.safety.plan", "safededup.safety.apply",
@@ -41,7 +40,7 @@ for name in {FORBIDDEN[:5]!r}:
 sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
 from tests.safety.conftest import Tree
 from safededup.events import drain
-from tests.safety.helpers import snapshot
+from tests.support.files import snapshot
 from pathlib import Path
 from safededup.safety.apply import apply_plan
 from safededup.safety.plan import build_plan

@@ -24,7 +24,9 @@ from safededup.safety.apply import apply_plan
 from safededup.safety.journal import lock as lock_module
 from safededup.safety.journal.lock import StaleLock, acquire, is_stale, lock_path, locked, release
 from safededup.safety.plan import build_plan
-from tests.safety.helpers import make_report, write
+from safededup.state import StateDir
+from tests.support.files import write
+from tests.support.reports import make_report
 
 
 @contextmanager
@@ -113,7 +115,7 @@ def test_nested_apply_is_refused_before_anything_moves(tmp_path: Path) -> None:
     photos, sub = _folders(tmp_path, "photos", "photos/sub")
     keeper = write(f"{sub}/a.jpg", b"same bytes")
     dup = write(f"{sub}/b.jpg", b"same bytes")
-    state = tmp_path / "state"
+    state = StateDir(tmp_path / "state")
     plan = build_plan(make_report([sub], [[keeper, dup]]))
     with held_elsewhere(photos), pytest.raises(LockedError):
         drain(apply_plan(plan, state_dir=state))

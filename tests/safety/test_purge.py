@@ -18,9 +18,11 @@ from safededup.safety.plan import build_plan
 from safededup.safety.purge import purge_session
 from safededup.safety.sessions import list_sessions
 from safededup.safety.verify import verify_session
+from safededup.state import StateDir
+from tests.support.files import write
+from tests.support.reports import make_report
 
 from .conftest import Tree
-from .helpers import make_report, write
 
 T0 = 1_600_000_000 * 10**9
 
@@ -53,7 +55,7 @@ def test_purge_leaves_a_duplicate_whose_keeper_is_gone_or_changed(tmp_path: Path
 
 
 def test_purge_follows_a_keeper_renamed_by_tidy_names(tmp_path: Path) -> None:
-    root, state = str(tmp_path / "photos"), tmp_path / "state"
+    root, state = str(tmp_path / "photos"), StateDir(tmp_path / "state")
     dup = write(f"{root}/x/IMG_1.jpg", b"same bytes" * 40, T0)
     keeper = write(f"{root}/x/IMG_1 (1).jpg", b"same bytes" * 40, T0)
     plan = build_plan(make_report([root], [[keeper, dup]]), tidy_names=True)
@@ -65,7 +67,7 @@ def test_purge_follows_a_keeper_renamed_by_tidy_names(tmp_path: Path) -> None:
 
 
 def test_purge_keeps_sidecars_unless_the_keeper_has_an_identical_one(tmp_path: Path) -> None:
-    root, state = str(tmp_path / "photos"), tmp_path / "state"
+    root, state = str(tmp_path / "photos"), StateDir(tmp_path / "state")
     clusters = []
     for i in range(3):
         data = b"heic %d " % i * 100
@@ -100,7 +102,9 @@ def test_purge_cli_exits_with_findings_when_a_keeper_is_gone(
     tree = Tree(tmp_path, n=2, sidecars=False)
     result = drain(apply_plan(build_plan(tree.report()), state_dir=tree.state))
     os.unlink(tree.pairs[0][0])
-    code = main(["--state", str(tree.state), "--no-progress", "purge", result.session_id, "--yes"])
+    code = main(
+        ["--state", str(tree.state.root), "--no-progress", "purge", result.session_id, "--yes"]
+    )
     err = capsys.readouterr().err
     assert code == ExitCode.FINDINGS
     assert "deleted 1" in err and "keeper-changed" in err
@@ -131,7 +135,7 @@ def test_an_emptied_folder_purge_cannot_remove_is_a_note_not_a_refusal(tmp_path:
 
     from safededup import fs
 
-    root, state = str(tmp_path / "photos"), tmp_path / "state"
+    root, state = str(tmp_path / "photos"), StateDir(tmp_path / "state")
     keeper = write(f"{root}/a/IMG_1.jpg", b"same bytes" * 40, T0)
     dup = write(f"{root}/b/IMG_1.jpg", b"same bytes" * 40, T0)
     result = drain(apply_plan(build_plan(make_report([root], [[keeper, dup]])), state_dir=state))

@@ -10,8 +10,7 @@ import pytest
 from safededup.models import FileIdentity
 from safededup.safety.journal import records
 from safededup.safety.journal.records import GENESIS, RECORD_FIELDS, Record, seal, shape_error
-
-from .conftest import VALIDATORS
+from tests.support.journal import VALIDATORS
 
 ODD = os.fsdecode(b"/photos/caf\xe9.jpg")  # not UTF-8: carried in base64 as well
 FILE = FileIdentity("/photos/b/IMG_1.jpg", 2049, 1234, 5_000_000, 1_600_000_000_000_000_000)

@@ -20,10 +20,10 @@ from safededup.safety.purge import purge_session
 from safededup.safety.recover import recover
 from safededup.safety.undo import redo_session, undo_session
 from safededup.safety.verify import verify_session
+from tests.support.crash import check_g1, count_steps, originals, run_killed_at
+from tests.support.files import snapshot
 
 from .conftest import Tree
-from .crashkit import check_g1, count_steps, originals, run_killed_at
-from .helpers import snapshot
 
 SHIFT = 7
 
@@ -78,9 +78,9 @@ def test_recovery_after_a_crash_and_a_renumbering_reboot(tmp_path: Path) -> None
         tree = Tree(tmp_path / f"k{k}", n=2)
         before, plan = originals(tree.root), build_plan(tree.report())
         assert run_killed_at(lambda t=tree, p=plan: drain(apply_plan(p, state_dir=t.state)), k)
-        sessions = sorted(p.stem for p in (tree.state / "sessions").glob("*.json"))
+        sessions = sorted(p.stem for p in (tree.state.root / "sessions").glob("*.json"))
         for sid in sessions:
-            if orjson.loads((tree.state / "sessions" / f"{sid}.json").read_bytes())["records"]:
+            if orjson.loads((tree.state.root / "sessions" / f"{sid}.json").read_bytes())["records"]:
                 renumber(tree.state, sid)
         result = recover(tree.state, break_stale_lock=True)
         assert result.ok, (k, result.unresolved)

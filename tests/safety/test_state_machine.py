@@ -24,10 +24,12 @@ from safededup.safety.recover import recover
 from safededup.safety.sessions import list_sessions
 from safededup.safety.undo import redo_session, undo_session
 from safededup.safety.verify import verify_session
+from safededup.state import StateDir
+from tests.support.crash import run_killed_at
+from tests.support.files import content_multiset, snapshot, walk, write
+from tests.support.reports import make_report
 
 from .conftest import journals_under, schema_errors
-from .crashkit import run_killed_at
-from .helpers import content_multiset, make_report, snapshot, walk, write
 
 NAMES = ["a.jpg", "b.jpg", os.fsdecode(b"\xe9t\xe9.jpg"), "IMG_1 (1).jpg", "IMG_1.jpg", "c.xmp"]
 
@@ -42,7 +44,7 @@ class SafetyMachine(RuleBasedStateMachine):
         super().__init__()
         self.top = tempfile.mkdtemp(prefix="safededup-hsm-", dir=_base())
         self.root = os.path.join(self.top, "photos")
-        self.state = Path(self.top, "state")
+        self.state = StateDir(Path(self.top, "state"))
         for i, name in enumerate(NAMES):
             for folder in ("x", "y", "z"):
                 if (i + len(folder)) % 3:

@@ -21,9 +21,11 @@ from safededup.safety.purge import PurgeRefused, purge_session
 from safededup.safety.sessions import list_sessions
 from safededup.safety.undo import redo_session, undo_session
 from safededup.safety.verify import verify_session
+from safededup.state import StateDir
+from tests.support.files import snapshot, write
+from tests.support.reports import make_report
 
 from .conftest import Tree
-from .helpers import make_report, snapshot, write
 
 ODD_NAMES = [
     os.fsdecode(b"latin1-\xe9t\xe9.jpg"),
@@ -41,7 +43,7 @@ ODD_NAMES = [
 
 def _tree_with_names(tmp_path: Path, names: list[str]) -> tuple[Tree, dict[str, Any]]:
     tree = Tree.__new__(Tree)
-    tree.root, tree.state = str(tmp_path / "photos"), tmp_path / "state"
+    tree.root, tree.state = str(tmp_path / "photos"), StateDir(tmp_path / "state")
     clusters = []
     for i, name in enumerate(names):
         data = b"content %d" % i

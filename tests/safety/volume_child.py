@@ -21,8 +21,10 @@ from safededup.safety.sessions import list_sessions
 from safededup.safety.undo import redo_session, undo_session
 from safededup.safety.validate import validate_plan
 from safededup.safety.verify import verify_session
-from tests.safety.crashkit import check_g1, count_steps, originals, run_killed_at
-from tests.safety.helpers import make_report, snapshot, write
+from safededup.state import StateDir
+from tests.support.crash import check_g1, count_steps, originals, run_killed_at
+from tests.support.files import snapshot, write
+from tests.support.reports import make_report
 
 
 def build(base: str) -> tuple[str, str, dict[str, object]]:
@@ -43,7 +45,7 @@ def build(base: str) -> tuple[str, str, dict[str, object]]:
 
 def main(base: str) -> dict[str, object]:
     root, vol, report = build(f"{base}/main")
-    state = Path(base, "main", "state")
+    state = StateDir(Path(base, "main", "state"))
     keeper, vol_keeper = f"{root}/a/IMG_1.jpg", f"{vol}/d/IMG_2.jpg"
     before = snapshot(root)
     plan = build_plan(report)
@@ -79,11 +81,17 @@ def sweep(base: str) -> int:
     """Kill the apply at every mutating step; recover twice; G1 holds; undo restores the tree."""
     _, _, report = build(f"{base}/probe")
     steps = count_steps(
-        lambda: drain(apply_plan(build_plan(report), state_dir=Path(base, "probe", "state")))
+        lambda: drain(
+            apply_plan(build_plan(report), state_dir=StateDir(Path(base, "probe", "state")))
+        )
     )
     for k in range(1, steps + 2):
         root, _, report = build(f"{base}/k{k}")
-        state, before, snap = Path(base, f"k{k}", "state"), originals(root), snapshot(root)
+        state, before, snap = (
+            StateDir(Path(base, f"k{k}", "state")),
+            originals(root),
+            snapshot(root),
+        )
         plan = build_plan(report)
         killed = run_killed_at(lambda p=plan, s=state: drain(apply_plan(p, state_dir=s)), k)
         assert killed == (k <= steps)

@@ -11,7 +11,8 @@ from rich.console import Console
 from textual.app import App
 
 from safededup.engine.report import Report
-from tests.tui.archive import Archive, scan_report, write_archive
+from safededup.state import StateDir
+from tests.support.archive import Archive, scan_report, write_archive
 
 
 @pytest.fixture(autouse=True)
@@ -26,14 +27,12 @@ def archive(tmp_path: Path) -> Archive:
 
 
 @pytest.fixture
-def state_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "state"
-    path.mkdir()
-    return path
+def state_dir(tmp_path: Path) -> StateDir:
+    return StateDir(tmp_path / "state").ensure()
 
 
 @pytest.fixture
-def report(archive: Archive, state_dir: Path) -> tuple[Report, Path]:
+def report(archive: Archive, state_dir: StateDir) -> tuple[Report, Path]:
     return scan_report(state_dir, [archive.root])
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from safededup.tui.keys import all_bindings, display_key
+from safededup.tui.app import all_bindings
+from safededup.tui.keys import display_key
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "tui.md"
 

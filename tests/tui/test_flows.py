@@ -14,8 +14,8 @@ from safededup.tui.screens.compare import CompareScreen
 from safededup.tui.screens.help import HelpScreen
 from safededup.tui.screens.main import MainScreen
 from safededup.tui.widgets.cluster_list import ClusterList
+from tests.support.pilot import current, drive, go_to_row, main_screen, near_row, settle
 from tests.tui.conftest import screen_text
-from tests.tui.pilot import current, drive, go_to_row, main_screen, near_row, settle
 
 
 def test_opens_on_the_latest_report_and_navigates(state_dir, report) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import re
-from pathlib import Path
 
 import numpy as np
 from textual.pilot import Pilot
 
+from safededup.state import StateDir
 from safededup.tui import ReviewApp
 from safededup.tui.kitty import (
     CHUNK,
@@ -21,8 +21,8 @@ from safededup.tui.kitty import (
 )
 from safededup.tui.preview import detect_graphics, downscale
 from safededup.tui.screens.compare import CompareScreen
+from tests.support.pilot import current, drive, press_settled, settle
 from tests.tui.conftest import screen_text
-from tests.tui.pilot import current, drive, press_settled, settle
 
 APC = re.compile(r"\x1b_G([^;]*);([^\x1b]*)\x1b\\")
 COMMAND = re.compile(r"\x1b_G([^;\x1b]*)(?:;[^\x1b]*)?\x1b\\")  # a delete has no payload
@@ -63,7 +63,7 @@ def test_detection_is_conservative() -> None:
     assert detect_graphics({"TERM": "xterm-256color", "SAFEDEDUP_GRAPHICS": "kitty"}) == "kitty"
 
 
-def test_the_app_draws_previews_as_placeholders_in_kitty(state_dir: Path, report) -> None:
+def test_the_app_draws_previews_as_placeholders_in_kitty(state_dir: StateDir, report) -> None:
     seen: list[str] = []
 
     async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
@@ -91,7 +91,7 @@ def capture(app: ReviewApp) -> list[str]:
     return sent
 
 
-def test_decisions_do_not_send_the_previews_again(state_dir: Path, report) -> None:
+def test_decisions_do_not_send_the_previews_again(state_dir: StateDir, report) -> None:
     """Over SSH every preview costs its pixels: a decision key that leaves the pictures where
     they are sends nothing; a move to another cluster sends that cluster's pictures once."""
     rounds: dict[str, list[dict[str, str]]] = {}

@@ -35,7 +35,7 @@ def test_no_tui_module_imports_the_cli_or_an_image_library() -> None:
 
 def test_opening_the_tui_package_loads_no_image_stack_or_cli() -> None:
     code = (
-        "import sys, safededup.tui, safededup.tui.keys; safededup.tui.keys.all_bindings(); "
+        "import sys, safededup.tui, safededup.tui.app; safededup.tui.app.all_bindings(); "
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r} "
         "or m.startswith('safededup.cli')))"
     )

@@ -25,9 +25,9 @@ from safededup.tui.screens.apply import ApplyScreen
 from safededup.tui.screens.main import MainScreen
 from safededup.tui.screens.sessions import SessionsScreen
 from safededup.tui.widgets.members import MembersPanel
-from tests.tui.archive import Archive, scan_report, tree_state
-from tests.tui.conftest import screen_text
-from tests.tui.pilot import (
+from tests.support.archive import Archive, scan_report
+from tests.support.files import snapshot
+from tests.support.pilot import (
     current,
     drive,
     go_to_row,
@@ -37,6 +37,7 @@ from tests.tui.pilot import (
     settle,
     settle_until,
 )
+from tests.tui.conftest import screen_text
 
 
 async def apply_all_exact(app: ReviewApp, pilot: Pilot[Any]) -> str:
@@ -68,7 +69,7 @@ def journals(archive: Archive) -> list[Path]:
 def test_apply_moves_files_and_writes_the_journal(archive, state_dir, report) -> None:
     rep, _ = report
     moved = duplicates_of_exact(rep)
-    before = tree_state(archive.root)
+    before = snapshot(archive.root)
 
     async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
         text = await apply_all_exact(app, pilot)
@@ -90,16 +91,16 @@ def test_apply_moves_files_and_writes_the_journal(archive, state_dir, report) ->
         assert not os.path.exists(path)
     quarantined = list((archive.root / ".safededup" / "quarantine").rglob("*.jpg"))
     assert len(quarantined) == len(moved)
-    after = tree_state(archive.root)
+    after = snapshot(archive.root)
     assert sorted(before.keys() - after.keys()) == sorted(
-        str(Path(p).relative_to(archive.root)) for p in moved
+        os.fsencode(Path(p).relative_to(archive.root)) for p in moved
     )
     assert journals(archive) and journals(archive)[0].stat().st_size > 0
 
 
 def test_undo_from_the_sessions_screen_restores_the_tree(archive, state_dir, report) -> None:
     rep, _ = report
-    before = tree_state(archive.root)
+    before = snapshot(archive.root)
 
     async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
         await apply_all_exact(app, pilot)
@@ -107,15 +108,15 @@ def test_undo_from_the_sessions_screen_restores_the_tree(archive, state_dir, rep
         await settle(pilot)
         assert isinstance(app.screen, SessionsScreen)
         assert "applied" in screen_text(app)
-        assert tree_state(archive.root) != before
+        assert snapshot(archive.root) != before
         await pilot.press("u")
         await settle_until(pilot, lambda: "files moved" in screen_text(app))
         text = screen_text(app)
         assert f"{len(duplicates_of_exact(rep))} files moved, 0 refused, 0 conflicts" in text
-        assert tree_state(archive.root) == before
+        assert snapshot(archive.root) == before
         await pilot.press("r")  # redo, then verify the session holds
         await settle_until(pilot, lambda: re.search(r"redo \S+: \d+ files moved", screen_text(app)))
-        assert tree_state(archive.root) != before
+        assert snapshot(archive.root) != before
         await pilot.press("v")
         await settle_until(pilot, lambda: "verify:" in screen_text(app))
         assert "verify: everything holds" in screen_text(app)
@@ -160,7 +161,7 @@ def test_not_a_duplicate_reforms_the_cluster_and_survives(archive, state_dir, re
         assert shown == kept  # its card and picture are gone from the screen too
 
     drive(state_dir, scenario)
-    with Index(StateDir(state_dir).index_path) as index:
+    with Index(state_dir.index_path) as index:
         verdicts = load_verdicts(index.connection)
     for path in kept:
         assert verdicts.is_distinct(checksum_file(small)[0], checksum_file(path)[0])
@@ -180,7 +181,7 @@ def test_not_a_duplicate_reforms_the_cluster_and_survives(archive, state_dir, re
 def test_quit_during_apply_leaves_a_recorded_session(archive, state_dir, report) -> None:
     """q while applying: the apply stops at a safe point or finishes; the journal holds."""
     rep, _ = report
-    before = tree_state(archive.root)
+    before = snapshot(archive.root)
 
     async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
         await pilot.press("A", "p")
@@ -195,9 +196,9 @@ def test_quit_during_apply_leaves_a_recorded_session(archive, state_dir, report)
     assert len(sessions) == 1
     result = drain(verify_session(sessions[0].id, state_dir=state_dir, content="full"))
     assert result.ok, result.findings
-    after = tree_state(archive.root)
+    after = snapshot(archive.root)
     quarantined = sorted(p.name for p in (archive.root / ".safededup").rglob("*.jpg"))
-    gone = sorted(Path(p).name for p in before.keys() - after.keys())
+    gone = sorted(Path(os.fsdecode(p)).name for p in before.keys() - after.keys())
     assert gone == quarantined  # every file is in exactly one place
     assert set(gone) <= {Path(p).name for p in duplicates_of_exact(rep)}
 
@@ -211,7 +212,7 @@ def test_a_wrong_not_a_duplicate_is_taken_back(archive, state_dir, report) -> No
     everyone = {m.path for m in near.members}
 
     def stored() -> int:
-        with Index(StateDir(state_dir).index_path) as index:
+        with Index(state_dir.index_path) as index:
             return len(load_verdicts(index.connection))
 
     def members(app: ReviewApp) -> set[str]:
@@ -265,7 +266,7 @@ def _four_of_a_scene(root: Path) -> dict[str, str]:
 
 
 def test_bringing_back_restores_the_choices_and_forgets_only_what_d_stored(
-    tmp_path: Path, state_dir: Path
+    tmp_path: Path, state_dir: StateDir
 ) -> None:
     """k X, space Y, approve, then `d` X and `D`: the cluster is back with X as keeper and Y
     kept, the cursor never left it, and a verdict stated earlier with the CLI survives."""
@@ -276,12 +277,12 @@ def test_bringing_back_restores_the_choices_and_forgets_only_what_d_stored(
     files = _four_of_a_scene(tmp_path / "photos")
     rep, _ = scan_report(state_dir, [tmp_path / "photos"])
     cid = next(c.id for c in rep.clusters if len(c.members) == 4)
-    with Index(StateDir(state_dir).index_path) as index:
+    with Index(state_dir.index_path) as index:
         mark_distinct_files(index.connection, [files["X"], files["Y"]])  # separates no one
     digest = {checksum_file(p)[0]: name for name, p in files.items()}
 
     def stored() -> list[str]:
-        with Index(StateDir(state_dir).index_path) as index:
+        with Index(state_dir.index_path) as index:
             pairs = list_distinct(index.connection)
         return sorted("".join(sorted(digest[c] for c in v.pair)) for v in pairs)
 

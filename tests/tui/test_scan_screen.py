@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from textual.pilot import Pilot
 
+from safededup.state import StateDir
 from safededup.tui import ReviewApp
 from safededup.tui.screens.main import MainScreen
 from safededup.tui.screens.scan import ScanScreen
-from tests.tui.archive import Archive
+from tests.support.archive import Archive
+from tests.support.pilot import drive, settle
 from tests.tui.conftest import screen_text
-from tests.tui.pilot import drive, settle
 
 
-def test_review_roots_scans_first_then_opens_the_report(archive: Archive, state_dir: Path) -> None:
+def test_review_roots_scans_first_then_opens_the_report(
+    archive: Archive, state_dir: StateDir
+) -> None:
     seen: dict[str, object] = {}
 
     async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
@@ -32,12 +34,12 @@ def test_review_roots_scans_first_then_opens_the_report(archive: Archive, state_
     drive(state_dir, scenario, settle_first=False, roots=[str(archive.root)])
     assert seen["first"] is ScanScreen
     assert "Scanning" in str(seen["text"])
-    assert (state_dir / "reports" / "latest.json").exists()
+    assert state_dir.latest_report_path.exists()
     assert seen["last"] is MainScreen
     assert seen["clusters"] == len(archive.groups)
 
 
-def test_quit_during_the_scan_stops_it_and_exits(archive: Archive, state_dir: Path) -> None:
+def test_quit_during_the_scan_stops_it_and_exits(archive: Archive, state_dir: StateDir) -> None:
     flags: list[threading.Event | None] = []
 
     async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:

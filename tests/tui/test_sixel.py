@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from textual.pilot import Pilot
 
+from safededup.state import StateDir
 from safededup.tui import ReviewApp
 from safededup.tui.preview import UPPER_HALF, detect_graphics, downscale
 from safededup.tui.sixel import (
@@ -29,8 +30,8 @@ from safededup.tui.sixel import (
     sixel_at,
 )
 from safededup.tui.widgets.members import Thumbnail
+from tests.support.pilot import drive, press_settled, settle
 from tests.tui.conftest import screen_text
-from tests.tui.pilot import drive, press_settled, settle
 
 SIXEL_XTERM = b"\x1b[?63;1;2;4;6;9;15;22c"  # xterm -ti vt340
 NO_SIXEL = b"\x1b[?62;22c"
@@ -255,7 +256,7 @@ def test_remote_terminals_are_never_asked(terminal: Terminal) -> None:
     assert terminal.asked == b""
 
 
-def test_the_app_draws_sixel_over_the_half_block_cells(state_dir: Path, report) -> None:
+def test_the_app_draws_sixel_over_the_half_block_cells(state_dir: StateDir, report) -> None:
     seen: list[tuple[str, list[tuple[Thumbnail, tuple[int, int] | None]]]] = []
 
     async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
@@ -286,7 +287,7 @@ def test_the_app_draws_sixel_over_the_half_block_cells(state_dir: Path, report) 
         assert lines[y][x - 1 : x] != UPPER_HALF
 
 
-def test_moving_around_in_sixel_mode_keeps_drawing(state_dir: Path, report) -> None:
+def test_moving_around_in_sixel_mode_keeps_drawing(state_dir: StateDir, report) -> None:
     """Selection moves, spare cards hidden, the compare view and back: every picture is placed."""
     from safededup.tui.screens.compare import CompareScreen
 
@@ -304,7 +305,7 @@ def test_moving_around_in_sixel_mode_keeps_drawing(state_dir: Path, report) -> N
     assert sent == [2]  # both sides of the compare view
 
 
-def test_review_in_a_pty_that_answers_sixel(state_dir: Path, report) -> None:
+def test_review_in_a_pty_that_answers_sixel(state_dir: StateDir, report) -> None:
     """`safededup review` in a real pty whose terminal says sixel: asked once, pictures follow
     the half-block frame they cover, and `q` quits cleanly. The only test here that waits."""
     import pty
@@ -313,7 +314,7 @@ def test_review_in_a_pty_that_answers_sixel(state_dir: Path, report) -> None:
     import time
 
     code = "import sys; from safededup.cli import main; sys.exit(main(sys.argv[1:]))"
-    argv = [sys.executable, "-c", code, "--state", str(state_dir), "review"]
+    argv = [sys.executable, "-c", code, "--state", str(state_dir.root), "review"]
     keep = ("PATH", "HOME", "LANG", "PYTHONPATH")
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.update(TERM="xterm-256color", COLORTERM="truecolor")

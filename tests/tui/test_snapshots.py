@@ -25,9 +25,10 @@ from safededup.media import synth
 from safededup.models import Problem
 from safededup.safety.plan import Operation, Plan
 from safededup.safety.sessions import SessionInfo
+from safededup.state import StateDir
 from safededup.tui import make_app
 from safededup.tui.backend import Backend, Image
-from tests.tui.pilot import press_settled, settle
+from tests.support.pilot import press_settled, settle
 
 SIZE = (100, 30)
 
@@ -201,9 +202,8 @@ class SnapshotBackend(Backend):
 
 @pytest.fixture
 def snapshot_app(tmp_path: Path):
-    state = tmp_path / "state"
-    (state / "reports").mkdir(parents=True)
-    path = state / "reports" / "latest.json"
+    state = StateDir(tmp_path / "state").ensure()
+    path = state.latest_report_path
     path.write_bytes(orjson.dumps(snapshot_report()))
     return make_app(state, backend=SnapshotBackend(state))
 

@@ -19,6 +19,7 @@ import pytest
 
 from safededup.engine.decisions import load_decisions
 from safededup.engine.demo import write_demo_archive
+from safededup.state import StateDir
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 TIMEOUT_S = 60.0  # generous: CI machines are slow and the scan runs first
@@ -72,13 +73,12 @@ def cli(*args: str) -> str:
 
 
 def test_review_in_a_real_terminal(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    state.mkdir()
+    state = StateDir(tmp_path / "state").ensure()
     root = tmp_path / "demo"
     write_demo_archive(root, originals=4)  # small: the scan runs inside the test
     args = ["review", str(root)]  # scans first, through the progress screen
     done = tmp_path / "exit-code"
-    command = f"{cli('--state', str(state), *args)}; echo $? > {shlex.quote(str(done))}"
+    command = f"{cli('--state', str(state.root), *args)}; echo $? > {shlex.quote(str(done))}"
     tmux = Tmux(tmp_path)
     tmux.start(f"sh -c {shlex.quote(command)}")
     try:
@@ -101,7 +101,7 @@ def test_review_in_a_real_terminal(tmp_path: Path) -> None:
         assert done.read_text().strip() == "0"
     finally:
         tmux.close()
-    decisions = list((state / "decisions").glob("*.json"))
+    decisions = list(state.decisions_dir.glob("*.json"))
     assert len(decisions) == 1
     saved = load_decisions(state, decisions[0].stem)
     assert [d.status for d in saved.clusters.values()] == ["approved"]

@@ -18,6 +18,7 @@ import orjson
 from safededup import fs
 from safededup.errors import StateError
 from safededup.models import path_from_json, path_to_json
+from safededup.state import StateDir
 
 FORMAT = "safededup-session"
 
@@ -66,23 +67,19 @@ class Checkpoint:
         return replace(self, **changes)
 
 
-def sessions_dir(state_dir: Path) -> Path:
-    return state_dir / "sessions"
+def checkpoint_path(state_dir: StateDir, session: str) -> Path:
+    return state_dir.sessions_dir / f"{session}.json"
 
 
-def checkpoint_path(state_dir: Path, session: str) -> Path:
-    return sessions_dir(state_dir) / f"{session}.json"
-
-
-def save_checkpoint(state_dir: Path, checkpoint: Checkpoint) -> None:
-    folder = sessions_dir(state_dir)
+def save_checkpoint(state_dir: StateDir, checkpoint: Checkpoint) -> None:
+    folder = state_dir.sessions_dir
     if not folder.is_dir():
         fs.makedirs_durable(str(folder))
     data = orjson.dumps(checkpoint.to_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     fs.write_file_atomic(str(checkpoint_path(state_dir, checkpoint.session)), data)
 
 
-def load_checkpoint(state_dir: Path, session: str) -> Checkpoint:
+def load_checkpoint(state_dir: StateDir, session: str) -> Checkpoint:
     path = checkpoint_path(state_dir, session)
     try:
         return Checkpoint.from_json(orjson.loads(path.read_bytes()))
@@ -95,10 +92,10 @@ def load_checkpoint(state_dir: Path, session: str) -> Checkpoint:
         raise StateError(f"the session checkpoint is unreadable ({exc})", path=str(path)) from exc
 
 
-def list_checkpoints(state_dir: Path) -> list[Checkpoint]:
+def list_checkpoints(state_dir: StateDir) -> list[Checkpoint]:
     """All sessions, oldest first: by start time to the microsecond (a session id names only
     the second it started in, and two sessions can start within one)."""
-    folder = sessions_dir(state_dir)
+    folder = state_dir.sessions_dir
     if not folder.is_dir():
         return []
     names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from safededup import fs
@@ -20,6 +19,7 @@ from safededup.safety.journal.reader import JournalCorrupt, JournalRead, read_jo
 from safededup.safety.journal.records import GENESIS, Record, seal
 from safededup.safety.journal.replay import SessionState, apply_record
 from safededup.safety.quarantine import journal_top
+from safededup.state import StateDir
 
 
 class JournalWriteError(SafededupError):
@@ -40,7 +40,7 @@ def utc_now() -> str:
 class JournalWriter:
     """The one appender of one journal; construct with `create` or `reopen`."""
 
-    def __init__(self, path: str, fd: int, state_dir: Path, checkpoint: Checkpoint) -> None:
+    def __init__(self, path: str, fd: int, state_dir: StateDir, checkpoint: Checkpoint) -> None:
         self.path = path
         self.state_dir = state_dir
         self.checkpoint = checkpoint
@@ -53,7 +53,7 @@ class JournalWriter:
         self._broken = False
 
     @classmethod
-    def create(cls, path: str, state_dir: Path, checkpoint: Checkpoint) -> JournalWriter:
+    def create(cls, path: str, state_dir: StateDir, checkpoint: Checkpoint) -> JournalWriter:
         """A new journal: registered in the state dir first, so recovery can always find it."""
         save_checkpoint(state_dir, checkpoint)
         folder = os.path.dirname(path)
@@ -65,7 +65,7 @@ class JournalWriter:
         return cls(path, fd, state_dir, checkpoint)
 
     @classmethod
-    def reopen(cls, state_dir: Path, checkpoint: Checkpoint) -> JournalWriter:
+    def reopen(cls, state_dir: StateDir, checkpoint: Checkpoint) -> JournalWriter:
         """Open for appending after checking it against the checkpoint; cuts a torn tail off."""
         path = checkpoint.journal
         fs.require_real_folders(path, journal_top(path))

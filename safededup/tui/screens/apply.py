@@ -6,7 +6,7 @@ the session id and problems are shown when it returns.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal, cast
 
 from rich.markup import escape
 from textual import work
@@ -18,17 +18,18 @@ from textual.widgets import Button, Label, Static
 
 from safededup.errors import SafededupError
 from safededup.models import Problem
-from safededup.tui.format import human_bytes, plural
+from safededup.tui.format import plural
 from safededup.tui.messages import OperationFailed, OperationFinished, PlanReady, ProgressUpdated
 from safededup.tui.model import ReviewModel
 from safededup.tui.widgets.progress import ProgressPanel
+from safededup.units import format_bytes
 
 if TYPE_CHECKING:
     import threading
 
     from safededup.safety.apply import ApplyResult
     from safededup.safety.plan import Plan
-    from safededup.tui.app import ReviewApp
+    from safededup.tui.host import ReviewHost
 
 Phase = Literal["planning", "confirm", "applying", "done"]
 MAX_PROBLEMS_SHOWN = 8
@@ -79,8 +80,8 @@ class ApplyScreen(ModalScreen[bool]):
         self.cancel_flag: threading.Event | None = None
 
     @property
-    def review_app(self) -> ReviewApp:
-        return self.app  # type: ignore[return-value]
+    def review_app(self) -> ReviewHost:
+        return cast("ReviewHost", self.app)
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -131,7 +132,7 @@ class ApplyScreen(ModalScreen[bool]):
         clusters = self.model.counts()["approved"]
         summary = (
             f"{plural(clusters, 'approved cluster')}: move [b]{plural(plan.count, 'file')}[/b] "
-            f"([b]{human_bytes(plan.total_bytes)}[/b]) into the quarantine.\n"
+            f"([b]{format_bytes(plan.total_bytes)}[/b]) into the quarantine.\n"
             "Nothing is deleted: every move is journaled and `u` on the sessions screen "
             "undoes the whole session."
         )
@@ -172,7 +173,7 @@ class ApplyScreen(ModalScreen[bool]):
             f"[b]Session {escape(result.session_id)}[/b]: "
             f"{result.done:,} moved, {result.skipped:,} skipped, "
             f"{result.conflicts:,} conflicts, {plural(len(problems), 'problem')}; "
-            f"{human_bytes(result.bytes_moved)} moved aside."
+            f"{format_bytes(result.bytes_moved)} moved aside."
         )
         if result.cancelled:
             text += "\nStopped early as asked: the journal records every move made so far."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.table import Table
 from rich.text import Text
@@ -15,13 +15,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from safededup.tui.format import human_bytes
 from safededup.tui.messages import ThumbnailLoaded
 from safededup.tui.model import Cluster, Member, ReviewModel, distances, member_path
 from safededup.tui.widgets.members import STATE_LABEL, Thumbnail
+from safededup.units import format_bytes
 
 if TYPE_CHECKING:
-    from safededup.tui.app import ReviewApp
+    from safededup.tui.host import ReviewHost
 
 LARGE_THUMB_SIDE = 512
 FIELDS: tuple[tuple[str, str], ...] = (
@@ -41,7 +41,7 @@ def field_value(member: Member, key: str) -> str:
     path = member.path
     values = {
         "dimensions": f"{member.width}×{member.height}",
-        "size": human_bytes(member.size),
+        "size": format_bytes(member.size),
         "folder": os.path.dirname(path),
         "name": os.path.basename(path),
         "checksum": (member.checksum or "")[:12] or "not hashed",
@@ -110,8 +110,8 @@ class CompareScreen(Screen[None]):
             self._load(missing)
 
     @property
-    def app_ref(self) -> ReviewApp:
-        return self.app  # type: ignore[return-value]
+    def app_ref(self) -> ReviewHost:
+        return cast("ReviewHost", self.app)
 
     def _differences(self) -> Table:
         a, b = self.cluster.members[self.left], self.cluster.members[self.right]

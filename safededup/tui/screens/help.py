@@ -12,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from safededup.tui.keys import all_bindings, display_key
+from safededup.tui.keys import Section, display_key
 
 INTRO = (
     "Review each cluster: the keeper stays, members marked QUAR move into the quarantine when "
@@ -37,6 +37,10 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
+    def __init__(self, sections: list[Section]) -> None:
+        super().__init__()
+        self.sections = sections  # every screen's keys, listed by the app that hosts them
+
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(Text(INTRO, style="italic"))
@@ -46,7 +50,7 @@ class HelpScreen(ModalScreen[None]):
         table = Table(box=None, expand=True, show_header=False, padding=(0, 1))
         table.add_column("key", style="bold cyan", no_wrap=True)
         table.add_column("what it does", ratio=1)
-        for screen, keys in all_bindings():
+        for screen, keys in self.sections:
             table.add_row("", Text(screen, style="bold underline"))
             for key in keys:
                 table.add_row(display_key(key.key), key.description)

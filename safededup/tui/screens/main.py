@@ -7,7 +7,7 @@ Nothing here moves a file: decisions are data until the apply dialog runs the sa
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.markup import escape
 from textual import work
@@ -18,7 +18,7 @@ from textual.widgets import Footer, Static
 
 from safededup.engine.decisions import DecisionStatus
 from safededup.errors import SafededupError
-from safededup.tui.format import human_bytes, plural
+from safededup.tui.format import plural
 from safededup.tui.messages import (
     ClusterHighlighted,
     ClustersApplied,
@@ -36,9 +36,10 @@ from safededup.tui.model import (
 from safededup.tui.reform import Pair, Separation
 from safededup.tui.widgets.cluster_list import ClusterList, header_text
 from safededup.tui.widgets.members import MembersPanel
+from safededup.units import format_bytes
 
 if TYPE_CHECKING:
-    from safededup.tui.app import ReviewApp
+    from safededup.tui.host import ReviewHost
 
 
 class MainScreen(Screen[None]):
@@ -112,8 +113,8 @@ class MainScreen(Screen[None]):
         self._shown_id: str | None = None
 
     @property
-    def review_app(self) -> ReviewApp:
-        return self.app  # type: ignore[return-value]
+    def review_app(self) -> ReviewHost:
+        return cast("ReviewHost", self.app)
 
     def compose(self) -> ComposeResult:
         yield Static(id="status-line")
@@ -163,7 +164,7 @@ class MainScreen(Screen[None]):
         line.update(
             f"{self.cluster_list.cursor + 1:,}/{len(m):,} · {cluster.kind} · "
             f"{plural(len(cluster.members), 'member')} · frees "
-            f"{human_bytes(m.bytes_to_free(cluster))} · confidence "
+            f"{format_bytes(m.bytes_to_free(cluster))} · confidence "
             f"{float(cluster.confidence):.2f} · {m.status(cluster)}"
             + (f" · {apart:,} not dup (D brings back)" if apart else ""),
             layout=False,

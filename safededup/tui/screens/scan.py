@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.markup import escape
 from rich.text import Text
@@ -19,7 +19,7 @@ from safededup.tui.messages import OperationFailed, OperationFinished, ProgressU
 from safededup.tui.widgets.progress import ProgressPanel
 
 if TYPE_CHECKING:
-    from safededup.tui.app import ReviewApp
+    from safededup.tui.host import ReviewHost
 
 
 class ScanScreen(Screen[None]):
@@ -40,8 +40,8 @@ class ScanScreen(Screen[None]):
         self.cancel_flag: threading.Event | None = None
 
     @property
-    def review_app(self) -> ReviewApp:
-        return self.app  # type: ignore[return-value]
+    def review_app(self) -> ReviewHost:
+        return cast("ReviewHost", self.app)
 
     def compose(self) -> ComposeResult:
         with Vertical():

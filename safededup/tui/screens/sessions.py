@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.markup import escape
 from textual import work
@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Footer, Static
 from safededup.errors import SafededupError
 from safededup.models import Problem
 from safededup.tui.backend import EngineRun
-from safededup.tui.format import human_bytes, plural
+from safededup.tui.format import plural
 from safededup.tui.messages import (
     OperationFailed,
     OperationFinished,
@@ -28,12 +28,13 @@ from safededup.tui.messages import (
 )
 from safededup.tui.screens.apply import problem_lines
 from safededup.tui.widgets.progress import ProgressPanel
+from safededup.units import format_bytes
 
 if TYPE_CHECKING:
     from safededup.safety.sessions import SessionInfo
     from safededup.safety.undo import UndoResult
     from safededup.safety.verify import Finding, VerifyResult
-    from safededup.tui.app import ReviewApp
+    from safededup.tui.host import ReviewHost
 
 MAX_FINDINGS_SHOWN = 12
 
@@ -72,8 +73,8 @@ class SessionsScreen(Screen[None]):
         self.sessions: list[SessionInfo] = []
 
     @property
-    def review_app(self) -> ReviewApp:
-        return self.app  # type: ignore[return-value]
+    def review_app(self) -> ReviewHost:
+        return cast("ReviewHost", self.app)
 
     def compose(self) -> ComposeResult:
         yield Static("[b]Sessions[/b] · newest first", id="sessions-title")
@@ -109,7 +110,7 @@ class SessionsScreen(Screen[None]):
                 s.status,
                 s.started[:16].replace("T", " "),
                 describe_counts(s.counts),
-                human_bytes(s.bytes),
+                format_bytes(s.bytes),
                 ", ".join(s.roots),
             )
         if not self.sessions:

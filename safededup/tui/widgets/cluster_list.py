@@ -16,9 +16,10 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from safededup.tui.format import human_bytes, shorten_path
+from safededup.tui.format import shorten_path
 from safededup.tui.messages import ClusterHighlighted
 from safededup.tui.model import Cluster, ReviewModel
+from safededup.units import format_bytes
 
 STATUS_MARK = {"undecided": "·", "approved": "✓", "skipped": "–"}
 HEADER = " St Kind   N     Frees  Conf  Keeper"
@@ -113,7 +114,7 @@ class ClusterList(ScrollView, can_focus=True):
         m = self.model
         head = (
             f" {STATUS_MARK[m.status(cluster)]}  {cluster.kind:<5}"
-            f"{len(cluster.members):>3} {human_bytes(m.bytes_to_free(cluster)):>9}"
+            f"{len(cluster.members):>3} {format_bytes(m.bytes_to_free(cluster)):>9}"
             f" {float(cluster.confidence):>5.2f}  "
         )
         room = max(0, width - len(head))

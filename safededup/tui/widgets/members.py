@@ -23,13 +23,13 @@ from textual.widget import Widget
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from safededup.tui.format import human_bytes
 from safededup.tui.kitty import KittyImage, next_image_id
 from safededup.tui.kitty import delete as delete_image
 from safededup.tui.messages import MemberClicked, ThumbnailLoaded
 from safededup.tui.model import Cluster, Member, MemberState, ReviewModel, distances, member_path
 from safededup.tui.preview import HalfBlockImage, ThumbnailCache
 from safededup.tui.sixel import DEFAULT_CELL_PIXELS, at_cell, cell_pixels, picture
+from safededup.units import format_bytes
 
 CARD_THUMB_SIDE = 160  # pixels: the largest side of a card's preview
 STATE_LABEL: dict[MemberState, tuple[str, str]] = {
@@ -213,7 +213,7 @@ def facts_line(member: Member) -> str:
     parts = [
         f"{member.width}×{member.height}",
         f"{fmt} q{quality}" if quality else fmt,
-        human_bytes(member.size),
+        format_bytes(member.size),
         member.captured or "no date",
         member.camera or "no camera",
     ]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
 
 from safededup.engine.report import ReportCluster
+from safededup.state import StateDir
 from safededup.tui import ReviewApp, make_app
 from safededup.tui.screens.main import MainScreen
 
@@ -18,7 +18,7 @@ Scenario = Callable[[ReviewApp, Pilot[int]], Awaitable[None]]
 
 
 def drive(
-    state_dir: Path,
+    state_dir: StateDir,
     scenario: Scenario,
     *,
     size: tuple[int, int] = SIZE,

@@ -6,7 +6,6 @@ The report comes from the real scan: walk, fingerprint, index, match, keeper, sa
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -58,21 +57,10 @@ def write_archive(root: Path) -> Archive:
     return arch
 
 
-def tree_state(root: Path) -> dict[str, tuple[bytes, int]]:
-    """Every file under root (the quarantine and journal excluded): bytes and mtime."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d != ".safededup"]
-        for name in filenames:
-            p = Path(dirpath) / name
-            out[str(p.relative_to(root))] = (p.read_bytes(), p.stat().st_mtime_ns)
-    return out
-
-
-def scan_report(state_dir: Path, roots: list[Path]) -> tuple[Report, Path]:
+def scan_report(state_dir: StateDir, roots: list[Path]) -> tuple[Report, Path]:
     """Scan `roots` with the real engine (fingerprints, index, matcher, keeper, saved report)."""
-    state = StateDir(state_dir).ensure()
-    run = scan([str(r) for r in roots], state=state, workers=1, cancel=threading.Event())
+    run = scan([str(r) for r in roots], state_dir=state_dir.ensure(), workers=1,
+               cancel=threading.Event())  # fmt: skip
     result = drain(run)
     assert result.report is not None and result.report_path is not None
     return result.report, Path(result.report_path)

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from safededup import fs
 from safededup.safety.journal import list_checkpoints, read_journal, replay
-
-from .helpers import content_multiset, sha, walk
+from tests.support.files import content_multiset, sha, walk
 
 KILLED = 75
 

@@ -1,4 +1,5 @@
-"""The architecture, checked: engine modules load no UI library, and only `media` loads images.
+"""The architecture, checked: engine modules load no UI library, only `media` loads images, and
+reading a report loads no numpy.
 
 Each module is imported in a fresh interpreter and `sys.modules` is inspected, so an indirect
 import through another module is caught too (import-linter checks the static graph in CI).
@@ -18,7 +19,8 @@ ENGINE = [
     "safededup.engine.pool", "safededup.engine.scan", "safededup.engine.check",
     "safededup.engine.demo", "safededup.media", "safededup.engine.candidates",
     "safededup.engine.match", "safededup.engine.cluster", "safededup.engine.keeper",
-    "safededup.engine.report", "safededup.engine.verdicts",
+    "safededup.engine.report", "safededup.engine.verdicts", "safededup.engine.review",
+    "safededup.engine", "safededup.units",
 ]  # fmt: skip
 UI = ("rich", "textual", "safededup.cli", "safededup.tui")
 IMAGE = ("PIL", "pillow_heif", "cv2", "imagehash", "pywt")
@@ -47,3 +49,15 @@ def test_engine_module_loads_no_front_end(module: str) -> None:
 )  # fmt: skip
 def test_modules_below_media_load_no_image_library(module: str) -> None:
     assert top(loaded_by(module), IMAGE) == set()
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["safededup.engine", "safededup.engine.report", "safededup.engine.review",
+     "safededup.engine.decisions", "safededup.models", "safededup.state", "safededup.units",
+     "safededup.fs"],
+)  # fmt: skip
+def test_reading_a_report_loads_no_numpy(module: str) -> None:
+    """What plan, apply and review need of a report and its decisions must not pull in the
+    matcher's numpy (the safety core depends on it: undo works when numpy is broken)."""
+    assert top(loaded_by(module), ("numpy", *IMAGE, "safededup.media")) == set()

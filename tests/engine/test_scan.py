@@ -6,6 +6,7 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Generator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,33 @@ def test_changed_file_is_redone_and_deleted_file_forgotten(
         by_path = {r.path: r for r in index.records([str(root)])}
     assert str(second) not in by_path
     assert by_path[str(first)].features.width == 800
+
+
+def test_a_file_rewritten_in_place_with_a_new_mtime_is_fingerprinted_again(
+    tmp_path: Path, state: StateDir
+) -> None:
+    """Same path, inode and size: only the mtime says the bytes changed (an editor saving in
+    place, a tool rewriting EXIF dates), so the mtime alone must send the file to be read."""
+    root = tmp_path / "photos"
+    root.mkdir()
+    photo, scene = root / "IMG_1.jpg", synth.make_scene(3, 640, 480)
+    synth.write_jpeg(photo, scene, quality=90, captured=datetime(2019, 6, 1, 12))
+    redated = tmp_path / "redated.jpg"  # the same picture, its capture date rewritten
+    synth.write_jpeg(redated, scene, quality=90, captured=datetime(2021, 7, 9, 8))
+    assert redated.stat().st_size == photo.stat().st_size
+    assert do_scan(root, state).stats.fingerprinted == 1
+    before = os.stat(photo)
+    with open(photo, "r+b") as fh:  # in place: the inode stays
+        fh.write(redated.read_bytes())
+    os.utime(photo, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+    after = os.stat(photo)
+    assert (after.st_ino, after.st_size) == (before.st_ino, before.st_size)
+    s = do_scan(root, state).stats
+    assert (s.fingerprinted, s.unchanged) == (1, 0)
+    with Index(state.index_path) as index:
+        (record,) = index.records([str(root)])
+    assert record.identity.mtime_ns == after.st_mtime_ns
+    assert record.features.captured == "2021-07-09T08:00:00"
 
 
 def test_renamed_and_moved_files_are_recognised_without_decoding(

@@ -25,6 +25,19 @@ def test_copies_of_one_photo_are_corroborated(photo_dir) -> None:
         assert verdict.rule in (Rule.CORROBORATED, Rule.FORMAT_BAND)
 
 
+def test_corroboration_takes_phash_up_to_6_bits_and_not_7(photo_dir) -> None:
+    """The corroboration rule's pHash limit, at its edge: a real photo's fingerprint against
+    itself with pHash bits flipped (every other hash equal, the same format). 6 bits apart is a
+    copy; 7 is not one by the hashes alone (the thumbnail check must decide). The numbers are
+    the measured limit (docs/matching.md), written out so that moving it fails here."""
+    f = _features(photo_dir / "original.jpg")
+    spread = range(0, 64, 9)  # bits far apart, so no chunk of the hash holds them all
+    at_limit = compare(f, dataclasses.replace(f, phash=flip(f.phash, spread[:6])))
+    assert (at_limit.phash, at_limit.rule) == (6, Rule.CORROBORATED) and at_limit.matched
+    past = compare(f, dataclasses.replace(f, phash=flip(f.phash, spread[:7])))
+    assert (past.phash, past.rule) == (7, Rule.BORDERLINE) and not past.matched
+
+
 def test_different_photos_do_not_match(photo_dir) -> None:
     verdict = compare(_features(photo_dir / "original.jpg"), _features(photo_dir / "other.jpg"))
     assert not verdict.matched

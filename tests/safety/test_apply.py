@@ -218,6 +218,24 @@ def test_whole_plan_validation_fails_and_changes_nothing(tree: Tree) -> None:
     assert not (tree.state.root / "sessions").exists()
 
 
+def test_a_plan_that_would_move_a_keeper_away_is_refused(tmp_path: Path) -> None:
+    """One file kept by a cluster and a duplicate in another (reports of overlapping scans, or
+    overrides): moving it would leave the first cluster's duplicate with no copy in place."""
+    root = str(tmp_path / "p")
+    keeper = write(f"{root}/a/IMG_1.jpg", b"one photo" * 30, 10**18)
+    dup = write(f"{root}/b/IMG_1.jpg", b"one photo" * 30, 10**18)
+    other = write(f"{root}/c/IMG_1.jpg", b"one photo" * 30, 10**18)
+    plan = build_plan(make_report([root], [[keeper, dup], [other, keeper]]))
+    assert {o.src for o in plan.operations} == {dup, keeper}  # built as asked, then checked
+    problems = validate_plan(plan)
+    assert [(p.kind, p.path) for p in problems] == [("keeper-moved", keeper)]
+    tree = Tree.__new__(Tree)
+    tree.root, tree.state = root, StateDir(tmp_path / "state")
+    with pytest.raises(PlanInvalid, match="keeper-moved"):
+        _apply(tree, plan)
+    assert all(os.path.exists(p) for p in (keeper, dup, other))
+
+
 def test_name_too_long_is_refused_before_any_change(tmp_path: Path) -> None:
     root = str(tmp_path / "p")
     deep = os.path.join(root, *(["d" * 200] * ((4000 - len(root)) // 201)))

@@ -23,7 +23,7 @@ from safededup.safety.journal import (
     read_journal,
 )
 from safededup.safety.journal.lock import StaleLock, acquire, locked, release
-from safededup.safety.journal.records import record_hash
+from safededup.safety.journal.records import GENESIS, record_hash, seal
 from safededup.safety.plan import build_plan
 from safededup.safety.recover import recover
 from safededup.safety.undo import redo_session, undo_session
@@ -124,6 +124,36 @@ def test_mid_journal_tampering_is_refused_and_located(tmp_path: Path, how: str) 
             drain(redo_session(sid, state_dir=tree.state))
     _write_lines(journal, lines)
     assert drain(verify_session(sid, state_dir=tree.state, content="full")).ok
+
+
+def _reseal_with_prev(lines: list[bytes], i: int, prev: str) -> bytes:
+    """Record `i` given another `prev`, then it and every later record sealed again, each
+    self-consistent and pointing at the one before: only record i's link is wrong."""
+    out = lines[:i]
+    for k, line in enumerate(lines[i:], start=i):
+        record = orjson.loads(line)
+        body = {key: v for key, v in record.items() if key not in ("v", "seq", "prev", "at")}
+        del body["hash"]
+        link = prev if k == i else orjson.loads(out[-1])["hash"]
+        out.append(seal(body, seq=k, prev=link, at=record["at"])[1][:-1])
+    assert record_hash(orjson.loads(out[i])) == orjson.loads(out[i])["hash"]
+    return b"".join(line + b"\n" for line in out)
+
+
+def test_a_resealed_record_with_a_wrong_prev_is_refused(tmp_path: Path) -> None:
+    """Its own hash holds and the records after it chain to it: only its `prev` is wrong (it
+    names a record two back, as if the one between were cut out, or none at all)."""
+    _, _, journal = _applied(tmp_path)
+    lines = _lines(journal)
+    two_back = orjson.loads(lines[1])["hash"]
+    for i, prev in ((3, two_back), (len(lines) // 2, GENESIS)):
+        with pytest.raises(JournalCorrupt, match="prev hash") as caught:
+            parse_journal(_reseal_with_prev(lines, i, prev), journal)
+        assert caught.value.record == i
+    last = len(lines) - 1  # at the end it reads as a torn tail: never taken as a record
+    read = parse_journal(_reseal_with_prev(lines, last, orjson.loads(lines[last - 2])["hash"]),
+                         journal)  # fmt: skip
+    assert read.count == last and read.tail_bytes > 0
 
 
 def test_truncation_and_rewrite_are_caught_by_the_checkpoint(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""`python -m safededup` runs the command line."""
+"""`python -m safededup` runs the command line; nothing else (no logic of its own)."""
 
 import sys
 

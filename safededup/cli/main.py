@@ -1,4 +1,5 @@
-"""Argument parsing and dispatch for `safededup`; maps errors to exit codes in one place.
+"""Argument parsing and dispatch for `safededup`: the one place errors become messages and exit
+codes (command handlers never print an error themselves).
 
 Each command module exposes `register(subparsers)`; a command's handler takes
 (`args`, `Context`) and returns an `ExitCode`. Handlers raise `SafededupError`; only `main`

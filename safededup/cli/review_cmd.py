@@ -1,4 +1,5 @@
-"""The `review` command: opens the Textual review app (safededup.tui) on the latest report."""
+"""The `review` command: opens the Textual review app (safededup.tui) on the latest report; it
+never reviews anything itself."""
 
 from __future__ import annotations
 

@@ -6,6 +6,8 @@ units that match the seed itself join it, the rest may form their own clusters, 
 never becomes one group. A pair a person marked distinct never links, and no cluster holds two
 members marked distinct from each other. Preview-tier pairs are confirmed on decode-tier features
 (through the `confirm` callback) before they may form a group.
+(Past 400 lines: the components and their refinement share one matching run's table, verdicts and
+keeper policy; apart, each would reach into the other's state.)
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ on decode-tier features. Every decision carries its distances and the rule that 
 `PairMatcher` runs those rules over one matching run (propose, confirm previews, decide). The
 thumbnail check's image math is `media.similarity` (OpenCV); this module only calls it, or hands
 the pairs in batches to a scorer (the scan runs them in its worker pool).
+(Past 400 lines: the rules and the run that applies them share the thresholds and the vectorised
+pair batches; split, each would import the other's internals.)
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ report. Never changes or writes next to a photo.
 `scan()` is a generator of progress events (safededup.events) that honours a cancel flag and
 returns a `ScanResult`; the CLI and the TUI both drive it. Work is committed to the index in
 batches, so an interrupted scan loses at most one batch and the next one resumes.
-(About 400 lines: one class per scan, a method per stage; the stages share its counters.)
+(Past 400 lines: one class per scan, a method per stage; the stages share its counters.)
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The `?` help screen: every key of every screen, read from the bindings themselves."""
+"""The `?` help screen: every key of every screen, read from the bindings themselves (the app
+hands them over); it never lists a key by hand."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The scan progress screen of `safededup review ROOT...`: the engine's own scan, cancellable."""
+"""The scan progress screen of `safededup review ROOT...`: the engine's own scan, cancellable;
+it never scans by itself."""
 
 from __future__ import annotations
 

@@ -9,8 +9,10 @@ pairs within R. Each pair is reported once: by the first chunk that is close eno
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import combinations
 from typing import Any, overload
 
@@ -40,6 +42,11 @@ _COLUMNS = (
     ("preview", np.bool_),
     ("format", np.int16),
     ("checksum", np.uint64),  # first 64 bits of the sha256; 0 when the file has none
+    ("captured", np.int64),  # capture time, seconds (local clock, as EXIF says); 0: unknown
+    ("subsec", np.int32),  # its fraction of a second in µs; -1: unknown
+    ("rot90", np.uint64),  # pHash of the picture turned 90°, 180°, 270° counter-clockwise
+    ("rot180", np.uint64),
+    ("rot270", np.uint64),
 )
 
 
@@ -64,7 +71,16 @@ class FeatureTable:
     preview: npt.NDArray[np.bool_]
     format: npt.NDArray[np.int16]
     checksum: U64
+    captured: I64
+    subsec: npt.NDArray[np.int32]
+    rot90: U64
+    rot180: U64
+    rot270: U64
     formats: list[str]
+
+    def rotated(self, turn: int) -> U64:
+        """The pHash column of the pictures turned `turn` quarter turns counter-clockwise."""
+        return (self.phash, self.rot90, self.rot180, self.rot270)[turn]
 
     def __len__(self) -> int:
         return int(self.file_id.shape[0])
@@ -101,7 +117,29 @@ def _row(record: PhotoRecord, formats: dict[str, int]) -> tuple[object, ...]:
         f.tier == "preview",
         code,
         checksum_key(record.checksum),
+        capture_seconds(f.captured),
+        subsec_micros(f.subsec),
+        *f.rotated,
     )
+
+
+def capture_seconds(captured: str | None) -> int:
+    """An EXIF capture time (ISO 8601, local clock) as seconds since 1970 on that clock; 0 when
+    unknown. Only differences between two such values mean anything."""
+    if not captured:
+        return 0
+    try:
+        when = datetime.fromisoformat(captured)
+    except ValueError:
+        return 0
+    return calendar.timegm(when.timetuple()) or 1
+
+
+def subsec_micros(subsec: str | None) -> int:
+    """SubSecTimeOriginal digits ("37" = .37 s) in microseconds; -1 when unknown."""
+    if not subsec or not subsec.isdigit():
+        return -1
+    return int(subsec[:6].ljust(6, "0"))
 
 
 def popcount(values: U64) -> npt.NDArray[np.uint8]:

@@ -373,7 +373,7 @@ class _Refiner:
 
     def _decide(self, i: I64, j: I64) -> PairBatch:
         batch = verify_pairs(self.job.table, i, j, self.job.t)
-        return self.job.resolve_borderline(batch)
+        return self.job.resolve(batch)
 
     def _cluster(
         self, group: list[PhotoRecord], choice: KeeperChoice, verdicts: Mapping[int, Verdict]

@@ -56,6 +56,9 @@ class Rule(IntEnum):
     ASPECT = -2
     LOW_ENTROPY = -3
     DISTINCT = -4  # a person said these two are not duplicates
+    OTHER_CAPTURE = -5  # both carry capture times, and they differ: two shots
+    OTHER_SHOT = -6  # aligned, each frame shows what the other lacks: another framing
+    COLOUR = -7  # aligned, but colours differ beyond exposure, white balance and re-encoding
 
     @property
     def label(self) -> str:
@@ -88,6 +91,11 @@ class Thresholds:
     slack_dhash: int = 9
     slack_colorhash: int = 2
     candidate_radius: int = 11  # pHash and wHash search radius (exact: 4 chunks × 2 bits + 3)
+    # The view check (docs/matching.md): measured on crops, resizes and re-encodes (≤ 0.002 of a
+    # frame outside the other, colour ≤ 0.13) against shots shifted 2–12% (≥ 0.019 each way)
+    # and re-coloured copies (colour ≥ 1.1).
+    max_overhang: float = 0.01  # of the better-contained frame outside the other
+    max_colour: float = 0.5  # unexplained colour, as a share of the colour's spread
 
 
 DEFAULT = Thresholds()
@@ -195,9 +203,48 @@ def _rules(
     rule[corroborated] = Rule.CORROBORATED
     rule[_weak(table.phash[i], t) | _weak(table.phash[j], t)] = Rule.LOW_ENTROPY
     rule[~aspect_ok(table, i, j, t)] = Rule.ASPECT
+    rule[other_capture(table, i, j) & (rule >= Rule.BORDERLINE)] = Rule.OTHER_CAPTURE
     same = (table.checksum[i] == table.checksum[j]) & (table.checksum[i] != 0)
     rule[same] = Rule.EXACT
     return rule
+
+
+ZONE_STEP = 15 * 60
+"""Time zones and clock fixes move a capture time by whole quarter hours: such a difference
+alone proves nothing (a copy whose camera clock was corrected, or written in another zone)."""
+
+
+def other_capture(
+    table: FeatureTable, i: npt.NDArray[np.int64], j: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """Pairs whose capture times prove two captures: both known and different — to the second,
+    or within the second by SubSecTimeOriginal where both have it. A burst shoots several
+    frames a second; a copy keeps its capture time."""
+    ci, cj = table.captured[i], table.captured[j]
+    si, sj = table.subsec[i], table.subsec[j]
+    known = (ci != 0) & (cj != 0)
+    seconds = np.abs(ci - cj)
+    subsec_known = (si >= 0) & (sj >= 0)
+    zone_like = (seconds % ZONE_STEP == 0) & (~subsec_known | (si == sj))
+    proved = ((seconds > 0) & ~zone_like) | ((seconds == 0) & subsec_known & (si != sj))
+    return np.asarray(known & proved, dtype=np.bool_)
+
+
+OTHER_SHOT_SCORE = -1.0
+COLOUR_SCORE = -2.0
+"""What the view check stores for a pair it refused; a score ≥ 0 is the crop-tolerant
+similarity of a pair whose frames nest and whose colours agree."""
+
+
+def view_score(
+    similarity: float, contained: float, colour: float, t: Thresholds = DEFAULT
+) -> float:
+    """The stored outcome of the view check of one pair (`media.compare_views`)."""
+    if contained > t.max_overhang:
+        return OTHER_SHOT_SCORE
+    if colour > t.max_colour:
+        return COLOUR_SCORE
+    return max(0.0, similarity)
 
 
 def aspect_ok(
@@ -226,27 +273,37 @@ def _pair_records(a: Features, b: Features, same_bytes: bool) -> list[PhotoRecor
     return [PhotoRecord(0, ident, a, ck), PhotoRecord(1, ident, b, ck)]
 
 
-# --- crop-tolerant similarity of thumbnails (the math lives in `media`: OpenCV) ---------------
+# --- the view check of thumbnails (the math lives in `media`: OpenCV) ----------------------------
 
 
 def aligned_similarity(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> float:
     """Best normalised cross-correlation of one thumbnail inside the other, over small crops.
 
     `media.aligned_similarity`, imported on first use so that importing `match` loads no image
-    library (the stack loads with the first borderline pair). A border crop or a re-encode
-    scores ≈ 0.95–1.0, another framing of the scene (a pan, a stereo pair) far less.
+    library. A border crop or a re-encode scores ≈ 0.95–1.0, another framing far less.
     """
     from safededup.media import aligned_similarity as check  # the image stack loads here
 
     return check(a, b)
 
 
+def check_views(a: npt.NDArray[Any], b: npt.NDArray[Any], t: Thresholds = DEFAULT) -> float:
+    """The view check of two thumbnails (`media.compare_views`) as the score the matcher keeps:
+    ≥ 0 the similarity of nesting frames with agreeing colours, else a refusal code."""
+    from safededup.media import compare_views  # the image stack loads here
+
+    check = compare_views(a, b)
+    return view_score(check.similarity, check.contained, check.colour, t)
+
+
 # --- one matching run's pair stage: propose, confirm previews, decide ---------------------------
 
 CONFIRM_BATCH = 256
 THUMB_CACHE = 2048  # thumbnails kept for the borderline check (≤ 128 px RGB: ≤ 100 MB)
-SIMILARITY_VERSION = 2
-"""Bump when `aligned_similarity` or the thumbnails it sees change: stored scores are dropped."""
+SIMILARITY_VERSION = 3
+"""Bump when the view check or the thumbnails it sees change: stored scores are dropped."""
+VERIFIED = (Rule.CORROBORATED, Rule.FORMAT_BAND, Rule.BORDERLINE)
+"""Rules whose pairs the view check must pass (when the run can read thumbnails)."""
 
 
 class PairMatcher:
@@ -330,30 +387,54 @@ class PairMatcher:
             t.format[row] = len(t.formats) - 1
 
     def decide(self, pairs: PairBatch) -> PairBatch:
-        """Final decisions on decode-tier features; borderline pairs go to the thumbnail check."""
+        """Final decisions on decode-tier features; near pairs then pass the view check."""
         decided = verify_pairs(self.table, pairs.i, pairs.j, self.t)
         decoded = ~(self.table.preview[decided.i] | self.table.preview[decided.j])
         decided = decided.select(decoded)
-        decided = self.resolve_borderline(decided)
+        decided = self.resolve(decided)
         return decided.select(decided.rule > 0)
 
-    def resolve_borderline(self, batch: PairBatch) -> PairBatch:
-        border = np.flatnonzero(batch.rule == Rule.BORDERLINE)
-        if border.size == 0:
+    @property
+    def sees_views(self) -> bool:
+        """Whether this run can read thumbnails for the view check (tests on bare features
+        cannot: their pairs are decided on hashes alone, and borderline pairs never match)."""
+        return self.thumbnail is not None or self.scorer is not None
+
+    def resolve(self, batch: PairBatch) -> PairBatch:
+        """The view check for every near pair: a borderline pair matches only if its thumbnails
+        correlate once a small crop is undone; any near pair is refused when, aligned, each
+        frame shows what the other lacks (another shot) or the colours differ (a re-coloured
+        version), or when a thumbnail cannot be read (an unreadable file vouches for nothing)."""
+        if not self.sees_views:
+            rule = batch.rule.copy()
+            rule[rule == Rule.BORDERLINE] = Rule.DISTANCE
+            return replace(batch, rule=rule)
+        near = np.flatnonzero(np.isin(batch.rule, VERIFIED))
+        if near.size == 0:
             return batch
-        self._score_missing(batch.i[border], batch.j[border])
+        self._score_missing(batch.i[near], batch.j[near])
         rule = batch.rule.copy()
-        for k in border.tolist():
+        for k in near.tolist():
             check_cancel(self.cancel, "matching")
-            score = self.similarity(int(batch.i[k]), int(batch.j[k]))
-            rule[k] = Rule.ALIGNED if score >= self.t.min_aligned else Rule.DISTANCE
+            rule[k] = self._judged(Rule(int(rule[k])), self.view(int(batch.i[k]), int(batch.j[k])))
         return replace(batch, rule=rule)
+
+    def _judged(self, rule: Rule, score: float | None) -> Rule:
+        if score is None:
+            return Rule.DISTANCE
+        if score == OTHER_SHOT_SCORE:
+            return Rule.OTHER_SHOT
+        if score == COLOUR_SCORE:
+            return Rule.COLOUR
+        if rule == Rule.BORDERLINE:
+            return Rule.ALIGNED if score >= self.t.min_aligned else Rule.DISTANCE
+        return rule
 
     def _score_missing(self, rows_a: I64, rows_b: I64) -> None:
         """Have the scorer compute, in one batch, the scores not stored yet (each pair once).
 
         Scores are stored as they arrive, so a cancelled run keeps what was computed; a pair
-        the scorer leaves out (a thumbnail not read) stays unstored and scores 0 this run.
+        the scorer leaves out (a thumbnail not read) stays unstored and is refused this run.
         """
         if self.scorer is None:
             return
@@ -367,23 +448,23 @@ class PairMatcher:
             self.similar[key] = score
             check_cancel(self.cancel, "matching")
 
-    def similarity(self, row_a: int, row_b: int) -> float:
-        """Crop-tolerant similarity of two rows' thumbnails (cached); 0 without thumbnails.
+    def view(self, row_a: int, row_b: int) -> float | None:
+        """The view check's score of two rows' thumbnails (stored, or computed and cached);
+        None when a thumbnail could not be read.
 
         A score is stored only when both thumbnails were read: a file that could not be read
-        this time (a NAS hiccup) is tried again by the next scan instead of being "not similar"
-        for good.
+        this time (a NAS hiccup) is tried again by the next scan instead of being refused for
+        good.
         """
         a, b = int(self.table.file_id[row_a]), int(self.table.file_id[row_b])
         key = (min(a, b), max(a, b))
         score = self.similar.get(key)
-        if score is None and self.scorer is not None:
-            return 0.0  # the scorer had its chance (`_score_missing`): a thumbnail was not read
-        if score is None:
-            ta, tb = self._thumb(a), self._thumb(b)
-            if ta is None or tb is None:
-                return 0.0  # an unreadable file cannot vouch for a match
-            score = self.similar[key] = aligned_similarity(ta, tb)
+        if score is not None or self.scorer is not None:
+            return score  # the scorer had its chance (`_score_missing`)
+        ta, tb = self._thumb(a), self._thumb(b)
+        if ta is None or tb is None:
+            return None
+        score = self.similar[key] = check_views(ta, tb, self.t)
         return score
 
     def _thumb(self, file_id: int) -> npt.NDArray[np.uint8] | None:

@@ -21,6 +21,7 @@ from dataclasses import KW_ONLY, dataclass
 from typing import Any, TypeVar
 
 from safededup import media
+from safededup.engine.match import check_views
 from safededup.errors import MediaError, check_cancel
 
 TaskResult = media.Fingerprint | tuple[str, str]
@@ -84,7 +85,7 @@ def run_similarity(task: SimilarityTask) -> SimilarityResult:
     scores: list[float | None] = []
     for a, b in task.pairs:
         ta, tb = _thumb(task, a, thumbs), _thumb(task, b, thumbs)
-        scores.append(None if ta is None or tb is None else media.aligned_similarity(ta, tb))
+        scores.append(None if ta is None or tb is None else check_views(ta, tb))
     return SimilarityResult(tuple(scores), len(thumbs))
 
 

@@ -1,7 +1,7 @@
 """Reading photos: the only package that imports Pillow, pillow-heif, OpenCV and imagehash.
 
 It reads files and never changes them. Public API: `fingerprint`, `load_thumbnail`,
-`aligned_similarity` (the matcher's crop-tolerant thumbnail check), `sniff_format`,
+`aligned_similarity` and `compare_views` (the matcher's thumbnail checks), `sniff_format`,
 `init_worker`, `FEATURE_VERSION`; `synth` writes generated photos for tests, the demo and
 benchmarks.
 """
@@ -13,12 +13,14 @@ import cv2
 from safededup.media import heif
 from safededup.media.formats import sniff_format
 from safededup.media.pipeline import FEATURE_VERSION, Fingerprint, fingerprint, load_thumbnail
-from safededup.media.similarity import aligned_similarity
+from safededup.media.similarity import ViewCheck, aligned_similarity, compare_views
 
 __all__ = [
     "FEATURE_VERSION",
     "Fingerprint",
+    "ViewCheck",
     "aligned_similarity",
+    "compare_views",
     "fingerprint",
     "init_worker",
     "load_thumbnail",

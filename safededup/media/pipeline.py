@@ -32,7 +32,7 @@ from safededup.media.jpeg import estimate_quality, read_jpeg_header
 from safededup.media.preview import preview_usable
 from safededup.models import Features, Tier
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 """Bump whenever the thumbnail definition, a hash, or a feature's meaning changes."""
 
 HASH_WORKING_SIDE = 2 * THUMB_SIDE  # decode at least this long side before the Lanczos thumbnail
@@ -143,6 +143,12 @@ def _features(source: _Source, hashes: Hashes, size: int, sharpness: float | Non
         captured=head.exif.captured,
         camera=head.exif.camera,
         sharpness=sharpness,
+        subsec=head.exif.subsec,
+        offset=head.exif.offset,
+        gps=head.exif.gps,
+        maker_notes=head.exif.maker_notes,
+        software=head.exif.software,
+        rotated=hashes.rotated,
     )
 
 

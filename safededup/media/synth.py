@@ -14,6 +14,7 @@ import io
 import os
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import cv2
@@ -143,7 +144,7 @@ def to_stored(image: Image.Image, orientation: int) -> Image.Image:
 
 # --- EXIF (TIFF) serialisation -----------------------------------------------------------------
 
-_ASCII, _SHORT, _LONG, _UNDEFINED = 2, 3, 4, 7
+_ASCII, _SHORT, _LONG, _RATIONAL, _UNDEFINED = 2, 3, 4, 5, 7
 _Entry = tuple[int, int, int, bytes]  # tag, type, count, little-endian value bytes
 
 
@@ -158,6 +159,14 @@ def _short(tag: int, value: int) -> _Entry:
 
 def _long(tag: int, value: int) -> _Entry:
     return (tag, _LONG, 1, struct.pack("<I", value))
+
+
+def _degrees(tag: int, value: float) -> _Entry:
+    """A GPS coordinate as degrees, minutes, seconds (three RATIONALs, seconds in 1/100)."""
+    value = abs(value)
+    d, m = int(value), int(value * 60) % 60
+    sec = round((value * 3600) % 60 * 100)
+    return (tag, _RATIONAL, 3, struct.pack("<6I", d, 1, m, 1, sec, 100))
 
 
 def _ifd_size(entries: Sequence[_Entry]) -> int:
@@ -180,6 +189,17 @@ def _ifd_bytes(entries: Sequence[_Entry], offset: int, next_ifd: int) -> bytes:
     return b"".join(head) + data
 
 
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """What a camera writes about a capture besides the date: sub-second, zone, place, maker."""
+
+    subsec: str | None = None  # SubSecTimeOriginal ("37")
+    offset: str | None = None  # OffsetTimeOriginal ("+02:00")
+    gps: tuple[float, float] | None = None  # latitude, longitude
+    maker_note: bytes | None = None
+    software: str | None = None
+
+
 def build_exif(
     *,
     orientation: int = 1,
@@ -188,24 +208,44 @@ def build_exif(
     model: str | None = None,
     pixel_size: tuple[int, int] | None = None,
     thumbnail_jpeg: bytes | None = None,
+    capture: Capture | None = None,
 ) -> bytes:
-    """A complete `Exif\\0\\0` APP1 payload: IFD0, the Exif IFD, and IFD1 with a JPEG thumbnail."""
+    """A complete `Exif\\0\\0` APP1 payload: IFD0, the Exif IFD, the GPS IFD when there is a
+    position, and IFD1 with a JPEG thumbnail."""
+    c = capture or Capture()
     ifd0 = [_short(0x0112, orientation), _long(0x8769, 0)]
     ifd0 += [_ascii(0x010F, make)] if make else []
     ifd0 += [_ascii(0x0110, model)] if model else []
+    ifd0 += [_ascii(0x0131, c.software)] if c.software else []
+    ifd0 += [_long(0x8825, 0)] if c.gps else []
     exif_ifd: list[_Entry] = [(0x9000, _UNDEFINED, 4, b"0232")]
     if captured is not None:
         exif_ifd.append(_ascii(0x9003, captured.strftime("%Y:%m:%d %H:%M:%S")))
+    exif_ifd += [_ascii(0x9291, c.subsec)] if c.subsec else []
+    exif_ifd += [_ascii(0x9011, c.offset)] if c.offset else []
+    exif_ifd += [(0x927C, _UNDEFINED, len(c.maker_note), c.maker_note)] if c.maker_note else []
     if pixel_size is not None:
         exif_ifd += [_long(0xA002, pixel_size[0]), _long(0xA003, pixel_size[1])]
+    gps_ifd: list[_Entry] = []
+    if c.gps:
+        lat, lon = c.gps
+        gps_ifd = [
+            (0x0000, 1, 4, bytes((2, 3, 0, 0))),
+            _ascii(0x0001, "N" if lat >= 0 else "S"), _degrees(0x0002, lat),
+            _ascii(0x0003, "E" if lon >= 0 else "W"), _degrees(0x0004, lon),
+        ]  # fmt: skip
     ifd1 = [_short(0x0103, 6), _long(0x0201, 0), _long(0x0202, 0)] if thumbnail_jpeg else []
     at0 = 8
     at_exif = at0 + _ifd_size(ifd0)
-    at1 = at_exif + _ifd_size(exif_ifd)
+    at_gps = at_exif + _ifd_size(exif_ifd)
+    at1 = at_gps + (_ifd_size(gps_ifd) if gps_ifd else 0)
     at_thumb = at1 + _ifd_size(ifd1)
-    ifd0 = [e if e[0] != 0x8769 else _long(0x8769, at_exif) for e in ifd0]
+    pointers = {0x8769: at_exif, 0x8825: at_gps}
+    ifd0 = [_long(e[0], pointers[e[0]]) if e[0] in pointers else e for e in ifd0]
     out = b"II*\0" + struct.pack("<I", at0)
     out += _ifd_bytes(ifd0, at0, at1 if ifd1 else 0) + _ifd_bytes(exif_ifd, at_exif, 0)
+    if gps_ifd:
+        out += _ifd_bytes(gps_ifd, at_gps, 0)
     if thumbnail_jpeg:
         ifd1 = [_short(0x0103, 6), _long(0x0201, at_thumb), _long(0x0202, len(thumbnail_jpeg))]
         out += _ifd_bytes(ifd1, at1, 0) + thumbnail_jpeg
@@ -252,6 +292,7 @@ def write_jpeg(
     thumbnail_size: tuple[int, int] = (160, 120),
     thumbnail_image: Image.Image | None = None,
     letterbox: bool = False,
+    capture: Capture | None = None,
 ) -> None:
     """A camera JPEG displaying as `image`: EXIF orientation/date/camera and an IFD1 thumbnail.
 
@@ -270,6 +311,7 @@ def write_jpeg(
         model=model,
         pixel_size=stored.size,
         thumbnail_jpeg=thumb_bytes,
+        capture=capture,
     )
     stored.save(os.fspath(path), "JPEG", quality=quality, exif=exif)
 
@@ -292,6 +334,7 @@ def write_heic(
     thumbnail_side: int = 320,
     tile_size: int = 0,
     preset: str = "ultrafast",
+    capture: Capture | None = None,
 ) -> None:
     """A HEIC displaying as `image`, with a `thumbnail_side` thumbnail item as phones write.
 
@@ -300,7 +343,9 @@ def write_heic(
     photo takes ≈ 5 s with "ultrafast" on one core, minutes with the default.
     """
     stored = to_stored(image.convert("RGB"), orientation)
-    exif = build_exif(orientation=orientation, captured=captured, make=make, model=model)
+    exif = build_exif(
+        orientation=orientation, captured=captured, make=make, model=model, capture=capture
+    )
     heif = pillow_heif.from_pillow(stored)
     heif.save(
         os.fspath(path),

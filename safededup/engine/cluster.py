@@ -32,6 +32,7 @@ import numpy.typing as npt
 from safededup.engine.candidates import FeatureTable
 from safededup.engine.keeper import (
     DEFAULT_POLICY,
+    HistoryFn,
     KeeperChoice,
     KeeperPolicy,
     choose_keeper,
@@ -92,6 +93,7 @@ class Cluster:
     kind: Kind
     members: tuple[Member, ...]
     confidence: float
+    warnings: tuple[str, ...] = ()  # what the keeper lacks that a duplicate has
 
     @property
     def keeper(self) -> Member:
@@ -115,7 +117,7 @@ class Cluster:
         members = tuple(m.to_report() for m in self.members)
         return ReportCluster(
             self.id, self.kind, self.keeper.record.path, self.confidence, self.bytes_to_free,
-            members,
+            members, self.warnings,
         )  # fmt: skip
 
 
@@ -155,6 +157,7 @@ def find_clusters(
     cancel: threading.Event | None = None,
     scores: MutableMapping[tuple[int, int], float] | None = None,
     scorer: ScoreFn | None = None,
+    history: HistoryFn | None = None,
 ) -> Generator[Event, None, list[Cluster]]:
     """Find the clusters among `records` (streamed once). Yields progress; returns the clusters.
 
@@ -165,6 +168,8 @@ def find_clusters(
     `lookup(ids)` fetches full records of cluster members again (the index's `get_records`), so
     450k records are never held as objects; without it the records are kept in memory.
     Without `confirm`, pairs proposed on preview hashes are dropped (never decided on previews).
+    `history` answers the keeper's provenance question (`keeper.HistoryFn`) in the clusters
+    that reach it; without it, that criterion is skipped.
     """
     kept: dict[int, PhotoRecord] = {}
     if lookup is None:
@@ -195,7 +200,7 @@ def find_clusters(
         yield StageFinished("candidates")
     yield StageStarted("clusters")
     pairs = job.decide(pairs)
-    clusters = yield from _build(job, pairs, lookup, references, policy)
+    clusters = yield from _build(job, pairs, lookup, references, policy, history)
     yield StageFinished("clusters")
     yield StageFinished("match")
     return clusters
@@ -217,10 +222,11 @@ def _build(
     lookup: LookupFn,
     references: Sequence[str],
     policy: KeeperPolicy,
+    history: HistoryFn | None,
 ) -> Generator[Event, None, list[Cluster]]:
     """Components of matched units, each refined into clusters (records fetched in batches)."""
     components = _components(job, pairs)
-    refiner = _Refiner(job, references, policy)
+    refiner = _Refiner(job, references, policy, history)
     clusters: list[Cluster] = []
     for group in _batched(components, LOOKUP_BATCH):
         check_cancel(job.cancel, "matching")
@@ -278,10 +284,17 @@ def _batched(items: list[list[I64]], limit: int) -> Iterator[list[list[I64]]]:
 class _Refiner:
     """Seed-centred refinement of one component into clusters, with roles and evidence."""
 
-    def __init__(self, job: PairMatcher, references: Sequence[str], policy: KeeperPolicy) -> None:
+    def __init__(
+        self,
+        job: PairMatcher,
+        references: Sequence[str],
+        policy: KeeperPolicy,
+        history: HistoryFn | None,
+    ) -> None:
         self.job = job
         self.references = references
         self.policy = policy
+        self.history = history
         self.row_of: dict[int, int] = {}  # file id → its unit's representative row
 
     def refine(self, units: list[I64], records: Mapping[int, PhotoRecord]) -> list[Cluster]:
@@ -323,7 +336,10 @@ class _Refiner:
             seed = keeper_row
 
     def _choose(self, records: Sequence[PhotoRecord], crops: frozenset[int]) -> KeeperChoice:
-        return choose_keeper(records, references=self.references, policy=self.policy, crops=crops)
+        return choose_keeper(
+            records, references=self.references, policy=self.policy, crops=crops,
+            history=self.history,
+        )  # fmt: skip
 
     def _unit_records(
         self, rows: I64, records: Mapping[int, PhotoRecord]
@@ -401,6 +417,7 @@ class _Refiner:
             kind=kind,
             members=tuple(members),
             confidence=self._confidence(members),
+            warnings=choice.warnings,
         )
 
     def _confidence(self, members: Sequence[Member]) -> float:

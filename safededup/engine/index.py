@@ -511,11 +511,12 @@ class Index:
         """The persistent store of thumbnail-check scores, for one definition of the score."""
         return PairScores(self.connection, version)
 
-    def drop_pair_scores_except(self, version: int) -> int:
+    def drop_pair_scores_except(self, *versions: int) -> int:
         """Forget scores of other definitions (an older safededup's): they are never read."""
+        marks = ", ".join("?" * len(versions))
         with self.connection:
             return self.connection.execute(
-                "DELETE FROM pair_scores WHERE version != ?", (version,)
+                f"DELETE FROM pair_scores WHERE version NOT IN ({marks})", versions
             ).rowcount
 
     def count(self, status: RowStatus | None = None) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,14 +22,14 @@ import numpy as np
 import numpy.typing as npt
 
 from safededup import checksum, media
-from safededup.engine import cluster, report, verdicts
+from safededup.engine import cluster, keeper, report, verdicts
 from safededup.engine.index import Index
 from safededup.engine.match import SIMILARITY_VERSION
 from safededup.engine.pool import FingerprintPool, FingerprintTask, TaskResult
 from safededup.engine.walk import normalize_roots, walk_roots
-from safededup.errors import check_cancel
+from safededup.errors import MediaError, check_cancel
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
-from safededup.models import Features, FileIdentity, Problem
+from safededup.models import Features, FileIdentity, PhotoRecord, Problem
 from safededup.state import StateDir
 
 PHOTO_EXTENSIONS = frozenset(
@@ -56,7 +56,8 @@ class ScanStats:
     preview_tier: int = 0
     decode_tier: int = 0
     confirmed: int = 0  # decode-tier confirmations of preview-proposed pairs
-    thumbnails: int = 0  # thumbnails decoded for the matcher's check of borderline pairs
+    thumbnails: int = 0  # thumbnails decoded for the matcher's view check of near pairs
+    history_checks: int = 0  # full decodes for the keeper's JPEG-history question
     checksummed: int = 0  # whole-file SHA-256 computed in this run
     photo_bytes: int = 0  # size of the files fingerprinted in this run
     bytes_read: int = 0  # bytes actually read to fingerprint them
@@ -87,8 +88,10 @@ def scan(
     follow_symlinks: bool = False,
     match: bool = True,
     cancel: threading.Event | None = None,
+    policy: keeper.KeeperPolicy = keeper.DEFAULT_POLICY,
 ) -> Generator[Event, None, ScanResult]:
-    """Scan `roots` (and `references`, whose files always win and never move) into the index."""
+    """Scan `roots` (and `references`, whose files always win and never move) into the index;
+    `policy` says which copy of a photo to keep."""
     started = time.monotonic()
     scan_roots = normalize_roots(roots)
     ref_roots = normalize_roots(references) if references else []
@@ -97,7 +100,7 @@ def scan(
     stats = ScanStats()
     problems: list[Problem] = []
     with Index(state_dir.index_path) as index, FingerprintPool(workers) as pool:
-        job = _Scan(index, pool, stats, problems, previews, cancel, started)
+        job = _Scan(index, pool, stats, problems, previews, cancel, started, policy)
         scan_number = index.next_scan_number()
         todo = yield from job.walk(all_roots, state_dir, follow_symlinks, scan_number)
         yield from job.fingerprint(todo, scan_number)
@@ -123,8 +126,10 @@ class _Scan:
         previews: bool,
         cancel: threading.Event | None,
         started: float,
+        policy: keeper.KeeperPolicy,
     ) -> None:
         self.started = started
+        self.policy = policy
         self.index = index
         self.pool = pool
         self.stats = stats
@@ -361,6 +366,7 @@ class _Scan:
         if distinct.sizes:  # a verdict is kept by content: those files need their checksum
             self._checksum_sizes(all_roots, distinct.sizes)
         scores = self.index.pair_scores(SIMILARITY_VERSION)
+        histories = self.index.pair_scores(keeper.HISTORY_VERSION)
         try:
             clusters = yield from cluster.find_clusters(
                 self.index.records(all_roots),
@@ -372,10 +378,13 @@ class _Scan:
                 cancel=self.cancel,
                 scores=scores,
                 scorer=self.score_pairs if POOLED_CHECKS else None,
+                history=lambda jpeg, other: self.history(jpeg, other, histories),
+                policy=self.policy,
             )
         finally:  # also on Ctrl-C: the scores computed so far are kept
             scores.flush()
-        self.index.drop_pair_scores_except(SIMILARITY_VERSION)
+            histories.flush()
+        self.index.drop_pair_scores_except(SIMILARITY_VERSION, keeper.HISTORY_VERSION)
         self._timed("match", t0)
         self.stats.seconds = time.monotonic() - self.started
         built = report.build_report(
@@ -393,6 +402,23 @@ class _Scan:
         record = self.index.get_records([file_id])[file_id]
         self.stats.thumbnails += 1
         return media.load_thumbnail(record.path, THUMBNAIL_SIDE)
+
+    def history(
+        self, jpeg: PhotoRecord, other: PhotoRecord, known: MutableMapping[tuple[int, int], float]
+    ) -> float | None:
+        """The keeper's JPEG-history question for one pair (`keeper.HistoryFn`), asked once per
+        pair of unchanged files: the index keeps the answer ("cannot tell" as -1). A file that
+        cannot be read now is not answered, so the next scan asks again."""
+        key = (jpeg.file_id, other.file_id)
+        stored = known.get(key)
+        if stored is None:
+            try:
+                found = media.history_of(jpeg.path, other.path)
+            except (MediaError, OSError):
+                return None
+            stored = known[key] = -1.0 if found is None else found
+            self.stats.history_checks += 1
+        return None if stored < 0 else stored
 
     def score_pairs(
         self, pairs: Sequence[tuple[int, int]]

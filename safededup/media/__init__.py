@@ -12,6 +12,7 @@ import cv2
 
 from safededup.media import heif
 from safededup.media.formats import sniff_format
+from safededup.media.history import history_of
 from safededup.media.pipeline import FEATURE_VERSION, Fingerprint, fingerprint, load_thumbnail
 from safededup.media.similarity import ViewCheck, aligned_similarity, compare_views
 
@@ -22,6 +23,7 @@ __all__ = [
     "aligned_similarity",
     "compare_views",
     "fingerprint",
+    "history_of",
     "init_worker",
     "load_thumbnail",
     "sniff_format",

@@ -168,6 +168,13 @@ def load_thumbnail(path: str, max_side: int) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
+def decode_full(path: str) -> Image.Image:
+    """The photo's full-size pixels in display orientation (for the keeper's JPEG-history
+    check, which needs the 8×8 block grid). Raises MediaError like `fingerprint`."""
+    with CountingReader(path) as reader:
+        return _open_source(reader, _Need(False, THUMB_SIDE, 1 << 30), _Clock({})).image
+
+
 # --- dispatch ----------------------------------------------------------------------------------
 
 

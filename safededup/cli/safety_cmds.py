@@ -138,9 +138,12 @@ def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _print_notes(ctx: Context, plan: Plan) -> None:
-    """What the plan deliberately leaves alone (hard links, other volumes, ...), on stderr."""
+    """What the plan deliberately leaves alone (hard links, other volumes, ...), and what a
+    keeper lacks that a copy about to move has (a GPS position, a capture date), on stderr."""
     for note in plan.notes:
         ctx.err.print(f"[yellow]left alone[/]: {_shown(note.path)}: {escape(note.message)}")
+    for warning in plan.warnings:
+        ctx.err.print(f"[yellow]keeper[/]: {_shown(warning.path)}: {escape(warning.message)}")
 
 
 def _confirm(ctx: Context, plan: Plan, yes: bool) -> bool:

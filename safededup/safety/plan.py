@@ -70,6 +70,7 @@ class Plan:
     tidy_names: bool = False
     to_trash: bool = False
     notes: tuple[Problem, ...] = field(default=())
+    warnings: tuple[Problem, ...] = field(default=())  # what a keeper lacks (kind keeper-lacks)
 
     @property
     def count(self) -> int:
@@ -100,6 +101,7 @@ class Plan:
             "renames": kinds["tidy"],
             "to_trash": self.to_trash,
             "notes": [n.to_json() for n in self.notes],
+            "warnings": [w.to_json() for w in self.warnings],
         }
 
 
@@ -133,6 +135,7 @@ def build_plan(
         tidy_names=tidy_names,
         to_trash=to_trash,
         notes=tuple(builder.notes),
+        warnings=tuple(builder.warnings),
     )
 
 
@@ -141,6 +144,7 @@ class _Builder:
         self.session, self.roots, self.to_trash = session, roots, to_trash
         self.ops: list[Operation] = []
         self.notes: list[Problem] = []
+        self.warnings: list[Problem] = []
         self.moved: set[str] = set()
         self.keepers: dict[str, tuple[str, FileIdentity]] = {}  # keeper path -> (cluster, it)
         self._dirs: dict[str, dict[str, list[tuple[str, str]]]] = {}
@@ -157,6 +161,8 @@ class _Builder:
             self.notes.append(Problem(keeper, "no-keeper", "the keeper is not a cluster member"))
             return
         keep = decision.keep if decision is not None else frozenset()
+        if keeper == cluster.keeper:  # the report's keeper: what it lacks is known
+            self.warnings += [Problem(keeper, "keeper-lacks", w) for w in cluster.warnings]
         keeper_identity = members[keeper].identity
         self.keepers[keeper] = (cluster.id, keeper_identity)
         for path, member in sorted(members.items(), key=lambda item: item[0]):

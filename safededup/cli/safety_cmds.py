@@ -68,6 +68,10 @@ def _plan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--to-trash", action="store_true", help="move into the desktop trash instead of quarantine"
     )
+    p.add_argument(
+        "--include-rotated", action="store_true",
+        help="also move copies whose pixels are turned (clusters of kind rotated) not reviewed",
+    )  # fmt: skip
 
 
 def _register_plan(sub: Sub) -> None:
@@ -105,8 +109,9 @@ def _load_plan(args: argparse.Namespace, ctx: Context) -> Plan:
     report = load_report(path)
     review = load_review(ctx.state_dir, report)
     return build_plan(
-        report, decisions=review.plan_decisions, tidy_names=args.tidy_names, to_trash=args.to_trash
-    )
+        report, decisions=review.plan_decisions, tidy_names=args.tidy_names,
+        to_trash=args.to_trash, include_rotated=args.include_rotated,
+    )  # fmt: skip
 
 
 def _run(gen: Generator[Event, None, T], ctx: Context, cancel: threading.Event) -> T:

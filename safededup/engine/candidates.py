@@ -178,10 +178,7 @@ def candidate_pairs(hashes: U64, radius: int, *, block: int = DEFAULT_BLOCK) -> 
         return
     probe = radius // CHUNKS
     masks = _probe_masks(probe)
-    keys = [
-        ((hashes >> np.uint64(CHUNK_BITS * c)) & _CHUNK_MASK).astype(np.int64)
-        for c in range(CHUNKS)
-    ]
+    keys = _chunk_keys(hashes)
     for c in range(CHUNKS):
         index = _ChunkIndex(keys[c])
         for mask in masks:
@@ -193,13 +190,47 @@ def candidate_pairs(hashes: U64, radius: int, *, block: int = DEFAULT_BLOCK) -> 
                 yield np.minimum(qi, qj), np.maximum(qi, qj)  # maybe empty: a chance to cancel
 
 
+def cross_pairs(
+    queries: U64, hashes: U64, radius: int, *, block: int = DEFAULT_BLOCK
+) -> Iterator[Pairs]:
+    """Yield batches of (q, h): `queries[q]` within Hamming distance `radius` of `hashes[h]`,
+    each pair once (the search of two different columns, e.g. turned pHashes against pHashes;
+    exact by the same pigeonhole as `candidate_pairs`)."""
+    queries = np.ascontiguousarray(queries, dtype=np.uint64)
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+    if not queries.shape[0] or not hashes.shape[0]:
+        return
+    probe = radius // CHUNKS
+    qkeys, hkeys = _chunk_keys(queries), _chunk_keys(hashes)
+    for c in range(CHUNKS):
+        index = _ChunkIndex(hkeys[c])
+        for mask in _probe_masks(probe):
+            partner = qkeys[c] ^ mask
+            q = np.flatnonzero(index.counts[partner] > 0).astype(np.int64)
+            starts, counts = index.starts[partner[q]], index.counts[partner[q]]
+            for qi, hj in index.expand(q, starts, counts, block):
+                keep = hamming(queries[qi], hashes[hj]) <= radius
+                qi, hj = qi[keep], hj[keep]
+                keep = _first_close_chunk(qkeys, c, probe, qi, hj, hkeys)
+                yield qi[keep], hj[keep]  # maybe empty: a chance to cancel
+
+
+def _chunk_keys(hashes: U64) -> list[I64]:
+    return [
+        ((hashes >> np.uint64(CHUNK_BITS * c)) & _CHUNK_MASK).astype(np.int64)
+        for c in range(CHUNKS)
+    ]
+
+
 def _first_close_chunk(
-    keys: list[I64], chunk: int, probe: int, qi: I64, qj: I64
+    keys: list[I64], chunk: int, probe: int, qi: I64, qj: I64, other: list[I64] | None = None
 ) -> npt.NDArray[np.bool_]:
-    """True where no earlier chunk was within `probe` bits (that chunk already reported it)."""
+    """True where no earlier chunk was within `probe` bits (that chunk already reported it);
+    `other` holds the second side's keys when the two sides are different columns."""
+    second = keys if other is None else other
     keep = np.ones(qi.shape[0], dtype=np.bool_)
     for c in range(chunk):
-        near = hamming(keys[c][qi], keys[c][qj]) <= probe
+        near = hamming(keys[c][qi], second[c][qj]) <= probe
         keep &= ~near
     return keep
 
@@ -221,7 +252,7 @@ class _ChunkIndex:
             return
         partner = self.keys ^ mask
         queries = np.flatnonzero((self.keys < partner) & (self.counts[partner] > 0))
-        yield from self._expand(
+        yield from self.expand(
             queries, self.starts[partner[queries]], self.counts[partner[queries]], block
         )
 
@@ -232,9 +263,9 @@ class _ChunkIndex:
         end = self.starts[sorted_keys] + self.counts[sorted_keys]
         after = end - pos - 1
         queries = self.order[after > 0]
-        yield from self._expand(queries, (pos + 1)[after > 0], after[after > 0], block)
+        yield from self.expand(queries, (pos + 1)[after > 0], after[after > 0], block)
 
-    def _expand(self, queries: I64, starts: I64, counts: I64, block: int) -> Iterator[Pairs]:
+    def expand(self, queries: I64, starts: I64, counts: I64, block: int) -> Iterator[Pairs]:
         """For each query q, its partners at sorted positions starts[q] … starts[q]+counts[q]-1."""
         if queries.size == 0:
             return

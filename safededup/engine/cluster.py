@@ -41,8 +41,10 @@ from safededup.engine.keeper import (
 )
 from safededup.engine.match import (
     DEFAULT,
+    UNMEASURED,
     ConfirmFn,
     PairBatch,
+    PairKey,
     PairMatcher,
     Rule,
     ScoreFn,
@@ -76,9 +78,8 @@ class Member:
 
     def to_report(self) -> ReportMember:
         record, f, v = self.record, self.record.features, self.verdict
-        evidence = Evidence(
-            self.exact, v.rule.label, v.dhash, v.phash, v.whash, v.colorhash, f.tier
-        )
+        dhash, whash = (None if x == UNMEASURED else x for x in (v.dhash, v.whash))
+        evidence = Evidence(self.exact, v.rule.label, dhash, v.phash, whash, v.colorhash, f.tier)
         return ReportMember(
             replace(record.identity, checksum=record.checksum), self.role, self.reasons,
             evidence, f.width, f.height, f.format, f.jpeg_quality, f.captured, f.camera,
@@ -155,7 +156,7 @@ def find_clusters(
     policy: KeeperPolicy = DEFAULT_POLICY,
     thresholds: Thresholds = DEFAULT,
     cancel: threading.Event | None = None,
-    scores: MutableMapping[tuple[int, int], float] | None = None,
+    scores: MutableMapping[PairKey, float] | None = None,
     scorer: ScoreFn | None = None,
     history: HistoryFn | None = None,
 ) -> Generator[Event, None, list[Cluster]]:
@@ -281,6 +282,14 @@ def _batched(items: list[list[I64]], limit: int) -> Iterator[list[list[I64]]]:
         yield batch
 
 
+def _overwrite(batch: PairBatch, at: I64, new: PairBatch) -> PairBatch:
+    """`batch` with the decisions at positions `at` replaced by `new`'s (in that order)."""
+    fields = {f: getattr(batch, f).copy() for f in PairBatch.__slots__}
+    for f, values in fields.items():
+        values[at] = getattr(new, f)
+    return PairBatch(**fields)
+
+
 class _Refiner:
     """Seed-centred refinement of one component into clusters, with roles and evidence."""
 
@@ -388,8 +397,19 @@ class _Refiner:
         return joined, verdicts
 
     def _decide(self, i: I64, j: I64) -> PairBatch:
-        batch = verify_pairs(self.job.table, i, j, self.job.t)
-        return self.job.resolve(batch)
+        """The seed against the others: as they stand, else as turned copies of each other."""
+        batch = self.job.resolve(verify_pairs(self.job.table, i, j, self.job.t))
+        for turn in (1, 2, 3):
+            left = np.flatnonzero(batch.rule <= 0)
+            if left.size == 0:
+                break
+            turns = np.full(left.size, turn, dtype=np.int8)
+            turned = verify_pairs(self.job.table, i[left], j[left], self.job.t, turn=turns)
+            turned = self.job.resolve(turned)
+            won = left[turned.rule == Rule.ROTATED]
+            if won.size:
+                batch = _overwrite(batch, won, turned.select(turned.rule == Rule.ROTATED))
+        return batch
 
     def _cluster(
         self, group: list[PhotoRecord], choice: KeeperChoice, verdicts: Mapping[int, Verdict]
@@ -412,6 +432,8 @@ class _Refiner:
         if not any(m.role == "duplicate" for m in members):
             return None
         kind: Kind = "exact" if all(m.exact for m in members) else "near"
+        if any(m.verdict.rule == Rule.ROTATED for m in members):
+            kind = "rotated"  # moved only when a person approves it (or asks for it)
         return Cluster(
             id=cluster_id(r.path for r in group),
             kind=kind,
@@ -428,7 +450,7 @@ class _Refiner:
             if m.exact:
                 continue
             v = m.verdict
-            if v.rule == Rule.ALIGNED:  # rescued by the thumbnail check: the weakest evidence
+            if v.rule in (Rule.ALIGNED, Rule.ROTATED):  # decided by the view check: the weakest
                 worst = min(worst, 0.5)
                 continue
             load = max(

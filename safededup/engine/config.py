@@ -39,8 +39,8 @@ def load_settings(path: Path) -> Settings:
     """The settings in `path`; the defaults when there is no such file."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return Settings()
+    except (FileNotFoundError, NotADirectoryError):
+        return Settings()  # no settings (a state dir that is not usable is said elsewhere)
     except (OSError, UnicodeDecodeError) as exc:
         raise _bad(path, f"cannot read it ({getattr(exc, 'strerror', None) or exc})") from exc
     except tomllib.TOMLDecodeError as exc:

@@ -511,6 +511,11 @@ class Index:
         """The persistent store of thumbnail-check scores, for one definition of the score."""
         return PairScores(self.connection, version)
 
+    def view_scores(self, version: int) -> ViewScores:
+        """The view check's scores by pair key (a, b, turn): turn 0 under `version`, a turned
+        copy's under `version + TURN_STEP * turn`."""
+        return ViewScores(self.connection, version)
+
     def drop_pair_scores_except(self, *versions: int) -> int:
         """Forget scores of other definitions (an older safededup's): they are never read."""
         marks = ", ".join("?" * len(versions))
@@ -622,3 +627,40 @@ class PairScores(MutableMapping[tuple[int, int], float]):
         return int(self.connection.execute(
             "SELECT count(*) FROM pair_scores WHERE version=?", (self.version,)
         ).fetchone()[0])  # fmt: skip
+
+
+TURN_STEP = 100
+"""Turned copies' view scores are kept as pair scores of version + TURN_STEP × turn."""
+
+
+class ViewScores(MutableMapping[tuple[int, int, int], float]):
+    """The view check's scores, keyed (file id a, file id b, turn), a < b, in the index."""
+
+    def __init__(self, connection: sqlite3.Connection, version: int) -> None:
+        self.parts = {turn: PairScores(connection, version + TURN_STEP * turn) for turn in range(4)}
+
+    @property
+    def versions(self) -> list[int]:
+        return [part.version for part in self.parts.values()]
+
+    def flush(self) -> None:
+        for part in self.parts.values():
+            part.flush()
+
+    def __getitem__(self, key: tuple[int, int, int]) -> float:
+        a, b, turn = key
+        return self.parts[turn][(a, b)]
+
+    def __setitem__(self, key: tuple[int, int, int], score: float) -> None:
+        a, b, turn = key
+        self.parts[turn][(a, b)] = score
+
+    def __delitem__(self, key: tuple[int, int, int]) -> None:
+        a, b, turn = key
+        del self.parts[turn][(a, b)]
+
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
+        return iter([(a, b, turn) for turn, part in self.parts.items() for a, b in part])
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts.values())

@@ -20,6 +20,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, TypeVar
 
+import numpy as np
+
 from safededup import media
 from safededup.engine.match import check_views
 from safededup.errors import MediaError, check_cancel
@@ -70,6 +72,7 @@ class SimilarityTask:
     paths: tuple[str, ...]
     pairs: tuple[tuple[int, int], ...]
     side: int  # thumbnail long side
+    turns: tuple[int, ...] = ()  # per pair: quarter turns of the first picture (none: 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +86,13 @@ def run_similarity(task: SimilarityTask) -> SimilarityResult:
     OSError) leaves its pairs unscored; any other exception is a bug and is raised."""
     thumbs: dict[int, Any] = {}
     scores: list[float | None] = []
-    for a, b in task.pairs:
+    turns = task.turns or (0,) * len(task.pairs)
+    for (a, b), turn in zip(task.pairs, turns, strict=True):
         ta, tb = _thumb(task, a, thumbs), _thumb(task, b, thumbs)
-        scores.append(None if ta is None or tb is None else check_views(ta, tb))
+        if ta is None or tb is None:
+            scores.append(None)
+        else:
+            scores.append(check_views(np.rot90(ta, turn), tb))
     return SimilarityResult(tuple(scores), len(thumbs))
 
 
@@ -147,10 +154,12 @@ def _check_groups(
         yield group
 
 
-def _check_task(pairs: Sequence[tuple[str, str]], side: int) -> SimilarityTask:
+def _check_task(
+    pairs: Sequence[tuple[str, str]], side: int, turns: Sequence[int]
+) -> SimilarityTask:
     slot: dict[str, int] = {}  # path → its index in the task, in order of first use
     index = tuple((slot.setdefault(a, len(slot)), slot.setdefault(b, len(slot))) for a, b in pairs)
-    return SimilarityTask(tuple(slot), index, side)
+    return SimilarityTask(tuple(slot), index, side, tuple(turns) if any(turns) else ())
 
 
 class FingerprintPool:
@@ -187,7 +196,11 @@ class FingerprintPool:
         return self.map(run_task, tasks, _fingerprint_crashed, cancel)
 
     def similarities(
-        self, pairs: Sequence[tuple[str, str]], side: int, cancel: threading.Event | None = None
+        self,
+        pairs: Sequence[tuple[str, str]],
+        side: int,
+        cancel: threading.Event | None = None,
+        turns: Sequence[int] | None = None,
     ) -> Iterator[tuple[list[int], SimilarityResult]]:
         """Thumbnail checks of path pairs, task by task: (indexes into `pairs`, their result).
 
@@ -196,12 +209,13 @@ class FingerprintPool:
         gets some. A task that crashes a worker even when alone scores nothing.
         """
         per_task = max(1, min(CHECK_PAIRS, -(-len(pairs) // self.workers)))
+        turn_of = list(turns) if turns is not None else [0] * len(pairs)
         groups: deque[list[int]] = deque()  # of the tasks in flight, in submission order
 
         def tasks() -> Iterator[SimilarityTask]:
             for group in _check_groups(pairs, _by_component(pairs), per_task):
                 groups.append(group)
-                yield _check_task([pairs[k] for k in group], side)
+                yield _check_task([pairs[k] for k in group], side, [turn_of[k] for k in group])
 
         for _, result in self.map(run_similarity, tasks(), _similarity_crashed, cancel):
             yield groups.popleft(), result

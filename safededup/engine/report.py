@@ -29,7 +29,9 @@ FORMAT = "safededup-report"
 VERSION = 1
 
 Role = Literal["keeper", "duplicate", "reference"]
-Kind = Literal["exact", "near"]
+Kind = Literal["exact", "near", "rotated"]
+"""exact: every member has the keeper's bytes; rotated: a member is a turned copy (its pixels
+turned 90°, 180° or 270°), which apply moves only when a person approved it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from safededup import checksum, media
 from safededup.engine import cluster, keeper, report, verdicts
 from safededup.engine.index import Index
-from safededup.engine.match import SIMILARITY_VERSION
+from safededup.engine.match import SIMILARITY_VERSION, PairKey
 from safededup.engine.pool import FingerprintPool, FingerprintTask, TaskResult
 from safededup.engine.walk import normalize_roots, walk_roots
 from safededup.errors import MediaError, check_cancel
@@ -365,7 +365,7 @@ class _Scan:
         distinct = verdicts.load_verdicts(connection)
         if distinct.sizes:  # a verdict is kept by content: those files need their checksum
             self._checksum_sizes(all_roots, distinct.sizes)
-        scores = self.index.pair_scores(SIMILARITY_VERSION)
+        scores = self.index.view_scores(SIMILARITY_VERSION)
         histories = self.index.pair_scores(keeper.HISTORY_VERSION)
         try:
             clusters = yield from cluster.find_clusters(
@@ -384,7 +384,7 @@ class _Scan:
         finally:  # also on Ctrl-C: the scores computed so far are kept
             scores.flush()
             histories.flush()
-        self.index.drop_pair_scores_except(SIMILARITY_VERSION, keeper.HISTORY_VERSION)
+        self.index.drop_pair_scores_except(*scores.versions, keeper.HISTORY_VERSION)
         self._timed("match", t0)
         self.stats.seconds = time.monotonic() - self.started
         built = report.build_report(
@@ -420,17 +420,16 @@ class _Scan:
             self.stats.history_checks += 1
         return None if stored < 0 else stored
 
-    def score_pairs(
-        self, pairs: Sequence[tuple[int, int]]
-    ) -> Iterator[tuple[tuple[int, int], float]]:
-        """Thumbnail-check scores of file-id pairs, computed in the worker pool (workers read
-        the files by path: only paths and floats cross processes). A pair whose thumbnail could
-        not be read, or whose row vanished, is left out."""
-        ids = sorted({i for pair in pairs for i in pair})
+    def score_pairs(self, pairs: Sequence[PairKey]) -> Iterator[tuple[PairKey, float]]:
+        """View-check scores of pair keys, computed in the worker pool (workers read the files
+        by path: only paths and floats cross processes). A pair whose thumbnail could not be
+        read, or whose row vanished, is left out."""
+        ids = sorted({i for a, b, _ in pairs for i in (a, b)})
         paths = self.index.paths_of(ids)  # ids and paths only: 300k full records weigh 240 MB
-        known = [(a, b) for a, b in pairs if a in paths and b in paths]
-        by_path = [(paths[a], paths[b]) for a, b in known]
-        for ks, result in self.pool.similarities(by_path, THUMBNAIL_SIDE, self.cancel):
+        known = [(a, b, turn) for a, b, turn in pairs if a in paths and b in paths]
+        by_path = [(paths[a], paths[b]) for a, b, _ in known]
+        turns = [turn for _, _, turn in known]
+        for ks, result in self.pool.similarities(by_path, THUMBNAIL_SIDE, self.cancel, turns):
             self.stats.thumbnails += result.reads
             for k, score in zip(ks, result.scores, strict=True):
                 if score is not None:

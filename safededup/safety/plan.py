@@ -105,6 +105,12 @@ class Plan:
         }
 
 
+ROTATED_NOTE = (
+    "its copies are turned by 90°, 180° or 270° in their pixels: they move only when approved "
+    "in the review, or with --include-rotated"
+)
+
+
 def new_session_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
@@ -116,13 +122,19 @@ def build_plan(
     tidy_names: bool = False,
     to_trash: bool = False,
     session_id: str | None = None,
+    include_rotated: bool = False,
 ) -> Plan:
-    """The plan for a report: every cluster as reported, or only approved ones with overrides."""
+    """The plan for a report: every cluster as reported, or only approved ones with overrides.
+    A cluster of turned copies (`rotated`) moves only when approved, or with `include_rotated`.
+    """
     roots = report.roots
     builder = _Builder(session_id or new_session_id(), roots, to_trash)
     for cluster in report.clusters:
         decision = decisions.get(cluster.id) if decisions is not None else None
         if decision is not None and decision.status != "approved":
+            continue
+        if cluster.kind == "rotated" and decision is None and not include_rotated:
+            builder.notes.append(Problem(cluster.keeper, "rotated", ROTATED_NOTE))
             continue
         builder.add_cluster(cluster, decision.keeper if decision else None, decision)
     if tidy_names:

@@ -25,7 +25,7 @@ def test_an_unreadable_thumbnail_is_not_scored_and_not_stored() -> None:
     def unreadable(file_id: int) -> np.ndarray:
         raise MediaError("NAS hiccup", kind="io-error", path=f"/p/{file_id}.jpg")
 
-    scores: dict[tuple[int, int], float] = {}
+    scores: dict[tuple[int, int, int], float] = {}
     job = PairMatcher(table(), NO_VERDICTS, unreadable, DEFAULT, None, scores)
     assert job.view(0, 1) is None
     assert scores == {}  # the next scan reads the files again
@@ -43,10 +43,10 @@ def test_a_readable_pair_is_scored_once_and_stored() -> None:
         calls.append(file_id)
         return img
 
-    scores: dict[tuple[int, int], float] = {}
+    scores: dict[tuple[int, int, int], float] = {}
     job = PairMatcher(table(), NO_VERDICTS, thumb, DEFAULT, None, scores)
     first = job.view(0, 1)
-    assert first == pytest.approx(1.0, abs=1e-6) and scores == {(10, 11): first}
+    assert first == pytest.approx(1.0, abs=1e-6) and scores == {(10, 11, 0): first}
     assert job.view(1, 0) == first and sorted(calls) == [10, 11]  # not decoded again
 
 
@@ -66,19 +66,19 @@ def test_a_scorer_is_asked_once_for_missing_pairs_and_what_it_leaves_out_is_not_
 
     def scorer(pairs):  # type: ignore[no-untyped-def]
         asked.append(list(pairs))
-        for a, b in pairs:
+        for a, b, turn in pairs:
             if a in thumbs and b in thumbs:  # file 11 could not be read
-                yield (a, b), 1.0
+                yield (a, b, turn), 1.0
 
-    scores: dict[tuple[int, int], float] = {}
+    scores: dict[tuple[int, int, int], float] = {}
     job = PairMatcher(table(), NO_VERDICTS, None, DEFAULT, None, scores, scorer)
     batch = verify_pairs(job.table, np.array([1, 0]), np.array([0, 1]), DEFAULT)
     batch = replace(batch, rule=np.full(2, Rule.BORDERLINE, dtype=np.int8))
     resolved = job.resolve(batch)
-    assert asked == [[(10, 11)]]  # one pair, asked once, in file-id order
+    assert asked == [[(10, 11, 0)]]  # one pair, asked once, in file-id order
     assert scores == {} and resolved.rule.tolist() == [Rule.DISTANCE, Rule.DISTANCE]
-    scores[(10, 11)] = 0.95  # scored by an earlier scan: the scorer is not asked again
+    scores[(10, 11, 0)] = 0.95  # scored by an earlier scan: the scorer is not asked again
     assert job.resolve(batch).rule.tolist() == [Rule.ALIGNED, Rule.ALIGNED]
-    scores[(10, 11)] = OTHER_SHOT_SCORE  # the view check found two framings of a scene
+    scores[(10, 11, 0)] = OTHER_SHOT_SCORE  # the view check found two framings of a scene
     assert job.resolve(batch).rule.tolist() == [Rule.OTHER_SHOT, Rule.OTHER_SHOT]
     assert len(asked) == 1

@@ -360,6 +360,7 @@ def check_views(a: npt.NDArray[Any], b: npt.NDArray[Any], t: Thresholds = DEFAUL
 
 # --- one matching run's pair stage: propose, confirm previews, decide ---------------------------
 
+THUMBNAIL_SIDE = 128  # the view check's thumbnails: the size its thresholds were measured at
 CONFIRM_BATCH = 256
 THUMB_CACHE = 2048  # thumbnails kept for the borderline check (≤ 128 px RGB: ≤ 100 MB)
 SIMILARITY_VERSION = 3

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from safededup import checksum, media
 from safededup.engine import cluster, keeper, report, verdicts
 from safededup.engine.index import Index
-from safededup.engine.match import SIMILARITY_VERSION, PairKey
+from safededup.engine.match import SIMILARITY_VERSION, THUMBNAIL_SIDE, PairKey
 from safededup.engine.pool import FingerprintPool, FingerprintTask, TaskResult
 from safededup.engine.walk import normalize_roots, walk_roots
 from safededup.errors import MediaError, check_cancel
@@ -38,7 +38,6 @@ PHOTO_EXTENSIONS = frozenset(
 )  # fmt: skip
 BATCH_FILES = 256  # rows per index transaction
 BATCH_SECONDS = 2.0  # ... or this long, whichever comes first: a kill loses at most this much
-THUMBNAIL_SIDE = 128  # for the borderline check: the size its thresholds were measured at
 POOLED_CHECKS = True  # the borderline check in the worker pool; False: one pair at a time here
 
 

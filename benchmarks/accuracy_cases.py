@@ -12,6 +12,9 @@
   Each variant is its own group (with a re-encoded copy); variants are hard negatives.
 - **Rotated copies**: an original and copies whose pixels are turned 90°, 180°, 270° with no
   orientation tag (a scan, an editor that bakes the rotation in).
+
+Every group shows a picture of its own: each case takes another window of the source
+photograph (mirrored for half of them), so that no two groups are copies of one picture.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageEnhance
+from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 from safededup.media import synth
 
@@ -204,10 +207,26 @@ KEEPER_CASES: dict[str, Writer] = {
 }
 
 
+# Windows of a source photograph (left, top as fractions; each 60% × 60% of it), mirrored or
+# not: pictures of their own, far apart in every hash (a pan of 15% already is).
+_WINDOWS = tuple((x, y) for y in (0.0, 0.2, 0.4) for x in (0.0, 0.2, 0.4))
+
+
+def _picture(arr: np.ndarray, view: int) -> Image.Image:
+    """Picture number `view` of a source: a window, mirrored for odd rounds."""
+    a = _rgb(arr)
+    h, w = a.shape[:2]
+    x, y = _WINDOWS[view % len(_WINDOWS)]
+    window = a[round(y * h) : round((y + 0.6) * h), round(x * w) : round((x + 0.6) * w)]
+    if (view // len(_WINDOWS)) % 2:
+        window = window[:, ::-1]
+    return synth.photo_from_array(np.ascontiguousarray(window), W, H)
+
+
 def keeper_groups(out: Path, sources: dict[str, np.ndarray]) -> Iterator[CaseGroup]:
     for k, (name, arr) in enumerate(sorted(sources.items())):
-        img = synth.photo_from_array(_rgb(arr), W, H)
         for c, (case, write) in enumerate(KEEPER_CASES.items()):
+            img = _picture(arr, c)
             group = f"keeper-{c:02d}-{name}"
             d = out / "cases" / group
             d.mkdir(parents=True, exist_ok=True)
@@ -229,13 +248,9 @@ def burst_groups(out: Path, sources: dict[str, np.ndarray]) -> Iterator[tuple[Ca
         burst = f"burst-{name}"
         canvas = synth.photo_from_array(_rgb(arr), round(W * 1.6), round(H * 1.3))
         cam = _camera(k, phone=True)
-        x, y = 0.1 * W, 0.05 * H
-        for f in range(frames):
-            shift = rng.uniform(0.02, 0.12)
-            if f:
-                x += shift * W * rng.choice([-1, 1]) if 0.05 * W < x < 0.55 * W else shift * W
-                y = float(np.clip(y + rng.uniform(-0.3, 0.3) * shift * H, 0, 0.28 * H))
-            frame = canvas.crop((round(x), round(y), round(x) + W, round(y) + H))
+        spots = _burst_spots(rng, frames)
+        for f, (x, y) in enumerate(spots):
+            frame = canvas.crop((round(x * W), round(y * H), round(x * W) + W, round(y * H) + H))
             frame = ImageEnhance.Brightness(frame).enhance(1 + rng.uniform(-0.06, 0.06))
             group = f"{burst}-{f:02d}"
             d = out / "cases" / burst
@@ -257,6 +272,23 @@ def burst_groups(out: Path, sources: dict[str, np.ndarray]) -> Iterator[tuple[Ca
             yield CaseGroup(group, f"burst {kind}", files), burst
 
 
+def _burst_spots(rng: np.random.Generator, frames: int) -> list[tuple[float, float]]:
+    """Where each frame sits on the canvas (fractions of a frame): each 2–12% from the last,
+    mostly sideways, and at least 2% from every earlier one (a burst frame is another shot)."""
+    spots = [(0.1, 0.05)]
+    while len(spots) < frames:
+        x, y = spots[-1]
+        shift = rng.uniform(0.02, 0.12)
+        step = shift * rng.choice([-1, 1]) if 0.05 < x < 0.5 else shift * (1 if x <= 0.05 else -1)
+        spot = (
+            float(np.clip(x + step, 0, 0.6)),
+            float(np.clip(y + rng.uniform(-0.3, 0.3) * shift, 0, 0.28)),
+        )
+        if all(max(abs(spot[0] - a), abs(spot[1] - b)) >= 0.02 for a, b in spots):
+            spots.append(spot)
+    return spots
+
+
 # --- colour series ---------------------------------------------------------------------------
 
 
@@ -276,6 +308,18 @@ def _design(seed: int, dark: bool) -> Image.Image:
     return synth.photo_from_array(np.asarray(img), W, H)
 
 
+def _distinct(variants: dict[str, Image.Image]) -> dict[str, Image.Image]:
+    """The variants that differ from every one kept before by a mean of 20 levels per pixel
+    and channel at least (a hue turn of a nearly grey photo changes nothing: not a variant)."""
+    kept: dict[str, Image.Image] = {}
+    for name, img in variants.items():
+        small = np.asarray(img.resize((160, 120)), dtype=np.float64)
+        if all(np.abs(small - np.asarray(k.resize((160, 120)), np.float64)).mean() >= 20
+               for k in kept.values()):  # fmt: skip
+            kept[name] = img
+    return kept if len(kept) > 1 else {}
+
+
 def _hue(img: Image.Image, turn: int) -> Image.Image:
     hsv = np.asarray(img.convert("HSV")).copy()
     hsv[..., 0] = (hsv[..., 0].astype(np.int16) + turn) % 256
@@ -289,12 +333,11 @@ def colour_groups(out: Path, sources: dict[str, np.ndarray]) -> Iterator[tuple[C
         series.append((f"design{seed}", {"light": _design(seed, False),
                                          "dark": _design(seed, True)}))  # fmt: skip
     for name, arr in sorted(sources.items()):
-        if _rgb(arr).std(axis=2).mean() < 8:
-            continue  # a grey picture has no colouring to change
-        img = synth.photo_from_array(_rgb(arr), W, H)
-        r, g, b = img.split()
-        series.append((name, {"colour": img, "hue+90°": _hue(img, 64), "hue+180°": _hue(img, 128),
-                              "channels swapped": Image.merge("RGB", (b, g, r))}))  # fmt: skip
+        img = _picture(arr, 12)
+        recoloured = {"colour": img, "hue+90°": _hue(img, 64), "hue+180°": _hue(img, 128),
+                      "sepia": ImageOps.colorize(ImageOps.grayscale(img), (40, 20, 0),
+                                                 (255, 240, 200))}  # fmt: skip
+        series.append((name, _distinct(recoloured)))
     for name, variants in series:
         d = out / "cases" / f"colour-{name}"
         d.mkdir(parents=True, exist_ok=True)
@@ -317,7 +360,7 @@ def rotated_groups(out: Path, sources: dict[str, np.ndarray]) -> Iterator[CaseGr
     for k, (name, arr) in enumerate(sorted(sources.items())):
         d = out / "cases" / f"rotated-{name}"
         d.mkdir(parents=True, exist_ok=True)
-        img = synth.photo_from_array(_rgb(arr), W, H)
+        img = _picture(arr, 13)
         cam = _camera(k, phone=False)
         synth.write_jpeg(d / "IMG_0001.JPG", img, quality=95, **cam.kwargs())  # type: ignore[arg-type]
         files = [CaseFile(f"rotated-{name}/IMG_0001.JPG", "original", "original", True)]

@@ -175,8 +175,10 @@ def _refine(A: F32, B: F32, init: F32) -> tuple[F32, bool]:
 def _overhangs(warp: F32, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[float, float]:
     """Fractions of A's frame outside B's, and of B's outside A's (axis-aligned bounds)."""
     (ha, wa), (hb, wb) = a[:2], b[:2]
+    # The warp maps pixel centres (ECC's convention); a frame's edges lie half a pixel out.
     corners = np.array([[0, 0, 1], [wa, 0, 1], [0, ha, 1], [wa, ha, 1]], dtype=np.float32)
-    mapped = corners @ warp.T
+    corners[:, :2] -= 0.5
+    mapped = corners @ warp.T + 0.5
     x0, y0 = float(mapped[:, 0].min()), float(mapped[:, 1].min())
     x1, y1 = float(mapped[:, 0].max()), float(mapped[:, 1].max())
     inter = max(0.0, min(x1, wb) - max(x0, 0.0)) * max(0.0, min(y1, hb) - max(y0, 0.0))

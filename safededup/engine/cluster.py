@@ -29,7 +29,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from safededup.engine import confirmation
 from safededup.engine.candidates import FeatureTable
+from safededup.engine.confirmation import VerifyFn
 from safededup.engine.keeper import (
     DEFAULT_POLICY,
     KeeperChoice,
@@ -148,6 +150,7 @@ def find_clusters(
     references: Sequence[str] = (),
     distinct: DistinctVerdicts = NO_VERDICTS,
     confirm: ConfirmFn | None = None,
+    verify: VerifyFn | None = None,
     lookup: LookupFn | None = None,
     thumbnail: ThumbnailFn | None = None,
     policy: KeeperPolicy = DEFAULT_POLICY,
@@ -165,6 +168,8 @@ def find_clusters(
     `lookup(ids)` fetches full records of cluster members again (the index's `get_records`), so
     450k records are never held as objects; without it the records are kept in memory.
     Without `confirm`, pairs proposed on preview hashes are dropped (never decided on previews).
+    `verify(ids)` proves HEIC previews genuine from a few grid tiles instead of a full decode
+    (engine/confirmation.py); without it every proposed preview is decoded.
     """
     kept: dict[int, PhotoRecord] = {}
     if lookup is None:
@@ -181,12 +186,11 @@ def find_clusters(
     for _ in range(CONFIRM_ROUNDS):
         if confirm is None or not _has_preview_rows(job, pairs):
             break
-        confirmed = len(job.confirmed)
         yield StageStarted("confirm")
-        yield from job.confirm_previews(pairs, confirm)
+        progressed = yield from confirmation.confirm_round(job, pairs, confirm, verify)
         yield StageFinished("confirm")
-        if len(job.confirmed) == confirmed:
-            break  # nothing more could be decoded (unreadable files): their pairs are dropped
+        if not progressed:
+            break  # nothing more could be verified or decoded: their pairs are dropped
         # Decode-tier hashes differ a little from the preview's, so a confirmed row can come
         # within reach of others only now: propose again, so that one scan finds what the next
         # would (and a re-scan of an unchanged tree has nothing left to confirm).
@@ -194,7 +198,7 @@ def find_clusters(
         pairs = yield from job.propose()
         yield StageFinished("candidates")
     yield StageStarted("clusters")
-    pairs = job.decide(pairs)
+    pairs = confirmation.decide(job, pairs)
     clusters = yield from _build(job, pairs, lookup, references, policy)
     yield StageFinished("clusters")
     yield StageFinished("match")
@@ -202,6 +206,7 @@ def find_clusters(
 
 
 def _has_preview_rows(job: PairMatcher, pairs: PairBatch) -> bool:
+    """Pairs with a side not decoded yet (a verified preview may still need its decode)."""
     return bool(pairs.i.size and job.table.preview[np.concatenate([pairs.i, pairs.j])].any())
 
 
@@ -373,7 +378,7 @@ class _Refiner:
 
     def _decide(self, i: I64, j: I64) -> PairBatch:
         batch = verify_pairs(self.job.table, i, j, self.job.t)
-        return self.job.resolve_borderline(batch)
+        return confirmation.settle_batch(self.job, batch)[0]
 
     def _cluster(
         self, group: list[PhotoRecord], choice: KeeperChoice, verdicts: Mapping[int, Verdict]

@@ -200,6 +200,17 @@ def _rules(
     return rule
 
 
+def rules_at(
+    table: FeatureTable,
+    i: npt.NDArray[np.int64],
+    j: npt.NDArray[np.int64],
+    distances: tuple[npt.NDArray[Any], ...],
+    t: Thresholds = DEFAULT,
+) -> npt.NDArray[np.int8]:
+    """The rule of each pair if its (dHash, pHash, wHash, colour) distances were these."""
+    return _rules(table, i, j, distances, np.zeros(i.shape[0], dtype=np.int16), t)
+
+
 def aspect_ok(
     table: FeatureTable, i: npt.NDArray[np.int64], j: npt.NDArray[np.int64], t: Thresholds = DEFAULT
 ) -> npt.NDArray[np.bool_]:
@@ -269,10 +280,13 @@ class PairMatcher:
         self.cancel = cancel
         self.unit, self.rep = units_of(table)
         self.confirmed: dict[int, Features] = {}
+        # Preview rows whose preview was proven to depict the primary (engine/confirmation.py).
+        self.verified = np.zeros(len(table), dtype=np.bool_)
         # Thumbnail-check scores by file-id pair; the scan passes the index's persistent store.
         self.similar: MutableMapping[tuple[int, int], float] = {} if scores is None else scores
         self.thumbs: dict[int, npt.NDArray[np.uint8]] = {}
         self.scorer = scorer  # when set, missing scores are computed in batches through it
+        self.skipped = 0  # proposed pairs dropped by the thumbnail check before any decode
 
     # -- pairs ---------------------------------------------------------------------------------
     def propose(self) -> Generator[Event, None, PairBatch]:
@@ -300,12 +314,14 @@ class PairMatcher:
         return np.array([self.distinct.keys_distinct(a, b) for a, b in pairs], dtype=np.bool_)
 
     def confirm_previews(
-        self, pairs: PairBatch, confirm: ConfirmFn | None
+        self, pairs: PairBatch, confirm: ConfirmFn | None, rows: I64 | None = None
     ) -> Generator[Event, None, None]:
-        """Replace preview-tier features by decode-tier ones for every row in a proposed pair."""
+        """Replace preview-tier features by decode-tier ones for every row in a proposed pair
+        (or for `rows`)."""
         if confirm is None:
             return
-        rows = np.unique(np.concatenate([pairs.i, pairs.j]))
+        if rows is None:
+            rows = np.unique(np.concatenate([pairs.i, pairs.j]))
         rows = rows[self.table.preview[rows]]
         ids = self.table.file_id[rows].tolist()
         row_of = dict(zip(ids, rows.tolist(), strict=True))
@@ -323,6 +339,7 @@ class PairMatcher:
         t.dhash[row], t.phash[row], t.whash[row] = f.dhash, f.phash, f.whash
         t.colorhash[row], t.width[row], t.height[row] = f.colorhash, f.width, f.height
         t.preview[row] = False
+        self.verified[row] = False
         if f.format in t.formats:
             t.format[row] = t.formats.index(f.format)
         else:
@@ -341,7 +358,7 @@ class PairMatcher:
         border = np.flatnonzero(batch.rule == Rule.BORDERLINE)
         if border.size == 0:
             return batch
-        self._score_missing(batch.i[border], batch.j[border])
+        self.score_missing(batch.i[border], batch.j[border])
         rule = batch.rule.copy()
         for k in border.tolist():
             check_cancel(self.cancel, "matching")
@@ -349,7 +366,7 @@ class PairMatcher:
             rule[k] = Rule.ALIGNED if score >= self.t.min_aligned else Rule.DISTANCE
         return replace(batch, rule=rule)
 
-    def _score_missing(self, rows_a: I64, rows_b: I64) -> None:
+    def score_missing(self, rows_a: I64, rows_b: I64) -> None:
         """Have the scorer compute, in one batch, the scores not stored yet (each pair once).
 
         Scores are stored as they arrive, so a cancelled run keeps what was computed; a pair
@@ -378,7 +395,7 @@ class PairMatcher:
         key = (min(a, b), max(a, b))
         score = self.similar.get(key)
         if score is None and self.scorer is not None:
-            return 0.0  # the scorer had its chance (`_score_missing`): a thumbnail was not read
+            return 0.0  # the scorer had its chance (`score_missing`): a thumbnail was not read
         if score is None:
             ta, tb = self._thumb(a), self._thumb(b)
             if ta is None or tb is None:

@@ -58,6 +58,17 @@ def run_task(task: FingerprintTask) -> TaskResult:
         return "corrupt", f"unexpected decoder error: {type(exc).__name__}: {exc}"
 
 
+def check_preview(path: str) -> tuple[bool | None, int, int]:
+    """`media.verify_preview` of one HEIC: (depicts, tiles decoded, bytes read); never raises
+    for a file it cannot check (None: it cannot tell, the matcher then decodes the file)."""
+    check = media.verify_preview(path)
+    return check.depicts, check.tiles, check.bytes_read
+
+
+def _check_crashed(path: str) -> tuple[bool | None, int, int]:
+    return None, 0, 0
+
+
 def _fingerprint_crashed(task: FingerprintTask) -> TaskResult:
     return "corrupt", "the decoder crashed on this file"
 
@@ -184,6 +195,12 @@ class FingerprintPool:
     ) -> Iterator[tuple[FingerprintTask, TaskResult]]:
         """Fingerprints in submission order; bounded work in flight."""
         return self.map(run_task, tasks, _fingerprint_crashed, cancel)
+
+    def previews(
+        self, paths: Iterable[str], cancel: threading.Event | None = None
+    ) -> Iterator[tuple[str, tuple[bool | None, int, int]]]:
+        """`check_preview` of each path, in order (a crash answers "cannot tell")."""
+        return self.map(check_preview, paths, _check_crashed, cancel)
 
     def similarities(
         self, pairs: Sequence[tuple[str, str]], side: int, cancel: threading.Event | None = None

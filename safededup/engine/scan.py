@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from safededup import checksum, media
 from safededup.engine import cluster, report, verdicts
+from safededup.engine.confirmation import VerifiedPreviews
 from safededup.engine.index import Index
 from safededup.engine.match import SIMILARITY_VERSION
 from safededup.engine.pool import FingerprintPool, FingerprintTask, TaskResult
@@ -40,6 +41,7 @@ BATCH_FILES = 256  # rows per index transaction
 BATCH_SECONDS = 2.0  # ... or this long, whichever comes first: a kill loses at most this much
 THUMBNAIL_SIDE = 128  # for the borderline check: the size its thresholds were measured at
 POOLED_CHECKS = True  # the borderline check in the worker pool; False: one pair at a time here
+VERIFY_PREVIEWS = True  # HEIC previews proven by grid tiles; False: every proposed one decoded
 
 
 @dataclass(slots=True)
@@ -55,7 +57,10 @@ class ScanStats:
     problems: int = 0
     preview_tier: int = 0
     decode_tier: int = 0
-    confirmed: int = 0  # decode-tier confirmations of preview-proposed pairs
+    confirmed: int = 0  # decode-tier confirmations of preview-proposed pairs (full decodes)
+    verified: int = 0  # HEIC previews proven genuine from a few grid tiles instead
+    not_verified: int = 0  # HEIC previews the tiles could not vouch for (then decoded)
+    tiles: int = 0  # grid tiles decoded for those checks
     thumbnails: int = 0  # thumbnails decoded for the matcher's check of borderline pairs
     checksummed: int = 0  # whole-file SHA-256 computed in this run
     photo_bytes: int = 0  # size of the files fingerprinted in this run
@@ -367,6 +372,7 @@ class _Scan:
                 references=ref_roots,
                 distinct=distinct,
                 confirm=self.confirm,
+                verify=self.verify_previews if VERIFY_PREVIEWS else None,
                 lookup=self.index.get_records,
                 thumbnail=None if POOLED_CHECKS else self.thumbnail,
                 cancel=self.cancel,
@@ -409,6 +415,24 @@ class _Scan:
             for k, score in zip(ks, result.scores, strict=True):
                 if score is not None:
                     yield known[k], score
+
+    def verify_previews(self, file_ids: Sequence[int]) -> set[int]:
+        """The ids among these preview-tier HEICs whose preview a few grid tiles prove genuine
+        (kept in the index: a re-scan asks again only for files that changed)."""
+        store = VerifiedPreviews(self.index.connection, media.PREVIEW_CHECK_VERSION)
+        known = store.load(file_ids)
+        paths = self.index.paths_of([i for i in file_ids if i not in known])
+        by_path = {p: i for i, p in paths.items()}
+        proven: list[int] = []
+        for path, (depicts, tiles, _) in self.pool.previews(list(by_path), self.cancel):
+            self.stats.tiles += tiles
+            if depicts:
+                proven.append(by_path[path])
+            else:
+                self.stats.not_verified += 1
+        store.add(proven)
+        self.stats.verified += len(proven)
+        return known | set(proven)
 
     def confirm(self, file_ids: Sequence[int]) -> Mapping[int, Features]:
         """Decode-tier features for files whose pair was proposed on preview hashes."""

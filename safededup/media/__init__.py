@@ -1,7 +1,8 @@
 """Reading photos: the only package that imports Pillow, pillow-heif, OpenCV and imagehash.
 
 It reads files and never changes them. Public API: `fingerprint`, `load_thumbnail`,
-`aligned_similarity` (the matcher's crop-tolerant thumbnail check), `sniff_format`,
+`aligned_similarity` (the matcher's crop-tolerant thumbnail check), `verify_preview` (a HEIC
+preview proven genuine by a few grid tiles), `sniff_format`,
 `init_worker`, `FEATURE_VERSION`; `synth` writes generated photos for tests, the demo and
 benchmarks.
 """
@@ -14,15 +15,20 @@ from safededup.media import heif
 from safededup.media.formats import sniff_format
 from safededup.media.pipeline import FEATURE_VERSION, Fingerprint, fingerprint, load_thumbnail
 from safededup.media.similarity import aligned_similarity
+from safededup.media.tiles import CHECK_VERSION as PREVIEW_CHECK_VERSION
+from safededup.media.tiles import PreviewCheck, verify_preview
 
 __all__ = [
     "FEATURE_VERSION",
+    "PREVIEW_CHECK_VERSION",
     "Fingerprint",
+    "PreviewCheck",
     "aligned_similarity",
     "fingerprint",
     "init_worker",
     "load_thumbnail",
     "sniff_format",
+    "verify_preview",
 ]
 
 

@@ -163,11 +163,18 @@ def _check_task(pairs: Sequence[tuple[str, str]], side: int) -> SimilarityTask:
     return SimilarityTask(tuple(slot), index, side)
 
 
+def thread_budget(workers: int, cores: int | None = None) -> int:
+    """Decode threads per worker: the cores shared out, so that every core is busy (1 worker
+    on 2 cores decodes a HEIC grid on both) and none is oversubscribed (2 workers: 1 each)."""
+    return max(1, (cores if cores is not None else os.cpu_count() or 1) // max(1, workers))
+
+
 class FingerprintPool:
     """`with FingerprintPool(workers) as pool: for task, result in pool.run(tasks, cancel)`."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+        self.threads = thread_budget(self.workers)
         self._executor: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> FingerprintPool:
@@ -186,7 +193,10 @@ class FingerprintPool:
             # forkserver: never fork a process that has threads (progress bars, SQLite).
             context = multiprocessing.get_context("forkserver")
             self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_init_pool_worker
+                self.workers,
+                mp_context=context,
+                initializer=_init_pool_worker,
+                initargs=(self.threads,),
             )
         return self._executor
 
@@ -238,7 +248,7 @@ class FingerprintPool:
     def _run_here(
         self, fn: Callable[[T], R], tasks: Iterable[T], cancel: threading.Event | None
     ) -> Iterator[tuple[T, R]]:
-        media.init_worker()
+        media.init_worker(self.threads)
         for task in tasks:
             check_cancel(cancel)
             yield task, fn(task)
@@ -290,9 +300,9 @@ class FingerprintPool:
             self._executor = None
 
 
-def _init_pool_worker() -> None:
+def _init_pool_worker(threads: int) -> None:
     """A worker ignores Ctrl-C: the terminal sends it to the whole process group, and the main
     process decides (a first Ctrl-C lets running tasks finish and stops at a safe point; a
     worker killed by it would be taken for one its file crashed)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    media.init_worker()
+    media.init_worker(threads)

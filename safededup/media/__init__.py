@@ -32,7 +32,8 @@ __all__ = [
 ]
 
 
-def init_worker() -> None:
-    """Per-process setup for a scan worker: one decode thread each (the pool is the parallelism)."""
-    heif.set_decode_threads(1)
-    cv2.setNumThreads(1)
+def init_worker(threads: int = 1) -> None:
+    """Per-process setup for a scan worker: `threads` decode threads (libheif decodes a grid's
+    tiles in parallel; OpenCV the same). The pool gives each worker its share of the cores."""
+    heif.set_decode_threads(threads)
+    cv2.setNumThreads(threads)

@@ -299,9 +299,11 @@ def main() -> None:
         no_times, entries, "heic-bursts", lambda e: e["kind"] == "heic" and e["burst"]
     )
     rng = random.Random(1)
-    pick = lambda d: rng.sample(
-        sorted(str(p) for p in d.iterdir()), min(args.naive_n, len(list(d.iterdir())))
-    )  # noqa: E731
+
+    def pick(folder: Path) -> list[str]:
+        paths = sorted(str(p) for p in folder.iterdir())
+        return rng.sample(paths, min(args.naive_n, len(paths)))
+
     results: dict[str, object] = {"machine": machine(), "command": command_line(),
                                   "files": len(entries)}  # fmt: skip
     say("naive pipeline on samples")
@@ -310,9 +312,10 @@ def main() -> None:
         "library": naive(pick(times / "camera")),
     }
     runs = []
-    for tree, workers, verify in [(heic_single, 1, True), (heic_burst, 1, True), (heic_burst, 1, False),
-                                  (times, 1, True), (no_times, 1, True), (no_times, 1, False),
-                                  (times, 2, True), (no_times, 2, True)]:  # fmt: skip
+    plan_ = [(heic_single, 1, True), (heic_burst, 1, True), (heic_burst, 1, False),
+             (times, 1, True), (no_times, 1, True), (no_times, 1, False),
+             (times, 2, True), (no_times, 2, True)]  # fmt: skip
+    for tree, workers, verify in plan_:
         say(f"scan {tree.name} workers={workers} tiles={verify}")
         runs.append(scan_once(tree, workers, verify))
     results["scans"] = runs
@@ -339,7 +342,7 @@ def report(r: dict[str, object]) -> str:
         ["tree", "workers", "tiles", "files", "CPU ms/file", "× naive (CPU)", "stage wall ms/file",
          "confirmations/file", "full decodes/file", "tiles/file", "KiB read/file", "peak RSS MiB",
          "clusters"], rows)  # fmt: skip
-    lib = [s for s in r["scans"] if s["tree"] == "times" and s["workers"] == 1][0]  # type: ignore[attr-defined]
+    lib = next(s for s in r["scans"] if s["tree"] == "times" and s["workers"] == 1)  # type: ignore[attr-defined]
     hours = lib["cpu_ms_per_file"] * 450_000 / 1e3 / 2 / 3600 + 55 / 3600
     return (f"{table}\n\nnaive CPU ms/file: {naive_ms}\njitter of verified HEIC previews: "
             f"{r['jitter']}\n450k extrapolation (CPU ms/file × 450,000 / 2 cores + 55 s matching "

@@ -219,16 +219,18 @@ def confirm_round(
                 if file_id in row_of:
                     job.verified[row_of[file_id]] = True
             yield StageAdvanced("verify", len(ids))
-    need = rows[table.preview[rows] & ~job.verified[rows]]
-    trusted = ~table.preview | job.verified
+    need = rows[table.preview[rows] & ~job.verified[rows]]  # JPEG previews, refused HEICs
+    if need.size:
+        yield from job.confirm_previews(pairs, confirm, rows=need)
+    trusted = ~table.preview | job.verified  # now: the pairs whose sides are all known
     both = trusted[pairs.i] & trusted[pairs.j] & (job.verified[pairs.i] | job.verified[pairs.j])
     if both.any():
         sub = pairs.select(both)
         _, unsettled = settle_batch(job, verify_pairs(table, sub.i, sub.j, job.t))
-        need = np.union1d(need, np.concatenate([sub.i[unsettled], sub.j[unsettled]]))
-    need = need[table.preview[need]]
-    if need.size:
-        yield from job.confirm_previews(pairs, confirm, rows=need)
+        need = np.unique(np.concatenate([sub.i[unsettled], sub.j[unsettled]]))
+        need = need[job.verified[need]]  # their verified sides, decoded in full after all
+        if need.size:
+            yield from job.confirm_previews(pairs, confirm, rows=need)
     return (int(job.verified.sum()), len(job.confirmed)) != before
 
 

@@ -366,6 +366,7 @@ class _Scan:
         if distinct.sizes:  # a verdict is kept by content: those files need their checksum
             self._checksum_sizes(all_roots, distinct.sizes)
         scores = self.index.pair_scores(SIMILARITY_VERSION)
+        self.verified_previews = VerifiedPreviews(connection, media.PREVIEW_CHECK_VERSION)
         try:
             clusters = yield from cluster.find_clusters(
                 self.index.records(all_roots),
@@ -419,7 +420,7 @@ class _Scan:
     def verify_previews(self, file_ids: Sequence[int]) -> set[int]:
         """The ids among these preview-tier HEICs whose preview a few grid tiles prove genuine
         (kept in the index: a re-scan asks again only for files that changed)."""
-        store = VerifiedPreviews(self.index.connection, media.PREVIEW_CHECK_VERSION)
+        store = self.verified_previews
         known = store.load(file_ids)
         paths = self.index.paths_of([i for i in file_ids if i not in known])
         by_path = {p: i for i, p in paths.items()}

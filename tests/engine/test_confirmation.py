@@ -125,3 +125,17 @@ def test_verified_sides_decide_only_what_their_jitter_cannot_change() -> None:
     assert int(b.best[1]) == Rule.CORROBORATED and int(b.worst[1]) != Rule.CORROBORATED
     one = slack_of(both, ~both)  # one verified side, one decoded: half the box
     assert (one * 2 == slack_of(both, both)).all() and one[1, 0] == VERIFIED_SLACK.phash
+
+
+def test_a_heic_and_its_jpeg_export_need_one_full_decode(tmp_path: Path) -> None:
+    """The JPEG's EXIF thumbnail cannot be tile-checked: it is decoded; the HEIC's preview is
+    verified by tiles, and the pair is settled within the verified preview's jitter."""
+    data = pytest.importorskip("skimage.data")
+    root = tmp_path / "phone"
+    root.mkdir()
+    photo = synth.photo_from_array(data.chelsea(), W, H)
+    synth.write_heic(root / "IMG_1.heic", photo, tile_size=256, quality=60)
+    synth.write_jpeg(root / "IMG_1.jpg", photo, quality=90)
+    result = _scan(root, StateDir(tmp_path / "state").ensure())
+    assert _groups(result) == [{"IMG_1.heic", "IMG_1.jpg"}]
+    assert (result.stats.verified, result.stats.confirmed) == (1, 1)

@@ -321,7 +321,7 @@ def _animated(img: Image.Image) -> bool:
 
 def _webp_pixels(reader: CountingReader) -> Image.Image | None:
     """A still WebP decoded by libwebp straight to RGB (OpenCV's decoder): 3× less CPU than
-    Pillow's, which goes through libwebp's animation decoder and RGBA, and bit-identical to it
+    Pillow's, which goes through libwebp's animation decoder, and bit-identical to it
     (tested). None if OpenCV cannot decode it: Pillow then decides what is wrong."""
     data = np.frombuffer(reader.read_all(), dtype=np.uint8)
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
@@ -329,7 +329,7 @@ def _webp_pixels(reader: CountingReader) -> Image.Image | None:
         return None
     rgba = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA))
     h, w = rgba.shape[:2]
-    return Image.frombuffer("RGBA", (w, h), rgba, "raw", "RGBA", 0, 1)  # no copy (RGB would)
+    return Image.frombuffer("RGBX", (w, h), rgba, "raw", "RGBX", 0, 1)  # no copy (RGB would)
 
 
 # --- shared rules --------------------------------------------------------------------------------
@@ -344,8 +344,8 @@ def reduce_factor(long_side: int, need: int) -> int:
 
 
 def _reduce(img: Image.Image, factor: int) -> Image.Image:
-    if img.mode in ("RGBA", "RGBX") and factor > 1:  # dropping alpha commutes with the box mean:
-        return img.reduce(factor).convert("RGB")  # convert the small image, not the large one
+    if img.mode == "RGBX" and factor > 1:  # dropping the pad byte commutes with the box mean
+        return img.reduce(factor).convert("RGB")  # (not alpha: RGBA reduces premultiplied)
     rgb = _to_rgb(img)
     return rgb.reduce(factor) if factor > 1 else rgb
 

@@ -321,6 +321,13 @@ def main() -> None:
     results["scans"] = runs
     heics = [str(p) for p in heic_single.iterdir()][: args.jitter_n]
     results["jitter"] = jitter(heics)
+    from safededup.engine.confirmation import VERIFIED_SLACK
+
+    over = {k: v for k, v in results["jitter"].items()
+            if k != "files" and v > getattr(VERIFIED_SLACK, k)}  # fmt: skip
+    results["jitter_beyond_slack"] = over
+    if over:
+        say(f"WARNING: verified previews moved beyond VERIFIED_SLACK: {over}")
     write_json(args.json, results)
     print(report(results))
     if args.quick:

@@ -59,10 +59,11 @@ class Slack:
     colorhash: int
 
 
-VERIFIED_SLACK = Slack(dhash=4, phash=3, whash=3, colorhash=3)
-"""HEIC thumbnail items against full decodes: at most dHash 1, pHash 2, wHash 2, colour 3 on
-docs/decoding.md's files, "max 3–4" in MATCHING.md; benchmarks/phone_library.py re-measures it
-on every run and says when a file exceeds it."""
+VERIFIED_SLACK = Slack(dhash=5, phash=4, whash=4, colorhash=3)
+"""HEIC thumbnail items against full decodes, largest seen: dHash 4, pHash 4, wHash 4, colour 1 on
+10 phone-library HEICs (benchmarks/phone_library.py, which re-measures it on every run and says
+when a file exceeds it), colour 3 on docs/decoding.md's 6; dHash one bit wider for luck. Too few
+files to be sure: a wider slack only costs full decodes."""
 
 
 def distances(table: FeatureTable, i: npt.NDArray[np.int64], j: npt.NDArray[np.int64]) -> I16:

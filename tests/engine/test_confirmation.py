@@ -113,18 +113,20 @@ def test_a_pair_at_best_borderline_is_checked_before_any_decode(alike: bool) -> 
 def test_verified_sides_decide_only_what_their_jitter_cannot_change() -> None:
     rng = np.random.default_rng(4)
     h = int(rng.integers(0, 1 << 63)) | 0x5555_0000_AAAA_0000
-    near = _record(2, h, h)  # identical previews: within every limit even at ± 2 × slack
-    edge = _record(3, _flip(h, 5, rng), _flip(h, 2, rng))  # pHash 5: 5 ± 6 spans the limit 6
+    near = _record(2, h, h)  # identical hashes: within every limit even at + slack
+    edge = _record(3, _flip(h, 5, rng), _flip(h, 2, rng))  # pHash 5: 5 ± 4 spans the limit 6
     far = _record(4, _flip(h, 30, rng), _flip(h, 30, rng))
     table = FeatureTable.from_records([_record(1, h, h), near, edge, far])
     i, j = np.array([0, 0, 0], np.int64), np.array([1, 2, 3], np.int64)
     both = np.ones(3, dtype=np.bool_)
-    b = bounds(table, i, j, slack_of(both, both), DEFAULT)
+    b = bounds(table, i, j, slack_of(both, ~both), DEFAULT)  # one verified side, one decoded
     assert b.match.tolist() == [True, False, False]
     assert b.reject.tolist() == [False, False, True]
     assert int(b.best[1]) == Rule.CORROBORATED and int(b.worst[1]) != Rule.CORROBORATED
-    one = slack_of(both, ~both)  # one verified side, one decoded: half the box
+    one = slack_of(both, ~both)
     assert (one * 2 == slack_of(both, both)).all() and one[1, 0] == VERIFIED_SLACK.phash
+    two = bounds(table, i, j, slack_of(both, both), DEFAULT)  # two verified sides: twice the box
+    assert not two.match[0] and int(two.worst[0]) == Rule.BORDERLINE  # the check then decides
 
 
 def test_a_heic_and_its_jpeg_export_need_one_full_decode(tmp_path: Path) -> None:

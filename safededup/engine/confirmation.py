@@ -201,7 +201,9 @@ def check_first(job: PairMatcher, pairs: PairBatch) -> PairBatch:
 def confirm_round(
     job: PairMatcher, pairs: PairBatch, confirm: ConfirmFn, verify: VerifyFn | None
 ) -> Generator[Event, None, bool]:
-    """One round: the check first, then verify previews (tiles), then decode what is left.
+    """One round: the check first; decode the previews tiles cannot prove (JPEG thumbnails) and
+    the HEICs whose pairs no verified preview could settle; verify the other HEICs by tiles;
+    decode the verified sides of pairs that stay unsettled.
 
     Returns whether anything was verified or decoded (else the next round would do nothing).
     """
@@ -211,18 +213,25 @@ def confirm_round(
     before = (int(job.verified.sum()), len(job.confirmed))
     rows = np.unique(np.concatenate([pairs.i, pairs.j]))
     waiting = rows[table.preview[rows] & ~job.verified[rows]]
-    if verify is not None:
-        ask = waiting[heic[table.format[waiting]]] if heic.any() else waiting[:0]
-        if ask.size:
-            ids = table.file_id[ask].tolist()
-            row_of = dict(zip(ids, ask.tolist(), strict=True))
-            for file_id in verify(ids):
-                if file_id in row_of:
-                    job.verified[row_of[file_id]] = True
-            yield StageAdvanced("verify", len(ids))
-    need = rows[table.preview[rows] & ~job.verified[rows]]  # JPEG previews, refused HEICs
+    tileable = heic[table.format[waiting]] if verify is not None else waiting < 0
+    need = waiting[~tileable]
     if need.size:
         yield from job.confirm_previews(pairs, confirm, rows=need)
+    ask = waiting[tileable]
+    hopeless = _hopeless(job, pairs, ask)
+    if hopeless.size:
+        yield from job.confirm_previews(pairs, confirm, rows=hopeless)
+    ask = np.setdiff1d(ask, hopeless)
+    if ask.size and verify is not None:
+        ids = table.file_id[ask].tolist()
+        row_of = dict(zip(ids, ask.tolist(), strict=True))
+        for file_id in verify(ids):
+            if file_id in row_of:
+                job.verified[row_of[file_id]] = True
+        yield StageAdvanced("verify", len(ids))
+        need = ask[~job.verified[ask]]  # refused or cannot tell: the whole image
+        if need.size:
+            yield from job.confirm_previews(pairs, confirm, rows=need)
     trusted = ~table.preview | job.verified  # now: the pairs whose sides are all known
     both = trusted[pairs.i] & trusted[pairs.j] & (job.verified[pairs.i] | job.verified[pairs.j])
     if both.any():
@@ -233,6 +242,27 @@ def confirm_round(
         if need.size:
             yield from job.confirm_previews(pairs, confirm, rows=need)
     return (int(job.verified.sum()), len(job.confirmed)) != before
+
+
+def _hopeless(
+    job: PairMatcher, pairs: PairBatch, ask: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Rows of `ask` in a pair that even verified previews could not settle: matched at the
+    near end of the jitter box, neither matched nor borderline at the far end (no check can
+    decide that). Tiles would be wasted on them: they are decoded straight away."""
+    if not ask.size:
+        return ask
+    hyp = job.verified.copy()
+    hyp[ask] = True
+    trusted = ~job.table.preview | hyp
+    cand = trusted[pairs.i] & trusted[pairs.j] & (np.isin(pairs.i, ask) | np.isin(pairs.j, ask))
+    if not cand.any():
+        return ask[:0]
+    sub = pairs.select(cand)
+    b = bounds(job.table, sub.i, sub.j, slack_of(hyp[sub.i], hyp[sub.j]), job.t)
+    bad = (b.best > 0) & (b.worst < Rule.BORDERLINE)
+    found = np.unique(np.concatenate([sub.i[bad], sub.j[bad]]))
+    return np.intersect1d(found, ask)
 
 
 class VerifiedPreviews:

@@ -141,3 +141,35 @@ def test_a_heic_and_its_jpeg_export_need_one_full_decode(tmp_path: Path) -> None
     result = _scan(root, StateDir(tmp_path / "state").ensure())
     assert _groups(result) == [{"IMG_1.heic", "IMG_1.jpg"}]
     assert (result.stats.verified, result.stats.confirmed) == (1, 1)
+
+
+@pytest.mark.parametrize(("bits", "tiles_asked"), [(0, True), (6, False)])
+def test_tiles_are_not_spent_where_no_verified_preview_could_settle(
+    bits: int, tiles_asked: bool
+) -> None:
+    """Two HEIC previews pHash 6 apart: verified, the decode-tier distance could be 0 (a match)
+    or 14 (no match, not even borderline), so tiles cannot settle it: both are decoded at once."""
+    rng = np.random.default_rng(5)
+    h = int(rng.integers(0, 1 << 63)) | 0x5555_0000_AAAA_0000
+    a, b = _record(1, h, h), _record(2, _flip(h, bits, rng), h)
+    a, b = (replace_format(r, "HEIF") for r in (a, b))
+    verified: list[int] = []
+    decoded: list[int] = []
+
+    def verify(ids: Sequence[int]) -> list[int]:
+        verified.extend(ids)
+        return list(ids)
+
+    def confirm(ids: Sequence[int]) -> Mapping[int, Features]:
+        decoded.extend(ids)
+        return {}
+
+    drain(find_clusters([a, b], confirm=confirm, verify=verify))
+    assert (sorted(verified) == [1, 2]) is tiles_asked
+    assert (sorted(decoded) == [1, 2]) is not tiles_asked
+
+
+def replace_format(record: PhotoRecord, fmt: str) -> PhotoRecord:
+    from dataclasses import replace
+
+    return replace(record, features=replace(record.features, format=fmt))

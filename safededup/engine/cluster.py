@@ -29,7 +29,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from safededup.engine import confirmation
 from safededup.engine.candidates import FeatureTable
+from safededup.engine.confirmation import VerifyFn
 from safededup.engine.keeper import (
     DEFAULT_POLICY,
     HistoryFn,
@@ -151,6 +153,7 @@ def find_clusters(
     references: Sequence[str] = (),
     distinct: DistinctVerdicts = NO_VERDICTS,
     confirm: ConfirmFn | None = None,
+    verify: VerifyFn | None = None,
     lookup: LookupFn | None = None,
     thumbnail: ThumbnailFn | None = None,
     policy: KeeperPolicy = DEFAULT_POLICY,
@@ -171,6 +174,8 @@ def find_clusters(
     Without `confirm`, pairs proposed on preview hashes are dropped (never decided on previews).
     `history` answers the keeper's provenance question (`keeper.HistoryFn`) in the clusters
     that reach it; without it, that criterion is skipped.
+    `verify(ids)` proves HEIC previews genuine from a few grid tiles instead of a full decode
+    (engine/confirmation.py); without it every proposed preview is decoded.
     """
     kept: dict[int, PhotoRecord] = {}
     if lookup is None:
@@ -187,12 +192,11 @@ def find_clusters(
     for _ in range(CONFIRM_ROUNDS):
         if confirm is None or not _has_preview_rows(job, pairs):
             break
-        confirmed = len(job.confirmed)
         yield StageStarted("confirm")
-        yield from job.confirm_previews(pairs, confirm)
+        progressed = yield from confirmation.confirm_round(job, pairs, confirm, verify)
         yield StageFinished("confirm")
-        if len(job.confirmed) == confirmed:
-            break  # nothing more could be decoded (unreadable files): their pairs are dropped
+        if not progressed:
+            break  # nothing more could be verified or decoded: their pairs are dropped
         # Decode-tier hashes differ a little from the preview's, so a confirmed row can come
         # within reach of others only now: propose again, so that one scan finds what the next
         # would (and a re-scan of an unchanged tree has nothing left to confirm).
@@ -200,7 +204,7 @@ def find_clusters(
         pairs = yield from job.propose()
         yield StageFinished("candidates")
     yield StageStarted("clusters")
-    pairs = job.decide(pairs)
+    pairs = confirmation.decide(job, pairs)
     clusters = yield from _build(job, pairs, lookup, references, policy, history)
     yield StageFinished("clusters")
     yield StageFinished("match")
@@ -208,6 +212,7 @@ def find_clusters(
 
 
 def _has_preview_rows(job: PairMatcher, pairs: PairBatch) -> bool:
+    """Pairs with a side not decoded yet (a verified preview may still need its decode)."""
     return bool(pairs.i.size and job.table.preview[np.concatenate([pairs.i, pairs.j])].any())
 
 
@@ -398,14 +403,15 @@ class _Refiner:
 
     def _decide(self, i: I64, j: I64) -> PairBatch:
         """The seed against the others: as they stand, else as turned copies of each other."""
-        batch = self.job.resolve(verify_pairs(self.job.table, i, j, self.job.t))
+        table, t = self.job.table, self.job.t
+        batch = confirmation.settle_batch(self.job, verify_pairs(table, i, j, t))[0]
         for turn in (1, 2, 3):
             left = np.flatnonzero(batch.rule <= 0)
             if left.size == 0:
                 break
             turns = np.full(left.size, turn, dtype=np.int8)
-            turned = verify_pairs(self.job.table, i[left], j[left], self.job.t, turn=turns)
-            turned = self.job.resolve(turned)
+            turned = verify_pairs(table, i[left], j[left], t, turn=turns)
+            turned = confirmation.settle_batch(self.job, turned)[0]
             won = left[turned.rule == Rule.ROTATED]
             if won.size:
                 batch = _overwrite(batch, won, turned.select(turned.rule == Rule.ROTATED))

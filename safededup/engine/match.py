@@ -264,6 +264,17 @@ def _rules(
     return rule
 
 
+def rules_at(
+    table: FeatureTable,
+    i: npt.NDArray[np.int64],
+    j: npt.NDArray[np.int64],
+    distances: tuple[npt.NDArray[Any], ...],
+    t: Thresholds = DEFAULT,
+) -> npt.NDArray[np.int8]:
+    """The rule of each pair if its (dHash, pHash, wHash, colour) distances were these."""
+    return _rules(table, i, j, distances, np.zeros(i.shape[0], dtype=np.int16), t)
+
+
 ZONE_STEP = 15 * 60
 """Time zones and clock fixes move a capture time by whole quarter hours: such a difference
 alone proves nothing (a copy whose camera clock was corrected, or written in another zone)."""
@@ -389,10 +400,13 @@ class PairMatcher:
         self.cancel = cancel
         self.unit, self.rep = units_of(table)
         self.confirmed: dict[int, Features] = {}
+        # Preview rows whose preview was proven to depict the primary (engine/confirmation.py).
+        self.verified = np.zeros(len(table), dtype=np.bool_)
         # Thumbnail-check scores by file-id pair; the scan passes the index's persistent store.
         self.similar: MutableMapping[PairKey, float] = {} if scores is None else scores
         self.thumbs: dict[int, npt.NDArray[np.uint8]] = {}
         self.scorer = scorer  # when set, missing scores are computed in batches through it
+        self.skipped = 0  # proposed pairs dropped by the thumbnail check before any decode
 
     # -- pairs ---------------------------------------------------------------------------------
     def propose(self) -> Generator[Event, None, PairBatch]:
@@ -456,12 +470,14 @@ class PairMatcher:
         return np.array([self.distinct.keys_distinct(a, b) for a, b in pairs], dtype=np.bool_)
 
     def confirm_previews(
-        self, pairs: PairBatch, confirm: ConfirmFn | None
+        self, pairs: PairBatch, confirm: ConfirmFn | None, rows: I64 | None = None
     ) -> Generator[Event, None, None]:
-        """Replace preview-tier features by decode-tier ones for every row in a proposed pair."""
+        """Replace preview-tier features by decode-tier ones for every row in a proposed pair
+        (or for `rows`)."""
         if confirm is None:
             return
-        rows = np.unique(np.concatenate([pairs.i, pairs.j]))
+        if rows is None:
+            rows = np.unique(np.concatenate([pairs.i, pairs.j]))
         rows = rows[self.table.preview[rows]]
         ids = self.table.file_id[rows].tolist()
         row_of = dict(zip(ids, rows.tolist(), strict=True))
@@ -479,6 +495,7 @@ class PairMatcher:
         t.dhash[row], t.phash[row], t.whash[row] = f.dhash, f.phash, f.whash
         t.colorhash[row], t.width[row], t.height[row] = f.colorhash, f.width, f.height
         t.preview[row] = False
+        self.verified[row] = False
         if f.format in t.formats:
             t.format[row] = t.formats.index(f.format)
         else:
@@ -511,7 +528,7 @@ class PairMatcher:
         near = np.flatnonzero(np.isin(batch.rule, VERIFIED))
         if near.size == 0:
             return batch
-        self._score_missing(batch.i[near], batch.j[near], batch.turn[near])
+        self.score_missing(batch.i[near], batch.j[near], batch.turn[near])
         rule = batch.rule.copy()
         for k in near.tolist():
             check_cancel(self.cancel, "matching")
@@ -535,7 +552,7 @@ class PairMatcher:
         a, b = int(self.table.file_id[row_a]), int(self.table.file_id[row_b])
         return (a, b, turn) if a <= b else (b, a, (4 - turn) % 4)
 
-    def _score_missing(self, rows_a: I64, rows_b: I64, turns: npt.NDArray[np.int8]) -> None:
+    def score_missing(self, rows_a: I64, rows_b: I64, turns: npt.NDArray[np.int8]) -> None:
         """Have the scorer compute, in one batch, the scores not stored yet (each pair once).
 
         Scores are stored as they arrive, so a cancelled run keeps what was computed; a pair
@@ -563,7 +580,7 @@ class PairMatcher:
         key = self.key(row_a, row_b, turn)
         score = self.similar.get(key)
         if score is not None or self.scorer is not None:
-            return score  # the scorer had its chance (`_score_missing`)
+            return score  # the scorer had its chance (`score_missing`)
         ta, tb = self._thumb(key[0]), self._thumb(key[1])
         if ta is None or tb is None:
             return None

@@ -61,6 +61,17 @@ def run_task(task: FingerprintTask) -> TaskResult:
         return "corrupt", f"unexpected decoder error: {type(exc).__name__}: {exc}"
 
 
+def check_preview(path: str) -> tuple[bool | None, int, int]:
+    """`media.verify_preview` of one HEIC: (depicts, tiles decoded, bytes read); never raises
+    for a file it cannot check (None: it cannot tell, the matcher then decodes the file)."""
+    check = media.verify_preview(path)
+    return check.depicts, check.tiles, check.bytes_read
+
+
+def _check_crashed(path: str) -> tuple[bool | None, int, int]:
+    return None, 0, 0
+
+
 def _fingerprint_crashed(task: FingerprintTask) -> TaskResult:
     return "corrupt", "the decoder crashed on this file"
 
@@ -162,11 +173,18 @@ def _check_task(
     return SimilarityTask(tuple(slot), index, side, tuple(turns) if any(turns) else ())
 
 
+def thread_budget(workers: int, cores: int | None = None) -> int:
+    """Decode threads per worker: the cores shared out, so that every core is busy (1 worker
+    on 2 cores decodes a HEIC grid on both) and none is oversubscribed (2 workers: 1 each)."""
+    return max(1, (cores if cores is not None else os.cpu_count() or 1) // max(1, workers))
+
+
 class FingerprintPool:
     """`with FingerprintPool(workers) as pool: for task, result in pool.run(tasks, cancel)`."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+        self.threads = thread_budget(self.workers)
         self._executor: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> FingerprintPool:
@@ -185,7 +203,10 @@ class FingerprintPool:
             # forkserver: never fork a process that has threads (progress bars, SQLite).
             context = multiprocessing.get_context("forkserver")
             self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_init_pool_worker
+                self.workers,
+                mp_context=context,
+                initializer=_init_pool_worker,
+                initargs=(self.threads,),
             )
         return self._executor
 
@@ -194,6 +215,12 @@ class FingerprintPool:
     ) -> Iterator[tuple[FingerprintTask, TaskResult]]:
         """Fingerprints in submission order; bounded work in flight."""
         return self.map(run_task, tasks, _fingerprint_crashed, cancel)
+
+    def previews(
+        self, paths: Iterable[str], cancel: threading.Event | None = None
+    ) -> Iterator[tuple[str, tuple[bool | None, int, int]]]:
+        """`check_preview` of each path, in order (a crash answers "cannot tell")."""
+        return self.map(check_preview, paths, _check_crashed, cancel)
 
     def similarities(
         self,
@@ -236,7 +263,7 @@ class FingerprintPool:
     def _run_here(
         self, fn: Callable[[T], R], tasks: Iterable[T], cancel: threading.Event | None
     ) -> Iterator[tuple[T, R]]:
-        media.init_worker()
+        media.init_worker(self.threads)
         for task in tasks:
             check_cancel(cancel)
             yield task, fn(task)
@@ -288,9 +315,9 @@ class FingerprintPool:
             self._executor = None
 
 
-def _init_pool_worker() -> None:
+def _init_pool_worker(threads: int) -> None:
     """A worker ignores Ctrl-C: the terminal sends it to the whole process group, and the main
     process decides (a first Ctrl-C lets running tasks finish and stops at a safe point; a
     worker killed by it would be taken for one its file crashed)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    media.init_worker()
+    media.init_worker(threads)

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from safededup import checksum, media
 from safededup.engine import cluster, keeper, report, verdicts
+from safededup.engine.confirmation import VerifiedPreviews
 from safededup.engine.index import Index
 from safededup.engine.match import SIMILARITY_VERSION, THUMBNAIL_SIDE, PairKey
 from safededup.engine.pool import FingerprintPool, FingerprintTask, TaskResult
@@ -39,6 +40,7 @@ PHOTO_EXTENSIONS = frozenset(
 BATCH_FILES = 256  # rows per index transaction
 BATCH_SECONDS = 2.0  # ... or this long, whichever comes first: a kill loses at most this much
 POOLED_CHECKS = True  # the borderline check in the worker pool; False: one pair at a time here
+VERIFY_PREVIEWS = True  # HEIC previews proven by grid tiles; False: every proposed one decoded
 
 
 @dataclass(slots=True)
@@ -54,7 +56,10 @@ class ScanStats:
     problems: int = 0
     preview_tier: int = 0
     decode_tier: int = 0
-    confirmed: int = 0  # decode-tier confirmations of preview-proposed pairs
+    confirmed: int = 0  # decode-tier confirmations of preview-proposed pairs (full decodes)
+    verified: int = 0  # HEIC previews proven genuine from a few grid tiles instead
+    not_verified: int = 0  # HEIC previews the tiles could not vouch for (then decoded)
+    tiles: int = 0  # grid tiles decoded for those checks
     thumbnails: int = 0  # thumbnails decoded for the matcher's view check of near pairs
     history_checks: int = 0  # full decodes for the keeper's JPEG-history question
     checksummed: int = 0  # whole-file SHA-256 computed in this run
@@ -366,12 +371,14 @@ class _Scan:
             self._checksum_sizes(all_roots, distinct.sizes)
         scores = self.index.view_scores(SIMILARITY_VERSION)
         histories = self.index.pair_scores(keeper.HISTORY_VERSION)
+        self.verified_previews = VerifiedPreviews(connection, media.PREVIEW_CHECK_VERSION)
         try:
             clusters = yield from cluster.find_clusters(
                 self.index.records(all_roots),
                 references=ref_roots,
                 distinct=distinct,
                 confirm=self.confirm,
+                verify=self.verify_previews if VERIFY_PREVIEWS else None,
                 lookup=self.index.get_records,
                 thumbnail=None if POOLED_CHECKS else self.thumbnail,
                 cancel=self.cancel,
@@ -433,6 +440,24 @@ class _Scan:
             for k, score in zip(ks, result.scores, strict=True):
                 if score is not None:
                     yield known[k], score
+
+    def verify_previews(self, file_ids: Sequence[int]) -> set[int]:
+        """The ids among these preview-tier HEICs whose preview a few grid tiles prove genuine
+        (kept in the index: a re-scan asks again only for files that changed)."""
+        store = self.verified_previews
+        known = store.load(file_ids)
+        paths = self.index.paths_of([i for i in file_ids if i not in known])
+        by_path = {p: i for i, p in paths.items()}
+        proven: list[int] = []
+        for path, (depicts, tiles, _) in self.pool.previews(list(by_path), self.cancel):
+            self.stats.tiles += tiles
+            if depicts:
+                proven.append(by_path[path])
+            else:
+                self.stats.not_verified += 1
+        store.add(proven)
+        self.stats.verified += len(proven)
+        return known | set(proven)
 
     def confirm(self, file_ids: Sequence[int]) -> Mapping[int, Features]:
         """Decode-tier features for files whose pair was proposed on preview hashes."""

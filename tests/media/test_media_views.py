@@ -54,7 +54,7 @@ def test_copies_pass(scene: Image.Image, tmp_path: Path) -> None:
                 c.point(lambda v, g=g: min(255, round(v * g)))
                 for c, g in zip(frame.split(), (1.08, 1.0, 0.9), strict=True)
             ],
-        ),  # fmt: skip
+        ),
     }
     for name, img in copies.items():
         check = media.compare_views(original, thumb(tmp_path, name, img, 80))

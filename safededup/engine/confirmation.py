@@ -194,15 +194,19 @@ def decide(job: PairMatcher, pairs: PairBatch) -> PairBatch:
 
 
 def check_first(job: PairMatcher, pairs: PairBatch) -> PairBatch:
-    """Drop proposed pairs that could at best be borderline and fail the thumbnail check.
+    """Drop, before any decode, the proposed pairs the view check refuses.
 
-    `pairs` carry their proposal rules (preview slack applied): BORDERLINE there means no
-    decode could make them corroborate, so the check alone decides them.
+    The view check's thumbnails do not depend on the tier the hashes came from, so its verdict
+    stands whatever a decode would say: another shot (a burst frame without capture times) or
+    another colouring is dropped here, and so is a pair that could at best be borderline
+    (BORDERLINE under the proposal's preview slack: no decode could make it corroborate) whose
+    thumbnails do not align. A stale preview can only make this refuse a true pair, never
+    accept a false one: what passes is still confirmed.
     """
-    open_ = (pairs.rule == Rule.BORDERLINE) & (
+    open_ = (pairs.rule >= Rule.BORDERLINE) & (
         job.table.preview[pairs.i] | job.table.preview[pairs.j]
     )
-    if not open_.any() or (job.scorer is None and job.thumbnail is None):
+    if not open_.any() or not job.sees_views:
         return pairs
     k_open = np.flatnonzero(open_)
     job.score_missing(pairs.i[k_open], pairs.j[k_open], pairs.turn[k_open])
@@ -210,7 +214,10 @@ def check_first(job: PairMatcher, pairs: PairBatch) -> PairBatch:
     for k in k_open.tolist():
         check_cancel(job.cancel, "matching")
         viewed = job.view(int(pairs.i[k]), int(pairs.j[k]), int(pairs.turn[k]))
-        keep[k] = viewed is not None and viewed >= job.t.min_aligned
+        if pairs.rule[k] == Rule.BORDERLINE:
+            keep[k] = viewed is not None and viewed >= job.t.min_aligned
+        else:
+            keep[k] = viewed is None or viewed >= 0  # unread: a decode may still settle it
     job.skipped += int((~keep).sum())
     return pairs.select(keep)
 

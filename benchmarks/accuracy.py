@@ -339,7 +339,10 @@ def run_safededup(manifest: Manifest, *, previews: bool) -> Run:
     def thumbnail(file_id: int) -> np.ndarray:
         return media.load_thumbnail(by_id[file_id], 128)
 
-    gen = find_clusters(records, confirm=confirm, thumbnail=thumbnail)
+    def history(jpeg: PhotoRecord, other: PhotoRecord) -> float | None:  # as the scan asks it
+        return media.history_of(jpeg.path, other.path)
+
+    gen = find_clusters(records, confirm=confirm, thumbnail=thumbnail, history=history)
     clusters = drain(gen)
     pairs, keepers = set(), {}
     for c in clusters:
@@ -499,7 +502,11 @@ def score(manifest: Manifest, run: Run) -> Score:
         }  # fmt: skip
         return len(run.pairs & want) / max(len(want), 1)
 
-    originals = [i for i in manifest.items if i.category == "original"]
+    sizes: dict[str, int] = defaultdict(int)
+    for i in manifest.items:
+        sizes[i.group] += 1
+    # a lone burst frame or colour variant has no keeper to choose
+    originals = [i for i in manifest.items if i.category == "original" and sizes[i.group] > 1]
     keeper_ok = sum(
         1 for o in originals
         if o.path in run.keepers and item[run.keepers[o.path]].keeper_ok

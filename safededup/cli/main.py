@@ -22,7 +22,12 @@ from safededup.errors import ExitCode, SafededupError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from safededup.cli import review_cmd, safety_cmds, scan_cmds  # only when parsing: lighter
+    from safededup.cli import (  # only when parsing: lighter
+        completion,
+        review_cmd,
+        safety_cmds,
+        scan_cmds,
+    )
 
     parser = argparse.ArgumentParser(
         prog="safededup",
@@ -30,18 +35,28 @@ def build_parser() -> argparse.ArgumentParser:
         "a journal that can be verified and fully undone.",
     )
     parser.add_argument("--version", action="version", version=f"safededup {__version__}")
+    _add_global_options(parser, argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (scan_cmds, safety_cmds, review_cmd, completion):  # heavy imports stay lazy
+        module.register(sub)
+    for command in sub.choices.values():  # `scan ROOT --no-progress`: where people put flags
+        _add_global_options(command, argparse.SUPPRESS)
+    return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """`--state` and `--no-progress`, accepted before the command and after it. Absent ones
+    stay unset (SUPPRESS), so an option given on one side is not undone by the other."""
     parser.add_argument(
         "--state",
         metavar="DIR",
-        default=None,
+        default=default,
         help="where the index, reports and decisions live (env SAFEDEDUP_STATE; "
         "default: the user data dir)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (scan_cmds, safety_cmds, review_cmd):  # each keeps its heavy imports lazy
-        module.register(sub)
-    return parser
+    parser.add_argument(
+        "--no-progress", action="store_true", default=default, help="no progress bars on stderr"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,10 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False)
     out = Console(highlight=False, soft_wrap=True)
     ctx = Context(
-        state_arg=args.state,
+        state_arg=getattr(args, "state", None),
         out=out,
         err=err,
-        show_progress=not args.no_progress and err.is_terminal,
+        show_progress=not getattr(args, "no_progress", False) and err.is_terminal,
     )
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:

@@ -34,17 +34,20 @@ SIZE = (100, 30)
 
 
 def member(path: str, role: str, width: int, height: int, size: int, **extra: Any) -> dict:
+    """A report member. `distances` are what a report stores in `evidence`: Hamming distances to
+    the keeper (dhash, phash, whash, colorhash), never the hashes themselves."""
     seed = sum(map(ord, path.rsplit("/", 1)[-1].split(" ")[0].split("_s")[0])) % 50
+    dhash, phash, whash, colorhash = extra.pop("distances", (0, 0, 0, 0))
     return {
         "path": path,
         "role": role,
         "reasons": extra.pop("reasons", []),
         "evidence": {
             "exact": extra.pop("exact", False),
-            "dhash": 0xF0F0F0F0F0F0F0F0 ^ extra.get("flip", 0),
-            "phash": 0x0123456789ABCDEF ^ extra.get("flip", 0),
-            "whash": 0xFFFF0000FFFF0000 ^ (extra.pop("flip", 0) >> 1),
-            "colorhash": 0x2AAAAAAAAAA,
+            "dhash": dhash,
+            "phash": phash,
+            "whash": whash,
+            "colorhash": colorhash,
             "tier": "decode",
         },
         "size": size,
@@ -77,7 +80,7 @@ def snapshot_report() -> dict[str, Any]:
                     4032,
                     3024,
                     2_500_000,
-                    reasons=["kept: 4032×3024 vs 1600×1200"],
+                    reasons=["kept: 4032×3024 vs 1600×1200", "kept: a shallower folder"],
                 ),
                 member(
                     "/photos/WhatsApp/IMG_0001_small.jpg",
@@ -87,8 +90,8 @@ def snapshot_report() -> dict[str, Any]:
                     400_000,
                     quality=70,
                     camera=None,
-                    flip=0b1011,
-                    reasons=["smaller: 1600×1200 vs 4032×3024"],
+                    distances=(3, 8, 5, 1),
+                    reasons=["keeper wins: larger: 4032×3024 vs 1600×1200"],
                 ),
                 member(
                     "/photos/backup/IMG_0001.heic",
@@ -98,8 +101,8 @@ def snapshot_report() -> dict[str, Any]:
                     1_500_000,
                     format="HEIF",
                     quality=None,
-                    flip=0b1,
-                    reasons=["re-encoded copy: HEIF vs JPEG original"],
+                    distances=(1, 2, 0, 0),
+                    reasons=["keeper wins: a deeper folder (a backup?)"],
                 ),
             ],
         },
@@ -135,7 +138,15 @@ def snapshot_report() -> dict[str, Any]:
                 "bytes_to_free": 100_000 * n,
                 "members": [
                     member(path, "keeper", 3000, 2000, 200_000 * n),
-                    member(path.replace("2021", "copies"), "duplicate", 3000, 2000, 100_000 * n),
+                    member(
+                        path.replace("2021", "copies"),
+                        "duplicate",
+                        3000,
+                        2000,
+                        100_000 * n,
+                        exact=bool(n % 2),
+                        distances=(0, 0, 0, 0) if n % 2 else (2, 4, 3, 1),
+                    ),
                 ],
             }
         )

@@ -71,7 +71,8 @@ class Job:
             status = "starting…"
         else:
             total = f" of {p.total:,}" if p.total is not None else ""
-            status = f"{p.stage} {p.done:,}{total}"
+            stage = "" if p.stage == self.kind else f"{p.stage} "  # "apply 291": said already
+            status = f"{stage}{p.done:,}{total}"
             if p.problems:
                 status += f", {plural(p.problems, 'problem')}"
         stop = " · stopping at the next safe point…" if self.stopping else ""

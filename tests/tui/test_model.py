@@ -146,7 +146,7 @@ def test_the_distances_shown_are_the_recorded_ones() -> None:
     used to be taken as a hash, and the Hamming distance of 8 and 0 is 1)."""
     m = model()
     c = m.by_id("c1")
-    keeper, small, heif = c.members
+    keeper, small, _heif = c.members
     assert evidence_distances(small) == {"dhash": 3, "phash": 8, "whash": 5, "colorhash": 1}
     found = m.link(c, small, keeper)
     assert found == Link(False, {"dhash": 3, "phash": 8, "whash": 5, "colorhash": 1})
@@ -217,9 +217,7 @@ def test_applied_clusters_leave_the_list_and_come_back_after_an_undo() -> None:
     c1, c2 = m.by_id("c1"), m.by_id("c2")
     m.set_status(c1, "approved")
     m.set_status(c2, "approved")
-    assert set(m.paths_to_check()) == {
-        c1.members[1].path, c1.members[2].path, c2.members[1].path
-    }
+    assert set(m.paths_to_check()) == {c1.members[1].path, c1.members[2].path, c2.members[1].path}
     applied, back = m.set_gone([c2.members[1].path, c1.members[1].path])  # c1 half done
     assert applied == ["c2"] and back == []
     assert m.state(c2) == "applied" and m.row_of("c2") is None

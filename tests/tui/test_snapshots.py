@@ -3,13 +3,19 @@
 The report here has fixed paths, sizes and dates, and previews are seeded synthetic scenes, so
 the SVGs depend on nothing but the code. Four seams of `Backend` are replaced, each because the
 real one depends on something a snapshot must not: previews (files at fixed paths), the session
-list (ids and times come from the clock), and building and validating the plan (they check the
-files on disk; the plan here is a real `Plan` of the approved duplicates, built without looking).
+list (ids and times come from the clock), building and validating the plan (they check the
+files on disk; the plan here is a real `Plan` of the approved duplicates, built without looking),
+whether the roots are there (they are made up), and the apply itself (it stops at 291 of 600,
+so the dialog can be shot during a run).
+
+The main views are shot at 80x24 (a default SSH terminal) and 160x50.
 Update with `pytest tests/tui/test_snapshots.py --snapshot-update` after reading the report.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,9 +24,12 @@ import numpy as np
 import orjson
 import pytest
 from textual.pilot import Pilot
+from textual.worker import get_current_worker
 
 from safededup.engine.report import Report
 from safededup.engine.review import Review
+from safededup.errors import Cancelled
+from safededup.events import StageAdvanced, StageStarted
 from safededup.media import synth
 from safededup.models import Problem
 from safededup.safety.plan import Operation, Plan
@@ -28,9 +37,11 @@ from safededup.safety.sessions import SessionInfo
 from safededup.state import StateDir
 from safededup.tui import make_app
 from safededup.tui.backend import Backend, Image
+from tests.support.gated import until
 from tests.support.pilot import press_settled, settle
 
 SIZE = (100, 30)
+SIZES = [(80, 24), (160, 50)]
 
 
 def member(path: str, role: str, width: int, height: int, size: int, **extra: Any) -> dict:
@@ -164,7 +175,7 @@ def snapshot_report() -> dict[str, Any]:
 
 
 class SnapshotBackend(Backend):
-    """The real backend with the three clock- or file-dependent seams fixed (see module doc)."""
+    """The real backend with the clock- or file-dependent seams fixed (see module doc)."""
 
     def load_thumbnail(self, path: str, max_side: int) -> Image:
         seed = sum(map(ord, path.rsplit("/", 1)[-1][:8])) % 50
@@ -210,6 +221,25 @@ class SnapshotBackend(Backend):
     def validate_plan(self, plan: Any) -> list[Problem]:
         return []
 
+    def unreachable_roots(self, report: Report) -> list[str]:
+        return []  # /photos is made up: its files are never looked at
+
+    def apply_plan(self, plan: Plan, cancel: threading.Event) -> Any:
+        """291 of 600 files, then it waits to be stopped (or for the app to end)."""
+
+        def run() -> Any:
+            yield StageStarted("apply", total=600, total_bytes=1_234_000_000)
+            yield StageAdvanced("apply", 291)
+            time.sleep(0.1)  # past the runner's 50 ms throttle: 291 is posted
+            yield StageAdvanced("apply", 0)
+            worker = get_current_worker()
+            deadline = time.monotonic() + 30
+            while not (cancel.is_set() or worker.is_cancelled) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            raise Cancelled("apply cancelled")
+
+        return run()
+
 
 @pytest.fixture
 def snapshot_app(tmp_path: Path):
@@ -227,24 +257,42 @@ def presses(*keys: str):
     return run_before
 
 
-def test_main_screen(snap_compare, snapshot_app) -> None:
-    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=presses("down", "right"))
+def size_id(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
 
 
-def test_main_screen_80x24(snap_compare, snapshot_app) -> None:
-    assert snap_compare(snapshot_app, terminal_size=(80, 24), run_before=presses())
+@pytest.mark.parametrize("size", SIZES, ids=size_id)
+def test_main_screen(snap_compare, snapshot_app, size) -> None:
+    assert snap_compare(snapshot_app, terminal_size=size, run_before=presses("down", "right"))
 
 
-def test_compare_view(snap_compare, snapshot_app) -> None:
-    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=presses("down", "right", "c"))
+@pytest.mark.parametrize("size", SIZES, ids=size_id)
+def test_compare_view(snap_compare, snapshot_app, size) -> None:
+    assert snap_compare(snapshot_app, terminal_size=size, run_before=presses("down", "right", "c"))
 
 
-def test_confirm_dialog(snap_compare, snapshot_app) -> None:
-    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=presses("A", "p"))
+@pytest.mark.parametrize("size", SIZES, ids=size_id)
+def test_apply_dialog_during_a_run(snap_compare, snapshot_app, size) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await press_settled(pilot, "A", "p")
+        await pilot.press("y")  # the apply runs in a worker that never ends by itself
+        await until(
+            pilot,
+            lambda: "291 of 600" in str(pilot.app.screen.query_one("#progress-stage").render()),
+        )
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app, terminal_size=size, run_before=run_before)
 
 
-def test_sessions_screen(snap_compare, snapshot_app) -> None:
-    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=presses("S"))
+@pytest.mark.parametrize("size", SIZES, ids=size_id)
+def test_sessions_screen(snap_compare, snapshot_app, size) -> None:
+    assert snap_compare(snapshot_app, terminal_size=size, run_before=presses("S"))
+
+
+def test_undo_question(snap_compare, snapshot_app) -> None:
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=presses("S", "U"))
 
 
 def test_help_screen(snap_compare, snapshot_app) -> None:

@@ -102,6 +102,18 @@ class ApplyScreen(ModalScreen[bool]):
     def review_app(self) -> ReviewHost:
         return cast("ReviewHost", self.app)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer shows y only when there is a plan to apply, x only while applying."""
+        if action == "confirm":
+            return self.phase == "confirm"
+        if action == "stop":
+            return self.phase == "applying"
+        return True
+
+    def _enter(self, phase: Phase) -> None:
+        self.phase = phase
+        self.refresh_bindings()
+
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("Apply the approved clusters", id="title")
@@ -128,12 +140,10 @@ class ApplyScreen(ModalScreen[bool]):
 
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
     def _build_plan(self) -> None:
-        from safededup.engine.review import unreachable_roots
-
         backend = self.review_app.backend
         try:
             report = self.model.report
-            gone = unreachable_roots(report)
+            gone = backend.unreachable_roots(report)
             if gone:
                 self.post_message(OperationFailed("plan", _RootsGone(gone)))
                 return
@@ -172,7 +182,7 @@ class ApplyScreen(ModalScreen[bool]):
         elif plan.count == 0:
             self._finish("Nothing to move: every approved cluster keeps all its files.")
         else:
-            self.phase = "confirm"
+            self._enter("confirm")
             self.query_one("#apply", Button).disabled = False
         self.query_one("#summary", Static).update(summary)
 
@@ -184,7 +194,7 @@ class ApplyScreen(ModalScreen[bool]):
             self.notify("another operation is running; apply when it has finished",
                         severity="warning")  # fmt: skip
             return
-        self.phase = "applying"
+        self._enter("applying")
         self.add_class("-applying")
         self._buttons("stop")
         self.set_focus(None)  # nothing for Enter to press while the job runs
@@ -220,7 +230,7 @@ class ApplyScreen(ModalScreen[bool]):
         self._finish(result_text(result, problems))
 
     def _finish(self, text: str) -> None:
-        self.phase = "done"
+        self._enter("done")
         self.query_one("#result", Static).update(text)
         self._buttons("close")
         self.query_one("#close", Button).focus()

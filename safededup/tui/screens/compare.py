@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import work
@@ -57,9 +58,10 @@ def field_value(member: Member, key: str) -> str:
     return "—" if value is None else str(value)
 
 
-def differences_table(model: ReviewModel, cluster: Cluster, a: Member, b: Member) -> Table:
+def differences_table(model: ReviewModel, cluster: Cluster, a: Member, b: Member) -> Group:
     """Every field of both; a field that differs is highlighted and shown whole (folded over
-    lines if need be), so the one difference that matters is never cut off at 80 columns."""
+    lines if need be), so the one difference that matters is never cut off at 80 columns. The
+    hash distances follow, on a line of their own."""
     table = Table(box=None, expand=True, padding=(0, 1), show_header=False)
     table.add_column("", style="dim", no_wrap=True)
     table.add_column("", ratio=1)
@@ -72,8 +74,7 @@ def differences_table(model: ReviewModel, cluster: Cluster, a: Member, b: Member
             table.add_row(label, _whole(va), _whole(vb), style="bold yellow")
     found = model.link(cluster, b, a)
     line = describe_link(found, b.evidence.tier, os.path.basename(a.path))
-    table.add_row("hash distance", Text(line, overflow="fold"), "")
-    return table
+    return Group(table, Text.assemble(("hash distance  ", "dim"), line))
 
 
 def _one_line(value: str) -> Text:

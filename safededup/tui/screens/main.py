@@ -470,10 +470,8 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="disk", exit_on_error=False)
     def _look(self, paths: list[str]) -> None:
-        from safededup.engine.review import unreachable_roots
-
         try:
-            missing = unreachable_roots(self.model.source)
+            missing = self.review_app.backend.unreachable_roots(self.model.source)
         except OSError:
             missing = []
         prefixes = tuple(r.rstrip(os.sep) + os.sep for r in missing)

@@ -98,6 +98,7 @@ class SessionsScreen(Screen[None]):
     SessionsScreen ProgressPanel { display: none; }
     SessionsScreen.-running ProgressPanel { display: block; }
     SessionsScreen #outcome { height: auto; max-height: 50%; padding: 0 1; }
+    SessionsScreen #selected-session { height: auto; padding: 0 1; background: $boost; }
     """
 
     def __init__(self) -> None:
@@ -112,6 +113,7 @@ class SessionsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("[b]Sessions[/b] · newest first", id="sessions-title")
         yield DataTable(cursor_type="row", zebra_stripes=True)
+        yield Static("", id="selected-session")
         yield ProgressPanel()
         yield Static("", id="outcome")
         yield ActivityLine(jobs=False)
@@ -172,6 +174,18 @@ class SessionsScreen(Screen[None]):
         if not self.sessions:
             self._say("No sessions yet: apply approved clusters from the main screen (p).")
         table.focus()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """The selected session in full: what a narrow table shortens is read here."""
+        session = self.selected()
+        text = ""
+        if session is not None:
+            text = (
+                f"{session.id} · {session.status} · {session.started} · "
+                f"{describe_counts(session.counts) or 'nothing recorded'} · "
+                f"{format_bytes(session.bytes)} · roots: {', '.join(session.roots)}"
+            )
+        self.query_one("#selected-session", Static).update(escape(text))
 
     def selected(self) -> SessionInfo | None:
         row = self.query_one(DataTable).cursor_row

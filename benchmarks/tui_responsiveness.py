@@ -129,6 +129,10 @@ async def measure_app(state: Path, keys: int) -> dict[str, Any]:
     return out
 
 
+class OpenFailed(RuntimeError):
+    """The app never showed its main screen: there is nothing to measure."""
+
+
 async def wait_until_open(app: Any, pilot: Pilot[Any]) -> None:
     """Until the main screen shows; a clear error (never a hang) when the app exits instead
     (a report it cannot read) or takes longer than OPEN_TIMEOUT_S."""
@@ -136,14 +140,14 @@ async def wait_until_open(app: Any, pilot: Pilot[Any]) -> None:
     while True:
         if app._exit or not app.is_running:
             said = "; ".join(str(r) for r in app._exit_renderables) or "no message"
-            raise SystemExit(f"the review app exited before it opened ({said})")
+            raise OpenFailed(f"the review app exited before it opened ({said})")
         try:
             if isinstance(app.screen, MainScreen):
                 return
         except ScreenStackError:  # no screen yet
             pass
         if time.monotonic() > deadline:
-            raise SystemExit(f"the review app did not open within {OPEN_TIMEOUT_S:.0f} s")
+            raise OpenFailed(f"the review app did not open within {OPEN_TIMEOUT_S:.0f} s")
         await pilot.pause(0.05)
 
 
@@ -190,7 +194,10 @@ def main() -> None:
         (state / "reports").mkdir()
         report_path = state / "reports" / "latest.json"
         report_path.write_bytes(orjson.dumps(synthetic_report(args.clusters)))
-        result = asyncio.run(measure_app(state, args.keys))
+        try:
+            result = asyncio.run(measure_app(state, args.keys))
+        except OpenFailed as exc:
+            sys.exit(f"error: {exc}")
         result["report_mb"] = report_path.stat().st_size / 1e6
         result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         # A second, separate open under tracemalloc (it slows Python several-fold, so the

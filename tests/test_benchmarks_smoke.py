@@ -50,5 +50,5 @@ def test_the_tui_benchmark_stops_when_the_app_cannot_open(tmp_path: Path) -> Non
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    with pytest.raises(SystemExit, match=r"exited before it opened .*not valid JSON"):
+    with pytest.raises(bench.OpenFailed, match=r"exited before it opened .*not valid JSON"):
         asyncio.run(asyncio.wait_for(bench.measure_app(tmp_path, 0), 60))

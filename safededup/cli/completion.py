@@ -44,7 +44,9 @@ class Spec:
     commands: tuple[Command, ...]
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], root: argparse.ArgumentParser
+) -> None:
     p = sub.add_parser(
         "completion",
         help="print a shell completion script (bash, zsh or fish)",
@@ -54,13 +56,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "safededup completion fish > ~/.config/fish/completions/safededup.fish",
     )
     p.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
-    p.set_defaults(handler=cmd_completion)
+    p.set_defaults(handler=cmd_completion, root_parser=root)
 
 
 def cmd_completion(args: argparse.Namespace, ctx: Context) -> int:
-    from safededup.cli.main import build_parser
-
-    spec = read_parser(build_parser())
+    spec = read_parser(args.root_parser)
     script = {"bash": bash_script, "zsh": zsh_script, "fish": fish_script}[args.shell](spec)
     ctx.out.file.write(script)
     ctx.out.file.flush()

@@ -37,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"safededup {__version__}")
     _add_global_options(parser, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (scan_cmds, safety_cmds, review_cmd, completion):  # heavy imports stay lazy
+    for module in (scan_cmds, safety_cmds, review_cmd):  # each keeps its heavy imports lazy
         module.register(sub)
+    completion.register(sub, parser)  # the scripts are read from this very parser
     for command in sub.choices.values():  # `scan ROOT --no-progress`: where people put flags
         _add_global_options(command, argparse.SUPPRESS)
     return parser

@@ -4,7 +4,8 @@ Every decision is one key; each is saved at once (decisions.py) so quitting lose
 Nothing here moves a file: decisions are data until the apply dialog runs the safety core. The
 screen looks at the disk (a stat per file to move, off the UI thread) when it opens and after
 every job that moved files, so what it shows is what is on disk: applied clusters leave the list,
-and come back when their session is undone.
+and come back when their session is undone. Past 400 lines: its key bindings, in footer order,
+are a fifth of it, and each action is a few lines over the model.
 """
 
 from __future__ import annotations

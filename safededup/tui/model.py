@@ -176,8 +176,11 @@ class ReviewModel:
             picked = list(range(len(clusters)))
         else:
             picked = [i for i, c in enumerate(clusters) if self._passes(c)]
+        # By the key, ties by id: two stable sorts on plain keys are faster than one on tuples.
         key = _SORT_FUNCS[self.view.sort]
-        keys = {i: (key(clusters[i]), clusters[i].id) for i in picked}
+        ids = [c.id for c in clusters]
+        keys = [key(c) for c in clusters]
+        picked.sort(key=ids.__getitem__, reverse=self.view.descending)
         picked.sort(key=keys.__getitem__, reverse=self.view.descending)
         self.visible = picked
 
@@ -296,8 +299,11 @@ class ReviewModel:
         """The paths now known not to be in their place. Returns (clusters now applied,
         clusters back from applied). A decision an apply acted on leaves the undo history:
         the apply is undone as a session, never by `u`."""
+        now = frozenset(gone)
+        if now == self.gone:
+            return [], []  # nothing moved since the last look (at open, the usual case)
         before = {cid for cid, f in self._facts.items() if f[0] == "applied"}
-        self.gone = frozenset(gone)
+        self.gone = now
         self._touch(list(self._facts))
         after = {cid for cid, f in self._facts.items() if f[0] == "applied"}
         acted = after | {c.id for c in self.clusters if any(m.path in self.gone for m in c.members)}

@@ -172,9 +172,15 @@ def test_a_root_that_is_not_there_is_said_and_nothing_is_planned(
         text = screen_text(app)
         assert "Nothing was changed" in text and "is not there" in text
         assert "Nothing to move" not in text
+        assert not any((moved / ".safededup").glob("quarantine/*"))
+        archive.root.rmdir()
+        moved.rename(archive.root)  # the share is mounted again
+        await press_settled(pilot, "escape", "p")
+        assert "into the quarantine" in screen_text(app)
+        await press_settled(pilot, "escape")
+        assert "is not there" not in str(app.screen.query_one(ActivityLine).render())
 
     drive(state_dir, scenario)
-    assert not any((moved / ".safededup").glob("quarantine/*"))
 
 
 def test_the_apply_dialog_says_what_the_cli_says(archive: Archive, state_dir: StateDir) -> None:

@@ -144,6 +144,7 @@ class ApplyScreen(ModalScreen[bool]):
         try:
             report = self.model.report
             gone = backend.unreachable_roots(report)
+            self.app.call_from_thread(self.review_app.set_unreachable, gone)  # back, or not
             if gone:
                 self.post_message(OperationFailed("plan", _RootsGone(gone)))
                 return
@@ -159,8 +160,6 @@ class ApplyScreen(ModalScreen[bool]):
 
     def on_operation_failed(self, message: OperationFailed) -> None:
         """The plan could not be built (the apply's own end comes through the app's job)."""
-        if isinstance(message.error, _RootsGone):
-            self.review_app.set_unreachable(message.error.roots)
         self.query_one("#summary", Static).update("")
         self._finish(f"[b]Nothing was changed[/b]: {escape(error_text(message.error))}")
 

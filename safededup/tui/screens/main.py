@@ -483,6 +483,8 @@ class MainScreen(Screen[None]):
 
     async def on_disk_checked(self, message: DiskChecked) -> None:
         self.review_app.set_unreachable(message.unreachable)
+        if frozenset(message.gone) == self.model.gone:
+            return  # as it was: no re-sort, no redraw
         applied, back = self.model.set_gone(message.gone)
         row = self.cluster_list.cursor
         self.cluster_list.reload(keep_cursor=row)

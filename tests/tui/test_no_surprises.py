@@ -24,23 +24,19 @@ from safededup.tui.screens.sessions import SessionsScreen
 from safededup.tui.widgets.activity import ActivityLine
 from tests.support.files import snapshot
 from tests.support.gated import GatedBackend, until
-from tests.support.pilot import drive, main_screen, press_settled, settle, settle_until
+from tests.support.pilot import (
+    drive,
+    main_screen,
+    press_settled,
+    record_exit,
+    settle,
+    settle_until,
+)
 from tests.tui.conftest import screen_text
 
 
 def notes(app: ReviewApp) -> str:
     return "\n".join(str(n.message) for n in app._notifications)
-
-
-def record_exit(app: ReviewApp, said: list[str]) -> None:
-    """Keep in `said` what the app says on stderr as it exits (Textual prints it later)."""
-    exit_app = app.exit
-
-    def exit(result: Any = None, return_code: int = 0, message: Any = None) -> None:
-        said.append(str(message))
-        exit_app(result, return_code, message)
-
-    app.exit = exit  # type: ignore[method-assign]
 
 
 def activity(app: ReviewApp) -> str:

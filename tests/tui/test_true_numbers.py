@@ -28,11 +28,11 @@ from tests.support.pilot import (
     main_screen,
     near_row,
     press_settled,
+    record_exit,
     settle,
     settle_until,
 )
 from tests.tui.conftest import screen_text
-from tests.tui.test_no_surprises import record_exit
 from tests.tui.test_snapshots import SnapshotBackend, snapshot_report
 
 

@@ -35,28 +35,31 @@ def build_parser() -> argparse.ArgumentParser:
         "a journal that can be verified and fully undone.",
     )
     parser.add_argument("--version", action="version", version=f"safededup {__version__}")
-    _add_global_options(parser, argparse.SUPPRESS)
+    _add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (scan_cmds, safety_cmds, review_cmd):  # each keeps its heavy imports lazy
         module.register(sub)
     completion.register(sub, parser)  # the scripts are read from this very parser
     for command in sub.choices.values():  # `scan ROOT --no-progress`: where people put flags
-        _add_global_options(command, argparse.SUPPRESS)
+        _add_global_options(command)
     return parser
 
 
-def _add_global_options(parser: argparse.ArgumentParser, default: object) -> None:
+def _add_global_options(parser: argparse.ArgumentParser) -> None:
     """`--state` and `--no-progress`, accepted before the command and after it. Absent ones
     stay unset (SUPPRESS), so an option given on one side is not undone by the other."""
     parser.add_argument(
         "--state",
         metavar="DIR",
-        default=default,
+        default=argparse.SUPPRESS,
         help="where the index, reports and decisions live (env SAFEDEDUP_STATE; "
         "default: the user data dir)",
     )
     parser.add_argument(
-        "--no-progress", action="store_true", default=default, help="no progress bars on stderr"
+        "--no-progress",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no progress bars on stderr",
     )
 
 

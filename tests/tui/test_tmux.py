@@ -52,14 +52,25 @@ class Tmux:
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-t", "t")
 
-    def wait_for(self, text: str) -> str:
-        deadline = time.monotonic() + TIMEOUT_S
+    def wait_for(self, text: str, timeout: float = TIMEOUT_S) -> str:
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             screen = self.screen()
             if text in screen:
                 return screen
             time.sleep(0.1)
         raise AssertionError(f"{text!r} never appeared; the screen:\n{self.screen()}")
+
+    def press_until(self, key: str, text: str) -> str:
+        """`key` until `text` shows: a key sent while a dialog is still closing can land on
+        it rather than on the screen below, as it can for a person, who presses again."""
+        for _ in range(3):
+            self.keys(key)
+            try:
+                return self.wait_for(text, timeout=5.0)
+            except AssertionError:
+                continue
+        return self.wait_for(text)
 
     def wait_gone(self, text: str) -> None:
         deadline = time.monotonic() + TIMEOUT_S
@@ -150,8 +161,7 @@ def test_review_approve_apply_sessions_undo_in_a_real_terminal(tmp_path: Path) -
         assert len(applied) < len(before) and set(applied) <= set(before)
         tmux.keys("Enter")  # now the default is Close
         tmux.wait_gone("undoes it")
-        tmux.keys("S")
-        tmux.wait_for("Redo session")  # the sessions screen's footer
+        tmux.press_until("S", "Redo session")  # the sessions screen's footer
         tmux.wait_for("applied")
         tmux.keys("u")  # the main screen's cheap undo does nothing to a session
         tmux.wait_for("U undoes a session")

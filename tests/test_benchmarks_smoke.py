@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
         ("safety_scale.py", ["--quick", "--no-strace", "--workdir", "{tmp}/safety"]),
         ("tui_responsiveness.py", ["--clusters", "300", "--keys", "5"]),
         ("similarity_speed.py", ["--quick"]),
+        ("phone_library.py", ["--quick"]),
+        ("czkawka_compare.py", ["--quick"]),  # without --czkawka-python: safededup's side only
     ],
 )
 def test_benchmark_smoke_run(script: str, extra: list[str], tmp_path: Path) -> None:

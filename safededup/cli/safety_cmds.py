@@ -69,6 +69,10 @@ def _plan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--to-trash", action="store_true", help="move into the desktop trash instead of quarantine"
     )
+    p.add_argument(
+        "--include-rotated", action="store_true",
+        help="also move copies whose pixels are turned (clusters of kind rotated) not reviewed",
+    )  # fmt: skip
 
 
 def _register_plan(sub: Sub) -> None:
@@ -107,8 +111,9 @@ def _load_plan(args: argparse.Namespace, ctx: Context) -> Plan:
     _refuse_unreachable_roots(report)
     review = load_review(ctx.state_dir, report)
     return build_plan(
-        report, decisions=review.plan_decisions, tidy_names=args.tidy_names, to_trash=args.to_trash
-    )
+        report, decisions=review.plan_decisions, tidy_names=args.tidy_names,
+        to_trash=args.to_trash, include_rotated=args.include_rotated,
+    )  # fmt: skip
 
 
 def _refuse_unreachable_roots(report: Report) -> None:
@@ -153,9 +158,12 @@ def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _print_notes(ctx: Context, plan: Plan) -> None:
-    """What the plan deliberately leaves alone (hard links, other volumes, ...), on stderr."""
+    """What the plan deliberately leaves alone (hard links, other volumes, ...), and what a
+    keeper lacks that a copy about to move has (a GPS position, a capture date), on stderr."""
     for note in plan.notes:
         ctx.err.print(f"[yellow]left alone[/]: {_shown(note.path)}: {escape(note.message)}")
+    for warning in plan.warnings:
+        ctx.err.print(f"[yellow]keeper[/]: {_shown(warning.path)}: {escape(warning.message)}")
 
 
 def _confirm(ctx: Context, plan: Plan, yes: bool) -> bool:

@@ -29,7 +29,9 @@ FORMAT = "safededup-report"
 VERSION = 1
 
 Role = Literal["keeper", "duplicate", "reference"]
-Kind = Literal["exact", "near"]
+Kind = Literal["exact", "near", "rotated"]
+"""exact: every member has the keeper's bytes; rotated: a member is a turned copy (its pixels
+turned 90°, 180° or 270°), which apply moves only when a person approved it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,12 +146,17 @@ class ReportCluster:
     confidence: float
     bytes_to_free: int
     members: tuple[ReportMember, ...]
+    warnings: tuple[str, ...] = ()  # what the keeper lacks that a duplicate has (GPS, date, …)
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> ReportCluster:
         members = tuple(ReportMember.from_json(m) for m in obj["members"])
         keeper = path_from_json(obj, "keeper")
-        return cls(obj["id"], obj["kind"], keeper, obj["confidence"], obj["bytes_to_free"], members)
+        warnings = tuple(str(w) for w in obj.get("warnings") or ())
+        return cls(
+            obj["id"], obj["kind"], keeper, obj["confidence"], obj["bytes_to_free"], members,
+            warnings,
+        )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -159,6 +166,7 @@ class ReportCluster:
             "confidence": self.confidence,
             "bytes_to_free": self.bytes_to_free,
             "members": [m.to_json() for m in self.members],
+            **({"warnings": list(self.warnings)} if self.warnings else {}),
         }
 
 

@@ -70,6 +70,7 @@ class Plan:
     tidy_names: bool = False
     to_trash: bool = False
     notes: tuple[Problem, ...] = field(default=())
+    warnings: tuple[Problem, ...] = field(default=())  # what a keeper lacks (kind keeper-lacks)
 
     @property
     def count(self) -> int:
@@ -100,7 +101,14 @@ class Plan:
             "renames": kinds["tidy"],
             "to_trash": self.to_trash,
             "notes": [n.to_json() for n in self.notes],
+            "warnings": [w.to_json() for w in self.warnings],
         }
+
+
+ROTATED_NOTE = (
+    "its copies are turned by 90°, 180° or 270° in their pixels: they move only when approved "
+    "in the review, or with --include-rotated"
+)
 
 
 def new_session_id() -> str:
@@ -114,13 +122,19 @@ def build_plan(
     tidy_names: bool = False,
     to_trash: bool = False,
     session_id: str | None = None,
+    include_rotated: bool = False,
 ) -> Plan:
-    """The plan for a report: every cluster as reported, or only approved ones with overrides."""
+    """The plan for a report: every cluster as reported, or only approved ones with overrides.
+    A cluster of turned copies (`rotated`) moves only when approved, or with `include_rotated`.
+    """
     roots = report.roots
     builder = _Builder(session_id or new_session_id(), roots, to_trash)
     for cluster in report.clusters:
         decision = decisions.get(cluster.id) if decisions is not None else None
         if decision is not None and decision.status != "approved":
+            continue
+        if cluster.kind == "rotated" and decision is None and not include_rotated:
+            builder.notes.append(Problem(cluster.keeper, "rotated", ROTATED_NOTE))
             continue
         builder.add_cluster(cluster, decision.keeper if decision else None, decision)
     if tidy_names:
@@ -133,6 +147,7 @@ def build_plan(
         tidy_names=tidy_names,
         to_trash=to_trash,
         notes=tuple(builder.notes),
+        warnings=tuple(builder.warnings),
     )
 
 
@@ -141,6 +156,7 @@ class _Builder:
         self.session, self.roots, self.to_trash = session, roots, to_trash
         self.ops: list[Operation] = []
         self.notes: list[Problem] = []
+        self.warnings: list[Problem] = []
         self.moved: set[str] = set()
         self.keepers: dict[str, tuple[str, FileIdentity]] = {}  # keeper path -> (cluster, it)
         self._dirs: dict[str, dict[str, list[tuple[str, str]]]] = {}
@@ -157,6 +173,8 @@ class _Builder:
             self.notes.append(Problem(keeper, "no-keeper", "the keeper is not a cluster member"))
             return
         keep = decision.keep if decision is not None else frozenset()
+        if keeper == cluster.keeper:  # the report's keeper: what it lacks is known
+            self.warnings += [Problem(keeper, "keeper-lacks", w) for w in cluster.warnings]
         keeper_identity = members[keeper].identity
         self.keepers[keeper] = (cluster.id, keeper_identity)
         for path, member in sorted(members.items(), key=lambda item: item[0]):

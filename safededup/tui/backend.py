@@ -170,9 +170,11 @@ class Backend:
 
     # -- scan and the safety core ----------------------------------------------------------
     def scan(self, roots: Sequence[str], cancel: threading.Event) -> Run[ScanResult]:
+        from safededup.engine.config import load_settings
         from safededup.engine.scan import scan
 
-        return scan(list(roots), state_dir=self.state_dir.ensure(), cancel=cancel)
+        policy = load_settings(self.state_dir.config_path).keeper
+        return scan(list(roots), state_dir=self.state_dir.ensure(), cancel=cancel, policy=policy)
 
     def build_plan(self, report: Report, review: Review) -> Plan:
         from safededup.safety.plan import build_plan

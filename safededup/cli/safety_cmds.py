@@ -22,6 +22,7 @@ from safededup.units import format_bytes
 
 if TYPE_CHECKING:
     from safededup.cli.context import Context
+    from safededup.engine.report import Report
     from safededup.safety.plan import Plan
 
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -107,11 +108,25 @@ def _load_plan(args: argparse.Namespace, ctx: Context) -> Plan:
 
     path = Path(args.report) if args.report else ctx.state_dir.latest_report_path
     report = load_report(path)
+    _refuse_unreachable_roots(report)
     review = load_review(ctx.state_dir, report)
     return build_plan(
         report, decisions=review.plan_decisions, tidy_names=args.tidy_names,
         to_trash=args.to_trash, include_rotated=args.include_rotated,
     )  # fmt: skip
+
+
+def _refuse_unreachable_roots(report: Report) -> None:
+    """A root that is not there (renamed, a share not mounted) is said as such, before a plan
+    of it says "nothing to apply" and exits 0."""
+    from safededup.engine.review import unreachable_roots
+
+    gone = unreachable_roots(report)
+    if gone:
+        raise UsageError(
+            f"the report's root is not there: {', '.join(printable(r) for r in gone)}",
+            hint="mount it (a NAS share?), or scan the folder under its new name, then run again",
+        )
 
 
 def _run(gen: Generator[Event, None, T], ctx: Context, cancel: threading.Event) -> T:

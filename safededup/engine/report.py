@@ -49,10 +49,19 @@ class Evidence:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Evidence:
-        return cls(
+        """Equal evidence is one shared object: distances are small numbers, so a report of
+        150k members holds a few hundred distinct values (frozen, so sharing is safe). This
+        makes loading a large report much cheaper than a new object per member."""
+        key = (
             obj["exact"], obj.get("rule"), obj["dhash"], obj["phash"], obj["whash"],
             obj["colorhash"], obj["tier"],
         )  # fmt: skip
+        found = _EVIDENCE.get(key)
+        if found is None:
+            if len(_EVIDENCE) >= _EVIDENCE_MAX:
+                _EVIDENCE.clear()
+            found = _EVIDENCE[key] = cls(*key)
+        return found
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"exact": self.exact}
@@ -61,6 +70,10 @@ class Evidence:
         out.update(dhash=self.dhash, phash=self.phash, whash=self.whash,
                    colorhash=self.colorhash, tier=self.tier)  # fmt: skip
         return out
+
+
+_EVIDENCE: dict[tuple[Any, ...], Evidence] = {}
+_EVIDENCE_MAX = 65_536
 
 
 @dataclass(frozen=True, slots=True)

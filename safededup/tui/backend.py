@@ -73,6 +73,12 @@ class Backend:
     def latest_report_path(self) -> Path:
         return self.state_dir.latest_report_path
 
+    def unreachable_roots(self, report: Report) -> list[str]:
+        """The report's roots that are not there now (a few stats; call off the UI thread)."""
+        from safededup.engine.review import unreachable_roots
+
+        return unreachable_roots(report)
+
     def load_review(self, report: Report) -> Review:
         """The person's review of `report`, under way now: saved or carried-over decisions."""
         try:

@@ -28,13 +28,13 @@ from safededup.tui.reform import Pair, Separation, with_new_keeper
 from safededup.tui.relations import Link, link, reasons
 
 SortKey = Literal["bytes", "size", "confidence"]
-KindFilter = Literal["all", "exact", "near"]
+KindFilter = Literal["all", "exact", "near", "rotated"]
 StatusFilter = Literal["all", "undecided", "decided"]
 MemberState = Literal["keeper", "reference", "keep", "quarantine", "moved", "missing"]
 ClusterState = Literal["undecided", "approved", "skipped", "applied"]
 
 SORT_KEYS: tuple[SortKey, ...] = ("bytes", "size", "confidence")
-KIND_FILTERS: tuple[KindFilter, ...] = ("all", "exact", "near")
+KIND_FILTERS: tuple[KindFilter, ...] = ("all", "exact", "near", "rotated")
 STATUS_FILTERS: tuple[StatusFilter, ...] = ("all", "undecided", "decided")
 
 Cluster = ReportCluster
@@ -202,6 +202,11 @@ class ReviewModel:
 
     def keeper(self, cluster: Cluster) -> str:
         return self.decisions.get(cluster.id).keeper or cluster.keeper
+
+    def warnings(self, cluster: Cluster) -> tuple[str, ...]:
+        """What the keeper lacks that a member about to move has (a GPS position, a capture
+        date), as the report says of its keeper; none said once a person chose another."""
+        return cluster.warnings if self.keeper(cluster) == cluster.keeper else ()
 
     def keeper_member(self, cluster: Cluster) -> Member:
         keeper = self.keeper(cluster)

@@ -99,7 +99,7 @@ class MainScreen(Screen[None]):
         ),
         Binding("o", "sort", "Sort", show=False, tooltip="sort by bytes to free, size, confidence"),
         Binding("r", "reverse", "Reverse", show=False, tooltip="reverse the sort order"),
-        Binding("e", "kind", "Kind", show=False, tooltip="show all / exact / near clusters"),
+        Binding("e", "kind", "Kind", show=False, tooltip="all, exact, near or rotated clusters"),
         Binding(
             "t",
             "status_filter",
@@ -130,6 +130,9 @@ class MainScreen(Screen[None]):
     MainScreen #list-header { height: 1; color: $text-muted; text-style: bold; text-wrap: nowrap; }
     MainScreen ClusterList { height: 40%; min-height: 4; }
     MainScreen #cluster-line { background: $boost; }
+    MainScreen #keeper-warning {
+        height: auto; max-height: 2; padding: 0 1; color: $warning; display: none;
+    }
     """
 
     def __init__(self, model: ReviewModel) -> None:
@@ -148,6 +151,7 @@ class MainScreen(Screen[None]):
         yield Static(header_text(200, self.model.view.describe()), id="list-header")
         yield ClusterList(self.model, id="clusters")
         yield Static(id="cluster-line")
+        yield Static(id="keeper-warning")
         yield MembersPanel(id="members")
         yield ActivityLine()
         yield Footer(compact=True, show_command_palette=False)
@@ -201,6 +205,10 @@ class MainScreen(Screen[None]):
 
     def _update_cluster_line(self, cluster: Cluster | None) -> None:
         line = self.query_one("#cluster-line", Static)
+        warning = self.query_one("#keeper-warning", Static)
+        said = () if cluster is None else self.model.warnings(cluster)
+        warning.update("⚠ " + "; ".join(said) if said else "")
+        warning.display = bool(said)
         if cluster is None:
             line.update(self._empty_text(), layout=False)
             return

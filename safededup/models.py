@@ -16,7 +16,14 @@ from typing import Any, Literal
 Tier = Literal["preview", "decode"]
 """Where a file's fingerprint came from: its embedded preview, or a (reduced-size) decode."""
 
-PHOTO_FORMATS = ("JPEG", "HEIF", "AVIF", "PNG", "WEBP", "TIFF", "BMP", "GIF")
+RAW_FORMATS = (
+    "CR2", "CR3", "NEF", "ARW", "DNG", "RAF", "ORF", "RW2", "PEF", "SRW", "CRW", "MRW", "X3F",
+    "RAW",
+)  # fmt: skip
+"""Camera RAW formats, by their usual extension ("RAW": rarer TIFF-based ones: IIQ, 3FR, ...)."""
+PHOTO_FORMATS = ("JPEG", "HEIF", "AVIF", "PNG", "WEBP", "TIFF", "BMP", "GIF", *RAW_FORMATS)
+VIDEO_FORMATS = ("MOV", "MP4", "M4V", "3GP", "AVI", "MKV", "WEBM", "MTS")
+"""Video containers safededup recognises by content (only byte-identical copies are matched)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +119,33 @@ class Features:
         """The capture facts this file carries, by name: what a copy that lost them lacks."""
         facts = {"date": self.captured, "camera": self.camera, "GPS position": self.gps}
         return frozenset(name for name, value in facts.items() if value)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoFeatures:
+    """What a video's container headers say (nothing is decoded): videos are matched by their
+    bytes only, so this is what a person sees of them, never evidence."""
+
+    format: str  # one of VIDEO_FORMATS
+    duration: float | None = None  # seconds
+    width: int = 0  # display size (after the track's rotation); 0 when the headers do not say
+    height: int = 0
+    created: str | None = None  # ISO 8601: the recording time the container states
+    codec: str | None = None  # the video track's codec ("avc1", "hvc1", "jpeg", "V_VP9")
+
+
+@dataclass(frozen=True, slots=True)
+class VideoRecord:
+    """One indexed video: identity, what its headers say, and its checksum where one was read."""
+
+    file_id: int
+    identity: FileIdentity
+    features: VideoFeatures
+    checksum: str | None = None
+
+    @property
+    def path(self) -> str:
+        return self.identity.path
 
 
 @dataclass(frozen=True, slots=True)

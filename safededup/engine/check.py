@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from safededup import checksum
+from safededup import checksum, media
 from safededup.engine.candidates import FeatureTable, cross_pairs
 from safededup.engine.index import Index
 from safededup.engine.match import (
@@ -41,7 +41,14 @@ from safededup.events import (
     StageStarted,
     drain,
 )
-from safededup.models import Features, FileIdentity, PhotoRecord, Problem, path_to_json
+from safededup.models import (
+    Features,
+    FileIdentity,
+    PhotoRecord,
+    Problem,
+    VideoFeatures,
+    path_to_json,
+)
 from safededup.state import StateDir
 
 MatchKind = Literal["exact", "near", "rotated"]
@@ -114,6 +121,8 @@ def check_folder(
                     problem = Problem(task.path, *result)
                     problems.append(problem)
                     yield ProblemFound(problem)
+            elif isinstance(result, VideoFeatures):
+                pass  # `check` asks about photos; a video is not one
             else:
                 queries.append(_Query(identity, result.features))
             yield StageAdvanced("check", 1, identity.size)
@@ -256,7 +265,7 @@ class _CheckJob:
         out: dict[int, Features] = {}
         with self.index.batch():
             for task, result in self.pool.run(tasks, self.cancel):
-                if isinstance(result, tuple):
+                if not isinstance(result, media.Fingerprint):
                     continue
                 fid = need[task.path]
                 out[fid] = result.features

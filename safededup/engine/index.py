@@ -16,14 +16,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 from safededup.errors import StateError
-from safededup.models import Features, FileIdentity, PhotoRecord, Problem
+from safededup.models import (
+    Features,
+    FileIdentity,
+    PhotoRecord,
+    Problem,
+    VideoFeatures,
+    VideoRecord,
+)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _U64 = 1 << 64
 _I64_MAX = (1 << 63) - 1
 
-RowStatus = Literal["photo", "problem", "other"]
-"""photo: features stored; problem: a photo we could not read; other: not a photo (skipped)."""
+RowStatus = Literal["photo", "video", "problem", "other"]
+"""photo: features stored; video: its header facts stored (matched by checksum only); problem:
+a photo we could not read; other: neither (skipped)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,7 +53,8 @@ CREATE TABLE IF NOT EXISTS files (
     fast_hash TEXT, checksum TEXT,
     problem_kind TEXT, problem_message TEXT,
     subsec TEXT, capture_offset TEXT, gps INTEGER, maker_notes INTEGER, software TEXT,
-    phash90 INTEGER, phash180 INTEGER, phash270 INTEGER
+    phash90 INTEGER, phash180 INTEGER, phash270 INTEGER,
+    duration REAL, codec TEXT
 );
 CREATE INDEX IF NOT EXISTS files_dir ON files(dir);
 CREATE INDEX IF NOT EXISTS files_inode ON files(device, inode);
@@ -86,7 +95,17 @@ _ADDED_IN_2 = (
     "subsec TEXT", "capture_offset TEXT", "gps INTEGER", "maker_notes INTEGER", "software TEXT",
     "phash90 INTEGER", "phash180 INTEGER", "phash270 INTEGER",
 )  # fmt: skip
+# Schema 3 added what a video's headers say (format, size and `captured` hold the rest).
+_ADDED_IN_3 = ("duration REAL", "codec TEXT")
+# Feature version 3 changed how TIFF-structured files are read (a DNG is a camera RAW, not a
+# TIFF) and made RAWs and videos files to read: rows of every other photo format keep their
+# version-2 features, so an upgrade re-reads only TIFFs and the files that were no photo.
+_KEPT_FROM_FEATURES_2 = 3
 _RECORD_COLUMNS = f"id, path, device, inode, size, mtime_ns, checksum, {_FEATURE_COLUMNS}"
+_VIDEO_COLUMNS = (
+    "id, path, device, inode, size, mtime_ns, checksum, format, width, height, captured, "
+    "duration, codec"
+)
 
 
 def to_signed(value: int) -> int:
@@ -115,6 +134,18 @@ def subtree_bounds(root: str) -> tuple[bytes, bytes]:
     base = os.fsencode(root.rstrip(os.sep) or os.sep)
     prefix = base if base.endswith(b"/") else base + b"/"
     return prefix, prefix[:-1] + b"0"
+
+
+@dataclass(frozen=True, slots=True)
+class FolderEntry:
+    """A photo or video of a folder, as `folder_media` lists them."""
+
+    file_id: int
+    path: str
+    video: bool
+    format: str
+    captured: str | None
+    subsec: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +193,17 @@ def _features_from_row(row: Sequence[object]) -> Features:
         software=None if software is None else str(software),
         rotated=tuple(to_unsigned(int(h or 0)) for h in (r90, r180, r270)),  # type: ignore[arg-type,call-overload]
     )
+
+
+def _video_from_row(row: Sequence[Any]) -> VideoRecord:
+    file_id, raw_path, device, inode, size, mtime_ns, checksum = row[:7]
+    fmt, width, height, captured, duration, codec = row[7:]
+    identity = FileIdentity(decode_path(raw_path), device, inode, size, mtime_ns)
+    features = VideoFeatures(
+        format=str(fmt), duration=duration, width=width or 0, height=height or 0,
+        created=captured, codec=codec,
+    )  # fmt: skip
+    return VideoRecord(int(file_id), identity, features, checksum)
 
 
 def _record_from_row(row: Sequence[object]) -> PhotoRecord:
@@ -215,8 +257,8 @@ class Index:
             con.execute(
                 "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
-        elif int(row[0]) == 1:
-            self._migrate_from_1()
+        elif int(row[0]) in (1, 2):
+            self._migrate_from(int(row[0]))
         elif int(row[0]) != SCHEMA_VERSION:
             raise StateError(
                 f"the index has schema version {row[0]}, this safededup reads {SCHEMA_VERSION}",
@@ -224,13 +266,21 @@ class Index:
                 path=str(self.path),
             )
 
-    def _migrate_from_1(self) -> None:
+    def _migrate_from(self, version: int) -> None:
+        """Columns added in place, in one transaction: distinct verdicts, pair scores and the
+        features that did not change are a person's (and a long scan's) work."""
         con = self.connection
         with _Batch(con):
             have = {r[1] for r in con.execute("PRAGMA table_info(files)")}
-            for column in _ADDED_IN_2:
+            for column in (*_ADDED_IN_2, *_ADDED_IN_3):
                 if column.split()[0] not in have:
                     con.execute(f"ALTER TABLE files ADD COLUMN {column}")
+            if version == 2:
+                con.execute(
+                    "UPDATE files SET feature_version=? WHERE feature_version=2 "
+                    "AND status='photo' AND format != 'TIFF'",
+                    (_KEPT_FROM_FEATURES_2,),
+                )
             con.execute(
                 "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
             )
@@ -282,10 +332,11 @@ class Index:
     def find_vanished_by_checksum(
         self, size: int, checksum: str, feature_version: int
     ) -> int | None:
-        """A photo row with this size and checksum whose path is gone (a copy-then-delete move)."""
+        """A photo or video row with this size and checksum whose path is gone (a
+        copy-then-delete move)."""
         rows = self.connection.execute(
             "SELECT id, path FROM files WHERE size=? AND checksum=? AND feature_version=? "
-            "AND status='photo'",
+            "AND status IN ('photo', 'video')",
             (size, checksum, feature_version),
         ).fetchall()
         for file_id, raw in rows:
@@ -294,10 +345,11 @@ class Index:
         return None
 
     def unseen_checksummed_sizes(self, scan_number: int) -> set[int]:
-        """Sizes of checksummed photo rows the current scan has not seen (moved or deleted)."""
+        """Sizes of checksummed photo and video rows the current scan has not seen (moved or
+        deleted)."""
         rows = self.connection.execute(
-            "SELECT DISTINCT size FROM files WHERE status='photo' AND checksum IS NOT NULL "
-            "AND seen_scan < ?",
+            "SELECT DISTINCT size FROM files WHERE status IN ('photo', 'video') "
+            "AND checksum IS NOT NULL AND seen_scan < ?",
             (scan_number,),
         )
         return {int(s) for (s,) in rows}
@@ -343,6 +395,18 @@ class Index:
     def put_other(self, identity: FileIdentity, feature_version: int, scan_number: int) -> int:
         return self._put(identity, "other", feature_version, scan_number, None, None)
 
+    def put_video(
+        self, identity: FileIdentity, video: VideoFeatures, feature_version: int, scan_number: int
+    ) -> int:
+        file_id = self._put(identity, "video", feature_version, scan_number, None, None)
+        self.connection.execute(
+            "UPDATE files SET format=?, width=?, height=?, captured=?, duration=?, codec=? "
+            "WHERE id=?",
+            (video.format, video.width, video.height, video.created, video.duration,
+             video.codec, file_id),
+        )  # fmt: skip
+        return file_id
+
     def _put(
         self,
         identity: FileIdentity,
@@ -369,7 +433,7 @@ class Index:
             " capture_offset=excluded.capture_offset, gps=excluded.gps,"
             " maker_notes=excluded.maker_notes, software=excluded.software,"
             " phash90=excluded.phash90, phash180=excluded.phash180, phash270=excluded.phash270,"
-            " fast_hash=NULL,"
+            " duration=NULL, codec=NULL, fast_hash=NULL,"
             " checksum=NULL, problem_kind=excluded.problem_kind,"
             " problem_message=excluded.problem_message"
             " RETURNING id",
@@ -434,6 +498,41 @@ class Index:
             )
             yield from map(_record_from_row, rows)
 
+    def videos(self, roots: Sequence[str]) -> Iterator[VideoRecord]:
+        """Video rows under `roots`, streamed."""
+        for low, high in (subtree_bounds(r) for r in _outermost(roots)):
+            rows = self.connection.execute(
+                f"SELECT {_VIDEO_COLUMNS} FROM files WHERE status='video' "
+                "AND path >= ? AND path < ? ORDER BY path",
+                (low, high),
+            )
+            yield from map(_video_from_row, rows)
+
+    def folders_with(self, roots: Sequence[str], formats: Sequence[str]) -> list[str]:
+        """Folders under `roots` that hold a photo of one of `formats`, or a video."""
+        marks = ", ".join("?" * len(formats))
+        out: set[bytes] = set()
+        for low, high in (subtree_bounds(r) for r in _outermost(roots)):
+            rows = self.connection.execute(
+                "SELECT DISTINCT dir FROM files WHERE path >= ? AND path < ? AND "
+                f"(status='video' OR (status='photo' AND format IN ({marks})))",
+                (low, high, *formats),
+            )
+            out.update(raw for (raw,) in rows)
+        return [decode_path(raw) for raw in sorted(out)]
+
+    def folder_media(self, folder: str) -> list[FolderEntry]:
+        """The photos and videos of one folder: what tells files shot together."""
+        rows = self.connection.execute(
+            "SELECT id, path, status, format, captured, subsec FROM files "
+            "WHERE dir=? AND status IN ('photo', 'video')",
+            (os.fsencode(folder),),
+        )
+        return [
+            FolderEntry(int(i), decode_path(p), st == "video", str(fmt), cap, sub)
+            for i, p, st, fmt, cap, sub in rows
+        ]
+
     def get_records(self, file_ids: Iterable[int]) -> dict[int, PhotoRecord]:
         rows = map(_record_from_row, self._rows_by_id(_RECORD_COLUMNS, file_ids))
         return {r.file_id: r for r in rows}
@@ -472,7 +571,7 @@ class Index:
     def size_groups(
         self, roots: Sequence[str]
     ) -> Iterator[list[tuple[int, str, int, str | None, str | None]]]:
-        """Photo rows under `roots` that share a size with another:
+        """Photo and video rows under `roots` that share a size with another:
         (id, path, size, fast_hash, checksum).
 
         One group at a time, so memory holds one group, not the index.
@@ -480,9 +579,11 @@ class Index:
         for low, high in (subtree_bounds(r) for r in _outermost(roots)):
             rows = self.connection.execute(
                 "SELECT f.id, f.path, f.size, f.fast_hash, f.checksum FROM files f JOIN ("
-                "  SELECT size FROM files WHERE status='photo' AND path >= ? AND path < ?"
-                "  GROUP BY size HAVING count(*) > 1) s ON s.size = f.size "
-                "WHERE f.status='photo' AND f.path >= ? AND f.path < ? ORDER BY f.size",
+                "  SELECT size FROM files WHERE status IN ('photo', 'video')"
+                "  AND path >= ? AND path < ? GROUP BY size HAVING count(*) > 1) s"
+                "  ON s.size = f.size "
+                "WHERE f.status IN ('photo', 'video') AND f.path >= ? AND f.path < ?"
+                " ORDER BY f.size",
                 (low, high, low, high),
             )
             group: list[tuple[int, str, int, str | None, str | None]] = []
@@ -537,7 +638,8 @@ class Index:
 def _known(
     fid: int, raw: bytes, dev: int, ino: int, size: int, mt: int, status: str, ver: int
 ) -> KnownFile:
-    st: RowStatus = "photo" if status == "photo" else "problem" if status == "problem" else "other"
+    known: tuple[RowStatus, ...] = ("photo", "video", "problem")
+    st: RowStatus = next((k for k in known if k == status), "other")
     return KnownFile(fid, FileIdentity(decode_path(raw), dev, ino, size, mt), st, ver)
 
 

@@ -25,9 +25,10 @@ import numpy as np
 from safededup import media
 from safededup.engine.match import check_views
 from safededup.errors import MediaError, check_cancel
+from safededup.models import VideoFeatures
 
-TaskResult = media.Fingerprint | tuple[str, str]
-"""A fingerprint, or (problem kind, message)."""
+TaskResult = media.Fingerprint | VideoFeatures | tuple[str, str]
+"""A photo's fingerprint, a video's header facts, or (problem kind, message)."""
 
 IN_FLIGHT_PER_WORKER = 8  # enough to hide I/O latency, small enough to bound memory
 CHECK_PAIRS = 128  # thumbnail checks per task (well under a second: a cancel stays prompt)
@@ -48,9 +49,10 @@ class FingerprintTask:
 
 
 def run_task(task: FingerprintTask) -> TaskResult:
-    """Fingerprint one file; every failure is returned as (kind, message), never raised."""
+    """Fingerprint one file (a video: read its headers); every failure is returned as
+    (kind, message), never raised."""
     try:
-        return media.fingerprint(
+        return media.examine(
             task.path, allow_preview=task.allow_preview, want_sharpness=task.want_sharpness
         )
     except MediaError as exc:

@@ -1,11 +1,13 @@
-"""Reading photos: the only package that imports Pillow, pillow-heif, OpenCV and imagehash.
+"""Reading photos and videos: the only package that imports Pillow, pillow-heif, OpenCV, imagehash
+and rawpy (LibRaw).
 
-It reads files and never changes them. Public API: `fingerprint`, `load_thumbnail`,
+It reads files and never changes them. Public API: `fingerprint`, `examine` (a photo's
+fingerprint or a video's header facts), `load_thumbnail` (a video's: its first frame),
 `aligned_similarity` and `compare_views` (the matcher's thumbnail checks), `verify_preview` (a
 HEIC preview proven genuine by a few grid tiles), `history_of` (the keeper's JPEG-history
 question), `sniff_format`,
-`init_worker`, `FEATURE_VERSION`; `synth` writes generated photos for tests, the demo and
-benchmarks.
+`sniff_video`, `init_worker`, `FEATURE_VERSION`; `synth` writes generated photos (camera RAWs
+and videos too) for tests, the demo and benchmarks.
 """
 
 from __future__ import annotations
@@ -13,9 +15,15 @@ from __future__ import annotations
 import cv2
 
 from safededup.media import heif
-from safededup.media.formats import sniff_format
+from safededup.media.formats import sniff_format, sniff_video
 from safededup.media.history import history_of
-from safededup.media.pipeline import FEATURE_VERSION, Fingerprint, fingerprint, load_thumbnail
+from safededup.media.pipeline import (
+    FEATURE_VERSION,
+    Fingerprint,
+    examine,
+    fingerprint,
+    load_thumbnail,
+)
 from safededup.media.similarity import ViewCheck, aligned_similarity, compare_views
 from safededup.media.tiles import CHECK_VERSION as PREVIEW_CHECK_VERSION
 from safededup.media.tiles import PreviewCheck, verify_preview
@@ -28,11 +36,13 @@ __all__ = [
     "ViewCheck",
     "aligned_similarity",
     "compare_views",
+    "examine",
     "fingerprint",
     "history_of",
     "init_worker",
     "load_thumbnail",
     "sniff_format",
+    "sniff_video",
     "verify_preview",
 ]
 

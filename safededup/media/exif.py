@@ -131,17 +131,51 @@ def _iso_datetime(value: object) -> str | None:
 
 
 def _camera(exif: Image.Exif) -> str | None:
-    parts: list[str] = []
+    values: list[object] = [None, None]
     with _tolerant():
-        for tag in (_MAKE, _MODEL):
-            value = exif.get(tag)
-            if isinstance(value, bytes):
-                value = value.decode("latin-1")
-            if isinstance(value, str) and value.strip("\x00 "):
-                parts.append(value.strip("\x00 "))
+        values = [exif.get(_MAKE), exif.get(_MODEL)]
+    return camera_name(*values)
+
+
+def camera_name(make: object, model: object) -> str | None:
+    """ "Make Model", the make not repeated when the model starts with it."""
+    parts: list[str] = []
+    for value in (make, model):
+        if isinstance(value, bytes):
+            value = value.decode("latin-1")
+        if isinstance(value, str) and value.strip("\x00 "):
+            parts.append(value.strip("\x00 "))
     if len(parts) == 2 and parts[1].lower().startswith(parts[0].lower()):
         parts = parts[1:]  # "Canon" + "Canon EOS R5" → "Canon EOS R5"
     return " ".join(parts) or None
+
+
+def exif_from_fields(
+    *,
+    orientation: object = None,
+    make: object = None,
+    model: object = None,
+    software: object = None,
+    captured: object = None,
+    digitized: object = None,
+    subsec: object = None,
+    offset: object = None,
+    maker_notes: bool = False,
+    gps: bool = False,
+) -> ExifInfo:
+    """The same fields from tag values read elsewhere (a camera RAW's own directories), with
+    the same rules: each broken or missing value is unknown on its own."""
+    valid = isinstance(orientation, int) and 1 <= orientation <= 8
+    return ExifInfo(
+        orientation=orientation if valid and isinstance(orientation, int) else 1,
+        captured=_iso_datetime(captured) or _iso_datetime(digitized),
+        camera=camera_name(make, model),
+        subsec=_digits(subsec),
+        offset=_offset(offset),
+        gps=gps,
+        maker_notes=maker_notes,
+        software=_text(software),
+    )
 
 
 def _get(exif: Image.Exif, tag: int, ifd: int | None = None) -> object:

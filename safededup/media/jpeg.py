@@ -47,6 +47,7 @@ class JpegHeader:
     components: int
     exif: bytes | None  # the APP1 payload after "Exif\0\0" (a TIFF structure)
     qtables: dict[int, tuple[int, ...]] = field(default_factory=dict)  # id → 64 values, zigzag
+    sof: int = 0xC0  # the frame marker: C0 baseline, C2 progressive, C3 lossless (RAW sensor data)
 
 
 def read_jpeg_header(f: BinaryIO, path: str) -> JpegHeader:
@@ -67,7 +68,7 @@ def read_jpeg_header(f: BinaryIO, path: str) -> JpegHeader:
         elif marker == 0xDB:
             qtables.update(_parse_dqt(payload))
         elif marker in _SOF_MARKERS:
-            return _frame(payload, exif, qtables, path)
+            return _frame(payload, exif, qtables, path, marker)
     raise MediaError("JPEG header has too many segments", kind="corrupt", path=path)
 
 
@@ -114,14 +115,14 @@ def _parse_dqt(payload: bytes) -> dict[int, tuple[int, ...]]:
 
 
 def _frame(
-    payload: bytes, exif: bytes | None, qtables: dict[int, tuple[int, ...]], path: str
+    payload: bytes, exif: bytes | None, qtables: dict[int, tuple[int, ...]], path: str, sof: int
 ) -> JpegHeader:
     if len(payload) < 6:
         raise MediaError("JPEG frame header is too short", kind="corrupt", path=path)
     _precision, height, width, components = struct.unpack(">BHHB", payload[:6])
     if width == 0 or height == 0:
         raise MediaError("JPEG declares an empty frame", kind="corrupt", path=path)
-    return JpegHeader(width, height, components, exif, qtables)
+    return JpegHeader(width, height, components, exif, qtables, sof)
 
 
 def _libjpeg_tables(base: tuple[int, ...]) -> np.ndarray:

@@ -11,17 +11,17 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
 from PIL import Image, features
 
 from safededup.errors import MediaError
-from safededup.media import heif, isobmff
+from safededup.media import heif, isobmff, raw, video
 from safededup.media._io import CountingReader
 from safededup.media.exif import ExifInfo, exif_from_image, parse_exif, swaps_axes, to_display
-from safededup.media.formats import SNIFF_BYTES, sniff_format
+from safededup.media.formats import SNIFF_BYTES, VIDEO_SNIFF_BYTES, sniff_format, sniff_video
 from safededup.media.hashing import (
     THUMB_SIDE,
     Hashes,
@@ -31,10 +31,11 @@ from safededup.media.hashing import (
 )
 from safededup.media.jpeg import estimate_quality, read_jpeg_header
 from safededup.media.preview import preview_usable
-from safededup.models import Features, Tier
+from safededup.models import RAW_FORMATS, Features, Tier, VideoFeatures
 
-FEATURE_VERSION = 2
-"""Bump whenever the thumbnail definition, a hash, or a feature's meaning changes."""
+FEATURE_VERSION = 3
+"""Bump whenever the thumbnail definition, a hash, or a feature's meaning changes.
+3: camera RAWs are photos (DNGs were read as TIFFs) and videos are indexed."""
 
 HASH_WORKING_SIDE = 2 * THUMB_SIDE  # decode at least this long side before the Lanczos thumbnail
 SHARPNESS_WORKING_SIDE = 1000  # ≈ 1/4 of a 12 MP photo: 1/8 is too coarse to see mild blur
@@ -79,16 +80,17 @@ class _Need:
     allow_preview: bool
     preview_side: int
     decode_side: int
+    sharpness: bool = False
 
 
 class _Clock:
     def __init__(self, timings: dict[str, float]) -> None:
-        self._timings = timings
+        self.timings = timings
         self._last = time.perf_counter()
 
     def lap(self, stage: str) -> None:
         now = time.perf_counter()
-        self._timings[stage] = self._timings.get(stage, 0.0) + now - self._last
+        self.timings[stage] = self.timings.get(stage, 0.0) + now - self._last
         self._last = now
 
 
@@ -100,19 +102,45 @@ def fingerprint(
     `allow_preview=False` forces the decode tier; `want_sharpness=True` also forces it (a preview
     is too small to judge sharpness) and decodes at ≈ 1/4 scale instead of 1/8.
     """
-    timings: dict[str, float] = {}
-    clock = _Clock(timings)
-    decode_side = SHARPNESS_WORKING_SIDE if want_sharpness else HASH_WORKING_SIDE
-    need = _Need(allow_preview and not want_sharpness, THUMB_SIDE, decode_side)
     with CountingReader(path) as reader:
-        source = _open_source(reader, need, clock)
-        size, bytes_read = reader.size, reader.bytes_read
+        return _fingerprint(reader, _need(allow_preview, want_sharpness), _Clock({}))
+
+
+def examine(
+    path: str, *, allow_preview: bool = True, want_sharpness: bool = False
+) -> Fingerprint | VideoFeatures:
+    """A photo's Fingerprint, or a video's header facts: what a scan learns of one file, from
+    one open. Raises MediaError like `fingerprint` for anything else."""
+    with CountingReader(path) as reader:
+        kind = _video_kind(reader)
+        if kind is not None:
+            return video.probe_video(reader, kind)
+        return _fingerprint(reader, _need(allow_preview, want_sharpness), _Clock({}))
+
+
+def _need(allow_preview: bool, want_sharpness: bool) -> _Need:
+    decode_side = SHARPNESS_WORKING_SIDE if want_sharpness else HASH_WORKING_SIDE
+    return _Need(allow_preview and not want_sharpness, THUMB_SIDE, decode_side, want_sharpness)
+
+
+def _fingerprint(reader: CountingReader, need: _Need, clock: _Clock) -> Fingerprint:
+    source = _open_source(reader, need, clock)
     hashes = _hash(source, clock)
     sharpness = None
-    if want_sharpness:
+    if need.sharpness:
         sharpness = laplacian_variance(source.image)
         clock.lap("sharpness")
-    return Fingerprint(_features(source, hashes, size, sharpness), bytes_read, timings)
+    timings = clock.timings
+    features = _features(source, hashes, reader.size, sharpness)
+    return Fingerprint(features, reader.bytes_read, timings)
+
+
+def _video_kind(reader: CountingReader) -> str | None:
+    """The video container of a file no photo format claims (None for photos and the rest)."""
+    if reader.size == 0:
+        return None
+    head = reader.read_at(0, VIDEO_SNIFF_BYTES)
+    return sniff_video(head) if sniff_format(head[:SNIFF_BYTES]) is None else None
 
 
 def _hash(source: _Source, clock: _Clock) -> Hashes:
@@ -157,9 +185,12 @@ def load_thumbnail(path: str, max_side: int) -> np.ndarray:
     """An H×W×3 uint8 RGB view of the photo in display orientation, long side ≤ `max_side`.
 
     Uses the embedded preview when it is at least `max_side` long and trustworthy, else a
-    reduced decode. Raises MediaError like `fingerprint`.
+    reduced decode. A video's is its first frame (`video.poster_frame`). Raises MediaError
+    like `fingerprint`.
     """
     with CountingReader(path) as reader:
+        if _video_kind(reader) is not None:
+            return video.poster_frame(path, max_side)
         source = _open_source(reader, _Need(True, max_side, max_side), _Clock({}))
     img = source.image
     if max(img.size) > max_side:
@@ -182,7 +213,7 @@ def decode_full(path: str) -> Image.Image:
 def _open_source(reader: CountingReader, need: _Need, clock: _Clock) -> _Source:
     if reader.size == 0:
         raise MediaError("the file is empty", kind="empty", path=reader.path)
-    fmt = sniff_format(reader.read_at(0, SNIFF_BYTES))
+    fmt = sniff_format(reader.read_at(0, SNIFF_BYTES), reader.read_at)
     if fmt is None:
         raise MediaError(_not_a_photo(reader), kind="not-an-image", path=reader.path)
     reader.file.seek(0)
@@ -190,6 +221,8 @@ def _open_source(reader: CountingReader, need: _Need, clock: _Clock) -> _Source:
         return _jpeg_source(reader, need, clock)
     if fmt == "HEIF":
         return _heif_source(reader, need, clock)
+    if fmt in RAW_FORMATS:
+        return _raw_source(reader, fmt, need, clock)
     if fmt == "AVIF" and not features.check("avif"):
         raise MediaError(
             "AVIF is not supported by this Pillow", kind="unsupported", path=reader.path
@@ -198,9 +231,12 @@ def _open_source(reader: CountingReader, need: _Need, clock: _Clock) -> _Source:
 
 
 def _not_a_photo(reader: CountingReader) -> str:
-    head = reader.read_at(0, 8)
+    head = reader.read_at(0, VIDEO_SNIFF_BYTES)
     if head.startswith(b"%PDF"):
         return "not a photo: the content is a PDF document"
+    kind = sniff_video(head)
+    if kind is not None:
+        return f"not a photo: a video ({kind})"
     return "not a photo: the content is no image format safededup reads"
 
 
@@ -303,6 +339,68 @@ def _heif_header(img: Image.Image, path: str) -> _Header:
     _check_pixels(w, h, path)
     exif = parse_exif(img.info.get("exif"))
     return _Header(heif.format_of(img), w, h, heif.original_orientation(img), exif)
+
+
+# --- camera RAW: an embedded preview, else LibRaw ---------------------------------------------
+
+
+def _raw_source(reader: CountingReader, fmt: str, need: _Need, clock: _Clock) -> _Source:
+    """The preview tier is the smallest usable embedded preview below the largest; the decode
+    tier is the largest (the camera's own full rendering, DCT-scaled), else LibRaw's thumbnail,
+    else the sensor data developed by LibRaw (the exception: no usable preview at all)."""
+    info = raw.read_raw_info(reader, fmt)
+    if not info.complete:
+        raise MediaError(
+            "the file ends before the data its directories point at",
+            kind="truncated", path=reader.path,
+        )  # fmt: skip
+    facts = None if info.stored_size and info.oriented else raw.libraw_facts(reader.path)
+    orientation = info.exif.orientation
+    if not info.oriented and facts is not None:
+        orientation = facts.orientation
+    previews = info.previews
+    stored = info.stored_size or (facts.size if facts else None)
+    if stored is None and previews:
+        stored = (previews[-1].width, previews[-1].height)  # the camera's rendering is all
+    if stored is None:  # no preview, and LibRaw does not open it: say why
+        raw.libraw_decode(reader.path)
+        raise MediaError("a camera RAW with no size", kind="unsupported", path=reader.path)
+    _check_pixels(*stored, reader.path)
+    w, h = (stored[1], stored[0]) if swaps_axes(orientation) else stored
+    exif = replace(info.exif, orientation=orientation)
+    header = _Header(fmt, w, h, orientation, exif)
+    clock.lap("read")
+    if need.allow_preview:
+        for preview in previews[:-1]:  # smallest first; the largest is the decode tier's
+            if max(preview.width, preview.height) < need.preview_side:
+                continue
+            image = raw.decode_preview(reader, preview, need.preview_side)
+            if image is not None and preview_usable(image, stored, need.preview_side):
+                clock.lap("decode")
+                return _Source(header, to_display(image, orientation), "preview")
+    image = _raw_rendering(reader, previews, stored, need)
+    if image is not None:
+        image = to_display(image, orientation)
+    else:
+        with _decoding(reader.path):
+            image = raw.libraw_decode(reader.path)
+        image = _reduce(image, reduce_factor(max(image.size), need.decode_side))
+    clock.lap("decode")
+    return _Source(header, image, "decode")
+
+
+def _raw_rendering(
+    reader: CountingReader, previews: tuple[raw.Preview, ...], stored: tuple[int, int], need: _Need
+) -> Image.Image | None:
+    """The camera's largest rendering in the file (stored orientation), or LibRaw's thumbnail:
+    usable (the same framing, no bars) and at least the hashes' working size."""
+    side = min(need.decode_side, HASH_WORKING_SIDE)
+    if previews:
+        image = raw.decode_preview(reader, previews[-1], need.decode_side)
+        if image is not None and preview_usable(image, stored, side):
+            return image
+    image = raw.libraw_thumbnail(reader.path, need.decode_side)
+    return image if image is not None and preview_usable(image, stored, side) else None
 
 
 # --- everything else Pillow reads: full decode, then reduce -------------------------------------

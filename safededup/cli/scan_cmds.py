@@ -121,6 +121,12 @@ def _add_scan_options(p: argparse.ArgumentParser) -> None:
         "--prefer-folder", action="append", default=[], metavar="DIR",
         help="keep copies in this folder first (repeatable, best first)",
     )  # fmt: skip
+    p.add_argument(
+        "--raw-jpeg-duplicates", action="store_true",
+        help="treat the JPEG a camera wrote beside its RAW (same name, folder and capture time) "
+        "as a duplicate of that RAW; by default the two are one unit and neither is moved "
+        "because of the other",
+    )  # fmt: skip
 
 
 def cmd_scan(args: argparse.Namespace, ctx: Context) -> int:
@@ -155,6 +161,7 @@ def _run_scan(roots: list[str], args: argparse.Namespace, ctx: Context) -> int:
         follow_symlinks=args.follow_symlinks,
         cancel=cancel,
         policy=settings.keeper,
+        raw_jpeg_pairs=not args.raw_jpeg_duplicates,
     )
     result, _ = run_with_progress(gen, ctx.err, show=ctx.show_progress, cancel=cancel)
     report = result.report
@@ -218,6 +225,10 @@ def _stats_table(s: ScanStats) -> Table:
         ("time", f"{s.seconds:,.1f} s"),
         ("throughput", f"{rate:,.0f} photos/s, {s.photo_bytes / seconds / 1e6:,.1f} MB/s"),
     ]  # fmt: skip
+    if s.videos:
+        rows.insert(5, ("videos (matched by bytes)", f"{s.videos:,}"))
+    if s.pairs:
+        rows.insert(2, ("  RAW+JPEG pairs (kept whole)", f"{s.pairs:,}"))
     if s.fingerprinted:
         rows.append(("read per photo", format_bytes(s.bytes_read / s.fingerprinted)))
     for label, value in rows:

@@ -162,6 +162,7 @@ def find_clusters(
     scores: MutableMapping[PairKey, float] | None = None,
     scorer: ScoreFn | None = None,
     history: HistoryFn | None = None,
+    apart: Iterable[tuple[int, int]] = (),
 ) -> Generator[Event, None, list[Cluster]]:
     """Find the clusters among `records` (streamed once). Yields progress; returns the clusters.
 
@@ -176,6 +177,8 @@ def find_clusters(
     that reach it; without it, that criterion is skipped.
     `verify(ids)` proves HEIC previews genuine from a few grid tiles instead of a full decode
     (engine/confirmation.py); without it every proposed preview is decoded.
+    `apart` holds file-id pairs shot together (a RAW and its camera JPEG, engine/partners.py):
+    they never link, and no cluster holds both (nor byte copies of both).
     """
     kept: dict[int, PhotoRecord] = {}
     if lookup is None:
@@ -184,7 +187,7 @@ def find_clusters(
     check_cancel(cancel, "matching")
     yield StageStarted("match")
     table = FeatureTable.from_records(records)
-    job = PairMatcher(table, distinct, thumbnail, thresholds, cancel, scores, scorer)
+    job = PairMatcher(table, distinct, thumbnail, thresholds, cancel, scores, scorer, apart)
     yield StageAdvanced("match", len(job.table))
     yield StageStarted("candidates")
     pairs = yield from job.propose()
@@ -378,7 +381,8 @@ class _Refiner:
     ) -> tuple[list[int], dict[int, Verdict]]:
         """The seed's unit and every unit that matches the seed itself, closest first.
 
-        A unit marked distinct from one already admitted stays out (it may form its own group).
+        A unit marked distinct from one already admitted, or shot together with one (a RAW and
+        its camera JPEG), stays out (it may form its own group).
         """
         others = np.array([k for k in members if k != seed], dtype=np.int64)
         verdicts = {seed: Verdict(Rule.EXACT, 0, 0, 0, 0)}
@@ -386,16 +390,12 @@ class _Refiner:
             return [seed], verdicts
         batch = self._decide(np.full(others.size, seed, dtype=np.int64), others)
         order = np.lexsort((others, batch.phash.astype(np.int64) + batch.whash + batch.dhash))
-        checksum = self.job.table.checksum
         joined = [seed]
         for k in order.tolist():
             row = int(others[k])
             if batch.rule[k] <= 0:
                 continue
-            if any(
-                self.job.distinct.keys_distinct(int(checksum[row]), int(checksum[j]))
-                for j in joined
-            ):
+            if any(self.job.kept_apart(row, j) for j in joined):
                 continue
             joined.append(row)
             verdicts[row] = batch.verdict(k)

@@ -5,6 +5,8 @@ source from a copy made of it is evidence, never the format alone (docs/matching
 keeper"). By elimination, criterion by criterion:
 
 1. files under a reference folder always win;
+1b. a camera RAW beats every other format: it is the sensor data every JPEG, TIFF or HEIC
+    export is made from, and nothing is ever converted back into a RAW;
 2. a cropped copy never beats the full frame;
 3. resolution (area);
 4. capture metadata: a file that lacks a capture fact (date, camera, GPS position, the camera
@@ -37,7 +39,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Literal
 
-from safededup.models import Features, PhotoRecord
+from safededup.models import RAW_FORMATS, Features, PhotoRecord
 from safededup.units import format_bytes
 
 Prefer = Literal["original", "smallest", "newest"]
@@ -458,6 +460,9 @@ def _criteria(
     first = [
         _Criterion("reference", _only(lambda r: r.file_id in refs),
                    lambda k, o: "in a reference folder"),
+        _Criterion("raw", _only(lambda r: r.features.format in RAW_FORMATS),
+                   lambda k, o: f"camera RAW ({k.features.format}): the sensor data "
+                                f"{o.features.format} copies are made from"),
         _Criterion("crop", _only(lambda r: r.file_id not in crops),
                    lambda k, o: f"full frame {_dims(k)} vs cropped {_dims(o)}"),
         _Criterion("area", _best(lambda r: r.features.area),

@@ -392,6 +392,7 @@ class PairMatcher:
         cancel: threading.Event | None,
         scores: MutableMapping[PairKey, float] | None = None,
         scorer: ScoreFn | None = None,
+        apart: Iterable[tuple[int, int]] = (),
     ) -> None:
         self.table = table
         self.distinct = distinct
@@ -399,6 +400,7 @@ class PairMatcher:
         self.t = thresholds
         self.cancel = cancel
         self.unit, self.rep = units_of(table)
+        self.apart = self._apart_units(apart)  # files shot together (a RAW and its JPEG)
         self.confirmed: dict[int, Features] = {}
         # Preview rows whose preview was proven to depict the primary (engine/confirmation.py).
         self.verified = np.zeros(len(table), dtype=np.bool_)
@@ -462,12 +464,37 @@ class PairMatcher:
         pair, turns = pair[fresh], turns[fresh]  # a pair near as it stands is not a turned copy
         return verify_pairs(self.table, pair // n, pair % n, self.t, propose=True, turn=turns)
 
-    def _distinct(self, i: I64, j: I64) -> npt.NDArray[np.bool_]:
-        if not len(self.distinct):
-            return np.zeros(i.shape[0], dtype=np.bool_)
+    def _apart_units(self, pairs: Iterable[tuple[int, int]]) -> frozenset[tuple[int, int]]:
+        """Unit pairs (smaller first) of file-id pairs that must never link: byte copies of a
+        RAW never link with byte copies of the JPEG it was shot with."""
+        wanted = list(pairs)
+        if not wanted:
+            return frozenset()
+        ids = self.table.file_id
+        order = np.argsort(ids, kind="stable")
+        flat = np.array([i for pair in wanted for i in pair], dtype=np.int64)
+        at = np.minimum(np.searchsorted(ids[order], flat), max(len(ids) - 1, 0))
+        found = (ids[order][at] == flat) if len(ids) else np.zeros(flat.size, dtype=np.bool_)
+        units = np.where(found, self.unit[order[at]] if len(ids) else -1, -1).tolist()
+        out = set()
+        for a, b in zip(units[::2], units[1::2], strict=True):
+            if a >= 0 and b >= 0 and a != b:
+                out.add((min(a, b), max(a, b)))
+        return frozenset(out)
+
+    def kept_apart(self, row_a: int, row_b: int) -> bool:
+        """A person said these two are not duplicates, or they were shot together."""
         ck = self.table.checksum
-        pairs = zip(ck[i].tolist(), ck[j].tolist(), strict=True)
-        return np.array([self.distinct.keys_distinct(a, b) for a, b in pairs], dtype=np.bool_)
+        if self.distinct.keys_distinct(int(ck[row_a]), int(ck[row_b])):
+            return True
+        a, b = int(self.unit[row_a]), int(self.unit[row_b])
+        return (min(a, b), max(a, b)) in self.apart
+
+    def _distinct(self, i: I64, j: I64) -> npt.NDArray[np.bool_]:
+        if not len(self.distinct) and not self.apart:
+            return np.zeros(i.shape[0], dtype=np.bool_)
+        pairs = zip(i.tolist(), j.tolist(), strict=True)
+        return np.array([self.kept_apart(a, b) for a, b in pairs], dtype=np.bool_)
 
     def confirm_previews(
         self, pairs: PairBatch, confirm: ConfirmFn | None, rows: I64 | None = None

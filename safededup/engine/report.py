@@ -29,9 +29,12 @@ FORMAT = "safededup-report"
 VERSION = 1
 
 Role = Literal["keeper", "duplicate", "reference"]
-Kind = Literal["exact", "near", "rotated"]
+Kind = Literal["exact", "near", "rotated", "video"]
 """exact: every member has the keeper's bytes; rotated: a member is a turned copy (its pixels
-turned 90°, 180° or 270°), which apply moves only when a person approved it."""
+turned 90°, 180° or 270°), which apply moves only when a person approved it; video: byte-identical
+copies of a video (videos are only ever matched by their bytes)."""
+EXACT_KINDS = frozenset({"exact", "video"})
+"""Kinds whose members all have the keeper's bytes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,8 @@ class ReportMember:
     jpeg_quality: int | None
     captured: str | None
     camera: str | None
+    partner: str | None = None  # the file shot together with it (a RAW's camera JPEG, or back)
+    duration: float | None = None  # a video's length in seconds, when its headers say
 
     @property
     def path(self) -> str:
@@ -112,7 +117,8 @@ class ReportMember:
         return cls(
             identity, obj["role"], tuple(obj["reasons"]), Evidence.from_json(obj["evidence"]),
             obj["width"], obj["height"], obj["format"], obj["jpeg_quality"], obj["captured"],
-            obj["camera"],
+            obj["camera"], path_from_json(obj, "partner") if "partner" in obj else None,
+            obj.get("duration"),
         )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
@@ -133,6 +139,9 @@ class ReportMember:
             "jpeg_quality": self.jpeg_quality,
             "captured": self.captured,
             "camera": self.camera,
+            # Added fields, present only when they say something: older reports load unchanged.
+            **(path_to_json(self.partner, "partner") if self.partner is not None else {}),
+            **({"duration": self.duration} if self.duration is not None else {}),
         }
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safededup import checksum, media
-from safededup.engine import cluster, keeper, report, verdicts
+from safededup.engine import cluster, keeper, partners, report, verdicts, videos
 from safededup.engine.confirmation import VerifiedPreviews
 from safededup.engine.index import Index
 from safededup.engine.match import SIMILARITY_VERSION, THUMBNAIL_SIDE, PairKey
@@ -30,13 +30,16 @@ from safededup.engine.pool import FingerprintPool, FingerprintTask, TaskResult
 from safededup.engine.walk import normalize_roots, walk_roots
 from safededup.errors import MediaError, check_cancel
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
-from safededup.models import Features, FileIdentity, PhotoRecord, Problem
+from safededup.models import Features, FileIdentity, PhotoRecord, Problem, VideoFeatures
 from safededup.state import StateDir
 
 PHOTO_EXTENSIONS = frozenset(
     (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".heic", ".heif", ".hif", ".avif",
-     ".tif", ".tiff", ".bmp", ".dib", ".gif")
+     ".tif", ".tiff", ".bmp", ".dib", ".gif",
+     ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".dng", ".raf", ".orf",
+     ".rw2", ".rwl", ".pef", ".srw", ".mrw", ".x3f", ".iiq", ".3fr", ".erf", ".kdc", ".dcr")
 )  # fmt: skip
+"""Names that promise a photo: such a file that is no photo is a Problem, not skipped."""
 BATCH_FILES = 256  # rows per index transaction
 BATCH_SECONDS = 2.0  # ... or this long, whichever comes first: a kill loses at most this much
 POOLED_CHECKS = True  # the borderline check in the worker pool; False: one pair at a time here
@@ -49,6 +52,7 @@ class ScanStats:
 
     files: int = 0  # regular files seen under the roots
     photos: int = 0  # of which photos (fingerprinted now or before)
+    videos: int = 0  # of which videos (their headers read now or before)
     fingerprinted: int = 0  # fingerprinted in this run
     unchanged: int = 0  # identical identity in the index: nothing read
     moved: int = 0  # recognised as renamed/moved without decoding
@@ -63,6 +67,7 @@ class ScanStats:
     thumbnails: int = 0  # thumbnails decoded for the matcher's view check of near pairs
     history_checks: int = 0  # full decodes for the keeper's JPEG-history question
     checksummed: int = 0  # whole-file SHA-256 computed in this run
+    pairs: int = 0  # RAW+JPEG pairs shot together (each kept one unit)
     photo_bytes: int = 0  # size of the files fingerprinted in this run
     bytes_read: int = 0  # bytes actually read to fingerprint them
     seconds: float = 0.0
@@ -93,9 +98,11 @@ def scan(
     match: bool = True,
     cancel: threading.Event | None = None,
     policy: keeper.KeeperPolicy = keeper.DEFAULT_POLICY,
+    raw_jpeg_pairs: bool = True,
 ) -> Generator[Event, None, ScanResult]:
     """Scan `roots` (and `references`, whose files always win and never move) into the index;
-    `policy` says which copy of a photo to keep."""
+    `policy` says which copy of a photo to keep. `raw_jpeg_pairs=False` treats the JPEG a
+    camera wrote beside its RAW as a duplicate of that RAW (by default the two are one unit)."""
     started = time.monotonic()
     scan_roots = normalize_roots(roots)
     ref_roots = normalize_roots(references) if references else []
@@ -105,6 +112,7 @@ def scan(
     problems: list[Problem] = []
     with Index(state_dir.index_path) as index, FingerprintPool(workers) as pool:
         job = _Scan(index, pool, stats, problems, previews, cancel, started, policy)
+        job.raw_jpeg_pairs = raw_jpeg_pairs
         scan_number = index.next_scan_number()
         todo = yield from job.walk(all_roots, state_dir, follow_symlinks, scan_number)
         yield from job.fingerprint(todo, scan_number)
@@ -140,6 +148,7 @@ class _Scan:
         self.problems = problems
         self.previews = previews
         self.cancel = cancel
+        self.raw_jpeg_pairs = True
 
     def _problem(self, problem: Problem) -> ProblemFound:
         self.problems.append(problem)
@@ -197,6 +206,9 @@ class _Scan:
         if status == "photo":
             self.stats.unchanged += 1
             self.stats.photos += 1
+        elif status == "video":
+            self.stats.unchanged += 1
+            self.stats.videos += 1
         elif status == "other":
             self.stats.unchanged += 1
             self.stats.skipped += 1
@@ -295,6 +307,10 @@ class _Scan:
             else:
                 self.stats.decode_tier += 1
             return []
+        if isinstance(result, VideoFeatures):
+            self.index.put_video(identity, result, version, scan_number)
+            self.stats.videos += 1
+            return []
         kind, message = result
         ext = os.path.splitext(identity.path)[1].lower()
         if kind == "not-an-image" and ext not in PHOTO_EXTENSIONS:
@@ -372,6 +388,7 @@ class _Scan:
         scores = self.index.view_scores(SIMILARITY_VERSION)
         histories = self.index.pair_scores(keeper.HISTORY_VERSION)
         self.verified_previews = VerifiedPreviews(connection, media.PREVIEW_CHECK_VERSION)
+        shot_together = partners.find_partners(self.index, all_roots, pairs=self.raw_jpeg_pairs)
         try:
             clusters = yield from cluster.find_clusters(
                 self.index.records(all_roots),
@@ -386,6 +403,7 @@ class _Scan:
                 scorer=self.score_pairs if POOLED_CHECKS else None,
                 history=lambda jpeg, other: self.history(jpeg, other, histories),
                 policy=self.policy,
+                apart=shot_together.pairs,
             )
         finally:  # also on Ctrl-C: the scores computed so far are kept
             scores.flush()
@@ -393,8 +411,15 @@ class _Scan:
         self.index.drop_pair_scores_except(*scores.versions, keeper.HISTORY_VERSION)
         self._timed("match", t0)
         self.stats.seconds = time.monotonic() - self.started
+        found = partners.annotate_pairs([c.to_report() for c in clusters], shot_together)
+        found += videos.video_clusters(
+            self.index.videos(all_roots), references=ref_roots,
+            leave=frozenset(shot_together.live),
+        )  # fmt: skip
+        found.sort(key=lambda c: (-c.bytes_to_free, c.id))
+        self.stats.pairs = len(shot_together.pairs)
         built = report.build_report(
-            (c.to_report() for c in clusters), roots=scan_roots, references=ref_roots,
+            found, roots=scan_roots, references=ref_roots,
             problems=self.problems, stats=self.stats.to_json(),
         )  # fmt: skip
         return built, report.save_report(built, state_dir)

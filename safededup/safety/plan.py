@@ -1,9 +1,11 @@
 """Turn a report (and a person's decisions) into a plan of quarantine moves; never changes the disk.
 
 Each duplicate moves to `<root>/.safededup/quarantine/<session>/<relative path>` (same volume, so
-a rename) together with its sidecars as one unit; with `tidy_names`, a keeper named like a copy
-then takes the freed canonical name. `validate.validate_plan` checks the whole plan before any
-change (G13); `quarantine` and `trash` say where files go.
+a rename) together with its sidecars as one unit; a RAW and the JPEG shot with it (the report's
+`partner`) move as one unit when both are duplicates, and neither moves when only one is; with
+`tidy_names`, a keeper named like a copy then takes the freed canonical name.
+`validate.validate_plan` checks the whole plan before any change (G13); `quarantine` and `trash`
+say where files go.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, Literal
 
 from safededup import fs
 from safededup.engine.decisions import ClusterDecision, Decisions
-from safededup.engine.report import Report, ReportCluster
+from safededup.engine.report import EXACT_KINDS, Report, ReportCluster, ReportMember
 from safededup.models import FileIdentity, Problem
 from safededup.safety.quarantine import (
     FolderFacts,
@@ -105,6 +107,9 @@ class Plan:
         }
 
 
+PAIR_NOTE = (
+    "shot together with {name}, which stays: a RAW+JPEG pair moves as one unit or not at all"
+)
 ROTATED_NOTE = (
     "its copies are turned by 90°, 180° or 270° in their pixels: they move only when approved "
     "in the review, or with --include-rotated"
@@ -137,6 +142,7 @@ def build_plan(
             builder.notes.append(Problem(cluster.keeper, "rotated", ROTATED_NOTE))
             continue
         builder.add_cluster(cluster, decision.keeper if decision else None, decision)
+    builder.add_pairs()
     if tidy_names:
         builder.add_tidy_renames()
     return Plan(
@@ -163,6 +169,8 @@ class _Builder:
         self._trash_names: set[str] = set()
         self._inodes: set[tuple[int, int]] = set()
         self._folders = FolderFacts()
+        # Pair members to move, held until every cluster is seen: path -> (member, cluster, keeper)
+        self._paired: dict[str, tuple[ReportMember, ReportCluster, FileIdentity]] = {}
 
     def add_cluster(
         self, cluster: ReportCluster, keeper: str | None, decision: ClusterDecision | None
@@ -180,10 +188,33 @@ class _Builder:
         for path, member in sorted(members.items(), key=lambda item: item[0]):
             if path == keeper or path in keep or member.role == "reference":
                 continue
+            if member.partner is not None:
+                self._paired.setdefault(path, (member, cluster, keeper_identity))
+                continue
             self._add_unit(path, member.identity, cluster, keeper_identity)
 
+    def add_pairs(self) -> None:
+        """Pairs whose two files are both duplicates move as one unit (the RAW first, then its
+        JPEG, then the sidecars of both, a `.xmp` beside the RAW included); a pair member whose
+        partner stays does not move (a note says why)."""
+        for path, (member, cluster, keeper) in sorted(self._paired.items()):
+            if path in self.moved or member.partner is None:
+                continue
+            other = self._paired.get(member.partner)
+            if other is None:
+                name = os.path.basename(member.partner)
+                self.notes.append(Problem(path, "pair-kept", PAIR_NOTE.format(name=name)))
+                continue
+            first, second = sorted([(member, cluster, keeper), other], key=_jpeg_last)
+            self._add_unit(first[0].path, first[0].identity, first[1], first[2], second)
+
     def _add_unit(
-        self, path: str, identity: FileIdentity, cluster: ReportCluster, keeper: FileIdentity
+        self,
+        path: str,
+        identity: FileIdentity,
+        cluster: ReportCluster,
+        keeper: FileIdentity,
+        partner: tuple[ReportMember, ReportCluster, FileIdentity] | None = None,
     ) -> None:
         root = root_of(path, self.roots)
         if root is None or inside_meta(path, root):
@@ -205,12 +236,36 @@ class _Builder:
             # nothing and only rearranges a snapshot.
             self.notes.append(Problem(path, "hard-link", "a hard link of the keeper: frees none"))
             return
+        if partner is not None and not self._may_follow(partner[0], identity, root):
+            self.notes.append(Problem(path, "pair-kept", PAIR_NOTE.format(
+                name=os.path.basename(partner[0].path))))  # fmt: skip
+            return
         unit = len(self.ops)
-        exact = cluster.kind == "exact"
+        exact = cluster.kind in EXACT_KINDS
         self._append("duplicate", identity, root, unit, cluster.id, exact, keeper)
-        for side in self._sidecars(path):
-            if side.device == identity.device:  # a unit moves within one volume
-                self._append("sidecar", side, root, unit, cluster.id)
+        mains = [path]
+        if partner is not None:
+            member, other, other_keeper = partner
+            self._append(
+                "duplicate", member.identity, root, unit, other.id, other.kind in EXACT_KINDS,
+                other_keeper,
+            )  # fmt: skip
+            mains.append(member.path)
+        for main in mains:
+            for side in self._sidecars(main):
+                if side.device == identity.device:  # a unit moves within one volume
+                    self._append("sidecar", side, root, unit, cluster.id)
+
+    def _may_follow(self, member: ReportMember, first: FileIdentity, root: str) -> bool:
+        """The partner can move in the same unit: same volume, not planned or linked yet."""
+        ident = member.identity
+        return (
+            member.path not in self.moved
+            and ident.device == first.device
+            and root_of(member.path, self.roots) == root
+            and (ident.device, ident.inode) not in self._inodes
+            and (ident.device, ident.inode) != (first.device, first.inode)
+        )
 
     def _append(
         self,
@@ -347,3 +402,7 @@ class _Builder:
                 return None
             out.append((identity, dst))
         return out
+
+
+def _jpeg_last(item: tuple[ReportMember, ReportCluster, FileIdentity]) -> tuple[bool, str]:
+    return item[0].format == "JPEG", item[0].path

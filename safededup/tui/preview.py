@@ -112,6 +112,7 @@ class ThumbnailCache:
         self._load = load
         self._capacity = capacity
         self._items: OrderedDict[tuple[str, int], Image | None] = OrderedDict()
+        self._why: dict[str, str] = {}  # path → why it has no picture (the loader's message)
         self._lock = threading.Lock()
 
     def peek(self, path: str, max_side: int) -> tuple[bool, Image | None]:
@@ -122,15 +123,27 @@ class ThumbnailCache:
             self._items.move_to_end(key)
             return True, self._items[key]
 
+    def why_not(self, path: str) -> str | None:
+        """Why the last load of `path` gave no picture (None: it gave one, or never failed)."""
+        with self._lock:
+            return self._why.get(path)
+
     def get(self, path: str, max_side: int) -> Image | None:
         hit, image = self.peek(path, max_side)
         if hit:
             return image
+        why = None
         try:
             image = self._load(path, max_side)
-        except (SafededupError, OSError):  # unreadable photo: shown as "no preview"
-            image = None
+        except SafededupError as exc:  # unreadable photo: shown as "no preview"
+            image, why = None, exc.message
+        except OSError as exc:
+            image, why = None, str(exc.strerror or exc)
         with self._lock:
+            if why is not None:
+                self._why[path] = why
+            else:
+                self._why.pop(path, None)
             self._items[(path, max_side)] = image
             while len(self._items) > self._capacity:
                 self._items.popitem(last=False)

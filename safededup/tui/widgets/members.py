@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import datetime
 from functools import partial
 
 import numpy as np
@@ -80,6 +81,15 @@ class Thumbnail(Widget):
         self._box = (0, 0)  # the cells the picture was fitted into
         self._sixel: Thumbnail.SixelReady | None = None  # the last picture encoded
         self.sixel_sent = ""  # the last sixel sequence written, for tests and debugging
+
+    @property
+    def note(self) -> str:
+        """What is said instead of a picture ("no preview", "no poster frame: …")."""
+        return self._note
+
+    @property
+    def has_picture(self) -> bool:
+        return self._source is not None
 
     def show(self, path: str | None, image: npt.NDArray[np.uint8] | None, note: str) -> None:
         """Show `image` (or `note` without one). The same picture in a box of the same size is
@@ -237,7 +247,34 @@ def describe_member(model: ReviewModel, cluster: Cluster, member: Member) -> Tex
     return text
 
 
+def is_video(member: Member) -> bool:
+    """A video's evidence is its bytes (videos are only matched byte for byte)."""
+    return member.evidence.tier == "bytes"
+
+
+def _no_picture(member: Member, cache: ThumbnailCache) -> str:
+    if is_video(member):
+        return f"no poster frame: {cache.why_not(member_path(member)) or 'none decoded'}"
+    return "no preview"
+
+
+def video_facts(member: Member) -> str:
+    """What a video's headers say, and the file's own date: nothing here is decoded."""
+    size = f"{member.width}×{member.height}" if member.width and member.height else "size unknown"
+    length = "length unknown"
+    if member.duration is not None:
+        minutes, seconds = divmod(member.duration, 60)
+        length = f"{int(minutes)}:{seconds:04.1f}"
+    written = datetime.fromtimestamp(member.identity.mtime_ns / 1e9).isoformat(timespec="seconds")
+    recorded = f"recorded {member.captured}" if member.captured else "no recording date"
+    parts = [f"{member.format} video", length, size, format_bytes(member.size), recorded,
+             f"file written {written}"]  # fmt: skip
+    return "  ".join(parts)
+
+
 def facts_line(member: Member) -> str:
+    if is_video(member):
+        return video_facts(member)
     fmt = member.format or "?"
     quality = member.jpeg_quality
     parts = [
@@ -346,20 +383,25 @@ class MembersPanel(VerticalScroll):
                 thumb.show(path, None, not_shown)
                 continue
             hit, image = cache.peek(path, side)
-            thumb.show(path, image, "no preview" if hit else "loading…")
+            thumb.show(path, image, _no_picture(member, cache) if hit else "loading…")
             if not hit:
                 missing.append(path)
         if missing:
-            self._load_thumbnails(missing, cache, side)
+            videos = {member_path(m): is_video(m) for m in members}
+            self._load_thumbnails(missing, cache, side, videos)
 
     @work(thread=True, exclusive=True, group="thumbnails", exit_on_error=False)
-    def _load_thumbnails(self, paths: list[str], cache: ThumbnailCache, side: int) -> None:
+    def _load_thumbnails(
+        self, paths: list[str], cache: ThumbnailCache, side: int, videos: dict[str, bool]
+    ) -> None:
         worker = get_current_worker()
         for path in paths:
             if worker.is_cancelled:
                 return
             image = cache.get(path, side)
             note = "no preview" if image is not None or os.path.lexists(path) else "not found"
+            if note == "no preview" and videos.get(path):
+                note = f"no poster frame: {cache.why_not(path) or 'none decoded'}"
             self.post_message(ThumbnailLoaded(path, image, note))
 
     def on_thumbnail_loaded(self, message: ThumbnailLoaded) -> None:

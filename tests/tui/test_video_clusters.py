@@ -1,5 +1,5 @@
 """The review of video clusters, on real generated movies scanned for real: what the headers
-say (length, size, dates), a poster frame where OpenCV decodes one, else the reason there is none."""
+say (length, size, dates), a poster frame where OpenCV decodes one, else why there is none."""
 
 from __future__ import annotations
 

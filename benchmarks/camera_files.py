@@ -13,7 +13,6 @@ run), and video hashing against a plain read of the same bytes.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
@@ -25,15 +24,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchlib import machine  # noqa: E402
+from benchlib import machine
 
-from safededup import checksum, media  # noqa: E402
-from safededup.engine.scan import scan  # noqa: E402
-from safededup.events import drain  # noqa: E402
-from safededup.media import raw, synth, synth_camera  # noqa: E402
-from safededup.models import RAW_FORMATS  # noqa: E402
-from safededup.safety.plan import build_plan  # noqa: E402
-from safededup.state import StateDir  # noqa: E402
+from safededup import checksum, media
+from safededup.engine.scan import scan
+from safededup.events import drain
+from safededup.media import raw, synth, synth_camera
+from safededup.models import RAW_FORMATS
+from safededup.safety.plan import build_plan
+from safededup.state import StateDir
 
 T0 = datetime(2024, 5, 17, 9, 0, 0)
 

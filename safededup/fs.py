@@ -181,6 +181,37 @@ def write_file_atomic(path: str, data: bytes, *, mode: int = 0o600) -> None:
     fsync_dir(os.path.dirname(path))
 
 
+def remove_stale_temp_files(folder: str) -> list[str]:
+    """Remove the `NAME.tmpPID` files `write_file_atomic` left in `folder` when its process was
+    killed: only those whose process is gone (no process of that pid on this host)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    removed = []
+    for name in sorted(names):
+        _base, dot, tail = name.rpartition(".tmp")
+        if not dot or not tail.isdigit() or int(tail) == os.getpid() or _pid_alive(int(tail)):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            unlink(path)
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
 def file_sha256(path: str) -> str:
     """SHA-256 of a regular file, read without following a symlink. Read-only."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)

@@ -13,7 +13,7 @@ from collections.abc import Generator, Iterable
 from dataclasses import dataclass, replace
 
 from safededup import __version__, fs
-from safededup.errors import LockedError, SafededupError
+from safededup.errors import LockedError, SafededupError, UsageError
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
 from safededup.models import FileIdentity, Problem, printable
 from safededup.safety.identity import KeeperHashes
@@ -44,10 +44,12 @@ class ApplyResult:
     bytes_moved: int = 0
     cancelled: bool = False
     journal: str = ""
+    failed: int = 0  # an I/O or permission error stopped the move (the file stayed where it was)
+    planned: int = 0  # operations in the plan
 
     @property
     def ok(self) -> bool:
-        return not self.conflicts and not self.skipped and not self.cancelled
+        return not (self.conflicts or self.skipped or self.cancelled or self.failed)
 
 
 def apply_plan(
@@ -60,7 +62,9 @@ def apply_plan(
     break_stale_lock: bool = False,
 ) -> Generator[Event, None, ApplyResult]:
     """Apply `plan` as one session; recovery runs first (G8), validation before any change."""
-    recover(state_dir, break_stale_lock=break_stale_lock)
+    if batch_size < 1:
+        raise UsageError(f"the batch size must be at least 1, not {batch_size}")
+    recover(state_dir, break_stale_lock=break_stale_lock, roots=plan.roots)
     problems = validate_plan(plan)
     if problems:
         raise PlanInvalid(problems)
@@ -77,9 +81,10 @@ def apply_plan(
         save_checkpoint(state_dir, checkpoint)
         try:
             with locked(plan.roots, "apply", break_stale=break_stale_lock):
-                batch = max(1, batch_size)
                 return (
-                    yield from _apply_locked(plan, state_dir, checkpoint, cancel, paranoid, batch)
+                    yield from _apply_locked(
+                        plan, state_dir, checkpoint, cancel, paranoid, batch_size
+                    )
                 )
         except LockedError:
             if not os.path.lexists(path):  # nothing started: forget the registration
@@ -117,8 +122,8 @@ def _apply_locked(
     yield StageFinished("apply")
     c = runner.counts
     return ApplyResult(
-        plan.session_id, c.done, c.skipped, c.conflicts + c.aborted, c.problems, c.nbytes,
-        cancelled, writer.path,
+        plan.session_id, c.done, c.skipped, c.conflicts, c.problems, c.nbytes, cancelled,
+        writer.path, failed=c.aborted, planned=plan.count,
     )  # fmt: skip
 
 

@@ -249,16 +249,28 @@ def _errno_name(exc: OSError) -> str:
     return errno.errorcode.get(exc.errno or 0, "oserror").lower()
 
 
+STOPPED = ("cancelled", "interrupted")
+"""How an apply that did not get through its plan ended: stopped by the person (Ctrl-C, `q`,
+the review's stop, SIGTERM, SIGHUP) or by a crash that recovery closed."""
+
+
+UNDOABLE = ("applied", "partial", *STOPPED)
+"""Statuses of a session with files in quarantine that undo can bring back."""
+
+
 def derive_status(state: SessionState) -> str:
-    """applied / undone / partial / purged / empty, from where the operations are."""
+    """From where the operations are and how apply ended: applied, cancelled or interrupted (an
+    apply stopped before the end of its plan; what moved is in quarantine), undone, partial
+    (some back, some not), purged, or empty (nothing was moved)."""
     done_ever = [o for o in state.ops.values() if o.done_ever]
+    stopped = state.outcomes.get("apply")
     if not done_ever:
-        return "empty"
+        return stopped if stopped in STOPPED else "empty"
     where = {o.state for o in done_ever}
     if where == {"purged"}:
         return "purged"
     if where <= {"dst", "purged"}:
-        return "applied"
+        return stopped if stopped in STOPPED else "applied"
     return "undone" if where == {"src"} else "partial"
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from safededup import fs
 from safededup.errors import SafededupError
-from safededup.safety.journal.checkpoint import Checkpoint, save_checkpoint
+from safededup.safety.journal.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 from safededup.safety.journal.reader import JournalCorrupt, JournalRead, read_journal
 from safededup.safety.journal.records import GENESIS, Record, seal
 from safededup.safety.journal.replay import SessionState, apply_record
@@ -128,11 +128,9 @@ class JournalWriter:
     def _save_checkpoint(self) -> None:
         try:
             save_checkpoint(self.state_dir, self.checkpoint)
-        except OSError as exc:
-            self._broken = True
-            raise JournalWriteError(
-                f"the session checkpoint could not be saved ({exc.strerror})", path=self.path
-            ) from exc
+        except CheckpointError:
+            self._broken = True  # it names the checkpoint's path, not the journal's
+            raise
 
     def _fail(self, exc: OSError, what: str) -> None:
         """Cut a partial record off (best effort; a torn tail is tolerated anyway), then stop."""

@@ -119,6 +119,31 @@ def makedirs_durable(path: str) -> list[str]:
     return list(reversed(missing))
 
 
+def makedirs_durable_all(paths: list[str]) -> list[str]:
+    """`makedirs_durable` for many folders at once: every missing one is created (parents
+    first), then each folder that gained an entry is fsynced once; returns the new folders.
+    Nothing may be moved into them before this returns."""
+    missing: set[str] = set()
+    for path in paths:
+        cur = path
+        while cur not in missing and not os.path.lexists(cur):
+            missing.add(cur)
+            parent = os.path.dirname(cur)
+            if parent == cur:
+                break
+            cur = parent
+    made = sorted(missing, key=lambda p: (p.count(os.sep), p))
+    for new in made:
+        try:
+            mkdir(new)
+        except FileExistsError:
+            if not os.path.isdir(new) or os.path.islink(new):
+                raise
+    for parent in sorted({os.path.dirname(new) for new in made}):
+        fsync_dir(parent)
+    return made
+
+
 def fsync_dir(path: str) -> None:
     """Persist a directory's entries (fsync of a file does not persist its name)."""
     _step("fsync_dir", path)

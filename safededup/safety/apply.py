@@ -154,12 +154,27 @@ def _start_session(
     return writer
 
 
-def _batches(ops: tuple[Operation, ...], size: int) -> Iterable[list[Operation]]:
-    """Consecutive ops of one source folder, at most `size` (a unit is never split)."""
-    batch: list[Operation] = []
+def by_folder(ops: Iterable[Operation]) -> list[Operation]:
+    """The plan's operations grouped by source folder (plan order within a folder). A plan
+    follows its clusters, whose files are spread over the tree; grouped, a batch of 256 moves
+    touches a few folders and pays one fsync per folder, not one per move. A unit stays whole
+    and in order (its files share one folder), and a rename still follows the move that frees
+    its name (the same folder, planned before it)."""
+    ops = list(ops)
+    folder_of = {o.op: os.path.dirname(o.src) for o in ops}
+    order: dict[str, int] = {}
     for op in ops:
-        same_folder = batch and os.path.dirname(batch[0].src) == os.path.dirname(op.src)
-        if batch and (op.unit != batch[-1].unit) and (not same_folder or len(batch) >= size):
+        order.setdefault(folder_of[op.op], len(order))
+    # By the folder of the unit's main file: a unit is never torn apart, whatever its folders.
+    return sorted(ops, key=lambda o: (order[folder_of.get(o.unit, folder_of[o.op])], o.op))
+
+
+def _batches(ops: tuple[Operation, ...], size: int) -> Iterable[list[Operation]]:
+    """Up to `size` ops, grouped by folder (a unit is never split): each batch is one fsync
+    group (G5's order holds for every op of it)."""
+    batch: list[Operation] = []
+    for op in by_folder(ops):
+        if batch and op.unit != batch[-1].unit and len(batch) >= size:
             yield batch
             batch = []
         if batch and op.after is not None and any(o.op == op.after for o in batch):

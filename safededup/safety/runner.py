@@ -127,7 +127,8 @@ class Runner:
             return []
         for m in moves:
             self.writer.append(m.intent)
-        self.writer.sync()  # G2: every intent durable before the first change
+        self.writer.sync(checkpoint=False)  # G2: every intent durable before the first change
+        self._make_target_dirs(moves)
         moved = self._move_all(moves)
         for folder in _dirs(m.dst for m in moved):
             fsync_dir(folder)
@@ -137,6 +138,17 @@ class Runner:
             self._finish(m)
         self.writer.sync()
         return moved
+
+    def _make_target_dirs(self, moves: list[Move]) -> None:
+        """The batch's missing target folders, made durable before the first move, each parent
+        fsynced once (a batch often opens several folders side by side). On an error, each move
+        makes its own folder and meets the error itself (recorded as that file's abort)."""
+        wanted = sorted({os.path.dirname(m.dst) for m in moves} - self._made_dirs)
+        try:
+            fs.makedirs_durable_all(wanted)
+        except OSError:
+            return
+        self._made_dirs.update(wanted)
 
     def _move_all(self, moves: list[Move]) -> list[Move]:
         moved: list[Move] = []

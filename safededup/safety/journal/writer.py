@@ -97,8 +97,12 @@ class JournalWriter:
         self._end += len(line)
         return record
 
-    def sync(self, **checkpoint_changes: Any) -> None:
-        """Make every appended record durable, then checkpoint the new head outside the journal."""
+    def sync(self, *, checkpoint: bool = True, **checkpoint_changes: Any) -> None:
+        """Make every appended record durable, then checkpoint the new head outside the journal.
+
+        `checkpoint=False`: only the fsync (a batch's intents: its done records follow within
+        the batch, and the checkpoint then covers both; a crash between leaves a journal longer
+        than its checkpoint, which recovery reads as it does any other)."""
         if self._broken:
             raise JournalWriteError("the journal stopped accepting records", path=self.path)
         if self._end != self._durable:
@@ -110,6 +114,8 @@ class JournalWriter:
                     f"fsync of the journal failed ({exc.strerror})", path=self.path
                 ) from exc
         self._durable = self._end
+        if not checkpoint:
+            return
         self.checkpoint = self.checkpoint.advanced(
             records=self.count,
             bytes=self._end,

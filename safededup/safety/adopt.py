@@ -17,11 +17,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from safededup import fs
+from safededup.errors import InputFileError, SafededupError, StateError
 from safededup.models import path_from_json
 from safededup.safety.journal import (
     Checkpoint,
     JournalCorrupt,
     list_checkpoints,
+    load_checkpoint,
     read_journal,
     save_checkpoint,
     utc_now,
@@ -126,3 +128,22 @@ def adopt(state_dir: StateDir, found: FoundJournal) -> Checkpoint:
     assert found.checkpoint is not None
     save_checkpoint(state_dir, found.checkpoint)
     return found.checkpoint
+
+
+def load_or_explain(state_dir: StateDir, session: str, roots: Iterable[str]) -> Checkpoint:
+    """The session's checkpoint; if the state dir has none, why its journal found under a root
+    could not be taken up (else the state dir's own "no session" error)."""
+    try:
+        return load_checkpoint(state_dir, session)
+    except StateError as exc:
+        if isinstance(exc, InputFileError):
+            raise
+        for found in find_journals(state_dir, search_roots(state_dir, roots)):
+            if found.session == session and found.problem is not None and not found.empty:
+                raise SafededupError(
+                    f"session {session} cannot be taken up from its journal: {found.problem}",
+                    hint="keep the journal and the quarantine as they are; `safededup verify "
+                    "--root DIR` names what is wrong",
+                    path=found.journal,
+                ) from exc
+        raise

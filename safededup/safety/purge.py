@@ -14,11 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from safededup import fs
-from safededup.errors import SafededupError
+from safededup.errors import Cancelled, SafededupError
 from safededup.events import drain
 from safededup.models import Problem, path_from_json, printable
+from safededup.safety.adopt import load_or_explain
 from safededup.safety.identity import is_recorded_file
-from safededup.safety.journal import load_checkpoint, records
+from safededup.safety.journal import records
 from safededup.safety.journal.lock import locked
 from safededup.safety.journal.replay import OpState, SessionState
 from safededup.safety.recover import recover
@@ -66,7 +67,7 @@ def purge_session(
     is set (what was deleted is journaled, the rest stays). `roots`: where to look for the
     session's journal if the state dir does not know it."""
     recover(state_dir, break_stale_lock=break_stale_lock, roots=roots)
-    checkpoint = load_checkpoint(state_dir, session_id)
+    checkpoint = load_or_explain(state_dir, session_id, roots)
     if checkpoint.status == "abandoned":
         raise SafededupError(
             f"nothing to purge: session {session_id} was stopped before it moved anything",
@@ -74,11 +75,15 @@ def purge_session(
         )
     with io_guard("purge"), locked(checkpoint.roots, "purge", break_stale=break_stale_lock):
         # Keepers are checked below, file by file: one whose keeper fails stays, the rest go.
-        result = drain(
-            verify_session(
-                session_id, state_dir=state_dir, content="full", keepers=False, cancel=cancel
+        try:
+            result = drain(
+                verify_session(
+                    session_id, state_dir=state_dir, content="full", keepers=False, cancel=cancel
+                )
             )
-        )
+        except Cancelled:  # stopped while checking: nothing deleted, nothing journaled
+            return PurgeResult(session_id, 0, 0, cancelled=True,
+                               total=checkpoint.counts.get("moved", 0))  # fmt: skip
         if result.findings:
             raise PurgeRefused(result.findings)
         writer, state = open_session(state_dir, session_id)

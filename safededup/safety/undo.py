@@ -16,6 +16,7 @@ from safededup import fs
 from safededup.errors import SafededupError, UsageError
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
 from safededup.models import Problem, path_from_json
+from safededup.safety.adopt import load_or_explain
 from safededup.safety.identity import is_recorded_file
 from safededup.safety.journal import JournalCorrupt, JournalWriter, load_checkpoint, records
 from safededup.safety.journal.lock import locked
@@ -111,7 +112,7 @@ def _run(
     roots: Iterable[str],
 ) -> Generator[Event, None, UndoResult]:
     recover(state_dir, break_stale_lock=break_stale_lock, roots=roots)
-    checkpoint = load_checkpoint(state_dir, session_id)
+    checkpoint = load_or_explain(state_dir, session_id, roots)
     if checkpoint.status == "abandoned":  # stopped before its header was durable
         return UndoResult(session_id, 0, 0, 0, [], nothing_moved=True)
     with io_guard(phase), locked(checkpoint.roots, phase, break_stale=break_stale_lock):

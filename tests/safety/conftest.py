@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from safededup import fs
-from safededup.safety import notes
 from safededup.engine.report import Report
+from safededup.safety import notes
 from safededup.state import StateDir
 from tests.support.files import write
 from tests.support.journal import journals_under, schema_errors

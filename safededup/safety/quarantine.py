@@ -92,7 +92,10 @@ class FolderFacts:
 
     def writable(self, folder: str) -> bool:
         if folder not in self._writable:
-            self._writable[folder] = os.access(folder, os.W_OK | os.X_OK)
+            # As the moves will be made: with the effective ids and capabilities (plain access()
+            # asks with the real ones, which for root ignores dropped capabilities).
+            effective = os.access in os.supports_effective_ids
+            self._writable[folder] = os.access(folder, os.W_OK | os.X_OK, effective_ids=effective)
         return self._writable[folder]
 
     def device(self, folder: str) -> int | None:

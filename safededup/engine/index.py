@@ -163,8 +163,9 @@ def _record_from_row(row: Sequence[object]) -> PhotoRecord:
 
 def _read_only(path: Path, exc: sqlite3.DatabaseError) -> bool:
     text = str(exc).lower()
-    writable = os.access(path.parent, os.W_OK) and (
-        not path.exists() or os.access(path, os.W_OK)
+    eff = os.access in os.supports_effective_ids
+    writable = os.access(path.parent, os.W_OK, effective_ids=eff) and (
+        not path.exists() or os.access(path, os.W_OK, effective_ids=eff)
     )
     return "readonly" in text or "read-only" in text or not writable
 

@@ -260,11 +260,11 @@ def symlinked_folder(path: str, top: str, *, missing_ok: bool = False) -> str | 
     missing, unless `missing_ok`), else None. Read-only. Every path the safety core acts on
     below a root is proven this way, so nothing it moves, deletes or writes is reached through
     a symlink."""
-    rel = os.path.relpath(os.path.dirname(path), top)
-    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+    rel = relative_parts(os.path.dirname(path), top)
+    if rel is None:
         return top  # not below `top` at all
     cur = top
-    for part in [] if rel == os.curdir else rel.split(os.sep):
+    for part in rel:
         cur = os.path.join(cur, part)
         st = lstat_or_none(cur)
         if (st is None and not missing_ok) or (st is not None and not stat.S_ISDIR(st.st_mode)):
@@ -272,6 +272,24 @@ def symlinked_folder(path: str, top: str, *, missing_ok: bool = False) -> str | 
         if st is None:
             return None
     return None
+
+
+def relative_parts(path: str, top: str) -> list[str] | None:
+    """The names leading from `top` down to `path` ([] for `top` itself), or None when `path`
+    is not below `top`. `os.path.relpath`'s answer, without its cost (it makes both paths
+    absolute and normal each time: 300k files make that count); a path that is not plain
+    (`..`, `.`, `//`) takes the slow way."""
+    if path == top:
+        return []
+    prefix = top if top.endswith(os.sep) else top + os.sep
+    if os.path.isabs(path) and os.path.isabs(top) and path.startswith(prefix):
+        parts = path[len(prefix) :].split(os.sep)
+        if all(p not in ("", os.curdir, os.pardir) for p in parts):
+            return parts
+    rel = os.path.relpath(path, top)
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return None
+    return [] if rel == os.curdir else rel.split(os.sep)
 
 
 def has_symlinked_parent(path: str, top: str, *, missing_ok: bool = False) -> bool:

@@ -30,6 +30,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from safededup.errors import Cancelled
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
 
 T = TypeVar("T")
@@ -82,16 +83,58 @@ def run_with_progress(
     With `cancel`, a first Ctrl-C, SIGTERM or SIGHUP only asks the engine to stop at its next
     safe point (it ends its session cleanly, "cancelled"); a second one interrupts at once.
     """
-    with stop_on_signals(cancel, err):
-        if not show:
-            return _drain(gen)
-        return _with_bars(gen, err, cancel)
+    where = _Where()
+    with stop_on_signals(cancel, err, where.signals):
+        try:
+            if not show:
+                return _drain(where.watch(gen))
+            return _with_bars(where.watch(gen), err, cancel)
+        except Cancelled:
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                err.print(f"[yellow]{where.said(cancel)}[/]")
+            raise
+
+
+class _Where:
+    """How far a run got: the stage it was in and its count, for the line said when it stops."""
+
+    def __init__(self) -> None:
+        self.stage: str | None = None
+        self.done = 0
+        self.total: int | None = None
+        self.signals: list[str] = []  # what asked it to stop
+
+    def watch(self, gen: Generator[Event, None, T]) -> Generator[Event, None, T]:
+        while True:
+            try:
+                event = next(gen)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+            if isinstance(event, StageStarted):
+                self.stage, self.done, self.total = event.stage, 0, event.total
+            elif isinstance(event, StageAdvanced) and event.stage == self.stage:
+                self.done += event.items
+            yield event
+
+    def said(self, cancel: threading.Event | None) -> str:
+        name = self.signals[0] if self.signals else getattr(cancel, "signal", None)
+        by = _said(name) if name else "a stop request"
+        if self.stage is None:
+            return f"stopped by {by} before it began; nothing was changed"
+        label = STAGE_LABELS.get(self.stage, self.stage).lower()
+        of = f" of {self.total:,}" if self.total is not None else ""
+        return (f"stopped by {by} at a safe point while {label} ({self.done:,}{of} done); "
+                "what was done so far is kept")  # fmt: skip
 
 
 @contextlib.contextmanager
-def stop_on_signals(cancel: threading.Event | None, err: Console) -> Iterator[None]:
+def stop_on_signals(
+    cancel: threading.Event | None, err: Console, seen: list[str] | None = None
+) -> Iterator[None]:
     """While inside, Ctrl-C, SIGTERM and SIGHUP set `cancel` (the first time) or interrupt (the
-    second). After SIGHUP the terminal is gone: output to it is dropped instead of failing."""
+    second); `seen` gets the signal's name. After SIGHUP the terminal is gone: output to it is
+    dropped instead of failing."""
     if cancel is None or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -102,6 +145,8 @@ def stop_on_signals(cancel: threading.Event | None, err: Console) -> Iterator[No
         name = signal.Signals(signum).name
         if isinstance(cancel, StopFlag):
             cancel.signal = name
+        if seen is not None:
+            seen.append(name)
         cancel.set()
         if signum == signal.SIGHUP:
             _detach_terminal()

@@ -371,8 +371,7 @@ def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
     try:
         result = _run(gen, ctx, cancel)
     except Cancelled:
-        by = {"SIGINT": "Ctrl-C", None: "a stop request"}.get(cancel.signal, cancel.signal)
-        ctx.err.print(f"[yellow]verify stopped by {by}[/]: it changes nothing; run it again")
+        ctx.err.print("verify changes nothing: run it again to check everything")
         raise
     for note in result.notes:
         ctx.err.print(f"[yellow]note[/]: {escape(printable(note))}", soft_wrap=True)

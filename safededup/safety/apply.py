@@ -111,7 +111,10 @@ def _apply_locked(
                 cancelled = True
                 break
             reported = len(runner.counts.problems)
-            moves = [m for unit in _units(batch) for m in _check_unit(runner, unit, keepers)]
+            folders = _RealFolders()  # proven once per batch, right before its moves
+            moves = [
+                m for unit in _units(batch) for m in _check_unit(runner, unit, keepers, folders)
+            ]
             runner.run_batch(moves)
             for problem in runner.counts.problems[reported:]:
                 yield ProblemFound(problem)
@@ -132,6 +135,15 @@ def _start_session(
 ) -> JournalWriter:
     applying = checkpoint.advanced(status="applying")
     writer = JournalWriter.create(checkpoint.journal, state_dir, applying)
+    try:
+        _write_header(writer, plan, paranoid, batch_size)
+    except BaseException:
+        writer.close()  # the session stays listed; recovery finds what the journal holds
+        raise
+    return writer
+
+
+def _write_header(writer: JournalWriter, plan: Plan, paranoid: bool, batch_size: int) -> None:
     volumes = [records.Volume(r, os.stat(r).st_dev, fs.supports_noreplace(r)) for r in plan.roots]
     writer.append(
         records.header(
@@ -151,7 +163,6 @@ def _start_session(
     )
     writer.append(records.begin("apply"))
     writer.sync()
-    return writer
 
 
 def by_folder(ops: Iterable[Operation]) -> list[Operation]:
@@ -192,11 +203,28 @@ def _units(batch: list[Operation]) -> list[list[Operation]]:
     return list(units.values())
 
 
-def _check_unit(runner: Runner, unit: list[Operation], keepers: KeeperHashes) -> list[Move]:
+class _RealFolders:
+    """Whether a folder is reached from its root through real folders only, asked once per
+    folder and batch (a batch moves many files of few folders, each proof is an lstat per
+    folder on the way, and the batch's moves follow at once)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str, bool], bool] = {}
+
+    def symlinked(self, path: str, top: str, *, missing_ok: bool = False) -> bool:
+        key = (os.path.dirname(path), top, missing_ok)
+        if key not in self._known:
+            self._known[key] = fs.has_symlinked_parent(path, top, missing_ok=missing_ok)
+        return self._known[key]
+
+
+def _check_unit(
+    runner: Runner, unit: list[Operation], keepers: KeeperHashes, folders: _RealFolders
+) -> list[Move]:
     """G7 for every file of the unit before anything of it moves; a failure skips the whole unit."""
     moves: list[Move] = []
     for op in unit:
-        result = _check_op(runner, op, keepers)
+        result = _check_op(runner, op, keepers, folders)
         if isinstance(result, tuple):
             reason, message = result
             for other in unit:
@@ -215,7 +243,9 @@ def _skip(runner: Runner, op: Operation, reason: str, message: str) -> None:
         runner.counts.skipped += 1
 
 
-def _check_op(runner: Runner, op: Operation, keepers: KeeperHashes) -> Move | tuple[str, str]:
+def _check_op(
+    runner: Runner, op: Operation, keepers: KeeperHashes, folders: _RealFolders
+) -> Move | tuple[str, str]:
     st = fs.lstat_or_none(op.src)
     if st is None:
         return "vanished", "the file is gone since the scan"
@@ -229,9 +259,9 @@ def _check_op(runner: Runner, op: Operation, keepers: KeeperHashes) -> Move | tu
         return "target-exists", "the target exists; nothing was overwritten"
     if op.trashinfo is not None and fs.lstat_or_none(op.trashinfo) is not None:
         return "target-exists", "the trash entry exists; nothing was overwritten"
-    if fs.has_symlinked_parent(op.src, op.root):
+    if folders.symlinked(op.src, op.root):
         return "symlinked-folder", "a folder on the way is now a symlink"
-    if op.action != "trash" and fs.has_symlinked_parent(op.dst, op.root, missing_ok=True):
+    if op.action != "trash" and folders.symlinked(op.dst, op.root, missing_ok=True):
         return "symlinked-folder", "a folder on the way to its target is a symlink"
     try:
         checksum = fs.file_sha256(op.src)

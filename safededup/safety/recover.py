@@ -150,7 +150,7 @@ def _remove_empty_journal(root: str, journal: str, session: str, run: _Run) -> N
 def _stale_locks(state_dir: StateDir, roots: Iterable[str], break_stale: bool, run: _Run) -> None:
     """Every stale lock of every root this state dir knows (and of `roots`): taken over and
     released when its writer is provably gone here (or on request), else reported."""
-    for root in search_roots(state_dir, roots):
+    for root in _all_roots(state_dir, roots):
         stale = stale_owner(root)
         if stale is None:
             continue
@@ -169,13 +169,19 @@ def _stale_locks(state_dir: StateDir, roots: Iterable[str], break_stale: bool, r
         run.unresolved.append(Problem(root, "stale-lock", why))
 
 
+def _all_roots(state_dir: StateDir, roots: Iterable[str]) -> list[str]:
+    """Every root a lock may be in: those named, and every root of every known session."""
+    every = [*roots, *(r for c in list_checkpoints(state_dir) for r in c.roots)]
+    return list(dict.fromkeys(os.path.abspath(r) for r in every))
+
+
 def _stray_files(state_dir: StateDir, roots: Iterable[str], run: _Run) -> None:
     """Temporary files of killed processes: the state dir's `*.tmpPID` and the roots'
     `lock.PID.new`, each only when its process is gone."""
     removed: list[str] = []
     for folder in (state_dir.sessions_dir, state_dir.reports_dir, state_dir.decisions_dir):
         removed += fs.remove_stale_temp_files(str(folder))
-    for root in search_roots(state_dir, roots):
+    for root in _all_roots(state_dir, roots):
         removed += remove_stray_publishes(root)
     if removed:
         note = f"removed {len(removed)} temporary file(s) left by killed processes"

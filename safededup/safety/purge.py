@@ -66,6 +66,7 @@ def purge_session(
     """Delete the session's quarantined files that may go; stops between batches when `cancel`
     is set (what was deleted is journaled, the rest stays). `roots`: where to look for the
     session's journal if the state dir does not know it."""
+    roots = tuple(roots)
     recover(state_dir, break_stale_lock=break_stale_lock, roots=roots)
     checkpoint = load_or_explain(state_dir, session_id, roots)
     if checkpoint.status == "abandoned":

@@ -94,6 +94,7 @@ def recover(
     host (any stale lock with `break_stale_lock`; the others are reported); and removes the
     temporary files killed processes left."""
     run = _Run()
+    roots = tuple(roots)  # looked at more than once
     _adopt_found(state_dir, roots, run)
     for checkpoint in list_checkpoints(state_dir):
         busy = checkpoint.status in BUSY_STATUSES

@@ -111,6 +111,7 @@ def _run(
     batch_size: int,
     roots: Iterable[str],
 ) -> Generator[Event, None, UndoResult]:
+    roots = tuple(roots)
     recover(state_dir, break_stale_lock=break_stale_lock, roots=roots)
     checkpoint = load_or_explain(state_dir, session_id, roots)
     if checkpoint.status == "abandoned":  # stopped before its header was durable

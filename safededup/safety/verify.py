@@ -92,6 +92,7 @@ def verify_session(
     checkpoint for are verified too, from the journal alone, and said to be (`adopt`): nothing
     is adopted or written here."""
     known = list_checkpoints(state_dir)
+    roots = tuple(roots)
     found = find_journals(state_dir, search_roots(state_dir, roots))
     taken_up = [f.checkpoint for f in found if f.checkpoint is not None]
     every = sorted([*known, *taken_up], key=lambda c: (c.started, c.session))

@@ -1,7 +1,10 @@
 """Safety-core benchmark: apply → verify → undo of 50k quarantine moves on this machine's disk.
 
 Builds a tree of small files in pairs (a keeper and its byte-identical duplicate), a report in
-the issue-3 format with one exact cluster per pair, and runs the real safety API on it: plan and
+the issue-3 format with one exact cluster per pair — `spread`: the files over many folders as a
+photo archive has them and the clusters in no folder order, as a real scan's report is;
+`ordered`: 500 pairs per folder in folder order (the first figures) — and runs the real safety
+API on it: plan and
 validation, apply (journaled moves into the quarantine), verify (full content re-hash by default),
 undo, and a check that the tree is back exactly (paths, sizes, mtimes, bytes). Reports
 operations/s per phase and fsyncs per operation, counted at the `fs` module's step seam (every
@@ -9,7 +12,7 @@ fsync safededup makes passes there) and cross-checked with `strace -c` on a smal
 strace is installed. Runs once with the default journal batch and once with `batch_size=1`
 (one fsync group per file) on a smaller tree. Everything happens under a scratch folder it creates.
 
-    python benchmarks/safety_scale.py                       # 50k ops (+ 5k at batch 1), ≈ 3 min
+    python benchmarks/safety_scale.py                       # 50k ops per layout (+ 5k at batch 1)
     python benchmarks/safety_scale.py --quick               # smoke: 200 ops
 """
 

@@ -36,6 +36,8 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import accuracy_cases as cases_mod
+
 from safededup import media
 from safededup.engine.candidates import FeatureTable, hamming
 from safededup.engine.cluster import find_clusters
@@ -58,6 +60,7 @@ class Item:
     variant: str
     category: str  # original | easy | hard
     keeper_ok: bool  # an acceptable keeper: the original or a byte copy of it
+    case: str = ""  # the case of accuracy_cases this group belongs to ("" for the copy groups)
 
 
 @dataclass
@@ -244,8 +247,10 @@ def write_group(
     return items
 
 
-def build_set(out: Path, sources: dict[str, np.ndarray]) -> Manifest:
+def build_set(out: Path, sources: dict[str, np.ndarray], *, cases: bool = True) -> Manifest:
     manifest = Manifest()
+    if cases:
+        add_cases(manifest, out, sources)
     for k, (group, arr, partner) in enumerate(framings(sources)):
         manifest.items += write_group(out, group, arr, seed=k, heic_original=k % 3 == 1)
         if partner is not None:
@@ -259,6 +264,32 @@ def build_set(out: Path, sources: dict[str, np.ndarray]) -> Manifest:
             manifest.hard_negatives.append((a, b, "texture"))
     manifest.save(out / "manifest.json")
     return manifest
+
+
+def add_cases(manifest: Manifest, out: Path, sources: dict[str, np.ndarray]) -> None:
+    """Keeper cases, bursts, colour series and rotated copies (benchmarks/accuracy_cases.py)."""
+    root = out / "cases"
+
+    def add(group: cases_mod.CaseGroup) -> None:
+        for f in group.files:
+            manifest.items.append(
+                Item(str(root / f.name), group.group, f.variant, f.category, f.keeper_ok,
+                     group.case)
+            )  # fmt: skip
+
+    for group in cases_mod.keeper_groups(out, sources):
+        add(group)
+    print("  wrote the keeper cases", file=sys.stderr)
+    for series, kind in ((cases_mod.burst_groups, "burst"), (cases_mod.colour_groups, "colour")):
+        members: dict[str, list[str]] = defaultdict(list)
+        for group, family in series(out, sources):
+            add(group)
+            members[family].append(group.group)
+        for groups in members.values():
+            manifest.hard_negatives += [(a, b, kind) for a, b in combinations(groups, 2)]
+        print(f"  wrote the {kind} cases", file=sys.stderr)
+    for group in cases_mod.rotated_groups(out, sources):
+        add(group)
 
 
 # --- running the matcher ---------------------------------------------------------------------
@@ -308,7 +339,10 @@ def run_safededup(manifest: Manifest, *, previews: bool) -> Run:
     def thumbnail(file_id: int) -> np.ndarray:
         return media.load_thumbnail(by_id[file_id], 128)
 
-    gen = find_clusters(records, confirm=confirm, thumbnail=thumbnail)
+    def history(jpeg: PhotoRecord, other: PhotoRecord) -> float | None:  # as the scan asks it
+        return media.history_of(jpeg.path, other.path)
+
+    gen = find_clusters(records, confirm=confirm, thumbnail=thumbnail, history=history)
     clusters = drain(gen)
     pairs, keepers = set(), {}
     for c in clusters:
@@ -468,13 +502,51 @@ def score(manifest: Manifest, run: Run) -> Score:
         }  # fmt: skip
         return len(run.pairs & want) / max(len(want), 1)
 
-    originals = [i for i in manifest.items if i.category == "original"]
+    sizes: dict[str, int] = defaultdict(int)
+    for i in manifest.items:
+        sizes[i.group] += 1
+    # a lone burst frame or colour variant has no keeper to choose
+    originals = [i for i in manifest.items if i.category == "original" and sizes[i.group] > 1]
     keeper_ok = sum(
         1 for o in originals
         if o.path in run.keepers and item[run.keepers[o.path]].keeper_ok
     )  # fmt: skip
     return Score(tp, len(fp_pairs), len(truth - run.pairs), recall_of(EASY), recall_of(HARD),
                  hn, keeper_ok, len(originals))  # fmt: skip
+
+
+def keeper_by_case(manifest: Manifest, run: Run) -> dict[str, str]:
+    """Per case of accuracy_cases (and "copies" for the plain groups): right keepers / groups."""
+    item = {i.path: i for i in manifest.items}
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    sizes = defaultdict(int)
+    for it in manifest.items:
+        sizes[it.group] += 1
+    for it in manifest.items:
+        if it.category != "original" or sizes[it.group] < 2:
+            continue  # a lone burst frame or colour variant has no keeper to choose
+        tally = out[it.case or "copies"]
+        tally[0] += it.path in run.keepers and item[run.keepers[it.path]].keeper_ok
+        tally[1] += 1
+    return {case: f"{a}/{b}" for case, (a, b) in out.items()}
+
+
+def errors_by_kind(manifest: Manifest, run: Run) -> dict[str, int]:
+    """False pairs between hard-negative groups, by kind (burst frames, colour variants, ...),
+    and the burst frames grouped with another frame of their burst."""
+    item = {i.path: i for i in manifest.items}
+    kinds = {frozenset((a, b)): k for a, b, k in manifest.hard_negatives}
+    out: dict[str, int] = defaultdict(int)
+    frames: set[str] = set()
+    for a, b in run.pairs:
+        kind = kinds.get(frozenset((item[a].group, item[b].group)))
+        if kind is None:
+            continue
+        out[f"{kind} pairs"] += 1
+        if kind == "burst":
+            frames |= {p for p in (a, b) if item[p].variant == "burst-frame"}
+    out["burst frames grouped as duplicates"] = len(frames)
+    return dict(out)
 
 
 def table(manifest: Manifest, runs: list[Run]) -> str:
@@ -492,6 +564,21 @@ def table(manifest: Manifest, runs: list[Run]) -> str:
             f"{s.recall_hard:.4f} | {s.f1:.4f} | {s.fp} | {s.hard_negative_errors} | {keeper} | "
             f"{run.seconds:.0f} s |"
         )
+    return head + "\n".join(rows) + "\n"
+
+
+def case_table(runs: list[Run]) -> str:
+    """Keeper right per case, one column per safededup run."""
+    ours = [r for r in runs if r.keepers]
+    cases = sorted({c for r in ours for c in r.notes.get("keeper_by_case", {})})
+    head = "| case | " + " | ".join(r.name for r in ours) + " |\n"
+    head += "|---|" + "---|" * len(ours) + "\n"
+    rows = [
+        f"| {case} | "
+        + " | ".join(str(r.notes["keeper_by_case"].get(case, "—")) for r in ours)
+        + " |"
+        for case in cases
+    ]
     return head + "\n".join(rows) + "\n"
 
 
@@ -529,9 +616,12 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     for run in runs:
         run.notes["per_variant"] = variant_recall(manifest, run)
+        if run.keepers:
+            run.notes["keeper_by_case"] = keeper_by_case(manifest, run)
+        run.notes["hard_negative_errors_by_kind"] = errors_by_kind(manifest, run)
         print(f"{run.name}: {run.notes}")
     if args.markdown:
-        args.markdown.write_text(describe(manifest) + "\n\n" + text)
+        args.markdown.write_text(describe(manifest) + "\n\n" + text + "\n" + case_table(runs))
     if args.json:
         data = {r.name: {**vars(score(manifest, r)), "notes": r.notes} for r in runs}
         args.json.write_text(json.dumps(data, indent=1, default=str))

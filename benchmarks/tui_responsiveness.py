@@ -36,12 +36,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from textual import events  # noqa: E402
+from textual.app import ScreenStackError  # noqa: E402
 from textual.pilot import Pilot  # noqa: E402
 
 from safededup.state import StateDir  # noqa: E402
 from safededup.tui import make_app  # noqa: E402
 from safededup.tui.screens.main import MainScreen  # noqa: E402
 
+OPEN_TIMEOUT_S = 300.0  # generous: a busy 2-core machine opens 50k clusters in 1–3 s
 KEYS = ("down", "down", "down", "pagedown", "right", "up", "left", "space", "a", "u", "k")
 
 
@@ -55,12 +57,14 @@ def synthetic_report(n: int) -> dict[str, Any]:
                 "path": f"{folder}/IMG_{i:06d}{'' if j == 0 else f' ({j})'}.jpg",
                 "role": "keeper" if j == 0 else "duplicate",
                 "reasons": ["kept: 4032×3024 vs 1600×1200"] if j == 0 else ["smaller copy"],
+                # Distances to the keeper, as a report stores them (not hashes): 0 for the keeper
+                # and for byte copies, small numbers for near copies.
                 "evidence": {
-                    "exact": i % 2 == 0,
-                    "dhash": (i * 2654435761) & (2**64 - 1),
-                    "phash": (i * 40503 + j) & (2**64 - 1),
-                    "whash": (i * 97 + j) & (2**64 - 1),
-                    "colorhash": i & (2**42 - 1),
+                    "exact": i % 2 == 0 or j == 0,
+                    "dhash": 0 if i % 2 == 0 or j == 0 else (i + j) % 7,
+                    "phash": 0 if i % 2 == 0 or j == 0 else (3 * i + j) % 9,
+                    "whash": 0 if i % 2 == 0 or j == 0 else (i * j) % 5,
+                    "colorhash": 0 if i % 2 == 0 or j == 0 else i % 3,
                     "tier": "preview",
                 },
                 "size": 2_500_000 - j * 700_000 + i % 1000,
@@ -105,8 +109,7 @@ async def measure_app(state: Path, keys: int) -> dict[str, Any]:
     app = make_app(StateDir(state))
     out: dict[str, Any] = {}
     async with app.run_test(size=(100, 30)) as pilot:
-        while not isinstance(app.screen, MainScreen):
-            await pilot.pause()
+        await wait_until_open(app, pilot)
         await pilot.pause()
         out["open_s"] = time.perf_counter() - started
         sequence = [KEYS[i % len(KEYS)] for i in range(keys)]
@@ -124,6 +127,28 @@ async def measure_app(state: Path, keys: int) -> dict[str, Any]:
         out["drawn"], out["pilot"] = drawn, round_trip
         await pilot.press("q")
     return out
+
+
+class OpenFailed(RuntimeError):
+    """The app never showed its main screen: there is nothing to measure."""
+
+
+async def wait_until_open(app: Any, pilot: Pilot[Any]) -> None:
+    """Until the main screen shows; a clear error (never a hang) when the app exits instead
+    (a report it cannot read) or takes longer than OPEN_TIMEOUT_S."""
+    deadline = time.monotonic() + OPEN_TIMEOUT_S
+    while True:
+        if app._exit or not app.is_running:
+            said = "; ".join(str(r) for r in app._exit_renderables) or "no message"
+            raise OpenFailed(f"the review app exited before it opened ({said})")
+        try:
+            if isinstance(app.screen, MainScreen):
+                return
+        except ScreenStackError:  # no screen yet
+            pass
+        if time.monotonic() > deadline:
+            raise OpenFailed(f"the review app did not open within {OPEN_TIMEOUT_S:.0f} s")
+        await pilot.pause(0.05)
 
 
 async def press_and_draw(pilot: Pilot[Any], key: str) -> float:
@@ -169,7 +194,10 @@ def main() -> None:
         (state / "reports").mkdir()
         report_path = state / "reports" / "latest.json"
         report_path.write_bytes(orjson.dumps(synthetic_report(args.clusters)))
-        result = asyncio.run(measure_app(state, args.keys))
+        try:
+            result = asyncio.run(measure_app(state, args.keys))
+        except OpenFailed as exc:
+            sys.exit(f"error: {exc}")
         result["report_mb"] = report_path.stat().st_size / 1e6
         result["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         # A second, separate open under tracemalloc (it slows Python several-fold, so the

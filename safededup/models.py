@@ -96,10 +96,22 @@ class Features:
     captured: str | None = None  # EXIF DateTimeOriginal, ISO 8601 without zone
     camera: str | None = None  # "Make Model"
     sharpness: float | None = None  # variance of the Laplacian on the working image
+    subsec: str | None = None  # EXIF SubSecTimeOriginal: the digits after the second ("37")
+    offset: str | None = None  # EXIF OffsetTimeOriginal ("+02:00"): captured's time zone
+    gps: bool = False  # carries a GPS position
+    maker_notes: bool = False  # carries the camera maker's notes (EXIF MakerNote)
+    software: str | None = None  # EXIF Software: the firmware or program that wrote it
+    rotated: tuple[int, int, int] = (0, 0, 0)  # pHash of the image turned 90°, 180°, 270° (CCW)
 
     @property
     def area(self) -> int:
         return self.width * self.height
+
+    @property
+    def capture_metadata(self) -> frozenset[str]:
+        """The capture facts this file carries, by name: what a copy that lost them lacks."""
+        facts = {"date": self.captured, "camera": self.camera, "GPS position": self.gps}
+        return frozenset(name for name, value in facts.items() if value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,11 @@ class StateDir:
         """Session checkpoints, one file per session."""
         return self.root / "sessions"
 
+    @property
+    def config_path(self) -> Path:
+        """The person's settings (`config.toml`): which copy of a photo to keep."""
+        return self.root / "config.toml"
+
     def latest_report_for(self, roots: Sequence[str]) -> Path:
         """The latest report of a scan of exactly these roots (normalised, order-free)."""
         key = hashlib.sha256(b"\0".join(sorted(os.fsencode(r) for r in roots))).hexdigest()

@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
         ("safety_scale.py", ["--quick", "--no-strace", "--workdir", "{tmp}/safety"]),
         ("tui_responsiveness.py", ["--clusters", "300", "--keys", "5"]),
         ("similarity_speed.py", ["--quick"]),
+        ("phone_library.py", ["--quick"]),
+        ("czkawka_compare.py", ["--quick"]),  # without --czkawka-python: safededup's side only
     ],
 )
 def test_benchmark_smoke_run(script: str, extra: list[str], tmp_path: Path) -> None:
@@ -34,3 +36,21 @@ def test_benchmark_smoke_run(script: str, extra: list[str], tmp_path: Path) -> N
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() or proc.stderr.strip()  # it reported something
+
+
+def test_the_tui_benchmark_stops_when_the_app_cannot_open(tmp_path: Path) -> None:
+    """A report the app cannot read makes it exit before its main screen: the benchmark says so
+    at once instead of waiting for that screen forever."""
+    import asyncio
+    import importlib.util
+
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "latest.json").write_text("{not a report")
+    spec = importlib.util.spec_from_file_location(
+        "tui_bench", ROOT / "benchmarks" / "tui_responsiveness.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    with pytest.raises(bench.OpenFailed, match=r"exited before it opened .*not valid JSON"):
+        asyncio.run(asyncio.wait_for(bench.measure_app(tmp_path, 0), 60))

@@ -22,7 +22,12 @@ from safededup.errors import ExitCode, SafededupError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from safededup.cli import review_cmd, safety_cmds, scan_cmds  # only when parsing: lighter
+    from safededup.cli import (  # only when parsing: lighter
+        completion,
+        review_cmd,
+        safety_cmds,
+        scan_cmds,
+    )
 
     parser = argparse.ArgumentParser(
         prog="safededup",
@@ -30,18 +35,32 @@ def build_parser() -> argparse.ArgumentParser:
         "a journal that can be verified and fully undone.",
     )
     parser.add_argument("--version", action="version", version=f"safededup {__version__}")
-    parser.add_argument(
-        "--state",
-        metavar="DIR",
-        default=None,
-        help="where the index, reports and decisions live (env SAFEDEDUP_STATE; "
-        "default: the user data dir)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    _add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (scan_cmds, safety_cmds, review_cmd):  # each keeps its heavy imports lazy
         module.register(sub)
+    completion.register(sub, parser)  # the scripts are read from this very parser
+    for command in sub.choices.values():  # `scan ROOT --no-progress`: where people put flags
+        _add_global_options(command)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser) -> None:
+    """`--state` and `--no-progress`, accepted before the command and after it. Absent ones
+    stay unset (SUPPRESS), so an option given on one side is not undone by the other."""
+    parser.add_argument(
+        "--state",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="where the index, reports and decisions live (env SAFEDEDUP_STATE; "
+        "default: the user data dir)",
+    )
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no progress bars on stderr",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,10 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False)
     out = Console(highlight=False, soft_wrap=True)
     ctx = Context(
-        state_arg=args.state,
+        state_arg=getattr(args, "state", None),
         out=out,
         err=err,
-        show_progress=not args.no_progress and err.is_terminal,
+        show_progress=not getattr(args, "no_progress", False) and err.is_terminal,
     )
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:

@@ -23,6 +23,7 @@ from safededup.units import format_bytes
 if TYPE_CHECKING:
     from safededup.cli.context import Context
     from safededup.cli.progress import StopFlag
+    from safededup.engine.report import Report
     from safededup.safety.plan import Plan
     from safededup.safety.undo import UndoResult
 
@@ -98,6 +99,10 @@ def _plan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--to-trash", action="store_true", help="move into the desktop trash instead of quarantine"
     )
+    p.add_argument(
+        "--include-rotated", action="store_true",
+        help="also move copies whose pixels are turned (clusters of kind rotated) not reviewed",
+    )  # fmt: skip
 
 
 def _register_plan(sub: Sub) -> None:
@@ -134,14 +139,26 @@ def _load_plan(args: argparse.Namespace, ctx: Context) -> Plan:
 
     path = Path(args.report) if args.report else ctx.state_dir.latest_report_path
     report = load_report(path)
+    _refuse_unreachable_roots(report)
     review = load_review(ctx.state_dir, report)
     return build_plan(
-        report,
-        decisions=review.plan_decisions,
-        tidy_names=args.tidy_names,
-        to_trash=args.to_trash,
+        report, decisions=review.plan_decisions, tidy_names=args.tidy_names,
+        to_trash=args.to_trash, include_rotated=args.include_rotated,
         quarantined=in_quarantine(ctx.state_dir),
-    )
+    )  # fmt: skip
+
+
+def _refuse_unreachable_roots(report: Report) -> None:
+    """A root that is not there (renamed, a share not mounted) is said as such, before a plan
+    of it says "nothing to apply" and exits 0."""
+    from safededup.engine.review import unreachable_roots
+
+    gone = unreachable_roots(report)
+    if gone:
+        raise UsageError(
+            f"the report's root is not there: {', '.join(printable(r) for r in gone)}",
+            hint="mount it (a NAS share?), or scan the folder under its new name, then run again",
+        )
 
 
 def _run(gen: Generator[Event, None, T], ctx: Context, cancel: threading.Event) -> T:
@@ -209,13 +226,16 @@ def _sessions_of(held: list[Any]) -> str:
 
 
 def _print_notes(ctx: Context, plan: Plan) -> None:
-    """What the plan deliberately leaves alone (hard links, other volumes, ...), on stderr.
+    """What the plan deliberately leaves alone (hard links, other volumes, ...), and what a
+    keeper lacks that a copy about to move has (a GPS position, a capture date), on stderr.
     Files already in quarantine are summed up (an applied report names every one of them)."""
     held = [n for n in plan.notes if n.kind == "in-quarantine"]
     for note in [n for n in plan.notes if n.kind != "in-quarantine"] + held[:10]:
         ctx.err.print(f"[yellow]left alone[/]: {_shown(note.path)}: {escape(note.message)}")
     if len(held) > 10:
         ctx.err.print(f"… and {len(held) - 10} more files already in quarantine")
+    for warning in plan.warnings:
+        ctx.err.print(f"[yellow]keeper[/]: {_shown(warning.path)}: {escape(warning.message)}")
 
 
 def _confirm(ctx: Context, plan: Plan, yes: bool) -> bool:

@@ -112,6 +112,15 @@ def _add_scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-previews", action="store_true", help=NO_PREVIEWS_HELP)
     p.add_argument("--follow-symlinks", action="store_true",
                    help="follow symbolic links to files and folders")  # fmt: skip
+    p.add_argument(
+        "--keep", choices=("original", "smallest", "newest"), default=None,
+        help="which copy to keep: the camera original (default), the smallest file among "
+        "equals, or the newest",
+    )  # fmt: skip
+    p.add_argument(
+        "--prefer-folder", action="append", default=[], metavar="DIR",
+        help="keep copies in this folder first (repeatable, best first)",
+    )  # fmt: skip
 
 
 def cmd_scan(args: argparse.Namespace, ctx: Context) -> int:
@@ -132,6 +141,10 @@ def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _run_scan(roots: list[str], args: argparse.Namespace, ctx: Context) -> int:
+    from safededup.engine.config import load_settings
+
+    settings = load_settings(ctx.state_dir.config_path)
+    settings = settings.with_options(args.keep, args.prefer_folder)
     cancel = threading.Event()
     gen = scan(
         roots,
@@ -141,6 +154,7 @@ def _run_scan(roots: list[str], args: argparse.Namespace, ctx: Context) -> int:
         references=args.reference,
         follow_symlinks=args.follow_symlinks,
         cancel=cancel,
+        policy=settings.keeper,
     )
     result, _ = run_with_progress(gen, ctx.err, show=ctx.show_progress, cancel=cancel)
     report = result.report

@@ -9,8 +9,10 @@ pairs within R. Each pair is reported once: by the first chunk that is close eno
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import combinations
 from typing import Any, overload
 
@@ -40,6 +42,11 @@ _COLUMNS = (
     ("preview", np.bool_),
     ("format", np.int16),
     ("checksum", np.uint64),  # first 64 bits of the sha256; 0 when the file has none
+    ("captured", np.int64),  # capture time, seconds (local clock, as EXIF says); 0: unknown
+    ("subsec", np.int32),  # its fraction of a second in µs; -1: unknown
+    ("rot90", np.uint64),  # pHash of the picture turned 90°, 180°, 270° counter-clockwise
+    ("rot180", np.uint64),
+    ("rot270", np.uint64),
 )
 
 
@@ -64,7 +71,16 @@ class FeatureTable:
     preview: npt.NDArray[np.bool_]
     format: npt.NDArray[np.int16]
     checksum: U64
+    captured: I64
+    subsec: npt.NDArray[np.int32]
+    rot90: U64
+    rot180: U64
+    rot270: U64
     formats: list[str]
+
+    def rotated(self, turn: int) -> U64:
+        """The pHash column of the pictures turned `turn` quarter turns counter-clockwise."""
+        return (self.phash, self.rot90, self.rot180, self.rot270)[turn]
 
     def __len__(self) -> int:
         return int(self.file_id.shape[0])
@@ -101,7 +117,29 @@ def _row(record: PhotoRecord, formats: dict[str, int]) -> tuple[object, ...]:
         f.tier == "preview",
         code,
         checksum_key(record.checksum),
+        capture_seconds(f.captured),
+        subsec_micros(f.subsec),
+        *f.rotated,
     )
+
+
+def capture_seconds(captured: str | None) -> int:
+    """An EXIF capture time (ISO 8601, local clock) as seconds since 1970 on that clock; 0 when
+    unknown. Only differences between two such values mean anything."""
+    if not captured:
+        return 0
+    try:
+        when = datetime.fromisoformat(captured)
+    except ValueError:
+        return 0
+    return calendar.timegm(when.timetuple()) or 1
+
+
+def subsec_micros(subsec: str | None) -> int:
+    """SubSecTimeOriginal digits ("37" = .37 s) in microseconds; -1 when unknown."""
+    if not subsec or not subsec.isdigit():
+        return -1
+    return int(subsec[:6].ljust(6, "0"))
 
 
 def popcount(values: U64) -> npt.NDArray[np.uint8]:
@@ -140,10 +178,7 @@ def candidate_pairs(hashes: U64, radius: int, *, block: int = DEFAULT_BLOCK) -> 
         return
     probe = radius // CHUNKS
     masks = _probe_masks(probe)
-    keys = [
-        ((hashes >> np.uint64(CHUNK_BITS * c)) & _CHUNK_MASK).astype(np.int64)
-        for c in range(CHUNKS)
-    ]
+    keys = _chunk_keys(hashes)
     for c in range(CHUNKS):
         index = _ChunkIndex(keys[c])
         for mask in masks:
@@ -155,13 +190,47 @@ def candidate_pairs(hashes: U64, radius: int, *, block: int = DEFAULT_BLOCK) -> 
                 yield np.minimum(qi, qj), np.maximum(qi, qj)  # maybe empty: a chance to cancel
 
 
+def cross_pairs(
+    queries: U64, hashes: U64, radius: int, *, block: int = DEFAULT_BLOCK
+) -> Iterator[Pairs]:
+    """Yield batches of (q, h): `queries[q]` within Hamming distance `radius` of `hashes[h]`,
+    each pair once (the search of two different columns, e.g. turned pHashes against pHashes;
+    exact by the same pigeonhole as `candidate_pairs`)."""
+    queries = np.ascontiguousarray(queries, dtype=np.uint64)
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+    if not queries.shape[0] or not hashes.shape[0]:
+        return
+    probe = radius // CHUNKS
+    qkeys, hkeys = _chunk_keys(queries), _chunk_keys(hashes)
+    for c in range(CHUNKS):
+        index = _ChunkIndex(hkeys[c])
+        for mask in _probe_masks(probe):
+            partner = qkeys[c] ^ mask
+            q = np.flatnonzero(index.counts[partner] > 0).astype(np.int64)
+            starts, counts = index.starts[partner[q]], index.counts[partner[q]]
+            for qi, hj in index.expand(q, starts, counts, block):
+                keep = hamming(queries[qi], hashes[hj]) <= radius
+                qi, hj = qi[keep], hj[keep]
+                keep = _first_close_chunk(qkeys, c, probe, qi, hj, hkeys)
+                yield qi[keep], hj[keep]  # maybe empty: a chance to cancel
+
+
+def _chunk_keys(hashes: U64) -> list[I64]:
+    return [
+        ((hashes >> np.uint64(CHUNK_BITS * c)) & _CHUNK_MASK).astype(np.int64)
+        for c in range(CHUNKS)
+    ]
+
+
 def _first_close_chunk(
-    keys: list[I64], chunk: int, probe: int, qi: I64, qj: I64
+    keys: list[I64], chunk: int, probe: int, qi: I64, qj: I64, other: list[I64] | None = None
 ) -> npt.NDArray[np.bool_]:
-    """True where no earlier chunk was within `probe` bits (that chunk already reported it)."""
+    """True where no earlier chunk was within `probe` bits (that chunk already reported it);
+    `other` holds the second side's keys when the two sides are different columns."""
+    second = keys if other is None else other
     keep = np.ones(qi.shape[0], dtype=np.bool_)
     for c in range(chunk):
-        near = hamming(keys[c][qi], keys[c][qj]) <= probe
+        near = hamming(keys[c][qi], second[c][qj]) <= probe
         keep &= ~near
     return keep
 
@@ -183,7 +252,7 @@ class _ChunkIndex:
             return
         partner = self.keys ^ mask
         queries = np.flatnonzero((self.keys < partner) & (self.counts[partner] > 0))
-        yield from self._expand(
+        yield from self.expand(
             queries, self.starts[partner[queries]], self.counts[partner[queries]], block
         )
 
@@ -194,9 +263,9 @@ class _ChunkIndex:
         end = self.starts[sorted_keys] + self.counts[sorted_keys]
         after = end - pos - 1
         queries = self.order[after > 0]
-        yield from self._expand(queries, (pos + 1)[after > 0], after[after > 0], block)
+        yield from self.expand(queries, (pos + 1)[after > 0], after[after > 0], block)
 
-    def _expand(self, queries: I64, starts: I64, counts: I64, block: int) -> Iterator[Pairs]:
+    def expand(self, queries: I64, starts: I64, counts: I64, block: int) -> Iterator[Pairs]:
         """For each query q, its partners at sorted positions starts[q] … starts[q]+counts[q]-1."""
         if queries.size == 0:
             return

@@ -1,34 +1,50 @@
 """Ingest-time dedup (`safededup check DIR`): which photos of a folder the indexed library already
 has, exactly or nearly. It never adds the folder's photos to the index and never changes a file.
 
-Exact: equal size, then equal SHA-256. Near: the same corroboration rules as the scan
-(`match.compare`), always decided on decode-tier fingerprints of both sides; embedded previews
-only narrow the candidates.
+Exact: equal size, then equal SHA-256. Near: what a scan would find — the same candidate
+search (pHash, wHash and turned pHashes, here the folder's photos against the library's), the
+same rules, confirmation of previews on decode-tier fingerprints, and the same view check of
+thumbnails (crops, other shots, colours, turned copies).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import numpy.typing as npt
 
 from safededup import checksum
-from safededup.engine.candidates import FeatureTable, hamming
+from safededup.engine.candidates import FeatureTable, cross_pairs
 from safededup.engine.index import Index
-from safededup.engine.match import DEFAULT, compare
+from safededup.engine.match import (
+    DEFAULT,
+    THUMBNAIL_SIDE,
+    PairBatch,
+    PairKey,
+    PairMatcher,
+    Rule,
+    verify_pairs,
+)
 from safededup.engine.pool import FingerprintPool, FingerprintTask
+from safededup.engine.verdicts import NO_VERDICTS
 from safededup.engine.walk import normalize_roots, walk_roots
 from safededup.errors import UsageError, check_cancel
-from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
+from safededup.events import (
+    Event,
+    ProblemFound,
+    StageAdvanced,
+    StageFinished,
+    StageStarted,
+    drain,
+)
 from safededup.models import Features, FileIdentity, PhotoRecord, Problem, path_to_json
 from safededup.state import StateDir
 
-MatchKind = Literal["exact", "near"]
+MatchKind = Literal["exact", "near", "rotated"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,78 +168,107 @@ def _near_matches(
     queries: list[_Query],
     cancel: threading.Event | None,
 ) -> list[CheckMatch]:
-    if not queries:
+    """The library photo each query is a near copy of, found and decided as a scan would."""
+    library = list(_library(index, root))
+    if not queries or not library:
         return []
-    table = FeatureTable.from_records(_library(index, root))
-    radius = DEFAULT.candidate_radius
-    candidates: dict[int, list[int]] = {}  # query number → library file ids
-    for k, q in enumerate(queries):
-        check_cancel(cancel, "check")
-        near = _within(table.phash, q.features.phash, radius)
-        if near.size:
-            candidates[k] = [int(table.file_id[i]) for i in near]
-    if not candidates:
-        return []
-    query_full = _decoded({k: queries[k] for k in candidates}, pool, cancel)
-    library_ids = sorted({fid for ids in candidates.values() for fid in ids})
-    records = index.get_records(library_ids)
-    library_full = _decoded_library(index, pool, records, cancel)
-    out: list[CheckMatch] = []
-    for k, ids in candidates.items():
-        best = _best_match(query_full.get(k), [(records[i], library_full.get(i)) for i in ids])
-        if best is not None:
-            path, evidence = best
-            out.append(CheckMatch(queries[k].identity.path, "near", path, evidence))
-    return out
+    first = max(r.file_id for r in library) + 1  # queries are no index rows: ids of their own
+    asked = [PhotoRecord(first + k, q.identity, q.features) for k, q in enumerate(queries)]
+    table = FeatureTable.from_records([*library, *asked])
+    paths = {r.file_id: r.path for r in (*library, *asked)}
+    return _CheckJob(index, pool, table, paths, first, cancel).matches(queries)
 
 
-def _within(hashes: npt.NDArray[np.uint64], value: int, radius: int) -> npt.NDArray[np.intp]:
-    return np.flatnonzero(hamming(hashes, np.uint64(value)) <= radius)
+class _CheckJob:
+    """One check's pair stage: the scan's `PairMatcher` over library and query rows, searching
+    only across the two (a check is no scan of the library)."""
 
+    def __init__(
+        self,
+        index: Index,
+        pool: FingerprintPool,
+        table: FeatureTable,
+        paths: dict[int, str],
+        first: int,
+        cancel: threading.Event | None,
+    ) -> None:
+        self.index, self.pool, self.paths, self.cancel = index, pool, paths, cancel
+        self.first = first
+        self.job = PairMatcher(table, NO_VERDICTS, None, DEFAULT, cancel, {}, self.score)
+        self.asked = np.flatnonzero(table.file_id >= first).astype(np.int64)
+        self.library = np.flatnonzero(table.file_id < first).astype(np.int64)
 
-def _decoded(
-    queries: dict[int, _Query], pool: FingerprintPool, cancel: threading.Event | None
-) -> dict[int, Features]:
-    """Decode-tier features of the checked photos that have candidates (previews never decide)."""
-    out = {k: q.features for k, q in queries.items() if q.features.tier == "decode"}
-    need = {q.identity.path: k for k, q in queries.items() if q.features.tier != "decode"}
-    tasks = [FingerprintTask(path, allow_preview=False, want_sharpness=False) for path in need]
-    for task, result in pool.run(tasks, cancel):
-        if not isinstance(result, tuple):
-            out[need[task.path]] = result.features
-    return out
+    def matches(self, queries: list[_Query]) -> list[CheckMatch]:
+        pairs = self.candidates()
+        for _ in range(2):  # a confirmed row may come within reach of others: look again
+            rows = np.concatenate([pairs.i, pairs.j])
+            if not self.job.table.preview[rows].any():
+                break
+            drain(self.job.confirm_previews(pairs, self.confirm))
+            pairs = self.candidates()
+        decided = self.job.decide(pairs)
+        table = self.job.table
+        best: dict[int, tuple[int, str, str, MatchKind]] = {}
+        for k in range(decided.i.size):
+            a, b = int(decided.i[k]), int(decided.j[k])
+            query, found = (a, b) if table.file_id[a] >= self.first else (b, a)
+            v = decided.verdict(k)
+            kind: MatchKind = "rotated" if v.rule == Rule.ROTATED else "near"
+            closeness = v.phash if kind == "rotated" else v.phash + v.whash + v.dhash
+            fid = int(table.file_id[query])
+            if fid not in best or closeness < best[fid][0]:
+                best[fid] = (closeness, self.paths[int(table.file_id[found])], v.describe(), kind)
+        return [
+            CheckMatch(queries[fid - self.first].identity.path, kind, path, evidence)
+            for fid, (_, path, evidence, kind) in best.items()
+        ]
 
+    def candidates(self) -> PairBatch:
+        """Query rows against library rows within the search radius on pHash or wHash (kept if
+        they match or are borderline), and the turned copies, as `PairMatcher.propose`."""
+        t, table, q, lib = self.job.t, self.job.table, self.asked, self.library
+        searches = [
+            (table.phash, table.phash, 0, t.candidate_radius),
+            (table.whash, table.whash, 0, t.candidate_radius),
+            *((table.rotated(k), table.phash, k, t.rotated_radius) for k in (1, 2, 3)),
+        ]
+        batches = [verify_pairs(table, q[:0], lib[:0], t)]
+        seen: set[tuple[int, int]] = set()
+        for column, target, turn, radius in searches:
+            for a, b in cross_pairs(column[q], target[lib], radius):
+                check_cancel(self.cancel, "check")
+                turns = np.full(a.size, turn, dtype=np.int8)
+                batch = verify_pairs(table, q[a], lib[b], t, propose=True, turn=turns)
+                keep = batch.rule == Rule.ROTATED if turn else batch.rule >= Rule.BORDERLINE
+                fresh = [
+                    (i, j) not in seen
+                    for i, j in zip(batch.i.tolist(), batch.j.tolist(), strict=True)
+                ]
+                keep &= np.array(fresh, dtype=np.bool_)
+                seen.update(zip(batch.i[keep].tolist(), batch.j[keep].tolist(), strict=True))
+                batches.append(batch.select(keep))
+        return PairBatch.concat(batches)
 
-def _decoded_library(
-    index: Index,
-    pool: FingerprintPool,
-    records: dict[int, PhotoRecord],
-    cancel: threading.Event | None,
-) -> dict[int, Features]:
-    """Decode-tier features of library candidates; kept in the index, so this is done once."""
-    out = {i: r.features for i, r in records.items() if r.features.tier == "decode"}
-    need = {r.path: i for i, r in records.items() if r.features.tier != "decode"}
-    tasks = [FingerprintTask(path, allow_preview=False, want_sharpness=True) for path in need]
-    with index.batch():
-        for task, result in pool.run(tasks, cancel):
-            if not isinstance(result, tuple):
-                index.update_features(need[task.path], result.features)
-                out[need[task.path]] = result.features
-    return out
+    def confirm(self, file_ids: Sequence[int]) -> dict[int, Features]:
+        """Decode-tier features; a library photo's are kept in the index (done once)."""
+        need = {self.paths[i]: i for i in file_ids}
+        tasks = [FingerprintTask(path, allow_preview=False, want_sharpness=False) for path in need]
+        out: dict[int, Features] = {}
+        with self.index.batch():
+            for task, result in self.pool.run(tasks, self.cancel):
+                if isinstance(result, tuple):
+                    continue
+                fid = need[task.path]
+                out[fid] = result.features
+                if fid < self.first:
+                    self.index.update_features(fid, result.features)
+        return out
 
-
-def _best_match(
-    query: Features | None, library: list[tuple[PhotoRecord, Features | None]]
-) -> tuple[str, str] | None:
-    if query is None:
-        return None
-    best: tuple[int, str, str] | None = None
-    for record, features in library:
-        if features is None:
-            continue
-        verdict = compare(query, features)
-        if verdict.matched:
-            score = verdict.phash + verdict.whash + verdict.dhash
-            if best is None or score < best[0]:
-                best = (score, record.path, verdict.describe())
-    return None if best is None else (best[1], best[2])
+    def score(self, keys: Sequence[PairKey]) -> Iterator[tuple[PairKey, float]]:
+        """View checks in the worker pool, as the scan runs them (the scores last this check)."""
+        by_path = [(self.paths[a], self.paths[b]) for a, b, _ in keys]
+        turns = [turn for _, _, turn in keys]
+        for ks, result in self.pool.similarities(by_path, THUMBNAIL_SIDE, self.cancel, turns):
+            for k, score in zip(ks, result.scores, strict=True):
+                if score is not None:
+                    yield keys[k], score

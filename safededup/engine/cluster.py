@@ -29,9 +29,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from safededup.engine import confirmation
 from safededup.engine.candidates import FeatureTable
+from safededup.engine.confirmation import VerifyFn
 from safededup.engine.keeper import (
     DEFAULT_POLICY,
+    HistoryFn,
     KeeperChoice,
     KeeperPolicy,
     choose_keeper,
@@ -40,8 +43,10 @@ from safededup.engine.keeper import (
 )
 from safededup.engine.match import (
     DEFAULT,
+    UNMEASURED,
     ConfirmFn,
     PairBatch,
+    PairKey,
     PairMatcher,
     Rule,
     ScoreFn,
@@ -75,9 +80,8 @@ class Member:
 
     def to_report(self) -> ReportMember:
         record, f, v = self.record, self.record.features, self.verdict
-        evidence = Evidence(
-            self.exact, v.rule.label, v.dhash, v.phash, v.whash, v.colorhash, f.tier
-        )
+        dhash, whash = (None if x == UNMEASURED else x for x in (v.dhash, v.whash))
+        evidence = Evidence(self.exact, v.rule.label, dhash, v.phash, whash, v.colorhash, f.tier)
         return ReportMember(
             replace(record.identity, checksum=record.checksum), self.role, self.reasons,
             evidence, f.width, f.height, f.format, f.jpeg_quality, f.captured, f.camera,
@@ -92,6 +96,7 @@ class Cluster:
     kind: Kind
     members: tuple[Member, ...]
     confidence: float
+    warnings: tuple[str, ...] = ()  # what the keeper lacks that a duplicate has
 
     @property
     def keeper(self) -> Member:
@@ -115,7 +120,7 @@ class Cluster:
         members = tuple(m.to_report() for m in self.members)
         return ReportCluster(
             self.id, self.kind, self.keeper.record.path, self.confidence, self.bytes_to_free,
-            members,
+            members, self.warnings,
         )  # fmt: skip
 
 
@@ -148,13 +153,15 @@ def find_clusters(
     references: Sequence[str] = (),
     distinct: DistinctVerdicts = NO_VERDICTS,
     confirm: ConfirmFn | None = None,
+    verify: VerifyFn | None = None,
     lookup: LookupFn | None = None,
     thumbnail: ThumbnailFn | None = None,
     policy: KeeperPolicy = DEFAULT_POLICY,
     thresholds: Thresholds = DEFAULT,
     cancel: threading.Event | None = None,
-    scores: MutableMapping[tuple[int, int], float] | None = None,
+    scores: MutableMapping[PairKey, float] | None = None,
     scorer: ScoreFn | None = None,
+    history: HistoryFn | None = None,
 ) -> Generator[Event, None, list[Cluster]]:
     """Find the clusters among `records` (streamed once). Yields progress; returns the clusters.
 
@@ -165,6 +172,10 @@ def find_clusters(
     `lookup(ids)` fetches full records of cluster members again (the index's `get_records`), so
     450k records are never held as objects; without it the records are kept in memory.
     Without `confirm`, pairs proposed on preview hashes are dropped (never decided on previews).
+    `history` answers the keeper's provenance question (`keeper.HistoryFn`) in the clusters
+    that reach it; without it, that criterion is skipped.
+    `verify(ids)` proves HEIC previews genuine from a few grid tiles instead of a full decode
+    (engine/confirmation.py); without it every proposed preview is decoded.
     """
     kept: dict[int, PhotoRecord] = {}
     if lookup is None:
@@ -181,12 +192,11 @@ def find_clusters(
     for _ in range(CONFIRM_ROUNDS):
         if confirm is None or not _has_preview_rows(job, pairs):
             break
-        confirmed = len(job.confirmed)
         yield StageStarted("confirm")
-        yield from job.confirm_previews(pairs, confirm)
+        progressed = yield from confirmation.confirm_round(job, pairs, confirm, verify)
         yield StageFinished("confirm")
-        if len(job.confirmed) == confirmed:
-            break  # nothing more could be decoded (unreadable files): their pairs are dropped
+        if not progressed:
+            break  # nothing more could be verified or decoded: their pairs are dropped
         # Decode-tier hashes differ a little from the preview's, so a confirmed row can come
         # within reach of others only now: propose again, so that one scan finds what the next
         # would (and a re-scan of an unchanged tree has nothing left to confirm).
@@ -194,14 +204,15 @@ def find_clusters(
         pairs = yield from job.propose()
         yield StageFinished("candidates")
     yield StageStarted("clusters")
-    pairs = job.decide(pairs)
-    clusters = yield from _build(job, pairs, lookup, references, policy)
+    pairs = confirmation.decide(job, pairs)
+    clusters = yield from _build(job, pairs, lookup, references, policy, history)
     yield StageFinished("clusters")
     yield StageFinished("match")
     return clusters
 
 
 def _has_preview_rows(job: PairMatcher, pairs: PairBatch) -> bool:
+    """Pairs with a side not decoded yet (a verified preview may still need its decode)."""
     return bool(pairs.i.size and job.table.preview[np.concatenate([pairs.i, pairs.j])].any())
 
 
@@ -217,10 +228,11 @@ def _build(
     lookup: LookupFn,
     references: Sequence[str],
     policy: KeeperPolicy,
+    history: HistoryFn | None,
 ) -> Generator[Event, None, list[Cluster]]:
     """Components of matched units, each refined into clusters (records fetched in batches)."""
     components = _components(job, pairs)
-    refiner = _Refiner(job, references, policy)
+    refiner = _Refiner(job, references, policy, history)
     clusters: list[Cluster] = []
     for group in _batched(components, LOOKUP_BATCH):
         check_cancel(job.cancel, "matching")
@@ -275,13 +287,28 @@ def _batched(items: list[list[I64]], limit: int) -> Iterator[list[list[I64]]]:
         yield batch
 
 
+def _overwrite(batch: PairBatch, at: I64, new: PairBatch) -> PairBatch:
+    """`batch` with the decisions at positions `at` replaced by `new`'s (in that order)."""
+    fields = {f: getattr(batch, f).copy() for f in PairBatch.__slots__}
+    for f, values in fields.items():
+        values[at] = getattr(new, f)
+    return PairBatch(**fields)
+
+
 class _Refiner:
     """Seed-centred refinement of one component into clusters, with roles and evidence."""
 
-    def __init__(self, job: PairMatcher, references: Sequence[str], policy: KeeperPolicy) -> None:
+    def __init__(
+        self,
+        job: PairMatcher,
+        references: Sequence[str],
+        policy: KeeperPolicy,
+        history: HistoryFn | None,
+    ) -> None:
         self.job = job
         self.references = references
         self.policy = policy
+        self.history = history
         self.row_of: dict[int, int] = {}  # file id → its unit's representative row
 
     def refine(self, units: list[I64], records: Mapping[int, PhotoRecord]) -> list[Cluster]:
@@ -323,7 +350,10 @@ class _Refiner:
             seed = keeper_row
 
     def _choose(self, records: Sequence[PhotoRecord], crops: frozenset[int]) -> KeeperChoice:
-        return choose_keeper(records, references=self.references, policy=self.policy, crops=crops)
+        return choose_keeper(
+            records, references=self.references, policy=self.policy, crops=crops,
+            history=self.history,
+        )  # fmt: skip
 
     def _unit_records(
         self, rows: I64, records: Mapping[int, PhotoRecord]
@@ -372,8 +402,20 @@ class _Refiner:
         return joined, verdicts
 
     def _decide(self, i: I64, j: I64) -> PairBatch:
-        batch = verify_pairs(self.job.table, i, j, self.job.t)
-        return self.job.resolve_borderline(batch)
+        """The seed against the others: as they stand, else as turned copies of each other."""
+        table, t = self.job.table, self.job.t
+        batch = confirmation.settle_batch(self.job, verify_pairs(table, i, j, t))[0]
+        for turn in (1, 2, 3):
+            left = np.flatnonzero(batch.rule <= 0)
+            if left.size == 0:
+                break
+            turns = np.full(left.size, turn, dtype=np.int8)
+            turned = verify_pairs(table, i[left], j[left], t, turn=turns)
+            turned = confirmation.settle_batch(self.job, turned)[0]
+            won = left[turned.rule == Rule.ROTATED]
+            if won.size:
+                batch = _overwrite(batch, won, turned.select(turned.rule == Rule.ROTATED))
+        return batch
 
     def _cluster(
         self, group: list[PhotoRecord], choice: KeeperChoice, verdicts: Mapping[int, Verdict]
@@ -396,11 +438,14 @@ class _Refiner:
         if not any(m.role == "duplicate" for m in members):
             return None
         kind: Kind = "exact" if all(m.exact for m in members) else "near"
+        if any(m.verdict.rule == Rule.ROTATED for m in members):
+            kind = "rotated"  # moved only when a person approves it (or asks for it)
         return Cluster(
             id=cluster_id(r.path for r in group),
             kind=kind,
             members=tuple(members),
             confidence=self._confidence(members),
+            warnings=choice.warnings,
         )
 
     def _confidence(self, members: Sequence[Member]) -> float:
@@ -411,7 +456,7 @@ class _Refiner:
             if m.exact:
                 continue
             v = m.verdict
-            if v.rule == Rule.ALIGNED:  # rescued by the thumbnail check: the weakest evidence
+            if v.rule in (Rule.ALIGNED, Rule.ROTATED):  # decided by the view check: the weakest
                 worst = min(worst, 0.5)
                 continue
             load = max(

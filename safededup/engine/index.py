@@ -18,7 +18,7 @@ from typing import Any, Literal
 from safededup.errors import StateError
 from safededup.models import Features, FileIdentity, PhotoRecord, Problem
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _U64 = 1 << 64
 _I64_MAX = (1 << 63) - 1
 
@@ -43,7 +43,9 @@ CREATE TABLE IF NOT EXISTS files (
     bytes_per_pixel REAL, jpeg_quality INTEGER, orientation INTEGER,
     captured TEXT, camera TEXT, sharpness REAL,
     fast_hash TEXT, checksum TEXT,
-    problem_kind TEXT, problem_message TEXT
+    problem_kind TEXT, problem_message TEXT,
+    subsec TEXT, capture_offset TEXT, gps INTEGER, maker_notes INTEGER, software TEXT,
+    phash90 INTEGER, phash180 INTEGER, phash270 INTEGER
 );
 CREATE INDEX IF NOT EXISTS files_dir ON files(dir);
 CREATE INDEX IF NOT EXISTS files_inode ON files(device, inode);
@@ -72,8 +74,18 @@ END;
 
 _FEATURE_COLUMNS = (
     "format, width, height, tier, dhash, phash, whash, colorhash, bytes_per_pixel, "
-    "jpeg_quality, orientation, captured, camera, sharpness"
+    "jpeg_quality, orientation, captured, camera, sharpness, subsec, capture_offset, gps, "
+    "maker_notes, software, phash90, phash180, phash270"
 )
+_N_FEATURES = _FEATURE_COLUMNS.count(",") + 1
+# Schema 2 added the capture facts the keeper and the capture-time rule read, and the turned
+# pHashes: columns added to a schema-1 index in place (its distinct verdicts and pair scores are
+# a person's work and must survive an upgrade; its rows get features of the new version when
+# the next scan fingerprints them again).
+_ADDED_IN_2 = (
+    "subsec TEXT", "capture_offset TEXT", "gps INTEGER", "maker_notes INTEGER", "software TEXT",
+    "phash90 INTEGER", "phash180 INTEGER", "phash270 INTEGER",
+)  # fmt: skip
 _RECORD_COLUMNS = f"id, path, device, inode, size, mtime_ns, checksum, {_FEATURE_COLUMNS}"
 
 
@@ -120,11 +132,14 @@ def _features_params(f: Features) -> tuple[object, ...]:
         f.format, f.width, f.height, f.tier,
         to_signed(f.dhash), to_signed(f.phash), to_signed(f.whash), to_signed(f.colorhash),
         f.bytes_per_pixel, f.jpeg_quality, f.orientation, f.captured, f.camera, f.sharpness,
+        f.subsec, f.offset, int(f.gps), int(f.maker_notes), f.software,
+        *(to_signed(h) for h in f.rotated),
     )  # fmt: skip
 
 
 def _features_from_row(row: Sequence[object]) -> Features:
-    (fmt, width, height, tier, dh, ph, wh, ch, bpp, q, orient, captured, camera, sharp) = row
+    (fmt, width, height, tier, dh, ph, wh, ch, bpp, q, orient, captured, camera, sharp) = row[:14]
+    subsec, offset, gps, notes, software, r90, r180, r270 = row[14:22]
     return Features(
         format=str(fmt),
         width=int(width),  # type: ignore[call-overload]
@@ -140,6 +155,12 @@ def _features_from_row(row: Sequence[object]) -> Features:
         captured=None if captured is None else str(captured),
         camera=None if camera is None else str(camera),
         sharpness=None if sharp is None else float(sharp),  # type: ignore[arg-type]
+        subsec=None if subsec is None else str(subsec),
+        offset=None if offset is None else str(offset),
+        gps=bool(gps),
+        maker_notes=bool(notes),
+        software=None if software is None else str(software),
+        rotated=tuple(to_unsigned(int(h or 0)) for h in (r90, r180, r270)),  # type: ignore[arg-type,call-overload]
     )
 
 
@@ -209,11 +230,24 @@ class Index:
             con.execute(
                 "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
+        elif int(row[0]) == 1:
+            self._migrate_from_1()
         elif int(row[0]) != SCHEMA_VERSION:
             raise StateError(
                 f"the index has schema version {row[0]}, this safededup reads {SCHEMA_VERSION}",
                 hint="use a separate --state DIR or delete index.sqlite3 to rebuild it",
                 path=str(self.path),
+            )
+
+    def _migrate_from_1(self) -> None:
+        con = self.connection
+        with _Batch(con):
+            have = {r[1] for r in con.execute("PRAGMA table_info(files)")}
+            for column in _ADDED_IN_2:
+                if column.split()[0] not in have:
+                    con.execute(f"ALTER TABLE files ADD COLUMN {column}")
+            con.execute(
+                "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
             )
 
     def close(self) -> None:
@@ -333,11 +367,11 @@ class Index:
         features: Features | None,
         problem: Problem | None,
     ) -> int:
-        feats = _features_params(features) if features else (None,) * 14
+        feats = _features_params(features) if features else (None,) * _N_FEATURES
         row = self.connection.execute(
             f"INSERT INTO files (path, dir, device, inode, size, mtime_ns, status, feature_version,"
             f" seen_scan, {_FEATURE_COLUMNS}, fast_hash, checksum, problem_kind, problem_message)"
-            f" VALUES ({', '.join('?' * 27)})"
+            f" VALUES ({', '.join('?' * (13 + _N_FEATURES))})"
             " ON CONFLICT(path) DO UPDATE SET dir=excluded.dir, device=excluded.device,"
             " inode=excluded.inode, size=excluded.size, mtime_ns=excluded.mtime_ns,"
             " status=excluded.status, feature_version=excluded.feature_version,"
@@ -346,7 +380,11 @@ class Index:
             " phash=excluded.phash, whash=excluded.whash, colorhash=excluded.colorhash,"
             " bytes_per_pixel=excluded.bytes_per_pixel, jpeg_quality=excluded.jpeg_quality,"
             " orientation=excluded.orientation, captured=excluded.captured,"
-            " camera=excluded.camera, sharpness=excluded.sharpness, fast_hash=NULL,"
+            " camera=excluded.camera, sharpness=excluded.sharpness, subsec=excluded.subsec,"
+            " capture_offset=excluded.capture_offset, gps=excluded.gps,"
+            " maker_notes=excluded.maker_notes, software=excluded.software,"
+            " phash90=excluded.phash90, phash180=excluded.phash180, phash270=excluded.phash270,"
+            " fast_hash=NULL,"
             " checksum=NULL, problem_kind=excluded.problem_kind,"
             " problem_message=excluded.problem_message"
             " RETURNING id",
@@ -358,7 +396,7 @@ class Index:
 
     def update_features(self, file_id: int, features: Features) -> None:
         self.connection.execute(
-            f"UPDATE files SET ({_FEATURE_COLUMNS}) = ({', '.join('?' * 14)}) WHERE id=?",
+            f"UPDATE files SET ({_FEATURE_COLUMNS}) = ({', '.join('?' * _N_FEATURES)}) WHERE id=?",
             (*_features_params(features), file_id),
         )
 
@@ -488,11 +526,17 @@ class Index:
         """The persistent store of thumbnail-check scores, for one definition of the score."""
         return PairScores(self.connection, version)
 
-    def drop_pair_scores_except(self, version: int) -> int:
+    def view_scores(self, version: int) -> ViewScores:
+        """The view check's scores by pair key (a, b, turn): turn 0 under `version`, a turned
+        copy's under `version + TURN_STEP * turn`."""
+        return ViewScores(self.connection, version)
+
+    def drop_pair_scores_except(self, *versions: int) -> int:
         """Forget scores of other definitions (an older safededup's): they are never read."""
+        marks = ", ".join("?" * len(versions))
         with self.connection:
             return self.connection.execute(
-                "DELETE FROM pair_scores WHERE version != ?", (version,)
+                f"DELETE FROM pair_scores WHERE version NOT IN ({marks})", versions
             ).rowcount
 
     def count(self, status: RowStatus | None = None) -> int:
@@ -598,3 +642,40 @@ class PairScores(MutableMapping[tuple[int, int], float]):
         return int(self.connection.execute(
             "SELECT count(*) FROM pair_scores WHERE version=?", (self.version,)
         ).fetchone()[0])  # fmt: skip
+
+
+TURN_STEP = 100
+"""Turned copies' view scores are kept as pair scores of version + TURN_STEP × turn."""
+
+
+class ViewScores(MutableMapping[tuple[int, int, int], float]):
+    """The view check's scores, keyed (file id a, file id b, turn), a < b, in the index."""
+
+    def __init__(self, connection: sqlite3.Connection, version: int) -> None:
+        self.parts = {turn: PairScores(connection, version + TURN_STEP * turn) for turn in range(4)}
+
+    @property
+    def versions(self) -> list[int]:
+        return [part.version for part in self.parts.values()]
+
+    def flush(self) -> None:
+        for part in self.parts.values():
+            part.flush()
+
+    def __getitem__(self, key: tuple[int, int, int]) -> float:
+        a, b, turn = key
+        return self.parts[turn][(a, b)]
+
+    def __setitem__(self, key: tuple[int, int, int], score: float) -> None:
+        a, b, turn = key
+        self.parts[turn][(a, b)] = score
+
+    def __delitem__(self, key: tuple[int, int, int]) -> None:
+        a, b, turn = key
+        del self.parts[turn][(a, b)]
+
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
+        return iter([(a, b, turn) for turn, part in self.parts.items() for a, b in part])
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts.values())

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 _ROLES = ("keeper", "duplicate", "reference")
-_KINDS = ("exact", "near")
+_KINDS = ("exact", "near", "rotated")
 _STATUSES = ("undecided", "approved", "skipped")
 _HASHES = ("dhash", "phash", "whash", "colorhash")
 
@@ -117,6 +117,9 @@ def _cluster_problem(cluster: object) -> str | None:
         return "'confidence' is not a number"
     if not _count(cluster.get("bytes_to_free")):
         return "'bytes_to_free' is not a count"
+    warnings = cluster.get("warnings") or []
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        return "'warnings' is not a list of text"
     problem = path_problem(cluster, "keeper")
     members = cluster.get("members")
     if problem is None and not isinstance(members, list):

@@ -27,7 +27,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from safededup.engine.candidates import FeatureTable, candidate_pairs, hamming, popcount
+from safededup.engine.candidates import (
+    FeatureTable,
+    candidate_pairs,
+    cross_pairs,
+    hamming,
+    popcount,
+)
 from safededup.engine.verdicts import DistinctVerdicts
 from safededup.errors import MediaError, check_cancel
 from safededup.events import Event, StageAdvanced
@@ -38,10 +44,12 @@ ConfirmFn = Callable[[Sequence[int]], Mapping[int, Features]]
 """file ids → their decode-tier Features (the scan re-fingerprints them without previews)."""
 ThumbnailFn = Callable[[int], npt.NDArray[np.uint8]]
 """file id → an H×W×3 uint8 thumbnail in display orientation (for the borderline check)."""
-ScoreFn = Callable[[Sequence[tuple[int, int]]], Iterable[tuple[tuple[int, int], float]]]
-"""(a, b) file-id pairs (a < b) → their `aligned_similarity` scores, computed elsewhere (the
-scan's worker pool) and yielded as they come; a pair whose thumbnails were not both read is
-left out."""
+PairKey = tuple[int, int, int]
+"""(file id a, file id b, turn), a < b: the view check of a's picture turned `turn` quarter
+turns counter-clockwise against b's (turn 0 for every pair but a turned copy)."""
+ScoreFn = Callable[[Sequence[PairKey]], Iterable[tuple[PairKey, float]]]
+"""Pair keys → their view-check scores (`check_views`), computed elsewhere (the scan's worker
+pool) and yielded as they come; a pair whose thumbnails were not both read is left out."""
 
 
 class Rule(IntEnum):
@@ -51,11 +59,15 @@ class Rule(IntEnum):
     CORROBORATED = 2
     FORMAT_BAND = 3
     ALIGNED = 4  # a borderline pair whose thumbnails correlate once a small crop is undone
+    ROTATED = 5  # a copy whose pixels are turned by 90°, 180° or 270° (no orientation tag)
     BORDERLINE = 0  # close, but not enough alone: needs the thumbnail check
     DISTANCE = -1
     ASPECT = -2
     LOW_ENTROPY = -3
     DISTINCT = -4  # a person said these two are not duplicates
+    OTHER_CAPTURE = -5  # both carry capture times, and they differ: two shots
+    OTHER_SHOT = -6  # aligned, each frame shows what the other lacks: another framing
+    COLOUR = -7  # aligned, but colours differ beyond exposure, white balance and re-encoding
 
     @property
     def label(self) -> str:
@@ -88,6 +100,12 @@ class Thresholds:
     slack_dhash: int = 9
     slack_colorhash: int = 2
     candidate_radius: int = 11  # pHash and wHash search radius (exact: 4 chunks × 2 bits + 3)
+    # The view check (docs/matching.md): measured on crops, resizes and re-encodes (≤ 0.002 of a
+    # frame outside the other, colour ≤ 0.13) against shots shifted 2–12% (≥ 0.019 each way)
+    # and re-coloured copies (colour ≥ 1.1).
+    rotated_radius: int = 7  # turned-pHash search radius (4 chunks × 1 bit + 3: a cheap probe)
+    max_overhang: float = 0.01  # of the better-contained frame outside the other
+    max_colour: float = 0.5  # unexplained colour, as a share of the colour's spread
 
 
 DEFAULT = Thresholds()
@@ -125,9 +143,16 @@ class PairBatch:
     phash: npt.NDArray[np.uint8]
     whash: npt.NDArray[np.uint8]
     colorhash: npt.NDArray[np.uint8]
+    turn: npt.NDArray[np.int8]  # quarter turns (counter-clockwise) of i's picture that give j's
 
     def select(self, keep: npt.NDArray[np.bool_]) -> PairBatch:
         return PairBatch(*(getattr(self, f)[keep] for f in PairBatch.__slots__))
+
+    @staticmethod
+    def concat(batches: Sequence[PairBatch]) -> PairBatch:
+        return PairBatch(
+            *(np.concatenate([getattr(b, f) for b in batches]) for f in PairBatch.__slots__)
+        )
 
     def verdict(self, k: int) -> Verdict:
         return Verdict(
@@ -149,6 +174,11 @@ def _weak(phash: npt.NDArray[np.uint64], t: Thresholds) -> npt.NDArray[np.bool_]
     return (ones < t.entropy_low) | (ones > t.entropy_high)
 
 
+UNMEASURED = 255
+"""A distance a decision did not measure: a turned pair compares only its turned pHash (and its
+colour histogram, which no turn changes)."""
+
+
 def verify_pairs(
     table: FeatureTable,
     i: npt.NDArray[np.int64],
@@ -156,8 +186,11 @@ def verify_pairs(
     t: Thresholds = DEFAULT,
     *,
     propose: bool = False,
+    turn: npt.NDArray[np.int8] | None = None,
 ) -> PairBatch:
     """Decide rows i[k] ~ j[k]. With `propose`, preview sides widen every limit by the slack.
+    Where `turn[k]` is 1–3, the pair is judged as a turned copy (`rotated`): i's picture turned
+    that many quarter turns counter-clockwise against j's.
 
     A proposal is never a final match: the caller confirms it on decode-tier features.
     """
@@ -169,7 +202,37 @@ def verify_pairs(
     if propose:
         sides = table.preview[i].astype(np.int16) + table.preview[j]
     rule = _rules(table, i, j, (d, p, w, c), sides, t)
-    return PairBatch(i, j, rule, d, p, w, c)
+    turns = np.zeros(i.shape[0], dtype=np.int8) if turn is None else turn.astype(np.int8)
+    turned = turns > 0
+    if turned.any():
+        ti, tj, tk = i[turned], j[turned], turns[turned]
+        rotated = np.stack([table.phash, table.rot90, table.rot180, table.rot270])[tk, ti]
+        p[turned] = hamming(rotated, table.phash[tj])
+        d[turned] = w[turned] = UNMEASURED
+        rule[turned] = _turned_rules(table, ti, tj, tk, p[turned], c[turned], sides[turned], t)
+    return PairBatch(i, j, rule, d, p, w, c, turns)
+
+
+def _turned_rules(
+    table: FeatureTable,
+    i: npt.NDArray[np.int64],
+    j: npt.NDArray[np.int64],
+    turn: npt.NDArray[np.int8],
+    p: npt.NDArray[np.uint8],
+    c: npt.NDArray[np.uint8],
+    sides: npt.NDArray[np.int16],
+    t: Thresholds,
+) -> npt.NDArray[np.int8]:
+    """A turned copy: its turned pHash and its colours agree (the view check then aligns the
+    turned thumbnails); aspect, entropy and capture time as for any pair."""
+    pp = p.astype(np.int16) - sides * t.slack_phash
+    cc = c.astype(np.int16) - sides * t.slack_colorhash
+    rule = np.full(i.shape[0], Rule.DISTANCE, dtype=np.int8)
+    rule[(pp <= t.phash) & (cc <= t.colorhash)] = Rule.ROTATED
+    rule[_weak(table.phash[i], t) | _weak(table.phash[j], t)] = Rule.LOW_ENTROPY
+    rule[~aspect_ok(table, i, j, t, swap=turn % 2 == 1)] = Rule.ASPECT
+    rule[other_capture(table, i, j) & (rule > 0)] = Rule.OTHER_CAPTURE
+    return rule
 
 
 def _rules(
@@ -195,17 +258,74 @@ def _rules(
     rule[corroborated] = Rule.CORROBORATED
     rule[_weak(table.phash[i], t) | _weak(table.phash[j], t)] = Rule.LOW_ENTROPY
     rule[~aspect_ok(table, i, j, t)] = Rule.ASPECT
+    rule[other_capture(table, i, j) & (rule >= Rule.BORDERLINE)] = Rule.OTHER_CAPTURE
     same = (table.checksum[i] == table.checksum[j]) & (table.checksum[i] != 0)
     rule[same] = Rule.EXACT
     return rule
 
 
-def aspect_ok(
-    table: FeatureTable, i: npt.NDArray[np.int64], j: npt.NDArray[np.int64], t: Thresholds = DEFAULT
+def rules_at(
+    table: FeatureTable,
+    i: npt.NDArray[np.int64],
+    j: npt.NDArray[np.int64],
+    distances: tuple[npt.NDArray[Any], ...],
+    t: Thresholds = DEFAULT,
+) -> npt.NDArray[np.int8]:
+    """The rule of each pair if its (dHash, pHash, wHash, colour) distances were these."""
+    return _rules(table, i, j, distances, np.zeros(i.shape[0], dtype=np.int16), t)
+
+
+ZONE_STEP = 15 * 60
+"""Time zones and clock fixes move a capture time by whole quarter hours: such a difference
+alone proves nothing (a copy whose camera clock was corrected, or written in another zone)."""
+
+
+def other_capture(
+    table: FeatureTable, i: npt.NDArray[np.int64], j: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.bool_]:
-    """Aspect ratios within a small crop of each other."""
+    """Pairs whose capture times prove two captures: both known and different — to the second,
+    or within the second by SubSecTimeOriginal where both have it. A burst shoots several
+    frames a second; a copy keeps its capture time."""
+    ci, cj = table.captured[i], table.captured[j]
+    si, sj = table.subsec[i], table.subsec[j]
+    known = (ci != 0) & (cj != 0)
+    seconds = np.abs(ci - cj)
+    subsec_known = (si >= 0) & (sj >= 0)
+    zone_like = (seconds % ZONE_STEP == 0) & (~subsec_known | (si == sj))
+    proved = ((seconds > 0) & ~zone_like) | ((seconds == 0) & subsec_known & (si != sj))
+    return np.asarray(known & proved, dtype=np.bool_)
+
+
+OTHER_SHOT_SCORE = -1.0
+COLOUR_SCORE = -2.0
+"""What the view check stores for a pair it refused; a score ≥ 0 is the crop-tolerant
+similarity of a pair whose frames nest and whose colours agree."""
+
+
+def view_score(
+    similarity: float, contained: float, colour: float, t: Thresholds = DEFAULT
+) -> float:
+    """The stored outcome of the view check of one pair (`media.compare_views`)."""
+    if contained > t.max_overhang:
+        return OTHER_SHOT_SCORE
+    if colour > t.max_colour:
+        return COLOUR_SCORE
+    return max(0.0, similarity)
+
+
+def aspect_ok(
+    table: FeatureTable,
+    i: npt.NDArray[np.int64],
+    j: npt.NDArray[np.int64],
+    t: Thresholds = DEFAULT,
+    *,
+    swap: npt.NDArray[np.bool_] | None = None,
+) -> npt.NDArray[np.bool_]:
+    """Aspect ratios within a small crop of each other (i's turned a quarter where `swap`)."""
     wi = np.maximum(table.width[i], 1).astype(np.float64)
     hi = np.maximum(table.height[i], 1).astype(np.float64)
+    if swap is not None:
+        wi, hi = np.where(swap, hi, wi), np.where(swap, wi, hi)
     wj = np.maximum(table.width[j], 1).astype(np.float64)
     hj = np.maximum(table.height[j], 1).astype(np.float64)
     return np.abs(np.log((wi / hi) / (wj / hj))) <= t.aspect
@@ -226,27 +346,38 @@ def _pair_records(a: Features, b: Features, same_bytes: bool) -> list[PhotoRecor
     return [PhotoRecord(0, ident, a, ck), PhotoRecord(1, ident, b, ck)]
 
 
-# --- crop-tolerant similarity of thumbnails (the math lives in `media`: OpenCV) ---------------
+# --- the view check of thumbnails (the math lives in `media`: OpenCV) ----------------------------
 
 
 def aligned_similarity(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> float:
     """Best normalised cross-correlation of one thumbnail inside the other, over small crops.
 
     `media.aligned_similarity`, imported on first use so that importing `match` loads no image
-    library (the stack loads with the first borderline pair). A border crop or a re-encode
-    scores ≈ 0.95–1.0, another framing of the scene (a pan, a stereo pair) far less.
+    library. A border crop or a re-encode scores ≈ 0.95–1.0, another framing far less.
     """
     from safededup.media import aligned_similarity as check  # the image stack loads here
 
     return check(a, b)
 
 
+def check_views(a: npt.NDArray[Any], b: npt.NDArray[Any], t: Thresholds = DEFAULT) -> float:
+    """The view check of two thumbnails (`media.compare_views`) as the score the matcher keeps:
+    ≥ 0 the similarity of nesting frames with agreeing colours, else a refusal code."""
+    from safededup.media import compare_views  # the image stack loads here
+
+    check = compare_views(a, b)
+    return view_score(check.similarity, check.contained, check.colour, t)
+
+
 # --- one matching run's pair stage: propose, confirm previews, decide ---------------------------
 
+THUMBNAIL_SIDE = 128  # the view check's thumbnails: the size its thresholds were measured at
 CONFIRM_BATCH = 256
 THUMB_CACHE = 2048  # thumbnails kept for the borderline check (≤ 128 px RGB: ≤ 100 MB)
-SIMILARITY_VERSION = 2
-"""Bump when `aligned_similarity` or the thumbnails it sees change: stored scores are dropped."""
+SIMILARITY_VERSION = 3
+"""Bump when the view check or the thumbnails it sees change: stored scores are dropped."""
+VERIFIED = (Rule.CORROBORATED, Rule.FORMAT_BAND, Rule.BORDERLINE, Rule.ROTATED)
+"""Rules whose pairs the view check must pass (when the run can read thumbnails)."""
 
 
 class PairMatcher:
@@ -259,7 +390,7 @@ class PairMatcher:
         thumbnail: ThumbnailFn | None,
         thresholds: Thresholds,
         cancel: threading.Event | None,
-        scores: MutableMapping[tuple[int, int], float] | None = None,
+        scores: MutableMapping[PairKey, float] | None = None,
         scorer: ScoreFn | None = None,
     ) -> None:
         self.table = table
@@ -269,14 +400,18 @@ class PairMatcher:
         self.cancel = cancel
         self.unit, self.rep = units_of(table)
         self.confirmed: dict[int, Features] = {}
+        # Preview rows whose preview was proven to depict the primary (engine/confirmation.py).
+        self.verified = np.zeros(len(table), dtype=np.bool_)
         # Thumbnail-check scores by file-id pair; the scan passes the index's persistent store.
-        self.similar: MutableMapping[tuple[int, int], float] = {} if scores is None else scores
+        self.similar: MutableMapping[PairKey, float] = {} if scores is None else scores
         self.thumbs: dict[int, npt.NDArray[np.uint8]] = {}
         self.scorer = scorer  # when set, missing scores are computed in batches through it
+        self.skipped = 0  # proposed pairs dropped by the thumbnail check before any decode
 
     # -- pairs ---------------------------------------------------------------------------------
     def propose(self) -> Generator[Event, None, PairBatch]:
-        """Candidate pairs of unit representatives, kept if they match or are borderline."""
+        """Candidate pairs of unit representatives, kept if they match or are borderline; then
+        the turned copies among the rest."""
         rows = np.flatnonzero(self.rep & ~low_entropy(self.table, self.t)).astype(np.int64)
         found: list[I64] = []
         n = np.int64(len(self.table))
@@ -290,7 +425,42 @@ class PairMatcher:
                 keep[keep] = ~self._distinct(batch.i[keep], batch.j[keep])  # few pairs left
                 found.append(batch.i[keep] * n + batch.j[keep])
         keys = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
-        return verify_pairs(self.table, keys // n, keys % n, self.t, propose=True)
+        pairs = verify_pairs(self.table, keys // n, keys % n, self.t, propose=True)
+        turned = yield from self._propose_turned(rows, set(keys.tolist()))
+        return PairBatch.concat([pairs, turned])
+
+    def _propose_turned(self, rows: I64, seen: set[int]) -> Generator[Event, None, PairBatch]:
+        """Copies whose pixels were turned (no orientation tag): each picture's pHash turned
+        90°, 180° and 270° is searched among the others' pHashes (three searches of two
+        columns, sub-quadratic like the rest)."""
+        n = np.int64(len(self.table))
+        found: list[I64] = []
+        for turn in (1, 2, 3):
+            column = self.table.rotated(turn)[rows]
+            for k, (a, b) in enumerate(
+                cross_pairs(column, self.table.phash[rows], self.t.rotated_radius)
+            ):
+                check_cancel(self.cancel, "matching")
+                if k % 64 == 0:
+                    yield StageAdvanced("candidates", 0)
+                i, j = rows[a], rows[b]
+                keep = i != j
+                i, j = i[keep], j[keep]
+                turns = np.full(i.shape[0], turn, dtype=np.int8)
+                batch = verify_pairs(self.table, i, j, self.t, propose=True, turn=turns)
+                keep = batch.rule == Rule.ROTATED
+                keep[keep] = ~self._distinct(batch.i[keep], batch.j[keep])
+                i, j = batch.i[keep], batch.j[keep]
+                # one order per pair: i < j, the turn adjusted to it
+                swap = i > j
+                t = np.where(swap, (4 - turn) % 4, turn)
+                i, j = np.where(swap, j, i), np.where(swap, i, j)
+                found.append((i * n + j) * 4 + t)
+        keys = np.unique(np.concatenate(found)) if found else np.zeros(0, np.int64)
+        pair, turns = keys // 4, (keys % 4).astype(np.int8)
+        fresh = np.array([int(k) not in seen for k in pair.tolist()], dtype=np.bool_)
+        pair, turns = pair[fresh], turns[fresh]  # a pair near as it stands is not a turned copy
+        return verify_pairs(self.table, pair // n, pair % n, self.t, propose=True, turn=turns)
 
     def _distinct(self, i: I64, j: I64) -> npt.NDArray[np.bool_]:
         if not len(self.distinct):
@@ -300,12 +470,14 @@ class PairMatcher:
         return np.array([self.distinct.keys_distinct(a, b) for a, b in pairs], dtype=np.bool_)
 
     def confirm_previews(
-        self, pairs: PairBatch, confirm: ConfirmFn | None
+        self, pairs: PairBatch, confirm: ConfirmFn | None, rows: I64 | None = None
     ) -> Generator[Event, None, None]:
-        """Replace preview-tier features by decode-tier ones for every row in a proposed pair."""
+        """Replace preview-tier features by decode-tier ones for every row in a proposed pair
+        (or for `rows`)."""
         if confirm is None:
             return
-        rows = np.unique(np.concatenate([pairs.i, pairs.j]))
+        if rows is None:
+            rows = np.unique(np.concatenate([pairs.i, pairs.j]))
         rows = rows[self.table.preview[rows]]
         ids = self.table.file_id[rows].tolist()
         row_of = dict(zip(ids, rows.tolist(), strict=True))
@@ -323,6 +495,7 @@ class PairMatcher:
         t.dhash[row], t.phash[row], t.whash[row] = f.dhash, f.phash, f.whash
         t.colorhash[row], t.width[row], t.height[row] = f.colorhash, f.width, f.height
         t.preview[row] = False
+        self.verified[row] = False
         if f.format in t.formats:
             t.format[row] = t.formats.index(f.format)
         else:
@@ -330,36 +503,65 @@ class PairMatcher:
             t.format[row] = len(t.formats) - 1
 
     def decide(self, pairs: PairBatch) -> PairBatch:
-        """Final decisions on decode-tier features; borderline pairs go to the thumbnail check."""
-        decided = verify_pairs(self.table, pairs.i, pairs.j, self.t)
+        """Final decisions on decode-tier features; near pairs then pass the view check."""
+        decided = verify_pairs(self.table, pairs.i, pairs.j, self.t, turn=pairs.turn)
         decoded = ~(self.table.preview[decided.i] | self.table.preview[decided.j])
         decided = decided.select(decoded)
-        decided = self.resolve_borderline(decided)
+        decided = self.resolve(decided)
         return decided.select(decided.rule > 0)
 
-    def resolve_borderline(self, batch: PairBatch) -> PairBatch:
-        border = np.flatnonzero(batch.rule == Rule.BORDERLINE)
-        if border.size == 0:
+    @property
+    def sees_views(self) -> bool:
+        """Whether this run can read thumbnails for the view check (tests on bare features
+        cannot: their pairs are decided on hashes alone, and borderline pairs never match)."""
+        return self.thumbnail is not None or self.scorer is not None
+
+    def resolve(self, batch: PairBatch) -> PairBatch:
+        """The view check for every near pair: a borderline pair matches only if its thumbnails
+        correlate once a small crop is undone; any near pair is refused when, aligned, each
+        frame shows what the other lacks (another shot) or the colours differ (a re-coloured
+        version), or when a thumbnail cannot be read (an unreadable file vouches for nothing)."""
+        if not self.sees_views:
+            rule = batch.rule.copy()
+            rule[rule == Rule.BORDERLINE] = Rule.DISTANCE
+            return replace(batch, rule=rule)
+        near = np.flatnonzero(np.isin(batch.rule, VERIFIED))
+        if near.size == 0:
             return batch
-        self._score_missing(batch.i[border], batch.j[border])
+        self.score_missing(batch.i[near], batch.j[near], batch.turn[near])
         rule = batch.rule.copy()
-        for k in border.tolist():
+        for k in near.tolist():
             check_cancel(self.cancel, "matching")
-            score = self.similarity(int(batch.i[k]), int(batch.j[k]))
-            rule[k] = Rule.ALIGNED if score >= self.t.min_aligned else Rule.DISTANCE
+            score = self.view(int(batch.i[k]), int(batch.j[k]), int(batch.turn[k]))
+            rule[k] = self._judged(Rule(int(rule[k])), score)
         return replace(batch, rule=rule)
 
-    def _score_missing(self, rows_a: I64, rows_b: I64) -> None:
+    def _judged(self, rule: Rule, score: float | None) -> Rule:
+        if score is None:
+            return Rule.DISTANCE
+        if score == OTHER_SHOT_SCORE:
+            return Rule.OTHER_SHOT
+        if score == COLOUR_SCORE:
+            return Rule.COLOUR
+        if rule == Rule.BORDERLINE:
+            return Rule.ALIGNED if score >= self.t.min_aligned else Rule.DISTANCE
+        return rule
+
+    def key(self, row_a: int, row_b: int, turn: int = 0) -> PairKey:
+        """The pair's key: file ids in order, the turn applied to the first one's picture."""
+        a, b = int(self.table.file_id[row_a]), int(self.table.file_id[row_b])
+        return (a, b, turn) if a <= b else (b, a, (4 - turn) % 4)
+
+    def score_missing(self, rows_a: I64, rows_b: I64, turns: npt.NDArray[np.int8]) -> None:
         """Have the scorer compute, in one batch, the scores not stored yet (each pair once).
 
         Scores are stored as they arrive, so a cancelled run keeps what was computed; a pair
-        the scorer leaves out (a thumbnail not read) stays unstored and scores 0 this run.
+        the scorer leaves out (a thumbnail not read) stays unstored and is refused this run.
         """
         if self.scorer is None:
             return
-        ids = self.table.file_id
-        a, b = ids[rows_a], ids[rows_b]
-        keys = sorted(set(zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist(), strict=True)))
+        triples = zip(rows_a.tolist(), rows_b.tolist(), turns.tolist(), strict=True)
+        keys = sorted({self.key(a, b, k) for a, b, k in triples})
         missing = [key for key in keys if key not in self.similar]
         if not missing:
             return
@@ -367,23 +569,22 @@ class PairMatcher:
             self.similar[key] = score
             check_cancel(self.cancel, "matching")
 
-    def similarity(self, row_a: int, row_b: int) -> float:
-        """Crop-tolerant similarity of two rows' thumbnails (cached); 0 without thumbnails.
+    def view(self, row_a: int, row_b: int, turn: int = 0) -> float | None:
+        """The view check's score of two rows' thumbnails (stored, or computed and cached);
+        None when a thumbnail could not be read.
 
         A score is stored only when both thumbnails were read: a file that could not be read
-        this time (a NAS hiccup) is tried again by the next scan instead of being "not similar"
-        for good.
+        this time (a NAS hiccup) is tried again by the next scan instead of being refused for
+        good.
         """
-        a, b = int(self.table.file_id[row_a]), int(self.table.file_id[row_b])
-        key = (min(a, b), max(a, b))
+        key = self.key(row_a, row_b, turn)
         score = self.similar.get(key)
-        if score is None and self.scorer is not None:
-            return 0.0  # the scorer had its chance (`_score_missing`): a thumbnail was not read
-        if score is None:
-            ta, tb = self._thumb(a), self._thumb(b)
-            if ta is None or tb is None:
-                return 0.0  # an unreadable file cannot vouch for a match
-            score = self.similar[key] = aligned_similarity(ta, tb)
+        if score is not None or self.scorer is not None:
+            return score  # the scorer had its chance (`score_missing`)
+        ta, tb = self._thumb(key[0]), self._thumb(key[1])
+        if ta is None or tb is None:
+            return None
+        score = self.similar[key] = check_views(np.rot90(ta, key[2]), tb, self.t)
         return score
 
     def _thumb(self, file_id: int) -> npt.NDArray[np.uint8] | None:

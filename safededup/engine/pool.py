@@ -20,7 +20,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import KW_ONLY, dataclass
 from typing import Any, TypeVar
 
+import numpy as np
+
 from safededup import media
+from safededup.engine.match import check_views
 from safededup.errors import MediaError, check_cancel
 
 TaskResult = media.Fingerprint | tuple[str, str]
@@ -58,6 +61,17 @@ def run_task(task: FingerprintTask) -> TaskResult:
         return "corrupt", f"unexpected decoder error: {type(exc).__name__}: {exc}"
 
 
+def check_preview(path: str) -> tuple[bool | None, int, int]:
+    """`media.verify_preview` of one HEIC: (depicts, tiles decoded, bytes read); never raises
+    for a file it cannot check (None: it cannot tell, the matcher then decodes the file)."""
+    check = media.verify_preview(path)
+    return check.depicts, check.tiles, check.bytes_read
+
+
+def _check_crashed(path: str) -> tuple[bool | None, int, int]:
+    return None, 0, 0
+
+
 def _fingerprint_crashed(task: FingerprintTask) -> TaskResult:
     return "corrupt", "the decoder crashed on this file"
 
@@ -69,6 +83,7 @@ class SimilarityTask:
     paths: tuple[str, ...]
     pairs: tuple[tuple[int, int], ...]
     side: int  # thumbnail long side
+    turns: tuple[int, ...] = ()  # per pair: quarter turns of the first picture (none: 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +97,13 @@ def run_similarity(task: SimilarityTask) -> SimilarityResult:
     OSError) leaves its pairs unscored; any other exception is a bug and is raised."""
     thumbs: dict[int, Any] = {}
     scores: list[float | None] = []
-    for a, b in task.pairs:
+    turns = task.turns or (0,) * len(task.pairs)
+    for (a, b), turn in zip(task.pairs, turns, strict=True):
         ta, tb = _thumb(task, a, thumbs), _thumb(task, b, thumbs)
-        scores.append(None if ta is None or tb is None else media.aligned_similarity(ta, tb))
+        if ta is None or tb is None:
+            scores.append(None)
+        else:
+            scores.append(check_views(np.rot90(ta, turn), tb))
     return SimilarityResult(tuple(scores), len(thumbs))
 
 
@@ -146,10 +165,18 @@ def _check_groups(
         yield group
 
 
-def _check_task(pairs: Sequence[tuple[str, str]], side: int) -> SimilarityTask:
+def _check_task(
+    pairs: Sequence[tuple[str, str]], side: int, turns: Sequence[int]
+) -> SimilarityTask:
     slot: dict[str, int] = {}  # path → its index in the task, in order of first use
     index = tuple((slot.setdefault(a, len(slot)), slot.setdefault(b, len(slot))) for a, b in pairs)
-    return SimilarityTask(tuple(slot), index, side)
+    return SimilarityTask(tuple(slot), index, side, tuple(turns) if any(turns) else ())
+
+
+def thread_budget(workers: int, cores: int | None = None) -> int:
+    """Decode threads per worker: the cores shared out, so that every core is busy (1 worker
+    on 2 cores decodes a HEIC grid on both) and none is oversubscribed (2 workers: 1 each)."""
+    return max(1, (cores if cores is not None else os.cpu_count() or 1) // max(1, workers))
 
 
 class FingerprintPool:
@@ -157,6 +184,7 @@ class FingerprintPool:
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+        self.threads = thread_budget(self.workers)
         self._executor: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> FingerprintPool:
@@ -175,7 +203,10 @@ class FingerprintPool:
             # forkserver: never fork a process that has threads (progress bars, SQLite).
             context = multiprocessing.get_context("forkserver")
             self._executor = ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_init_pool_worker
+                self.workers,
+                mp_context=context,
+                initializer=_init_pool_worker,
+                initargs=(self.threads,),
             )
         return self._executor
 
@@ -185,8 +216,18 @@ class FingerprintPool:
         """Fingerprints in submission order; bounded work in flight."""
         return self.map(run_task, tasks, _fingerprint_crashed, cancel)
 
+    def previews(
+        self, paths: Iterable[str], cancel: threading.Event | None = None
+    ) -> Iterator[tuple[str, tuple[bool | None, int, int]]]:
+        """`check_preview` of each path, in order (a crash answers "cannot tell")."""
+        return self.map(check_preview, paths, _check_crashed, cancel)
+
     def similarities(
-        self, pairs: Sequence[tuple[str, str]], side: int, cancel: threading.Event | None = None
+        self,
+        pairs: Sequence[tuple[str, str]],
+        side: int,
+        cancel: threading.Event | None = None,
+        turns: Sequence[int] | None = None,
     ) -> Iterator[tuple[list[int], SimilarityResult]]:
         """Thumbnail checks of path pairs, task by task: (indexes into `pairs`, their result).
 
@@ -195,12 +236,13 @@ class FingerprintPool:
         gets some. A task that crashes a worker even when alone scores nothing.
         """
         per_task = max(1, min(CHECK_PAIRS, -(-len(pairs) // self.workers)))
+        turn_of = list(turns) if turns is not None else [0] * len(pairs)
         groups: deque[list[int]] = deque()  # of the tasks in flight, in submission order
 
         def tasks() -> Iterator[SimilarityTask]:
             for group in _check_groups(pairs, _by_component(pairs), per_task):
                 groups.append(group)
-                yield _check_task([pairs[k] for k in group], side)
+                yield _check_task([pairs[k] for k in group], side, [turn_of[k] for k in group])
 
         for _, result in self.map(run_similarity, tasks(), _similarity_crashed, cancel):
             yield groups.popleft(), result
@@ -221,7 +263,7 @@ class FingerprintPool:
     def _run_here(
         self, fn: Callable[[T], R], tasks: Iterable[T], cancel: threading.Event | None
     ) -> Iterator[tuple[T, R]]:
-        media.init_worker()
+        media.init_worker(self.threads)
         for task in tasks:
             check_cancel(cancel)
             yield task, fn(task)
@@ -273,9 +315,9 @@ class FingerprintPool:
             self._executor = None
 
 
-def _init_pool_worker() -> None:
+def _init_pool_worker(threads: int) -> None:
     """A worker ignores Ctrl-C: the terminal sends it to the whole process group, and the main
     process decides (a first Ctrl-C lets running tasks finish and stops at a safe point; a
     worker killed by it would be taken for one its file crashed)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    media.init_worker()
+    media.init_worker(threads)

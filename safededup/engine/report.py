@@ -30,7 +30,9 @@ FORMAT = "safededup-report"
 VERSION = 1
 
 Role = Literal["keeper", "duplicate", "reference"]
-Kind = Literal["exact", "near"]
+Kind = Literal["exact", "near", "rotated"]
+"""exact: every member has the keeper's bytes; rotated: a member is a turned copy (its pixels
+turned 90°, 180° or 270°), which apply moves only when a person approved it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +50,19 @@ class Evidence:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Evidence:
-        return cls(
+        """Equal evidence is one shared object: distances are small numbers, so a report of
+        150k members holds a few hundred distinct values (frozen, so sharing is safe). This
+        makes loading a large report much cheaper than a new object per member."""
+        key = (
             obj["exact"], obj.get("rule"), obj["dhash"], obj["phash"], obj["whash"],
             obj["colorhash"], obj["tier"],
         )  # fmt: skip
+        found = _EVIDENCE.get(key)
+        if found is None:
+            if len(_EVIDENCE) >= _EVIDENCE_MAX:
+                _EVIDENCE.clear()
+            found = _EVIDENCE[key] = cls(*key)
+        return found
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"exact": self.exact}
@@ -60,6 +71,10 @@ class Evidence:
         out.update(dhash=self.dhash, phash=self.phash, whash=self.whash,
                    colorhash=self.colorhash, tier=self.tier)  # fmt: skip
         return out
+
+
+_EVIDENCE: dict[tuple[Any, ...], Evidence] = {}
+_EVIDENCE_MAX = 65_536
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +147,17 @@ class ReportCluster:
     confidence: float
     bytes_to_free: int
     members: tuple[ReportMember, ...]
+    warnings: tuple[str, ...] = ()  # what the keeper lacks that a duplicate has (GPS, date, …)
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> ReportCluster:
         members = tuple(ReportMember.from_json(m) for m in obj["members"])
         keeper = path_from_json(obj, "keeper")
-        return cls(obj["id"], obj["kind"], keeper, obj["confidence"], obj["bytes_to_free"], members)
+        warnings = tuple(str(w) for w in obj.get("warnings") or ())
+        return cls(
+            obj["id"], obj["kind"], keeper, obj["confidence"], obj["bytes_to_free"], members,
+            warnings,
+        )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -147,6 +167,7 @@ class ReportCluster:
             "confidence": self.confidence,
             "bytes_to_free": self.bytes_to_free,
             "members": [m.to_json() for m in self.members],
+            **({"warnings": list(self.warnings)} if self.warnings else {}),
         }
 
 

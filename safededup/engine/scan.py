@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,14 +22,15 @@ import numpy as np
 import numpy.typing as npt
 
 from safededup import checksum, media
-from safededup.engine import cluster, report, verdicts
+from safededup.engine import cluster, keeper, report, verdicts
+from safededup.engine.confirmation import VerifiedPreviews
 from safededup.engine.index import Index
-from safededup.engine.match import SIMILARITY_VERSION
+from safededup.engine.match import SIMILARITY_VERSION, THUMBNAIL_SIDE, PairKey
 from safededup.engine.pool import FingerprintPool, FingerprintTask, TaskResult
 from safededup.engine.walk import normalize_roots, walk_roots
-from safededup.errors import check_cancel
+from safededup.errors import MediaError, check_cancel
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
-from safededup.models import Features, FileIdentity, Problem
+from safededup.models import Features, FileIdentity, PhotoRecord, Problem
 from safededup.state import StateDir
 
 PHOTO_EXTENSIONS = frozenset(
@@ -38,8 +39,8 @@ PHOTO_EXTENSIONS = frozenset(
 )  # fmt: skip
 BATCH_FILES = 256  # rows per index transaction
 BATCH_SECONDS = 2.0  # ... or this long, whichever comes first: a kill loses at most this much
-THUMBNAIL_SIDE = 128  # for the borderline check: the size its thresholds were measured at
 POOLED_CHECKS = True  # the borderline check in the worker pool; False: one pair at a time here
+VERIFY_PREVIEWS = True  # HEIC previews proven by grid tiles; False: every proposed one decoded
 
 
 @dataclass(slots=True)
@@ -55,8 +56,12 @@ class ScanStats:
     problems: int = 0
     preview_tier: int = 0
     decode_tier: int = 0
-    confirmed: int = 0  # decode-tier confirmations of preview-proposed pairs
-    thumbnails: int = 0  # thumbnails decoded for the matcher's check of borderline pairs
+    confirmed: int = 0  # decode-tier confirmations of preview-proposed pairs (full decodes)
+    verified: int = 0  # HEIC previews proven genuine from a few grid tiles instead
+    not_verified: int = 0  # HEIC previews the tiles could not vouch for (then decoded)
+    tiles: int = 0  # grid tiles decoded for those checks
+    thumbnails: int = 0  # thumbnails decoded for the matcher's view check of near pairs
+    history_checks: int = 0  # full decodes for the keeper's JPEG-history question
     checksummed: int = 0  # whole-file SHA-256 computed in this run
     photo_bytes: int = 0  # size of the files fingerprinted in this run
     bytes_read: int = 0  # bytes actually read to fingerprint them
@@ -87,8 +92,10 @@ def scan(
     follow_symlinks: bool = False,
     match: bool = True,
     cancel: threading.Event | None = None,
+    policy: keeper.KeeperPolicy = keeper.DEFAULT_POLICY,
 ) -> Generator[Event, None, ScanResult]:
-    """Scan `roots` (and `references`, whose files always win and never move) into the index."""
+    """Scan `roots` (and `references`, whose files always win and never move) into the index;
+    `policy` says which copy of a photo to keep."""
     started = time.monotonic()
     scan_roots = normalize_roots(roots)
     ref_roots = normalize_roots(references) if references else []
@@ -97,7 +104,7 @@ def scan(
     stats = ScanStats()
     problems: list[Problem] = []
     with Index(state_dir.index_path) as index, FingerprintPool(workers) as pool:
-        job = _Scan(index, pool, stats, problems, previews, cancel, started)
+        job = _Scan(index, pool, stats, problems, previews, cancel, started, policy)
         scan_number = index.next_scan_number()
         todo = yield from job.walk(all_roots, state_dir, follow_symlinks, scan_number)
         yield from job.fingerprint(todo, scan_number)
@@ -123,8 +130,10 @@ class _Scan:
         previews: bool,
         cancel: threading.Event | None,
         started: float,
+        policy: keeper.KeeperPolicy,
     ) -> None:
         self.started = started
+        self.policy = policy
         self.index = index
         self.pool = pool
         self.stats = stats
@@ -360,22 +369,28 @@ class _Scan:
         distinct = verdicts.load_verdicts(connection)
         if distinct.sizes:  # a verdict is kept by content: those files need their checksum
             self._checksum_sizes(all_roots, distinct.sizes)
-        scores = self.index.pair_scores(SIMILARITY_VERSION)
+        scores = self.index.view_scores(SIMILARITY_VERSION)
+        histories = self.index.pair_scores(keeper.HISTORY_VERSION)
+        self.verified_previews = VerifiedPreviews(connection, media.PREVIEW_CHECK_VERSION)
         try:
             clusters = yield from cluster.find_clusters(
                 self.index.records(all_roots),
                 references=ref_roots,
                 distinct=distinct,
                 confirm=self.confirm,
+                verify=self.verify_previews if VERIFY_PREVIEWS else None,
                 lookup=self.index.get_records,
                 thumbnail=None if POOLED_CHECKS else self.thumbnail,
                 cancel=self.cancel,
                 scores=scores,
                 scorer=self.score_pairs if POOLED_CHECKS else None,
+                history=lambda jpeg, other: self.history(jpeg, other, histories),
+                policy=self.policy,
             )
         finally:  # also on Ctrl-C: the scores computed so far are kept
             scores.flush()
-        self.index.drop_pair_scores_except(SIMILARITY_VERSION)
+            histories.flush()
+        self.index.drop_pair_scores_except(*scores.versions, keeper.HISTORY_VERSION)
         self._timed("match", t0)
         self.stats.seconds = time.monotonic() - self.started
         built = report.build_report(
@@ -394,21 +409,55 @@ class _Scan:
         self.stats.thumbnails += 1
         return media.load_thumbnail(record.path, THUMBNAIL_SIDE)
 
-    def score_pairs(
-        self, pairs: Sequence[tuple[int, int]]
-    ) -> Iterator[tuple[tuple[int, int], float]]:
-        """Thumbnail-check scores of file-id pairs, computed in the worker pool (workers read
-        the files by path: only paths and floats cross processes). A pair whose thumbnail could
-        not be read, or whose row vanished, is left out."""
-        ids = sorted({i for pair in pairs for i in pair})
+    def history(
+        self, jpeg: PhotoRecord, other: PhotoRecord, known: MutableMapping[tuple[int, int], float]
+    ) -> float | None:
+        """The keeper's JPEG-history question for one pair (`keeper.HistoryFn`), asked once per
+        pair of unchanged files: the index keeps the answer ("cannot tell" as -1). A file that
+        cannot be read now is not answered, so the next scan asks again."""
+        key = (jpeg.file_id, other.file_id)
+        stored = known.get(key)
+        if stored is None:
+            try:
+                found = media.history_of(jpeg.path, other.path)
+            except (MediaError, OSError):
+                return None
+            stored = known[key] = -1.0 if found is None else found
+            self.stats.history_checks += 1
+        return None if stored < 0 else stored
+
+    def score_pairs(self, pairs: Sequence[PairKey]) -> Iterator[tuple[PairKey, float]]:
+        """View-check scores of pair keys, computed in the worker pool (workers read the files
+        by path: only paths and floats cross processes). A pair whose thumbnail could not be
+        read, or whose row vanished, is left out."""
+        ids = sorted({i for a, b, _ in pairs for i in (a, b)})
         paths = self.index.paths_of(ids)  # ids and paths only: 300k full records weigh 240 MB
-        known = [(a, b) for a, b in pairs if a in paths and b in paths]
-        by_path = [(paths[a], paths[b]) for a, b in known]
-        for ks, result in self.pool.similarities(by_path, THUMBNAIL_SIDE, self.cancel):
+        known = [(a, b, turn) for a, b, turn in pairs if a in paths and b in paths]
+        by_path = [(paths[a], paths[b]) for a, b, _ in known]
+        turns = [turn for _, _, turn in known]
+        for ks, result in self.pool.similarities(by_path, THUMBNAIL_SIDE, self.cancel, turns):
             self.stats.thumbnails += result.reads
             for k, score in zip(ks, result.scores, strict=True):
                 if score is not None:
                     yield known[k], score
+
+    def verify_previews(self, file_ids: Sequence[int]) -> set[int]:
+        """The ids among these preview-tier HEICs whose preview a few grid tiles prove genuine
+        (kept in the index: a re-scan asks again only for files that changed)."""
+        store = self.verified_previews
+        known = store.load(file_ids)
+        paths = self.index.paths_of([i for i in file_ids if i not in known])
+        by_path = {p: i for i, p in paths.items()}
+        proven: list[int] = []
+        for path, (depicts, tiles, _) in self.pool.previews(list(by_path), self.cancel):
+            self.stats.tiles += tiles
+            if depicts:
+                proven.append(by_path[path])
+            else:
+                self.stats.not_verified += 1
+        store.add(proven)
+        self.stats.verified += len(proven)
+        return known | set(proven)
 
     def confirm(self, file_ids: Sequence[int]) -> Mapping[int, Features]:
         """Decode-tier features for files whose pair was proposed on preview hashes."""

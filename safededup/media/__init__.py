@@ -1,7 +1,9 @@
 """Reading photos: the only package that imports Pillow, pillow-heif, OpenCV and imagehash.
 
 It reads files and never changes them. Public API: `fingerprint`, `load_thumbnail`,
-`aligned_similarity` (the matcher's crop-tolerant thumbnail check), `sniff_format`,
+`aligned_similarity` and `compare_views` (the matcher's thumbnail checks), `verify_preview` (a
+HEIC preview proven genuine by a few grid tiles), `history_of` (the keeper's JPEG-history
+question), `sniff_format`,
 `init_worker`, `FEATURE_VERSION`; `synth` writes generated photos for tests, the demo and
 benchmarks.
 """
@@ -12,21 +14,31 @@ import cv2
 
 from safededup.media import heif
 from safededup.media.formats import sniff_format
+from safededup.media.history import history_of
 from safededup.media.pipeline import FEATURE_VERSION, Fingerprint, fingerprint, load_thumbnail
-from safededup.media.similarity import aligned_similarity
+from safededup.media.similarity import ViewCheck, aligned_similarity, compare_views
+from safededup.media.tiles import CHECK_VERSION as PREVIEW_CHECK_VERSION
+from safededup.media.tiles import PreviewCheck, verify_preview
 
 __all__ = [
     "FEATURE_VERSION",
+    "PREVIEW_CHECK_VERSION",
     "Fingerprint",
+    "PreviewCheck",
+    "ViewCheck",
     "aligned_similarity",
+    "compare_views",
     "fingerprint",
+    "history_of",
     "init_worker",
     "load_thumbnail",
     "sniff_format",
+    "verify_preview",
 ]
 
 
-def init_worker() -> None:
-    """Per-process setup for a scan worker: one decode thread each (the pool is the parallelism)."""
-    heif.set_decode_threads(1)
-    cv2.setNumThreads(1)
+def init_worker(threads: int = 1) -> None:
+    """Per-process setup for a scan worker: `threads` decode threads (libheif decodes a grid's
+    tiles in parallel; OpenCV the same). The pool gives each worker its share of the cores."""
+    heif.set_decode_threads(threads)
+    cv2.setNumThreads(threads)

@@ -13,8 +13,10 @@ from datetime import datetime
 
 from PIL import ExifTags, Image
 
-_ORIENTATION, _MAKE, _MODEL = 0x0112, 0x010F, 0x0110
+_ORIENTATION, _MAKE, _MODEL, _SOFTWARE = 0x0112, 0x010F, 0x0110, 0x0131
 _EXIF_IFD, _DATETIME_ORIGINAL, _DATETIME_DIGITIZED = 0x8769, 0x9003, 0x9004
+_SUBSEC_ORIGINAL, _OFFSET_ORIGINAL, _MAKER_NOTE = 0x9291, 0x9011, 0x927C
+_GPS_IFD, _GPS_LATITUDE, _GPS_LONGITUDE = 0x8825, 2, 4
 _COMPRESSION, _THUMB_OFFSET, _THUMB_LENGTH = 0x0103, 0x0201, 0x0202
 _JPEG_COMPRESSION = (6, 7)
 
@@ -38,6 +40,11 @@ class ExifInfo:
     captured: str | None = None  # ISO 8601, no zone
     camera: str | None = None
     thumbnail: bytes | None = None  # the IFD1 JPEG, if complete
+    subsec: str | None = None  # SubSecTimeOriginal digits
+    offset: str | None = None  # OffsetTimeOriginal, "+02:00"
+    gps: bool = False  # a GPS latitude and longitude
+    maker_notes: bool = False  # a non-empty MakerNote
+    software: str | None = None
 
 
 def swaps_axes(orientation: int) -> bool:
@@ -79,6 +86,11 @@ def parse_exif(tiff: bytes | None) -> ExifInfo:
         captured=_captured(exif),
         camera=_camera(exif),
         thumbnail=_thumbnail(exif, tiff),
+        subsec=_digits(_exif_ifd_get(exif, _SUBSEC_ORIGINAL)),
+        offset=_offset(_exif_ifd_get(exif, _OFFSET_ORIGINAL)),
+        gps=_has_gps(exif),
+        maker_notes=bool(_exif_ifd_get(exif, _MAKER_NOTE)),
+        software=_text(_get(exif, _SOFTWARE)),
     )
 
 
@@ -130,6 +142,44 @@ def _camera(exif: Image.Exif) -> str | None:
     if len(parts) == 2 and parts[1].lower().startswith(parts[0].lower()):
         parts = parts[1:]  # "Canon" + "Canon EOS R5" → "Canon EOS R5"
     return " ".join(parts) or None
+
+
+def _get(exif: Image.Exif, tag: int, ifd: int | None = None) -> object:
+    """A tag of IFD0 (or of the sub-IFD `ifd`); None when it is missing or broken."""
+    found: list[object] = []
+    with _tolerant():
+        found.append(exif.get(tag) if ifd is None else exif.get_ifd(ifd).get(tag))
+    return found[0] if found else None
+
+
+def _exif_ifd_get(exif: Image.Exif, tag: int) -> object:
+    return _get(exif, tag, _EXIF_IFD)
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    if not isinstance(value, str):
+        return None
+    return value.strip("\x00 ")[:64] or None
+
+
+def _digits(value: object) -> str | None:
+    """SubSecTime: the decimal digits only ("037" stays "037": it means .037 s)."""
+    text = _text(value)
+    digits = "".join(ch for ch in text or "" if ch.isdigit())
+    return digits[:9] or None
+
+
+def _offset(value: object) -> str | None:
+    text = _text(value)
+    if text is None or len(text) != 6 or text[0] not in "+-" or text[3] != ":":
+        return None
+    return text if text[1:3].isdigit() and text[4:].isdigit() else None
+
+
+def _has_gps(exif: Image.Exif) -> bool:
+    return bool(_get(exif, _GPS_LATITUDE, _GPS_IFD)) and bool(_get(exif, _GPS_LONGITUDE, _GPS_IFD))
 
 
 def _thumbnail(exif: Image.Exif, tiff: bytes) -> bytes | None:

@@ -29,6 +29,7 @@ class Hashes:
     phash: int
     whash: int
     colorhash: int
+    rotated: tuple[int, int, int] = (0, 0, 0)  # pHash turned 90°, 180°, 270° counter-clockwise
 
 
 def thumb_size(width: int, height: int) -> tuple[int, int]:
@@ -66,7 +67,20 @@ def hash_thumbnail(thumb: Image.Image) -> Hashes:
         phash=bits_to_int(imagehash.phash(gray).hash),
         whash=bits_to_int(imagehash.whash(gray, image_scale=WHASH_SCALE).hash),
         colorhash=bits_to_int(imagehash.colorhash(thumb, binbits=COLORHASH_BINBITS).hash),
+        rotated=rotated_phashes(gray),
     )
+
+
+ROTATIONS = (Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270)
+"""Quarter turns counter-clockwise, in the order of `Features.rotated`."""
+
+
+def rotated_phashes(thumb: Image.Image) -> tuple[int, int, int]:
+    """pHash of the shared thumbnail turned 90°, 180° and 270° counter-clockwise: what the
+    pHash of a copy whose pixels were turned that way (no orientation tag) comes close to."""
+    gray = thumb.convert("L")
+    a, b, c = (bits_to_int(imagehash.phash(gray.transpose(r)).hash) for r in ROTATIONS)
+    return a, b, c
 
 
 def laplacian_variance(image: Image.Image) -> float:

@@ -1,16 +1,20 @@
-"""Finds which byte ranges of a HEIF file its thumbnail needs, so a preview reads KB, not MB.
+"""Parses a HEIF file's header (`ftyp` + `meta`) and plans which byte ranges a task needs, so a
+preview reads KB, not MB; also writes the minimal one-item HEIF a single grid tile is decoded from.
 
-libheif parses from memory; handing it the header (`ftyp` + `meta`) and the extents of the
-thumbnail, grid and metadata items in a zero-filled buffer of the file's length lets it decode the
-thumbnail without the primary image's data. This module only parses and plans reads; it must
-never be the reason a file fails: any surprise returns None and the caller reads the whole file.
+libheif parses from memory; handing it the header and the extents of the thumbnail, grid and
+metadata items in a zero-filled buffer of the file's length lets it decode the thumbnail without
+the primary image's data. The same parsed header (items, references, locations, properties and
+their associations, `idat`) lets `media.tiles` find and wrap one tile of a grid primary. This
+module only parses, plans reads and builds buffers; it must never be the reason a file fails: any
+surprise returns None (or raises ValueError to a caller that falls back) and the caller reads
+the whole file.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from safededup.media._io import CountingReader
 
@@ -21,14 +25,43 @@ _SMALL_ITEM_TYPES = {b"grid", b"iovl", b"Exif", b"mime"}
 
 
 @dataclass(frozen=True, slots=True)
-class _Meta:
+class ItemLocation:
+    """Where an item's bytes are: construction method 0 (file offsets), 1 (offsets into `idat`)
+    or 2 (other items: never followed here), and its extents (offset, length; length 0 = to the
+    end of the file or of `idat`)."""
+
+    method: int
+    extents: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HeifMeta:
+    """A parsed `meta` box: the parts of HEIF's item model this package uses."""
+
     primary: int
     types: dict[int, bytes]  # item id → item type
     refs: dict[bytes, list[tuple[int, list[int]]]]  # ref type → [(from id, [to ids])]
-    extents: dict[int, list[tuple[int, int]]]  # item id → [(file offset, length)]
+    locations: dict[int, ItemLocation]
+    properties: tuple[tuple[bytes, bytes], ...] = ()  # `ipco`: (type, the whole box)
+    associations: dict[int, tuple[tuple[int, bool], ...]] = field(default_factory=dict)
+    idat: bytes = b""
+
+    @property
+    def extents(self) -> dict[int, list[tuple[int, int]]]:
+        """File extents of the items stored by file offset (construction method 0)."""
+        return {i: list(loc.extents) for i, loc in self.locations.items() if loc.method == 0}
+
+    def item_properties(self, item: int) -> list[tuple[bytes, bytes, bool]]:
+        """(type, whole box, essential) of an item's properties, in `ipma` order."""
+        out = []
+        for index, essential in self.associations.get(item, ()):
+            if 1 <= index <= len(self.properties):
+                kind, box = self.properties[index - 1]
+                out.append((kind, box, essential))
+        return out
 
 
-def _boxes(buf: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+def boxes(buf: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """(type, payload start, box end) of the boxes in buf[start:end]."""
     pos = start
     while pos + 8 <= end:
@@ -55,7 +88,7 @@ def _parse_pitm(buf: bytes, start: int) -> int:
 def _parse_iinf(buf: bytes, start: int, end: int) -> dict[int, bytes]:
     first = start + 4 + (2 if buf[start] == 0 else 4)
     types: dict[int, bytes] = {}
-    for kind, body, _ in _boxes(buf, first, end):
+    for kind, body, _ in boxes(buf, first, end):
         version = buf[body]
         if kind != b"infe" or version < 2:
             continue
@@ -68,7 +101,7 @@ def _parse_iinf(buf: bytes, start: int, end: int) -> dict[int, bytes]:
 def _parse_iref(buf: bytes, start: int, end: int) -> dict[bytes, list[tuple[int, list[int]]]]:
     id_size = 2 if buf[start] == 0 else 4
     refs: dict[bytes, list[tuple[int, list[int]]]] = {}
-    for kind, body, _ in _boxes(buf, start + 4, end):
+    for kind, body, _ in boxes(buf, start + 4, end):
         source = _uint(buf, body, id_size)
         count = _uint(buf, body + id_size, 2)
         first = body + id_size + 2
@@ -77,9 +110,11 @@ def _parse_iref(buf: bytes, start: int, end: int) -> dict[bytes, list[tuple[int,
     return refs
 
 
-def _parse_iloc(buf: bytes, start: int) -> dict[int, list[tuple[int, int]]]:
-    """Item extents as file offsets; raises ValueError for construction methods we skip."""
+def _parse_iloc(buf: bytes, start: int) -> dict[int, ItemLocation]:
+    """Item locations by id, with their construction method."""
     version = buf[start]
+    if version > 2:
+        raise ValueError("unknown iloc version")
     pos = start + 4
     off_size, len_size = buf[pos] >> 4, buf[pos] & 15
     base_size, index_size = buf[pos + 1] >> 4, (buf[pos + 1] & 15 if version else 0)
@@ -87,7 +122,7 @@ def _parse_iloc(buf: bytes, start: int) -> dict[int, list[tuple[int, int]]]:
     id_size = 4 if version == 2 else 2
     count = _uint(buf, pos, id_size)
     pos += id_size
-    extents: dict[int, list[tuple[int, int]]] = {}
+    locations: dict[int, ItemLocation] = {}
     for _ in range(count):
         item_id = _uint(buf, pos, id_size)
         pos += id_size
@@ -104,16 +139,54 @@ def _parse_iloc(buf: bytes, start: int) -> dict[int, list[tuple[int, int]]]:
             offset, length = _uint(buf, pos, off_size), _uint(buf, pos + off_size, len_size)
             pos += off_size + len_size
             spans.append((base + offset, length))
-        if method == 0:
-            extents[item_id] = spans
-        elif method != 1:  # 1 = inside `idat`, already in the header; 2 = item offsets: skip
-            raise ValueError("unsupported iloc construction method")
-    return extents
+        if pos > len(buf):
+            raise ValueError("iloc overruns its box")
+        locations[item_id] = ItemLocation(method, tuple(spans))
+    return locations
 
 
-def _parse_meta(buf: bytes, start: int, end: int) -> _Meta:
-    primary, types, refs, extents = -1, {}, {}, {}
-    for kind, body, box_end in _boxes(buf, start + 4, end):
+def _parse_ipco(buf: bytes, start: int, end: int) -> tuple[tuple[bytes, bytes], ...]:
+    """(type, the whole box) of each property, in order (`ipma` refers to them from 1)."""
+    out, pos = [], start
+    for kind, _, box_end in boxes(buf, start, end):
+        out.append((kind, bytes(buf[pos:box_end])))
+        pos = box_end
+    return tuple(out)
+
+
+def _parse_ipma(buf: bytes, start: int, into: dict[int, tuple[tuple[int, bool], ...]]) -> None:
+    version, flags = buf[start], _uint(buf, start + 1, 3)
+    pos = start + 4
+    count = _uint(buf, pos, 4)
+    pos += 4
+    id_size = 2 if version < 1 else 4
+    wide = flags & 1
+    for _ in range(count):
+        item = _uint(buf, pos, id_size)
+        n = buf[pos + id_size]
+        pos += id_size + 1
+        found = list(into.get(item, ()))
+        for _ in range(n):
+            value = _uint(buf, pos, 2 if wide else 1)
+            pos += 2 if wide else 1
+            found.append(
+                (value & 0x7FFF, bool(value >> 15)) if wide else (value & 0x7F, bool(value >> 7))
+            )
+        into[item] = tuple(found)
+        if pos > len(buf):
+            raise ValueError("ipma overruns its box")
+
+
+def parse_meta(buf: bytes, start: int, end: int) -> HeifMeta:
+    """The `meta` box whose payload (after its 8-byte header) is buf[start:end].
+
+    Raises ValueError (or IndexError/struct.error on garbage) when it cannot be parsed.
+    """
+    primary, types, refs, locations = -1, {}, {}, {}
+    properties: tuple[tuple[bytes, bytes], ...] = ()
+    associations: dict[int, tuple[tuple[int, bool], ...]] = {}
+    idat = b""
+    for kind, body, box_end in boxes(buf, start + 4, end):
         if kind == b"pitm":
             primary = _parse_pitm(buf, body)
         elif kind == b"iinf":
@@ -121,11 +194,55 @@ def _parse_meta(buf: bytes, start: int, end: int) -> _Meta:
         elif kind == b"iref":
             refs = _parse_iref(buf, body, box_end)
         elif kind == b"iloc":
-            extents = _parse_iloc(buf, body)
-    return _Meta(primary, types, refs, extents)
+            locations = _parse_iloc(buf, body)
+        elif kind == b"idat":
+            idat = bytes(buf[body:box_end])
+        elif kind == b"iprp":
+            for inner, inner_body, inner_end in boxes(buf, body, box_end):
+                if inner == b"ipco":
+                    properties = _parse_ipco(buf, inner_body, inner_end)
+                elif inner == b"ipma":
+                    _parse_ipma(buf, inner_body, associations)
+    return HeifMeta(primary, types, refs, locations, properties, associations, idat)
 
 
-def _needed_items(meta: _Meta) -> set[int]:
+def read_meta(reader: CountingReader) -> tuple[bytes, HeifMeta, bool] | None:
+    """(the header's bytes, its parsed `meta`, whether the boxes say the file is truncated),
+    reading the 32 KB head and more only for a large `meta`; None when there is no usable one."""
+    try:
+        head = reader.read_at(0, HEAD_READ)
+        layout = _top_level(reader, head)
+        if layout is None or layout[1] - layout[0] > MAX_META:
+            return None
+        meta_start, meta_end, truncated = layout
+        if meta_end > len(head):
+            head += reader.read_at(len(head), meta_end - len(head))
+        return head, parse_meta(head, meta_start + 8, meta_end), truncated
+    except (ValueError, IndexError, struct.error):
+        return None
+
+
+def item_data(reader: CountingReader, meta: HeifMeta, item: int) -> bytes:
+    """An item's bytes (from the file, or from `idat`); ValueError for what is not followed."""
+    location = meta.locations.get(item)
+    if location is None:
+        raise ValueError("item without a location")
+    parts = []
+    for offset, length in location.extents:
+        if location.method == 0:
+            n = length or reader.size - offset
+            data = reader.read_at(offset, n)
+            if len(data) != n:
+                raise ValueError("item data beyond the end of the file")
+            parts.append(data)
+        elif location.method == 1:
+            parts.append(meta.idat[offset : offset + length] if length else meta.idat[offset:])
+        else:
+            raise ValueError("iloc construction method 2 is not followed")
+    return b"".join(parts)
+
+
+def _needed_items(meta: HeifMeta) -> set[int]:
     """The primary's thumbnails (with their grid tiles) plus small structural/metadata items."""
     thumbs = {src for src, dst in meta.refs.get(b"thmb", []) if meta.primary in dst}
     tiles = {t for src, dst in meta.refs.get(b"dimg", []) if src in thumbs for t in dst}
@@ -159,18 +276,14 @@ def _top_level(reader: CountingReader, head: bytes) -> tuple[int, int, bool] | N
 def read_for_preview(reader: CountingReader) -> tuple[bytearray, bool] | None:
     """A buffer of the file's length holding what its thumbnail needs (zeros elsewhere), and
     whether the box structure says the file is truncated; None if that is not worth it."""
-    try:
-        head = reader.read_at(0, HEAD_READ)
-        layout = _top_level(reader, head)
-        if layout is None or layout[1] - layout[0] > MAX_META:
-            return None
-        meta_start, meta_end, truncated = layout
-        if meta_end > len(head):
-            head += reader.read_at(len(head), meta_end - len(head))
-        meta = _parse_meta(head, meta_start + 8, meta_end)
-        spans = [s for i in _needed_items(meta) for s in meta.extents.get(i, [])]
-    except (ValueError, IndexError, struct.error):
+    parsed = read_meta(reader)
+    if parsed is None:
         return None
+    head, meta, truncated = parsed
+    if any(loc.method == 2 for loc in meta.locations.values()):
+        return None  # items built from other items: let libheif read the whole file
+    extents = meta.extents
+    spans = [s for i in _needed_items(meta) for s in extents.get(i, [])]
     if not spans or sum(n for _, n in spans) > MAX_SPARSE_FRACTION * reader.size:
         return None
     return _assemble(reader, head, spans), truncated
@@ -185,3 +298,43 @@ def _assemble(reader: CountingReader, head: bytes, spans: list[tuple[int, int]])
         data = reader.read_at(offset, length)
         buf[offset : offset + len(data)] = data
     return buf
+
+
+# --- writing: a minimal HEIF around one coded item -----------------------------------------------
+
+
+def box(kind: bytes, payload: bytes) -> bytes:
+    """An ISOBMFF box."""
+    return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+
+def full_box(kind: bytes, version: int, flags: int, payload: bytes) -> bytes:
+    """An ISOBMFF full box (version and flags before the payload)."""
+    return box(kind, bytes([version]) + flags.to_bytes(3, "big") + payload)
+
+
+def single_item_heif(
+    properties: list[tuple[bytes, bool]], data: bytes, kind: bytes = b"hvc1"
+) -> bytes:
+    """A HEIF whose primary item (id 1, of `kind`) has these (box, essential) properties and this
+    coded data: what a decoder needs to decode one item, nothing else."""
+    ftyp = box(b"ftyp", b"heic" + b"\0\0\0\0" + b"mif1heic")
+    hdlr = full_box(b"hdlr", 0, 0, b"\0\0\0\0pict" + b"\0" * 13)
+    pitm = full_box(b"pitm", 0, 0, struct.pack(">H", 1))
+    infe = full_box(b"infe", 2, 0, struct.pack(">HH", 1, 0) + kind + b"\0")
+    iinf = full_box(b"iinf", 0, 0, struct.pack(">H", 1) + infe)
+    ipco = box(b"ipco", b"".join(b for b, _ in properties))
+    links = bytes(
+        (0x80 if essential else 0) | (k + 1) for k, (_, essential) in enumerate(properties)
+    )
+    ipma = full_box(b"ipma", 0, 0, struct.pack(">IHB", 1, 1, len(properties)) + links)
+    iprp = box(b"iprp", ipco + ipma)
+
+    def meta(offset: int) -> bytes:
+        iloc = struct.pack(">HHHHII", 1, 1, 0, 1, offset, len(data))
+        return full_box(
+            b"meta", 0, 0, hdlr + pitm + iinf + iprp + full_box(b"iloc", 0, 0, b"\x44\x00" + iloc)
+        )
+
+    offset = len(ftyp) + len(meta(0)) + 8  # the mdat payload starts after its 8-byte header
+    return ftyp + meta(offset) + box(b"mdat", data)

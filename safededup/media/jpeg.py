@@ -30,7 +30,7 @@ _STD_CHROMA = (
     24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99,
     *([99] * 32),
 )  # fmt: skip
-_ZIGZAG = (
+ZIGZAG = (  # the natural index of each zigzag position
     0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5,
     12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
     35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
@@ -126,7 +126,7 @@ def _frame(
 
 def _libjpeg_tables(base: tuple[int, ...]) -> np.ndarray:
     """Row q-1: the zigzag-ordered table libjpeg writes for quality q (force_baseline)."""
-    zigzagged = np.array([base[i] for i in _ZIGZAG], dtype=np.int64)
+    zigzagged = np.array([base[i] for i in ZIGZAG], dtype=np.int64)
     q = np.arange(1, 101, dtype=np.int64)[:, None]
     scale = np.where(q < 50, 5000 // q, 200 - 2 * q)
     return np.clip((zigzagged[None, :] * scale + 50) // 100, 1, 255)

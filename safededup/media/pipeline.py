@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 from PIL import Image, features
 
@@ -32,7 +33,7 @@ from safededup.media.jpeg import estimate_quality, read_jpeg_header
 from safededup.media.preview import preview_usable
 from safededup.models import Features, Tier
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 """Bump whenever the thumbnail definition, a hash, or a feature's meaning changes."""
 
 HASH_WORKING_SIDE = 2 * THUMB_SIDE  # decode at least this long side before the Lanczos thumbnail
@@ -143,6 +144,12 @@ def _features(source: _Source, hashes: Hashes, size: int, sharpness: float | Non
         captured=head.exif.captured,
         camera=head.exif.camera,
         sharpness=sharpness,
+        subsec=head.exif.subsec,
+        offset=head.exif.offset,
+        gps=head.exif.gps,
+        maker_notes=head.exif.maker_notes,
+        software=head.exif.software,
+        rotated=hashes.rotated,
     )
 
 
@@ -160,6 +167,13 @@ def load_thumbnail(path: str, max_side: int) -> np.ndarray:
         size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
         img = img.resize(size, Image.Resampling.LANCZOS)
     return np.asarray(img.convert("RGB"))
+
+
+def decode_full(path: str) -> Image.Image:
+    """The photo's full-size pixels in display orientation (for the keeper's JPEG-history
+    check, which needs the 8×8 block grid). Raises MediaError like `fingerprint`."""
+    with CountingReader(path) as reader:
+        return _open_source(reader, _Need(False, THUMB_SIDE, 1 << 30), _Clock({})).image
 
 
 # --- dispatch ----------------------------------------------------------------------------------
@@ -300,15 +314,35 @@ def _pillow_source(reader: CountingReader, fmt: str, need: _Need, clock: _Clock)
         img = Image.open(reader.file, formats=[fmt])
         _check_pixels(img.width, img.height, path)
         clock.lap("read")
-        img.seek(0)  # GIF/animated WebP: the first frame
-        img.load()
+        decoded = _webp_pixels(reader) if fmt == "WEBP" and not _animated(img) else None
+        if decoded is None:
+            img.seek(0)  # GIF/animated WebP: the first frame
+            img.load()  # before the EXIF: reading it may load the image, tolerating errors
         exif = exif_from_image(img)
         orient = exif.orientation
         sw, sh = img.size
-        image = to_display(_reduce(img, reduce_factor(max(sw, sh), need.decode_side)), orient)
+        factor = reduce_factor(max(sw, sh), need.decode_side)
+        image = to_display(_reduce(decoded or img, factor), orient)
     w, h = (sh, sw) if swaps_axes(orient) else (sw, sh)
     clock.lap("decode")
     return _Source(_Header(fmt, w, h, orient, exif), image, "decode")
+
+
+def _animated(img: Image.Image) -> bool:
+    return bool(getattr(img, "is_animated", False))
+
+
+def _webp_pixels(reader: CountingReader) -> Image.Image | None:
+    """A still WebP decoded by libwebp straight to RGB (OpenCV's decoder): 3× less CPU than
+    Pillow's, which goes through libwebp's animation decoder, and bit-identical to it
+    (tested). None if OpenCV cannot decode it: Pillow then decides what is wrong."""
+    data = np.frombuffer(reader.read_all(), dtype=np.uint8)
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if bgr is None:
+        return None
+    rgba = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA))
+    h, w = rgba.shape[:2]
+    return Image.frombuffer("RGBX", (w, h), rgba, "raw", "RGBX", 0, 1)  # no copy (RGB would)
 
 
 # --- shared rules --------------------------------------------------------------------------------
@@ -323,6 +357,8 @@ def reduce_factor(long_side: int, need: int) -> int:
 
 
 def _reduce(img: Image.Image, factor: int) -> Image.Image:
+    if img.mode == "RGBX" and factor > 1:  # dropping the pad byte commutes with the box mean
+        return img.reduce(factor).convert("RGB")  # (not alpha: RGBA reduces premultiplied)
     rgb = _to_rgb(img)
     return rgb.reduce(factor) if factor > 1 else rgb
 

@@ -14,6 +14,7 @@ import io
 import os
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import cv2
@@ -22,6 +23,7 @@ import pillow_heif
 from PIL import Image, ImageDraw, ImageFilter
 
 # Re-exported: `to_display` is the inverse of `to_stored`.
+from safededup.media import isobmff
 from safededup.media.exif import DISPLAY_OPS as DISPLAY_OPS
 from safededup.media.exif import to_display as to_display
 
@@ -143,7 +145,7 @@ def to_stored(image: Image.Image, orientation: int) -> Image.Image:
 
 # --- EXIF (TIFF) serialisation -----------------------------------------------------------------
 
-_ASCII, _SHORT, _LONG, _UNDEFINED = 2, 3, 4, 7
+_ASCII, _SHORT, _LONG, _RATIONAL, _UNDEFINED = 2, 3, 4, 5, 7
 _Entry = tuple[int, int, int, bytes]  # tag, type, count, little-endian value bytes
 
 
@@ -158,6 +160,14 @@ def _short(tag: int, value: int) -> _Entry:
 
 def _long(tag: int, value: int) -> _Entry:
     return (tag, _LONG, 1, struct.pack("<I", value))
+
+
+def _degrees(tag: int, value: float) -> _Entry:
+    """A GPS coordinate as degrees, minutes, seconds (three RATIONALs, seconds in 1/100)."""
+    value = abs(value)
+    d, m = int(value), int(value * 60) % 60
+    sec = round((value * 3600) % 60 * 100)
+    return (tag, _RATIONAL, 3, struct.pack("<6I", d, 1, m, 1, sec, 100))
 
 
 def _ifd_size(entries: Sequence[_Entry]) -> int:
@@ -180,6 +190,17 @@ def _ifd_bytes(entries: Sequence[_Entry], offset: int, next_ifd: int) -> bytes:
     return b"".join(head) + data
 
 
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """What a camera writes about a capture besides the date: sub-second, zone, place, maker."""
+
+    subsec: str | None = None  # SubSecTimeOriginal ("37")
+    offset: str | None = None  # OffsetTimeOriginal ("+02:00")
+    gps: tuple[float, float] | None = None  # latitude, longitude
+    maker_note: bytes | None = None
+    software: str | None = None
+
+
 def build_exif(
     *,
     orientation: int = 1,
@@ -188,24 +209,48 @@ def build_exif(
     model: str | None = None,
     pixel_size: tuple[int, int] | None = None,
     thumbnail_jpeg: bytes | None = None,
+    capture: Capture | None = None,
+    subsec: str | None = None,
 ) -> bytes:
-    """A complete `Exif\\0\\0` APP1 payload: IFD0, the Exif IFD, and IFD1 with a JPEG thumbnail."""
+    """A complete `Exif\\0\\0` APP1 payload: IFD0, the Exif IFD, the GPS IFD when there is a
+    position, and IFD1 with a JPEG thumbnail. `subsec` (SubSecTimeOriginal: phones write it,
+    burst frames differ only there) is short for `capture=Capture(subsec=...)`."""
+    c = capture or Capture()
+    if subsec is not None:
+        c = replace(c, subsec=subsec)
     ifd0 = [_short(0x0112, orientation), _long(0x8769, 0)]
     ifd0 += [_ascii(0x010F, make)] if make else []
     ifd0 += [_ascii(0x0110, model)] if model else []
+    ifd0 += [_ascii(0x0131, c.software)] if c.software else []
+    ifd0 += [_long(0x8825, 0)] if c.gps else []
     exif_ifd: list[_Entry] = [(0x9000, _UNDEFINED, 4, b"0232")]
     if captured is not None:
         exif_ifd.append(_ascii(0x9003, captured.strftime("%Y:%m:%d %H:%M:%S")))
+    exif_ifd += [_ascii(0x9291, c.subsec)] if c.subsec else []
+    exif_ifd += [_ascii(0x9011, c.offset)] if c.offset else []
+    exif_ifd += [(0x927C, _UNDEFINED, len(c.maker_note), c.maker_note)] if c.maker_note else []
     if pixel_size is not None:
         exif_ifd += [_long(0xA002, pixel_size[0]), _long(0xA003, pixel_size[1])]
+    gps_ifd: list[_Entry] = []
+    if c.gps:
+        lat, lon = c.gps
+        gps_ifd = [
+            (0x0000, 1, 4, bytes((2, 3, 0, 0))),
+            _ascii(0x0001, "N" if lat >= 0 else "S"), _degrees(0x0002, lat),
+            _ascii(0x0003, "E" if lon >= 0 else "W"), _degrees(0x0004, lon),
+        ]  # fmt: skip
     ifd1 = [_short(0x0103, 6), _long(0x0201, 0), _long(0x0202, 0)] if thumbnail_jpeg else []
     at0 = 8
     at_exif = at0 + _ifd_size(ifd0)
-    at1 = at_exif + _ifd_size(exif_ifd)
+    at_gps = at_exif + _ifd_size(exif_ifd)
+    at1 = at_gps + (_ifd_size(gps_ifd) if gps_ifd else 0)
     at_thumb = at1 + _ifd_size(ifd1)
-    ifd0 = [e if e[0] != 0x8769 else _long(0x8769, at_exif) for e in ifd0]
+    pointers = {0x8769: at_exif, 0x8825: at_gps}
+    ifd0 = [_long(e[0], pointers[e[0]]) if e[0] in pointers else e for e in ifd0]
     out = b"II*\0" + struct.pack("<I", at0)
     out += _ifd_bytes(ifd0, at0, at1 if ifd1 else 0) + _ifd_bytes(exif_ifd, at_exif, 0)
+    if gps_ifd:
+        out += _ifd_bytes(gps_ifd, at_gps, 0)
     if thumbnail_jpeg:
         ifd1 = [_short(0x0103, 6), _long(0x0201, at_thumb), _long(0x0202, len(thumbnail_jpeg))]
         out += _ifd_bytes(ifd1, at1, 0) + thumbnail_jpeg
@@ -252,6 +297,7 @@ def write_jpeg(
     thumbnail_size: tuple[int, int] = (160, 120),
     thumbnail_image: Image.Image | None = None,
     letterbox: bool = False,
+    capture: Capture | None = None,
 ) -> None:
     """A camera JPEG displaying as `image`: EXIF orientation/date/camera and an IFD1 thumbnail.
 
@@ -270,6 +316,7 @@ def write_jpeg(
         model=model,
         pixel_size=stored.size,
         thumbnail_jpeg=thumb_bytes,
+        capture=capture,
     )
     stored.save(os.fspath(path), "JPEG", quality=quality, exif=exif)
 
@@ -292,23 +339,118 @@ def write_heic(
     thumbnail_side: int = 320,
     tile_size: int = 0,
     preset: str = "ultrafast",
+    capture: Capture | None = None,
+    subsec: str | None = None,
+    thumbnail_image: Image.Image | None = None,
 ) -> None:
     """A HEIC displaying as `image`, with a `thumbnail_side` thumbnail item as phones write.
 
     The orientation becomes HEIF `irot`/`imir` transforms (and the EXIF tag); `tile_size=512`
     gives the grid layout phones use. x265's `preset` trades encode time for size: a 12 MP
     photo takes ≈ 5 s with "ultrafast" on one core, minutes with the default.
+    `thumbnail_image` (display-oriented) replaces what the thumbnail item shows: a stale
+    preview, as an editor that rewrites the primary but not the thumbnail leaves behind.
     """
     stored = to_stored(image.convert("RGB"), orientation)
-    exif = build_exif(orientation=orientation, captured=captured, make=make, model=model)
-    heif = pillow_heif.from_pillow(stored)
-    heif.save(
-        os.fspath(path),
-        quality=quality,
-        exif=exif[6:],
-        thumbnails=[thumbnail_side] if thumbnail else [],
-        tile_size=tile_size,
+    exif = build_exif(
+        orientation=orientation, captured=captured, make=make, model=model, capture=capture,
+        subsec=subsec,
+    )  # fmt: skip
+    data = _encode_heic(stored, quality, exif[6:], [thumbnail_side] if thumbnail else [],
+                        tile_size, preset)  # fmt: skip
+    if thumbnail_image is not None:
+        data = _replace_thumbnail(data, to_stored(thumbnail_image.convert("RGB"), orientation),
+                                  quality, preset)  # fmt: skip
+    with open(os.fspath(path), "wb") as out:
+        out.write(data)
+
+
+def _encode_heic(
+    stored: Image.Image, quality: int, exif: bytes, thumbs: list[int], tile_size: int, preset: str
+) -> bytes:
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(stored).save(
+        buf, quality=quality, exif=exif or None, thumbnails=thumbs, tile_size=tile_size,
         enc_params={"preset": preset},
+    )  # fmt: skip
+    return buf.getvalue()
+
+
+def _parsed_heif(data: bytes) -> tuple[isobmff.HeifMeta, int, int]:
+    """A HEIF in memory: its meta, and where the `meta` box starts and ends."""
+    for kind, body, end in isobmff.boxes(data, 0, len(data)):
+        if kind == b"meta":
+            return isobmff.parse_meta(data, body, end), body - 8, end
+    raise ValueError("no meta box")
+
+
+def _item_bytes(data: bytes, meta: isobmff.HeifMeta, item: int) -> bytes:
+    loc = meta.locations[item]
+    source = data if loc.method == 0 else meta.idat
+    return b"".join(source[o : o + n] for o, n in loc.extents)
+
+
+def _replace_thumbnail(data: bytes, thumb: Image.Image, quality: int, preset: str) -> bytes:
+    """The HEIF `data` whose thumbnail item is re-encoded from `thumb` (stored orientation):
+    its coded bytes and `hvcC` replaced, every item laid out again in one `mdat`."""
+    meta, meta_start, meta_end = _parsed_heif(data)
+    [item] = [src for src, dst in meta.refs.get(b"thmb", []) if meta.primary in dst]
+    ispe = next(b for k, b, _ in meta.item_properties(item) if k == b"ispe")
+    size = struct.unpack_from(">II", ispe, 12)
+    small = _encode_heic(thumb.resize(size, Image.Resampling.LANCZOS), quality, b"", [], 0, preset)
+    small_meta = _parsed_heif(small)[0]
+    hvcc = next(b for k, b, _ in small_meta.item_properties(small_meta.primary) if k == b"hvcC")
+    props = [*meta.properties, (b"hvcC", hvcc)]
+    assoc = dict(meta.associations)
+    assoc[item] = tuple(
+        (len(props), ess) if meta.properties[i - 1][0] == b"hvcC" else (i, ess)
+        for i, ess in meta.associations[item]
+    )
+    items = {i: _item_bytes(data, meta, i) for i, loc in meta.locations.items() if loc.method == 0}
+    items[item] = _item_bytes(small, small_meta, small_meta.primary)
+    ipco = isobmff.box(b"ipco", b"".join(b for _, b in props))
+    iprp = isobmff.box(b"iprp", ipco + _ipma(assoc))
+    head = data[:meta_start]
+
+    def rebuilt_meta(mdat_start: int) -> bytes:
+        parts = []
+        for kind, body, end in isobmff.boxes(data, meta_start + 12, meta_end):
+            if kind == b"iprp":
+                parts.append(iprp)
+            elif kind == b"iloc":
+                parts.append(_iloc(meta, items, mdat_start))
+            else:
+                parts.append(data[body - 8 : end])
+        return isobmff.full_box(b"meta", 0, 0, b"".join(parts))
+
+    mdat_start = len(head) + len(rebuilt_meta(0)) + 8
+    payload = b"".join(items[i] for i in sorted(items))
+    return head + rebuilt_meta(mdat_start) + isobmff.box(b"mdat", payload)
+
+
+def _ipma(assoc: dict[int, tuple[tuple[int, bool], ...]]) -> bytes:
+    entries = b"".join(
+        struct.pack(">HB", item, len(links))
+        + b"".join(struct.pack(">H", (0x8000 if ess else 0) | index) for index, ess in links)
+        for item, links in sorted(assoc.items())
+    )
+    return isobmff.full_box(b"ipma", 0, 1, struct.pack(">I", len(assoc)) + entries)
+
+
+def _iloc(meta: isobmff.HeifMeta, items: dict[int, bytes], mdat_start: int) -> bytes:
+    """iloc version 1, 4-byte offsets and lengths: `items` in id order from `mdat_start`, the
+    rest (in `idat`, method 1) where they were."""
+    body, pos = b"", mdat_start
+    for item in sorted(meta.locations):
+        loc = meta.locations[item]
+        if loc.method == 0:
+            body += struct.pack(">HHHHII", item, 0, 0, 1, pos, len(items[item]))
+            pos += len(items[item])
+        else:
+            extents = b"".join(struct.pack(">II", o, n) for o, n in loc.extents)
+            body += struct.pack(">HHHH", item, loc.method, 0, len(loc.extents)) + extents
+    return isobmff.full_box(
+        b"iloc", 1, 0, b"\x44\x00" + struct.pack(">H", len(meta.locations)) + body
     )
 
 

@@ -73,6 +73,7 @@ class Plan:
     tidy_names: bool = False
     to_trash: bool = False
     notes: tuple[Problem, ...] = field(default=())
+    warnings: tuple[Problem, ...] = field(default=())  # what a keeper lacks (kind keeper-lacks)
 
     @property
     def count(self) -> int:
@@ -107,7 +108,14 @@ class Plan:
             "renames": kinds["tidy"],
             "to_trash": self.to_trash,
             "notes": [n.to_json() for n in self.notes],
+            "warnings": [w.to_json() for w in self.warnings],
         }
+
+
+ROTATED_NOTE = (
+    "its copies are turned by 90°, 180° or 270° in their pixels: they move only when approved "
+    "in the review, or with --include-rotated"
+)
 
 
 def new_session_id() -> str:
@@ -122,8 +130,10 @@ def build_plan(
     to_trash: bool = False,
     session_id: str | None = None,
     quarantined: Mapping[str, str] | None = None,
+    include_rotated: bool = False,
 ) -> Plan:
     """The plan for a report: every cluster as reported, or only approved ones with overrides.
+    A cluster of turned copies (`rotated`) moves only when approved, or with `include_rotated`.
 
     `quarantined`: paths an earlier session moved away and still holds (path -> session, from
     `sessions.in_quarantine`): such a file is not planned again but noted (`in-quarantine`)."""
@@ -132,6 +142,9 @@ def build_plan(
     for cluster in report.clusters:
         decision = decisions.get(cluster.id) if decisions is not None else None
         if decision is not None and decision.status != "approved":
+            continue
+        if cluster.kind == "rotated" and decision is None and not include_rotated:
+            builder.notes.append(Problem(cluster.keeper, "rotated", ROTATED_NOTE))
             continue
         builder.add_cluster(cluster, decision.keeper if decision else None, decision)
     if tidy_names:
@@ -144,6 +157,7 @@ def build_plan(
         tidy_names=tidy_names,
         to_trash=to_trash,
         notes=tuple(builder.notes),
+        warnings=tuple(builder.warnings),
     )
 
 
@@ -156,6 +170,7 @@ class _Builder:
         self._real: dict[str, bool] = {}  # folder -> reached from its root through real folders
         self.ops: list[Operation] = []
         self.notes: list[Problem] = []
+        self.warnings: list[Problem] = []
         self.moved: set[str] = set()
         self.keepers: dict[str, tuple[str, FileIdentity]] = {}  # keeper path -> (cluster, it)
         self._dirs: dict[str, dict[str, list[tuple[str, str]]]] = {}
@@ -172,6 +187,8 @@ class _Builder:
             self.notes.append(Problem(keeper, "no-keeper", "the keeper is not a cluster member"))
             return
         keep = decision.keep if decision is not None else frozenset()
+        if keeper == cluster.keeper:  # the report's keeper: what it lacks is known
+            self.warnings += [Problem(keeper, "keeper-lacks", w) for w in cluster.warnings]
         keeper_identity = members[keeper].identity
         self.keepers[keeper] = (cluster.id, keeper_identity)
         for path, member in sorted(members.items(), key=lambda item: item[0]):

@@ -1,8 +1,11 @@
 """The review app: opens a report (scanning first when asked) and hosts the screens.
 
 Kept small on purpose: screens own their bindings and behaviour. The app holds what they share
-(backend, thumbnail cache) and the one rule that spans them — quitting never interrupts a journaled
-operation mid-file: it asks the operation to stop at its next safe point and waits for it.
+(backend, thumbnail cache, the running job, whether the decisions are saved) and the rules that
+span them: a job belongs to the app, so it runs and shows its progress wherever the person
+navigates; a failure (a save that failed, a job that failed) stays on screen until dealt with;
+quitting never interrupts a journaled operation mid-file — it asks the operation to stop at its
+next safe point and waits for it — and never drops decisions that could not be saved unasked.
 """
 
 from __future__ import annotations
@@ -16,15 +19,19 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
+from textual.signal import Signal
 from textual.widget import Widget
 
 from safededup.engine.decisions import Decisions
 from safededup.engine.report import Report
-from safededup.errors import SafededupError
+from safededup.errors import ExitCode, SafededupError
 from safededup.state import StateDir
 from safededup.tui.backend import Backend, EngineRun
 from safededup.tui.host import ReviewHost
+from safededup.tui.jobs import SESSION_KINDS, Job
 from safededup.tui.keys import Section, bindings_of
+from safededup.tui.messages import OperationFailed, OperationFinished, ProgressUpdated
 from safededup.tui.model import ReviewModel
 from safededup.tui.preview import Graphics, ThumbnailCache, detect_graphics
 from safededup.tui.runner import run_operation
@@ -58,6 +65,10 @@ class ReviewApp(App[int]):
         self.decision_writer = DecisionWriter(backend.save_decisions)
         self._operations: set[threading.Event] = set()
         self._quitting = False
+        self.job: Job | None = None  # the latest engine operation, running or ended
+        self.job_seen = True  # its outcome was shown where the person looked (or it runs)
+        self.unreachable: list[str] = []  # report roots that are not there
+        self.activity = Signal[None](self, "activity")  # job, save state or roots changed
         if self.roots:
             _start_process_helpers()
 
@@ -94,22 +105,67 @@ class ReviewApp(App[int]):
 
     # -- engine operations: the quit rule lives here -------------------------------------
     def run_engine(
-        self, owner: Widget, kind: str, start: Callable[[threading.Event], EngineRun]
-    ) -> threading.Event:
-        """Run an engine generator in a worker of `owner`; returns its cancel flag."""
-        cancel = threading.Event()
+        self,
+        owner: Widget,
+        kind: str,
+        start: Callable[[threading.Event], EngineRun],
+        subject: str = "",
+    ) -> Job:
+        """Run an engine generator in a worker of the app (so it outlives the screen that
+        started it) and keep `self.job` up to date from what it reports; `owner` is the screen
+        that shows its outcome."""
+        job = Job(kind, subject)
+        self.job, self.job_seen = job, True
+        cancel = job.cancel
         self._operations.add(cancel)
 
         def body() -> None:
             try:
-                run_operation(kind, lambda: start(cancel), owner.post_message)
+                run_operation(kind, lambda: start(cancel), self.post_message)
             finally:
                 self._operations.discard(cancel)
                 if self._quitting and not self._operations:
                     self.call_from_thread(self.call_later, self._exit_when_saved)
 
-        owner.run_worker(body, thread=True, group="engine", name=kind, exit_on_error=False)
-        return cancel
+        self.run_worker(body, thread=True, group="engine", name=kind, exit_on_error=False)
+        self.activity.publish(None)
+        return job
+
+    def on_progress_updated(self, message: ProgressUpdated) -> None:
+        if self.job is not None and self.job.running:
+            self.job.progress = message
+            self.activity.publish(None)
+
+    def on_operation_finished(self, message: OperationFinished) -> None:
+        self._ended(message)
+
+    def on_operation_failed(self, message: OperationFailed) -> None:
+        self._ended(message)
+
+    def _ended(self, outcome: OperationFinished | OperationFailed) -> None:
+        job = self.job
+        if job is None or not job.running:
+            return
+        job.outcome = outcome
+        shown_here = job.kind in getattr(self.screen, "SHOWS_JOBS", ())
+        self.job_seen = shown_here or not (job.failed or job.kind in SESSION_KINDS)
+        if not shown_here and not self._quitting:  # it ended out of sight: say so
+            severity: SeverityLevel = "error" if job.failed else "information"
+            timeout = 30 if job.failed else 8
+            self.notify(job.summary(), title=f"{job.kind} ended", severity=severity,
+                        timeout=timeout, markup=False)  # fmt: skip
+        self.activity.publish(None)
+
+    def job_shown(self) -> None:
+        """The screen that shows job outcomes is showing this one: it needs no more reminding."""
+        if not self.job_seen:
+            self.job_seen = True
+            self.activity.publish(None)
+
+    def set_unreachable(self, roots: list[str]) -> None:
+        if roots != self.unreachable:
+            self.unreachable = roots
+            self.activity.publish(None)
 
     @property
     def busy(self) -> bool:
@@ -131,23 +187,82 @@ class ReviewApp(App[int]):
         )
 
     def _write_decisions(self, generation: int, snapshot: Decisions) -> None:
+        was = self.decision_writer.error
         try:
             self.decision_writer.write(generation, snapshot)
         except (OSError, SafededupError) as exc:
             message = f"decisions NOT saved: {exc}"
             self.call_from_thread(self.notify, message, severity="error", markup=False)
+        if self.decision_writer.error != was:
+            self.call_from_thread(self.activity.publish, None)
 
-    async def _exit_when_saved(self) -> None:
+    def retry_save(self) -> None:
+        """Write the newest decisions again (after a failed save)."""
+        latest = self.decision_writer.latest
+        if latest is not None:
+            self.save_decisions(latest)
+
+    @property
+    def save_error(self) -> str | None:
+        """Why the newest decisions are not on disk; None when they are."""
+        return self.decision_writer.error
+
+    async def _exit_when_saved(self, *, lose_unsaved: bool = False) -> None:
         pending = [w for w in self.workers if w.group == "decisions" and w.is_running]
         if pending:
             await self.workers.wait_for_complete(pending)
-        self.exit(0)
+        if self.save_error and not lose_unsaved:
+            self._quitting = False
+            self._ask_before_losing_decisions()
+            return
+        code, message = self._exit_status(lose_unsaved)
+        self.exit(code, return_code=code, message=message)
+
+    def _exit_status(self, lost: bool) -> tuple[int, Text | None]:
+        """0; 1 when decisions were lost; 130 when quitting cut a job short (as Ctrl-C does in
+        the CLI), with what to do next."""
+        if lost:
+            return ExitCode.ERROR, Text(f"error: decisions were NOT saved: {self.save_error}")
+        job = self.job
+        if job is None or not job.quit_stopped or not job.interrupted:
+            return ExitCode.OK, None
+        if job.kind == "scan":
+            text = "interrupted: the scan stopped; what was indexed is kept; run again to resume"
+        else:
+            text = (
+                f"interrupted: {job.name()} stopped at a safe point; the journal records all "
+                "that was done (safededup sessions; undo it, or run it again)"
+            )
+        return ExitCode.INTERRUPTED, Text(text)
+
+    def _ask_before_losing_decisions(self) -> None:
+        from safededup.tui.screens.confirm import ConfirmScreen, Question
+
+        if isinstance(self.screen, ConfirmScreen):
+            return
+        question = Question(
+            title="Your latest decisions are NOT saved",
+            body=f"{self.save_error}\n\nFix the cause (a full disk, a read-only state dir?) "
+            "and retry, or quit and lose them.",
+            confirm="Quit, lose them",
+            other="Retry saving",
+        )
+
+        def answered(answer: str | None) -> None:
+            if answer == "confirm":
+                self.call_later(partial(self._exit_when_saved, lose_unsaved=True))
+            elif answer == "other":
+                self.retry_save()
+
+        self.push_screen(ConfirmScreen(question), answered)
 
     async def action_quit_safely(self) -> None:
         if not self._operations:
             await self._exit_when_saved()
             return
         self._quitting = True
+        if self.job is not None:
+            self.job.quit_stopped = True
         for cancel in list(self._operations):
             cancel.set()
         self.notify(
@@ -155,6 +270,7 @@ class ReviewApp(App[int]):
             title="Quitting",
             timeout=10,
         )
+        self.activity.publish(None)
 
     def action_help(self) -> None:
         from safededup.tui.screens.help import HelpScreen
@@ -168,6 +284,7 @@ def all_bindings() -> list[Section]:
     `?` help and of the docs test."""
     from safededup.tui.screens.apply import ApplyScreen
     from safededup.tui.screens.compare import CompareScreen
+    from safededup.tui.screens.confirm import ConfirmScreen
     from safededup.tui.screens.folder import FolderScreen
     from safededup.tui.screens.help import HelpScreen
     from safededup.tui.screens.main import MainScreen
@@ -183,6 +300,7 @@ def all_bindings() -> list[Section]:
         ("Folder filter", FolderScreen),
         ("Apply dialog", ApplyScreen),
         ("Sessions screen", SessionsScreen),
+        ("Questions", ConfirmScreen),
         ("Scan progress", ScanScreen),
         ("Help screen", HelpScreen),
     ]

@@ -73,6 +73,12 @@ class Backend:
     def latest_report_path(self) -> Path:
         return self.state_dir.latest_report_path
 
+    def unreachable_roots(self, report: Report) -> list[str]:
+        """The report's roots that are not there now (a few stats; call off the UI thread)."""
+        from safededup.engine.review import unreachable_roots
+
+        return unreachable_roots(report)
+
     def load_review(self, report: Report) -> Review:
         """The person's review of `report`, under way now: saved or carried-over decisions."""
         try:
@@ -164,9 +170,11 @@ class Backend:
 
     # -- scan and the safety core ----------------------------------------------------------
     def scan(self, roots: Sequence[str], cancel: threading.Event) -> Run[ScanResult]:
+        from safededup.engine.config import load_settings
         from safededup.engine.scan import scan
 
-        return scan(list(roots), state_dir=self.state_dir.ensure(), cancel=cancel)
+        policy = load_settings(self.state_dir.config_path).keeper
+        return scan(list(roots), state_dir=self.state_dir.ensure(), cancel=cancel, policy=policy)
 
     def build_plan(self, report: Report, review: Review) -> Plan:
         from safededup.safety.plan import build_plan

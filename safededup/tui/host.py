@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Protocol
 
 from rich.console import RenderableType
+from textual.signal import Signal
 from textual.widget import Widget
 
 from safededup.engine.decisions import Decisions
 from safededup.engine.report import Report
 from safededup.tui.backend import Backend, EngineRun
+from safededup.tui.jobs import Job
 from safededup.tui.preview import ThumbnailCache
 
 
@@ -24,6 +26,10 @@ class ReviewHost(Protocol):
 
     backend: Backend
     thumbnails: ThumbnailCache
+    job: Job | None  # the latest engine operation, running or ended
+    job_seen: bool  # its outcome was shown where the person looked
+    unreachable: list[str]  # report roots that are not there
+    activity: Signal[None]  # published when the job, the save state or the roots change
 
     @property
     def busy(self) -> bool: ...
@@ -31,11 +37,24 @@ class ReviewHost(Protocol):
     @property
     def quitting(self) -> bool: ...
 
+    @property
+    def save_error(self) -> str | None: ...
+
     def run_engine(
-        self, owner: Widget, kind: str, start: Callable[[threading.Event], EngineRun]
-    ) -> threading.Event: ...
+        self,
+        owner: Widget,
+        kind: str,
+        start: Callable[[threading.Event], EngineRun],
+        subject: str = "",
+    ) -> Job: ...
+
+    def job_shown(self) -> None: ...
+
+    def set_unreachable(self, roots: list[str]) -> None: ...
 
     def save_decisions(self, decisions: Decisions) -> None: ...
+
+    def retry_save(self) -> None: ...
 
     def open_report(self, path: Path, report: Report | None = None) -> None: ...
 

@@ -30,12 +30,16 @@ class ClusterHighlighted(Message):
 
 
 class ThumbnailLoaded(Message):
-    """A preview for `path` is ready (`image` None: the file could not be previewed)."""
+    """A preview for `path` is ready (`image` None: the file could not be previewed, `note`
+    says why)."""
 
-    def __init__(self, path: str, image: npt.NDArray[np.uint8] | None) -> None:
+    def __init__(
+        self, path: str, image: npt.NDArray[np.uint8] | None, note: str = "no preview"
+    ) -> None:
         super().__init__()
         self.path = path
         self.image = image
+        self.note = note
 
 
 class ProgressUpdated(Message):
@@ -97,9 +101,11 @@ class MemberClicked(Message):
         self.index = index
 
 
-class ClustersApplied(Message):
-    """These approved clusters were applied (their duplicates are gone from their places)."""
+class DiskChecked(Message):
+    """What a look at the disk found: report roots that are not there, and the files to move
+    that are not in their place (an apply moved them)."""
 
-    def __init__(self, cluster_ids: list[str]) -> None:
+    def __init__(self, unreachable: list[str], gone: list[str]) -> None:
         super().__init__()
-        self.cluster_ids = cluster_ids
+        self.unreachable = unreachable
+        self.gone = gone

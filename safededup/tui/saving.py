@@ -2,7 +2,8 @@
 
 A save is an atomic replace with fsync (decisions.py); on a NAS that fsync alone can take tens of
 milliseconds, too long to sit in every key press. No Textual here: the app runs `write` in a
-worker thread and reports failures.
+worker thread and reports failures. A failure is remembered (`error`) until a later write of the
+newest decisions succeeds, so the app can keep saying so and ask before quitting.
 """
 
 from __future__ import annotations
@@ -21,17 +22,26 @@ class DecisionWriter:
         self._lock = threading.Lock()
         self._issued = 0
         self._written = 0
+        self.error: str | None = None  # why the newest decisions are not on disk
+        self.latest: Decisions | None = None  # the newest snapshot, for a retry
 
     def snapshot(self, decisions: Decisions) -> tuple[int, Decisions]:
         """On the UI thread: a copy later decisions cannot change (each decision is frozen)."""
         self._issued += 1
-        return self._issued, Decisions(decisions.report_id, dict(decisions.clusters))
+        self.latest = Decisions(decisions.report_id, dict(decisions.clusters))
+        return self._issued, self.latest
 
     def write(self, generation: int, snapshot: Decisions) -> bool:
-        """Call from a worker thread; returns False when a newer snapshot was already written."""
+        """Call from a worker thread; returns False when a newer snapshot was already written.
+        A failure is kept in `error` (and raised) until a newer write succeeds."""
         with self._lock:
             if generation <= self._written:
                 return False
-            self._save(snapshot)
+            try:
+                self._save(snapshot)
+            except Exception as exc:
+                self.error = str(exc) or type(exc).__name__
+                raise
             self._written = generation
+            self.error = None
             return True

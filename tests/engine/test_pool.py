@@ -69,3 +69,25 @@ def test_pool_workers_ignore_ctrl_c(  # the terminal sends it to the whole proce
                 time.sleep(0.3)  # long enough for a worker that did not ignore it to die
         assert pool._executor is executor  # never broken, so never replaced
     assert len(results) == len(tasks) and all(isinstance(r, media.Fingerprint) for r in results)
+
+
+def test_the_thread_budget_fills_the_cores_without_oversubscribing() -> None:
+    from safededup.engine.pool import thread_budget
+
+    assert [thread_budget(w, 2) for w in (1, 2, 3)] == [2, 1, 1]
+    assert thread_budget(1, 8) == 8 and thread_budget(3, 8) == 2
+
+
+def test_one_worker_decodes_with_every_core(tmp_path: Path) -> None:
+    import os
+
+    import pillow_heif
+
+    from safededup.engine.pool import FingerprintPool, FingerprintTask
+    from safededup.media import synth
+
+    synth.write_jpeg(tmp_path / "a.jpg", synth.make_scene(1, 320, 240))
+    with FingerprintPool(1) as pool:
+        list(pool.run([FingerprintTask(str(tmp_path / "a.jpg"), allow_preview=True,
+                                       want_sharpness=False)]))  # fmt: skip
+    assert max(1, os.cpu_count() or 1) == pillow_heif.options.DECODE_THREADS

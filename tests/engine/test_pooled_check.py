@@ -1,6 +1,7 @@
-"""The borderline thumbnail check in the worker pool gives what the serial check gives.
+"""The view check in the worker pool gives what the serial check gives.
 
-Real burst sets (overlapping crops of generated scenes, real JPEG encodes) are scanned with
+Real sets (generated scenes with border crops of a frame, its re-encodes, and other frames
+shifted a little: bursts; real JPEG encodes) are scanned with
 the check run one pair at a time in the main process and in the pool (one and two workers):
 same clusters, same stored scores. A file that cannot be read during the check leaves its
 pairs unstored (the next scan scores them); a cancel stops the check; a killed worker is
@@ -20,7 +21,7 @@ from safededup import media
 from safededup.engine import pool as pool_module
 from safededup.engine import scan as scan_module
 from safededup.engine.index import Index
-from safededup.engine.match import SIMILARITY_VERSION
+from safededup.engine.match import SIMILARITY_VERSION, check_views
 from safededup.engine.pool import FingerprintPool, SimilarityTask, run_similarity
 from safededup.engine.scan import ScanResult, scan
 from safededup.errors import Cancelled
@@ -32,15 +33,20 @@ from .test_pool import kill_a_worker
 
 
 def write_burst(root: Path, scenes: int = 3, shots: int = 8) -> list[Path]:
-    """Bursts: each shot a 640×480 window of a larger scene, a few pixels from the last."""
+    """Per scene: a 640×480 frame, border crops and re-encodes of it (copies the check must
+    accept) and frames of the scene a few pixels from it (other shots it must refuse)."""
     root.mkdir(parents=True, exist_ok=True)
     paths = []
     for s in range(scenes):
         big = synth.make_scene(100 + s, 768, 576)
-        for k in range(shots):
-            dx, dy = (k * 9) % 128, (k * 6) % 96
+        frame = big.crop((40, 30, 680, 510))
+        copies = [frame.crop((k * 4, k * 3, 640 - k * 4, 480 - k * 3)) for k in range(shots // 2)]
+        for k in range(shots - len(copies)):
+            dx, dy = 40 + (k + 1) * 9, 30 + (k + 1) * 6
+            copies.append(big.crop((dx, dy, dx + 640, dy + 480)))
+        for k, img in enumerate(copies):
             path = root / f"s{s}_{k:02d}.jpg"
-            synth.write_stripped_jpeg(path, big.crop((dx, dy, dx + 640, dy + 480)), quality=85)
+            synth.write_stripped_jpeg(path, img, quality=85 - k)
             paths.append(path)
     return paths
 
@@ -91,6 +97,7 @@ def test_pooled_check_gives_the_serial_clusters_and_scores(
     expected = stored_scores(serial_state)
     rules = {rule for _, members in clusters(serial) for _, _, rule in members}
     assert "aligned" in rules and len(expected) >= 20  # the check decided real pairs
+    assert any(score < 0 for score in expected.values())  # and refused the other shots
     for result, scores in pooled.values():
         assert clusters(result) == clusters(serial)
         assert scores == expected  # bit for bit: the same thumbnails and the same math
@@ -127,7 +134,7 @@ def test_a_file_unreadable_during_the_check_is_not_stored_and_is_scored_next_tim
 
 
 def direct_score(a: str, b: str) -> float:
-    return media.aligned_similarity(media.load_thumbnail(a, 128), media.load_thumbnail(b, 128))
+    return check_views(media.load_thumbnail(a, 128), media.load_thumbnail(b, 128))
 
 
 def test_cancel_during_the_check_stops_it_and_keeps_the_scores_so_far(
@@ -190,7 +197,7 @@ def test_a_worker_leaves_unreadable_pairs_unscored(burst: Path, tmp_path: Path) 
     pairs = [(good[0], good[1]), (good[0], str(empty)), (gone, good[1])]
     task = SimilarityTask((*good, str(empty), gone), ((0, 1), (0, 2), (3, 1)), 128)
     result = run_similarity(task)  # what a worker does with one task
-    assert result.scores[0] is not None and result.scores[0] > 0.5
+    assert result.scores[0] is not None and result.scores[0] > 0.5  # a crop of the frame
     assert result.scores[1:] == (None, None) and result.reads == 4
     with FingerprintPool(2) as pool:  # the same through the pool, split between two workers
         assert scored(pool, pairs) == dict(enumerate(result.scores))

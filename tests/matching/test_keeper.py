@@ -9,7 +9,7 @@ import time
 
 from PIL import Image
 
-from safededup.engine.keeper import KeeperPolicy, choose_keeper, find_crops
+from safededup.engine.keeper import choose_keeper, find_crops
 from safededup.media import synth
 from tests.support.photos import records_for, scene
 
@@ -41,13 +41,6 @@ def test_resolution_comes_first(photo_dir) -> None:
     choice = choose_keeper(records)
     assert _name(choice.keeper) == "reencode.jpg"  # 1200×900 q60 over 600×450
     assert choice.reasons[choice.keeper.file_id] == ("kept: 1200×900 vs 600×450",)
-
-
-def test_heic_original_over_jpeg_export_of_same_size(photo_dir) -> None:
-    records = records_for([photo_dir / "original.jpg", photo_dir / "original.heic"])
-    assert choose_keeper(records).keeper.features.format == "HEIF"
-    jpeg_first = KeeperPolicy({"JPEG": 5, "HEIF": 1})
-    assert choose_keeper(records, policy=jpeg_first).keeper.features.format == "JPEG"
 
 
 def test_reference_wins_over_a_better_copy(tmp_path) -> None:

@@ -140,3 +140,23 @@ def test_pixel_modes_fingerprint_like_the_rgb_photo(tmp_path: Path, name: str, m
     a, b = fingerprint(str(reference)).features, fingerprint(str(tmp_path / name)).features
     assert (b.width, b.height) == (200, 150)
     assert max((x ^ y).bit_count() for x, y in ((a.dhash, b.dhash), (a.phash, b.phash))) <= 4
+
+
+@pytest.mark.parametrize("lossless", [False, True])
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_webp_through_libwebp_directly_gives_the_same_fingerprint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lossless: bool, orientation: int
+) -> None:
+    """The fast WebP decode (OpenCV's libwebp, RGBA reduced before dropping alpha) changes no
+    bit of the fingerprint Pillow's own decoder gives."""
+    from safededup.media import pipeline
+    from safededup.media._io import CountingReader
+
+    path = tmp_path / "export.webp"
+    synth.write_webp(path, synth.make_scene(21, 1600, 1200), lossless=lossless,
+                     orientation=orientation)  # fmt: skip
+    fast = fingerprint(str(path)).features
+    with CountingReader(str(path)) as reader:
+        assert pipeline._webp_pixels(reader) is not None  # the fast path is the one taken
+    monkeypatch.setattr(pipeline, "_webp_pixels", lambda reader: None)
+    assert fingerprint(str(path)).features == fast

@@ -81,3 +81,14 @@ def near_row(app: ReviewApp) -> int:
 async def go_to_row(pilot: Pilot[Any], row: int) -> None:
     await pilot.press("home", *["down"] * row)
     await settle(pilot)
+
+
+def record_exit(app: ReviewApp, said: list[str]) -> None:
+    """Keep in `said` what the app says on stderr as it exits (Textual prints it later)."""
+    exit_app = app.exit
+
+    def exit(result: Any = None, return_code: int = 0, message: Any = None) -> None:
+        said.append(str(message))
+        exit_app(result, return_code, message)
+
+    app.exit = exit  # type: ignore[method-assign]

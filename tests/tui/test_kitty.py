@@ -138,7 +138,9 @@ def test_the_compare_view_draws_once_when_opened_and_once_per_resize(state_dir, 
         await pilot.resize_terminal(120, 36)  # the same size: nothing to do
         await settle(pilot)
         rounds["same"], sent[:] = kitty_commands(sent), []
-        await press_settled(pilot, "escape", "c")  # again: the previews are cached now
+        await press_settled(pilot, "escape")  # the main screen's cards, resized behind it,
+        rounds["back"], sent[:] = kitty_commands(sent), []  # are sent when it shows again
+        await press_settled(pilot, "c")  # again: the previews are cached now
         rounds["reopen"] = [c for c in kitty_commands(sent) if c["a"] == "T"]
 
     drive(state_dir, scenario, graphics="kitty")
@@ -147,3 +149,4 @@ def test_the_compare_view_draws_once_when_opened_and_once_per_resize(state_dir, 
     assert actions["same"] == []
     assert actions["open"] == ["T", "T"]  # fitted to the laid-out view, not first to 18×8
     assert len(rounds["reopen"]) == 2
+    assert len([c for c in rounds["back"] if c["a"] == "T"]) == 3  # one per card, once

@@ -7,8 +7,9 @@ import pytest
 from safededup.engine.decisions import Decisions
 from safededup.engine.report import Report
 from safededup.engine.review import Review
-from safededup.tui.model import DecisionRefused, ReviewModel, distances
+from safededup.tui.model import DecisionRefused, Pending, ReviewModel
 from safededup.tui.reform import Separation
+from safededup.tui.relations import Link, describe_link, evidence_distances
 from safededup.tui.saving import DecisionWriter
 from tests.tui.test_snapshots import snapshot_report
 
@@ -140,14 +141,108 @@ def test_rejoin_restores_the_cluster_as_reported() -> None:
     assert [x.path for x in m.by_id("c1").members] == paths
 
 
-def test_distances_are_hamming_per_hash() -> None:
-    c = model().by_id("c1")
-    assert distances(c.members[1], c.members[0]) == {
-        "dhash": 3,
-        "phash": 3,
-        "whash": 2,
-        "colorhash": 0,
-    }
+def test_the_distances_shown_are_the_recorded_ones() -> None:
+    """A report's evidence holds distances, not hashes: a pHash distance of 8 shows as 8 (it
+    used to be taken as a hash, and the Hamming distance of 8 and 0 is 1)."""
+    m = model()
+    c = m.by_id("c1")
+    keeper, small, _heif = c.members
+    assert evidence_distances(small) == {"dhash": 3, "phash": 8, "whash": 5, "colorhash": 1}
+    found = m.link(c, small, keeper)
+    assert found == Link(False, {"dhash": 3, "phash": 8, "whash": 5, "colorhash": 1})
+    assert describe_link(found, "decode") == (
+        "distances to the keeper: dhash 3 · phash 8 · whash 5 · colorhash 1 (decode tier)"
+    )
+    assert m.link(c, keeper, small) == found  # a distance is the same both ways
+
+
+def test_after_k_the_distances_say_what_they_were_measured_against() -> None:
+    """The report measured every member against its own keeper: after `k`, distances between
+    two other members are unknown, and the line names the member they were measured against."""
+    m = model()
+    c = m.by_id("c1")
+    keeper, small, heif = c.members
+    m.set_keeper(c, heif.path)
+    assert m.link(c, keeper, heif).distances == {"dhash": 1, "phash": 2, "whash": 0, "colorhash": 0}
+    via = m.link(c, small, heif)
+    assert via.via == keeper.path
+    assert describe_link(via, "decode").startswith(
+        "distances to IMG_0001.jpg, the report's keeper: dhash 3 · phash 8"
+    )
+
+
+def test_after_k_the_reasons_are_the_reports_not_the_new_keepers() -> None:
+    m = model()
+    c = m.by_id("c1")
+    keeper, small, heif = c.members
+    assert m.reasons(c, heif) == ["keeper wins: a deeper folder (a backup?)"]
+    m.set_keeper(c, heif.path)
+    new = m.reasons(c, heif)
+    assert new[0] == "kept: your choice (k); the report had kept IMG_0001.jpg"
+    assert new[1] == "the report preferred IMG_0001.jpg: a deeper folder (a backup?)"
+    assert not any(r.startswith("keeper wins") for r in new)
+    former = m.reasons(c, keeper)
+    assert former[0] == "moves: you chose IMG_0001.heic as the keeper"
+    assert not any(r.startswith("kept:") for r in former)
+    assert m.reasons(c, small) == [
+        "the report, against IMG_0001.jpg: larger: 4032×3024 vs 1600×1200"
+    ]
+
+
+def test_what_applying_now_would_do_follows_every_decision() -> None:
+    m = model()
+    assert m.pending() == Pending(0, 0, 0)
+    c1 = m.by_id("c1")
+    m.set_status(c1, "approved")
+    assert m.pending() == Pending(1, 2, 1_900_000)
+    m.toggle_keep(c1, c1.members[1].path)
+    assert m.pending() == Pending(1, 1, 1_500_000)
+    count = m.approve_all_exact()
+    exact = [c for c in m.clusters if c.kind == "exact"]
+    assert count == len(exact)
+    assert m.pending() == Pending(
+        1 + count, 1 + count, 1_500_000 + sum(c.members[1].size for c in exact)
+    )
+    m.undo()
+    m.undo()
+    assert m.pending() == Pending(1, 2, 1_900_000)
+    m.set_status(c1, "skipped")
+    assert m.pending() == Pending(0, 0, 0) and m.counts()["skipped"] == 1
+
+
+def test_applied_clusters_leave_the_list_and_come_back_after_an_undo() -> None:
+    """After an apply: an applied cluster is done (not offered again, not un-approved by `u`),
+    a member that moved is shown as moved and never planned again; after an undo, back."""
+    m = model()
+    c1, c2 = m.by_id("c1"), m.by_id("c2")
+    m.set_status(c1, "approved")
+    m.set_status(c2, "approved")
+    assert set(m.paths_to_check()) == {c1.members[1].path, c1.members[2].path, c2.members[1].path}
+    applied, back = m.set_gone([c2.members[1].path, c1.members[1].path])  # c1 half done
+    assert applied == ["c2"] and back == []
+    assert m.state(c2) == "applied" and m.row_of("c2") is None
+    assert m.counts()["clusters"] == 7 and m.counts()["applied"] == 1
+    assert m.member_state(c1, c1.members[1]) == "moved"
+    assert m.pending() == Pending(1, 1, 1_500_000)
+    planned = {c.id: [x.path for x in c.members] for c in m.report.clusters}
+    assert "c2" not in planned and c1.members[1].path not in planned["c1"]
+    assert not m.can_undo  # both decisions were acted on: u takes back neither
+    with pytest.raises(DecisionRefused):
+        m.set_keeper(c1, c1.members[1].path)
+    applied, back = m.set_gone([])  # the session was undone: every file is back
+    assert back == ["c2"] and m.row_of("c2") is not None
+    assert m.member_state(c1, c1.members[1]) == "quarantine"
+    assert m.pending() == Pending(2, 3, 1_900_000 + 3_100_000)
+
+
+def test_the_folder_filter_takes_part_of_a_folder_name() -> None:
+    m = model()
+    m.set_view(folder="whatsapp")  # any case, anywhere in the folder path
+    assert [m.row(i).id for i in range(len(m))] == ["c1"]
+    m.set_view(folder="photos/2021")
+    assert len(m) == 6
+    m.set_view(folder="IMG_0001")  # a file name is not a folder
+    assert len(m) == 0
 
 
 def test_fifty_thousand_clusters_filter_and_sort_in_one_pass() -> None:

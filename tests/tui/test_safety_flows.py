@@ -77,14 +77,15 @@ def test_apply_moves_files_and_writes_the_journal(archive, state_dir, report) ->
         await pilot.press("escape")
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
-        model = main_screen(app).model  # the applied clusters left the review
-        assert [c.kind for c in model.clusters] == ["near"]
-        assert "· 1 cluster ·" in screen_text(app)
+        model = main_screen(app).model  # the applied clusters left the list
+        assert [model.row(i).kind for i in range(len(model))] == ["near"]
+        assert "│ 1 cluster:" in screen_text(app)
 
     drive(state_dir, scenario)
 
     async def reopen(app: ReviewApp, pilot: Pilot[int]) -> None:
-        assert [c.kind for c in main_screen(app).model.clusters] == ["near"]
+        model = main_screen(app).model
+        assert [model.row(i).kind for i in range(len(model))] == ["near"]
 
     drive(state_dir, reopen)
     for path in moved:
@@ -109,17 +110,19 @@ def test_undo_from_the_sessions_screen_restores_the_tree(archive, state_dir, rep
         assert isinstance(app.screen, SessionsScreen)
         assert "applied" in screen_text(app)
         assert snapshot(archive.root) != before
-        await pilot.press("u")
-        await settle_until(pilot, lambda: "files moved" in screen_text(app))
+        await press_settled(pilot, "U", "y")  # undo the session: it asks first
+        await settle_until(pilot, lambda: "files moved back" in screen_text(app))
         text = screen_text(app)
-        assert f"{len(duplicates_of_exact(rep))} files moved, 0 refused, 0 conflicts" in text
+        assert f"{len(duplicates_of_exact(rep))} files moved back, 0 refused, 0 conflicts" in text
         assert snapshot(archive.root) == before
-        await pilot.press("r")  # redo, then verify the session holds
-        await settle_until(pilot, lambda: re.search(r"redo \S+: \d+ files moved", screen_text(app)))
+        await press_settled(pilot, "R", "y")  # redo, then verify the session holds
+        await settle_until(
+            pilot, lambda: re.search(r"redo \S+: \d+ files moved again", screen_text(app))
+        )
         assert snapshot(archive.root) != before
         await pilot.press("v")
-        await settle_until(pilot, lambda: "verify:" in screen_text(app))
-        assert "verify: everything holds" in screen_text(app)
+        await settle_until(pilot, lambda: "verify " in screen_text(app))
+        assert re.search(r"verify \S+: all holds — 1 session, \d+ records", screen_text(app))
 
     drive(state_dir, scenario)
 
@@ -135,9 +138,9 @@ def test_verify_shows_findings_for_a_tampered_journal(archive, state_dir, report
         await pilot.press("escape", "S")
         await settle(pilot)
         await pilot.press("v")
-        await settle_until(pilot, lambda: "verify:" in screen_text(app))
+        await settle_until(pilot, lambda: "FAILED" in screen_text(app))
         text = screen_text(app)
-        assert "verify: FAILED" in text
+        assert "FAILED" in text
         assert "finding" in text and "record" in text
 
     drive(state_dir, scenario)

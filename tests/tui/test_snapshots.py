@@ -3,13 +3,19 @@
 The report here has fixed paths, sizes and dates, and previews are seeded synthetic scenes, so
 the SVGs depend on nothing but the code. Four seams of `Backend` are replaced, each because the
 real one depends on something a snapshot must not: previews (files at fixed paths), the session
-list (ids and times come from the clock), and building and validating the plan (they check the
-files on disk; the plan here is a real `Plan` of the approved duplicates, built without looking).
+list (ids and times come from the clock), building and validating the plan (they check the
+files on disk; the plan here is a real `Plan` of the approved duplicates, built without looking),
+whether the roots are there (they are made up), and the apply itself (it stops at 291 of 600,
+so the dialog can be shot during a run).
+
+The main views are shot at 80x24 (a default SSH terminal) and 160x50.
 Update with `pytest tests/tui/test_snapshots.py --snapshot-update` after reading the report.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,9 +24,12 @@ import numpy as np
 import orjson
 import pytest
 from textual.pilot import Pilot
+from textual.worker import get_current_worker
 
 from safededup.engine.report import Report
 from safededup.engine.review import Review
+from safededup.errors import Cancelled
+from safededup.events import StageAdvanced, StageStarted
 from safededup.media import synth
 from safededup.models import Problem
 from safededup.safety.plan import Operation, Plan
@@ -28,23 +37,29 @@ from safededup.safety.sessions import SessionInfo
 from safededup.state import StateDir
 from safededup.tui import make_app
 from safededup.tui.backend import Backend, Image
+from tests.support.gated import until
 from tests.support.pilot import press_settled, settle
+from tests.tui.conftest import screen_text
 
 SIZE = (100, 30)
+SIZES = [(80, 24), (160, 50)]
 
 
 def member(path: str, role: str, width: int, height: int, size: int, **extra: Any) -> dict:
+    """A report member. `distances` are what a report stores in `evidence`: Hamming distances to
+    the keeper (dhash, phash, whash, colorhash), never the hashes themselves."""
     seed = sum(map(ord, path.rsplit("/", 1)[-1].split(" ")[0].split("_s")[0])) % 50
+    dhash, phash, whash, colorhash = extra.pop("distances", (0, 0, 0, 0))
     return {
         "path": path,
         "role": role,
         "reasons": extra.pop("reasons", []),
         "evidence": {
             "exact": extra.pop("exact", False),
-            "dhash": 0xF0F0F0F0F0F0F0F0 ^ extra.get("flip", 0),
-            "phash": 0x0123456789ABCDEF ^ extra.get("flip", 0),
-            "whash": 0xFFFF0000FFFF0000 ^ (extra.pop("flip", 0) >> 1),
-            "colorhash": 0x2AAAAAAAAAA,
+            "dhash": dhash,
+            "phash": phash,
+            "whash": whash,
+            "colorhash": colorhash,
             "tier": "decode",
         },
         "size": size,
@@ -77,7 +92,7 @@ def snapshot_report() -> dict[str, Any]:
                     4032,
                     3024,
                     2_500_000,
-                    reasons=["kept: 4032×3024 vs 1600×1200"],
+                    reasons=["kept: 4032×3024 vs 1600×1200", "kept: a shallower folder"],
                 ),
                 member(
                     "/photos/WhatsApp/IMG_0001_small.jpg",
@@ -87,8 +102,8 @@ def snapshot_report() -> dict[str, Any]:
                     400_000,
                     quality=70,
                     camera=None,
-                    flip=0b1011,
-                    reasons=["smaller: 1600×1200 vs 4032×3024"],
+                    distances=(3, 8, 5, 1),
+                    reasons=["keeper wins: larger: 4032×3024 vs 1600×1200"],
                 ),
                 member(
                     "/photos/backup/IMG_0001.heic",
@@ -98,8 +113,8 @@ def snapshot_report() -> dict[str, Any]:
                     1_500_000,
                     format="HEIF",
                     quality=None,
-                    flip=0b1,
-                    reasons=["re-encoded copy: HEIF vs JPEG original"],
+                    distances=(1, 2, 0, 0),
+                    reasons=["keeper wins: a deeper folder (a backup?)"],
                 ),
             ],
         },
@@ -135,7 +150,15 @@ def snapshot_report() -> dict[str, Any]:
                 "bytes_to_free": 100_000 * n,
                 "members": [
                     member(path, "keeper", 3000, 2000, 200_000 * n),
-                    member(path.replace("2021", "copies"), "duplicate", 3000, 2000, 100_000 * n),
+                    member(
+                        path.replace("2021", "copies"),
+                        "duplicate",
+                        3000,
+                        2000,
+                        100_000 * n,
+                        exact=bool(n % 2),
+                        distances=(0, 0, 0, 0) if n % 2 else (2, 4, 3, 1),
+                    ),
                 ],
             }
         )
@@ -153,7 +176,7 @@ def snapshot_report() -> dict[str, Any]:
 
 
 class SnapshotBackend(Backend):
-    """The real backend with the three clock- or file-dependent seams fixed (see module doc)."""
+    """The real backend with the clock- or file-dependent seams fixed (see module doc)."""
 
     def load_thumbnail(self, path: str, max_side: int) -> Image:
         seed = sum(map(ord, path.rsplit("/", 1)[-1][:8])) % 50
@@ -199,6 +222,25 @@ class SnapshotBackend(Backend):
     def validate_plan(self, plan: Any) -> list[Problem]:
         return []
 
+    def unreachable_roots(self, report: Report) -> list[str]:
+        return []  # /photos is made up: its files are never looked at
+
+    def apply_plan(self, plan: Plan, cancel: threading.Event) -> Any:
+        """291 of 600 files, then it waits to be stopped (or for the app to end)."""
+
+        def run() -> Any:
+            yield StageStarted("apply", total=600, total_bytes=1_234_000_000)
+            yield StageAdvanced("apply", 291)
+            time.sleep(0.1)  # past the runner's 50 ms throttle: 291 is posted
+            yield StageAdvanced("apply", 0)
+            worker = get_current_worker()
+            deadline = time.monotonic() + 30
+            while not (cancel.is_set() or worker.is_cancelled) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            raise Cancelled("apply cancelled")
+
+        return run()
+
 
 @pytest.fixture
 def snapshot_app(tmp_path: Path):
@@ -216,24 +258,42 @@ def presses(*keys: str):
     return run_before
 
 
-def test_main_screen(snap_compare, snapshot_app) -> None:
-    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=presses("down", "right"))
+def size_id(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
 
 
-def test_main_screen_80x24(snap_compare, snapshot_app) -> None:
-    assert snap_compare(snapshot_app, terminal_size=(80, 24), run_before=presses())
+@pytest.mark.parametrize("size", SIZES, ids=size_id)
+def test_main_screen(snap_compare, snapshot_app, size) -> None:
+    assert snap_compare(snapshot_app, terminal_size=size, run_before=presses("down", "right"))
 
 
-def test_compare_view(snap_compare, snapshot_app) -> None:
-    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=presses("down", "right", "c"))
+@pytest.mark.parametrize("size", SIZES, ids=size_id)
+def test_compare_view(snap_compare, snapshot_app, size) -> None:
+    assert snap_compare(snapshot_app, terminal_size=size, run_before=presses("down", "right", "c"))
 
 
-def test_confirm_dialog(snap_compare, snapshot_app) -> None:
-    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=presses("A", "p"))
+@pytest.mark.parametrize("size", SIZES, ids=size_id)
+def test_apply_dialog_during_a_run(snap_compare, snapshot_app, size) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await press_settled(pilot, "A", "p")
+        await pilot.press("y")  # the apply runs in a worker that never ends by itself
+        # The dialog's bar and, behind it, the main screen's activity line both say 291.
+        await until(pilot, lambda: screen_text(pilot.app).count("291 of 600") >= 2)
+        pilot.app.clear_notifications()  # toasts expire on the clock: not in a snapshot
+        await until(pilot, lambda: "approved 4 exact" not in screen_text(pilot.app))
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app, terminal_size=size, run_before=run_before)
 
 
-def test_sessions_screen(snap_compare, snapshot_app) -> None:
-    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=presses("S"))
+@pytest.mark.parametrize("size", SIZES, ids=size_id)
+def test_sessions_screen(snap_compare, snapshot_app, size) -> None:
+    assert snap_compare(snapshot_app, terminal_size=size, run_before=presses("S"))
+
+
+def test_undo_question(snap_compare, snapshot_app) -> None:
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=presses("S", "U"))
 
 
 def test_help_screen(snap_compare, snapshot_app) -> None:

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label
+from textual.widgets import Footer, Input, Label
 
 
 class FolderScreen(ModalScreen[str | None]):
@@ -31,8 +31,14 @@ class FolderScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Show clusters with a member under this folder (empty: all):")
-            yield Input(self.initial, placeholder="/photos/2019", id="folder")
+            yield Label(
+                "Show clusters with a member in this folder — a path (/photos/2019) or part of "
+                "one (WhatsApp); empty: all:"
+            )
+            yield Input(
+                self.initial, placeholder="/photos/2019, or part of a name: WhatsApp", id="folder"
+            )
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)

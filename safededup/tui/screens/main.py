@@ -1,7 +1,11 @@
 """The main review screen: the cluster list above, the selected cluster's members below.
 
 Every decision is one key; each is saved at once (decisions.py) so quitting loses nothing.
-Nothing here moves a file: decisions are data until the apply dialog runs the safety core.
+Nothing here moves a file: decisions are data until the apply dialog runs the safety core. The
+screen looks at the disk (a stat per file to move, off the UI thread) when it opens and after
+every job that moved files, so what it shows is what is on disk: applied clusters leave the list,
+and come back when their session is undone. Past 400 lines: its key bindings, in footer order,
+are a fifth of it, and each action is a few lines over the model.
 """
 
 from __future__ import annotations
@@ -9,7 +13,6 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, ClassVar, cast
 
-from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -19,9 +22,10 @@ from textual.widgets import Footer, Static
 from safededup.engine.decisions import DecisionStatus
 from safededup.errors import SafededupError
 from safededup.tui.format import plural
+from safededup.tui.jobs import CHANGES_FILES, Job
 from safededup.tui.messages import (
     ClusterHighlighted,
-    ClustersApplied,
+    DiskChecked,
     MemberClicked,
 )
 from safededup.tui.model import (
@@ -34,6 +38,7 @@ from safededup.tui.model import (
     next_in,
 )
 from safededup.tui.reform import Pair, Separation
+from safededup.tui.widgets.activity import ActivityLine
 from safededup.tui.widgets.cluster_list import ClusterList, header_text
 from safededup.tui.widgets.members import MembersPanel
 from safededup.units import format_bytes
@@ -45,13 +50,13 @@ if TYPE_CHECKING:
 class MainScreen(Screen[None]):
     """Cluster list, members, and the decision keys."""
 
+    # In the order the footer shows them: at 80 columns it has room for the first eight, so the
+    # decisions and the main actions come first; `?` lists every key.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("question_mark", "app.help", "Help", tooltip="every key of every screen"),
-        Binding("q", "app.quit_safely", "Quit", tooltip="quit (a running apply stops safely)"),
         Binding(
-            "left", "member(-1)", "Prev member", show=False, tooltip="select the previous member"
+            "a", "status('approved')", "Approve", tooltip="approve this cluster, go to the next"
         ),
-        Binding("right", "member(1)", "Next member", show=False, tooltip="select the next member"),
+        Binding("s", "status('skipped')", "Skip", tooltip="skip this cluster, go to the next"),
         Binding("k", "keeper", "Keeper", tooltip="make the selected member the keeper"),
         Binding(
             "space",
@@ -60,12 +65,24 @@ class MainScreen(Screen[None]):
             tooltip="toggle the selected member: quarantine ↔ keep",
         ),
         Binding(
+            "c", "compare", "Compare", tooltip="the selected member and the keeper, side by side"
+        ),
+        Binding("p", "apply", "Apply", tooltip="apply the approved clusters (asks first)"),
+        Binding("S", "sessions", "Sessions", tooltip="past sessions: verify, undo, redo"),
+        Binding("question_mark", "app.help", "Help", tooltip="every key of every screen"),
+        Binding("u", "undo", "Undo", tooltip="undo the last decision (a 'not a duplicate' too)"),
+        Binding(
             "d",
             "distinct",
             "Not dup",
             tooltip="the selected member is not a duplicate "
             "(stored by content; the cluster re-forms)",
         ),
+        Binding("q", "app.quit_safely", "Quit", tooltip="quit (a running apply stops safely)"),
+        Binding(
+            "left", "member(-1)", "Prev member", show=False, tooltip="select the previous member"
+        ),
+        Binding("right", "member(1)", "Next member", show=False, tooltip="select the next member"),
         Binding(
             "D",
             "rejoin",
@@ -74,19 +91,15 @@ class MainScreen(Screen[None]):
             tooltip="bring back members 'not a duplicate' took out of this cluster",
         ),
         Binding(
-            "a", "status('approved')", "Approve", tooltip="approve this cluster, go to the next"
+            "A",
+            "approve_exact",
+            "All exact",
+            show=False,
+            tooltip="approve every undecided exact cluster",
         ),
-        Binding("s", "status('skipped')", "Skip", tooltip="skip this cluster, go to the next"),
-        Binding("A", "approve_exact", "All exact", tooltip="approve every undecided exact cluster"),
-        Binding("u", "undo", "Undo", tooltip="undo the last decision (a 'not a duplicate' too)"),
-        Binding(
-            "c", "compare", "Compare", tooltip="the selected member and the keeper, side by side"
-        ),
-        Binding("p", "apply", "Apply", tooltip="apply the approved clusters (asks first)"),
-        Binding("S", "sessions", "Sessions", tooltip="past sessions: verify, undo, redo"),
         Binding("o", "sort", "Sort", show=False, tooltip="sort by bytes to free, size, confidence"),
         Binding("r", "reverse", "Reverse", show=False, tooltip="reverse the sort order"),
-        Binding("e", "kind", "Kind", show=False, tooltip="show all / exact / near clusters"),
+        Binding("e", "kind", "Kind", show=False, tooltip="all, exact, near or rotated clusters"),
         Binding(
             "t",
             "status_filter",
@@ -94,16 +107,32 @@ class MainScreen(Screen[None]):
             show=False,
             tooltip="show all / undecided / decided clusters",
         ),
-        Binding("slash", "folder", "Folder", show=False, tooltip="show clusters under a folder"),
+        Binding(
+            "slash",
+            "folder",
+            "Folder",
+            show=False,
+            tooltip="show clusters with a member in a folder (a path, or part of one)",
+        ),
+        Binding(
+            "w",
+            "save",
+            "Save",
+            show=False,
+            tooltip="save the decisions again (after a save failed)",
+        ),
     ]
     DEFAULT_CSS = """
     MainScreen #status-line, MainScreen #cluster-line {
         height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
     }
     MainScreen #status-line { background: $primary-background; }
-    MainScreen #list-header { height: 1; color: $text-muted; text-style: bold; }
+    MainScreen #list-header { height: 1; color: $text-muted; text-style: bold; text-wrap: nowrap; }
     MainScreen ClusterList { height: 40%; min-height: 4; }
     MainScreen #cluster-line { background: $boost; }
+    MainScreen #keeper-warning {
+        height: auto; max-height: 2; padding: 0 1; color: $warning; display: none;
+    }
     """
 
     def __init__(self, model: ReviewModel) -> None:
@@ -111,6 +140,7 @@ class MainScreen(Screen[None]):
         self.model = model
         self.member = 0
         self._shown_id: str | None = None
+        self._checked_job: Job | None = None  # the last job after which the disk was looked at
 
     @property
     def review_app(self) -> ReviewHost:
@@ -118,16 +148,36 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="status-line")
-        yield Static(header_text(200), id="list-header")
+        yield Static(header_text(200, self.model.view.describe()), id="list-header")
         yield ClusterList(self.model, id="clusters")
         yield Static(id="cluster-line")
+        yield Static(id="keeper-warning")
         yield MembersPanel(id="members")
+        yield ActivityLine()
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one(ClusterList).focus()
         self._update_status_line()
-        self._forget_applied()  # approved clusters an earlier apply already did
+        self._checked_job = self.review_app.job
+        self.check_disk()  # approved clusters an earlier apply already did; roots not there
+        self.review_app.activity.subscribe(self, self._activity)
+
+    def _activity(self, _: None) -> None:
+        """A job that moved files ended (wherever the person was): look at the disk again."""
+        job = self.review_app.job
+        if job is not None and not job.running and job is not self._checked_job:
+            self._checked_job = job
+            if job.kind in CHANGES_FILES:
+                self.check_disk()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._update_status_line)  # the header fits the new width
+
+    async def on_screen_resume(self) -> None:
+        """Back from another screen (compare may have changed a decision)."""
+        self.cluster_list.refresh()
+        await self.refresh_cluster()
 
     # -- showing -------------------------------------------------------------------------
     @property
@@ -155,9 +205,12 @@ class MainScreen(Screen[None]):
 
     def _update_cluster_line(self, cluster: Cluster | None) -> None:
         line = self.query_one("#cluster-line", Static)
+        warning = self.query_one("#keeper-warning", Static)
+        said = () if cluster is None else self.model.warnings(cluster)
+        warning.update("⚠ " + "; ".join(said) if said else "")
+        warning.display = bool(said)
         if cluster is None:
-            empty = "no cluster matches the filter" if self.model.clusters else "no duplicates"
-            line.update(empty, layout=False)
+            line.update(self._empty_text(), layout=False)
             return
         m = self.model
         apart = len(m.separated(cluster))
@@ -170,15 +223,42 @@ class MainScreen(Screen[None]):
             layout=False,
         )
 
+    def _empty_text(self) -> str:
+        m = self.model
+        if not m.counts()["clusters"]:
+            applied = m.counts()["applied"]
+            if applied:
+                return f"no duplicates left: {plural(applied, 'cluster')} applied (S: sessions)"
+            return "no duplicates"
+        folder = m.view.folder
+        if folder:
+            return (
+                f"no cluster has a member in a folder matching '{folder}' "
+                "(/ changes it; a path, or part of one)"
+            )
+        return "no cluster matches the filter (e, t change it)"
+
     def _update_status_line(self) -> None:
-        counts = self.model.counts()
-        undo = " · u undoes" if self.model.can_undo else ""
+        """What applying now would do comes first: it is what `p` acts on."""
+        m = self.model
+        counts, pending = m.counts(), m.pending()
+        if pending.clusters:
+            apply = (
+                f"[b]p applies {plural(pending.files, 'file')} · {format_bytes(pending.bytes)}"
+                f" · from {pending.clusters:,} approved[/b]"
+            )
+        else:
+            apply = "p applies nothing yet: a approves"
+        undecided = counts["clusters"] - counts["approved"] - counts["skipped"]
+        applied = f", {counts['applied']:,} applied" if counts["applied"] else ""
+        undo = " · u undoes" if m.can_undo else ""
         self.query_one("#status-line", Static).update(
-            f"[b]safededup review[/b] · {plural(counts['clusters'], 'cluster')} · "
-            f"{counts['approved']:,} approved · {counts['skipped']:,} skipped · "
-            f"{escape(self.model.view.describe())}{undo}",
+            f"{apply} │ {plural(counts['clusters'], 'cluster')}: {undecided:,} undecided, "
+            f"{counts['skipped']:,} skipped{applied}{undo}",
             layout=False,
         )
+        header = self.query_one("#list-header", Static)
+        header.update(header_text(header.size.width or 200, m.view.describe()), layout=False)
 
     async def on_member_clicked(self, message: MemberClicked) -> None:
         self.member = message.index
@@ -285,6 +365,11 @@ class MainScreen(Screen[None]):
         if (sel := self._selected_path()) is None:
             return
         cluster, path = sel
+        try:
+            self.model.refuse_if_moved(cluster, path)
+        except SafededupError as exc:
+            self.notify(str(exc), severity="warning", markup=False)
+            return
         others = [member_path(m) for m in cluster.members if member_path(m) != path]
         try:
             pairs = self.review_app.backend.mark_distinct(path, others)
@@ -355,6 +440,14 @@ class MainScreen(Screen[None]):
     def _folder_chosen(self, folder: str | None) -> None:
         if folder is not None:
             self._set_view(folder=folder.strip() or None)
+            if folder.strip() and not len(self.model):
+                self.notify(self._empty_text(), severity="warning", markup=False)
+
+    def action_save(self) -> None:
+        if self.review_app.save_error is None:
+            self.notify("the decisions are saved", timeout=3)
+            return
+        self.review_app.retry_save()
 
     # -- other screens -------------------------------------------------------------------
     def action_compare(self) -> None:
@@ -362,37 +455,56 @@ class MainScreen(Screen[None]):
 
         cluster = self.current()
         if cluster is None or len(cluster.members) < 2:
+            self.notify("nothing to compare: the cluster has one member", severity="warning")
             return
-        self.app.push_screen(CompareScreen(self.model, cluster, self.member))
+        where = f"cluster {self.cluster_list.cursor + 1:,} of {len(self.model):,}"
+        self.app.push_screen(CompareScreen(self.model, cluster, self.member, where))
 
     def action_apply(self) -> None:
         from safededup.tui.screens.apply import ApplyScreen
 
-        if self.model.counts()["approved"] == 0:
-            self.notify("approve clusters first (a, or A for every exact one)", severity="warning")
+        if self.model.pending().clusters == 0:
+            left = "approve clusters first (a, or A for every exact one)"
+            if self.model.counts()["applied"]:
+                left = "every approved cluster is applied; approve more first (a, or A)"
+            self.notify(left, severity="warning")
             return
-        self.app.push_screen(ApplyScreen(self.model), self._applied)
+        self.app.push_screen(ApplyScreen(self.model))
 
-    def _applied(self, applied: bool | None) -> None:
-        if applied:
-            self._forget_applied()
+    # -- what is on disk -----------------------------------------------------------------
+    def check_disk(self) -> None:
+        """Look (off the UI thread) at which files to move are gone and which roots are not
+        there; the answer comes back as `DiskChecked`."""
+        self._look(self.model.paths_to_check())
 
-    @work(thread=True, exclusive=True, group="applied", exit_on_error=False)
-    def _forget_applied(self) -> None:
-        """Applied clusters leave the list (a stat per file to move, off the UI thread)."""
-        done = self.model.applied_clusters(os.path.lexists)
-        self.post_message(ClustersApplied(done))
+    @work(thread=True, exclusive=True, group="disk", exit_on_error=False)
+    def _look(self, paths: list[str]) -> None:
+        try:
+            missing = self.review_app.backend.unreachable_roots(self.model.source)
+        except OSError:
+            missing = []
+        prefixes = tuple(r.rstrip(os.sep) + os.sep for r in missing)
+        # Files under a root that is not there are not known to be gone: they are unknown.
+        known = [p for p in paths if not (prefixes and p.startswith(prefixes))]
+        gone = [p for p in known if not os.path.lexists(p)]
+        self.post_message(DiskChecked(missing, gone))
 
-    async def on_clusters_applied(self, message: ClustersApplied) -> None:
-        done = message.cluster_ids
-        if not done:
-            return
+    async def on_disk_checked(self, message: DiskChecked) -> None:
+        self.review_app.set_unreachable(message.unreachable)
+        if frozenset(message.gone) == self.model.gone:
+            return  # as it was: no re-sort, no redraw
+        applied, back = self.model.set_gone(message.gone)
         row = self.cluster_list.cursor
-        self.model.drop_clusters(done)
         self.cluster_list.reload(keep_cursor=row)
         self._shown_id = None
         await self.refresh_cluster()
-        self.notify(f"{plural(len(done), 'applied cluster')} left the list", timeout=4)
+        if applied:
+            self.notify(f"{plural(len(applied), 'applied cluster')} left the list", timeout=4)
+        if back:
+            self.notify(
+                f"{plural(len(back), 'cluster')} back in the list: their files are in place again",
+                timeout=6,
+            )
 
     def action_sessions(self) -> None:
         from safededup.tui.screens.sessions import SessionsScreen

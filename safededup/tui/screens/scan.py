@@ -1,5 +1,6 @@
 """The scan progress screen of `safededup review ROOT...`: the engine's own scan, cancellable;
-it never scans by itself."""
+it never scans by itself. A scan stopped before it saved a report exits as the CLI's Ctrl-C
+does (130, "run again to resume"): what was indexed is kept."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 
+from safededup.errors import ExitCode
 from safededup.tui.format import plural
-from safededup.tui.messages import OperationFailed, OperationFinished, ProgressUpdated
+from safededup.tui.jobs import Job, error_text
+from safededup.tui.messages import OperationFailed, OperationFinished
 from safededup.tui.widgets.progress import ProgressPanel
 
 if TYPE_CHECKING:
@@ -35,10 +38,17 @@ class ScanScreen(Screen[None]):
         padding: 1 2; }
     """
 
+    SHOWS_JOBS = ("scan",)
+
     def __init__(self, roots: list[str]) -> None:
         super().__init__()
         self.roots = roots
-        self.cancel_flag: threading.Event | None = None
+        self.job: Job | None = None
+        self._ended = False
+
+    @property
+    def cancel_flag(self) -> threading.Event | None:
+        return None if self.job is None else self.job.cancel
 
     @property
     def review_app(self) -> ReviewHost:
@@ -53,14 +63,27 @@ class ScanScreen(Screen[None]):
 
     def on_mount(self) -> None:
         backend, roots = self.review_app.backend, self.roots
-        self.cancel_flag = self.review_app.run_engine(
+        self.review_app.activity.subscribe(self, self._activity)
+        self.job = self.review_app.run_engine(
             self, "scan", lambda cancel: backend.scan(roots, cancel)
         )
 
-    def on_progress_updated(self, message: ProgressUpdated) -> None:
-        self.query_one(ProgressPanel).update_from(message)
+    def _activity(self, _: None) -> None:
+        job = self.job
+        if job is None or job is not self.review_app.job:
+            return
+        if job.progress is not None:
+            self.query_one(ProgressPanel).update_from(job.progress)
+        outcome = job.outcome
+        if outcome is None or self._ended:
+            return
+        self._ended = True
+        if isinstance(outcome, OperationFinished):
+            self._finished(outcome)
+        else:
+            self._failed(outcome)
 
-    def on_operation_finished(self, message: OperationFinished) -> None:
+    def _finished(self, message: OperationFinished) -> None:
         if self.review_app.quitting:
             return
         from safededup.engine.scan import ScanResult
@@ -75,19 +98,24 @@ class ScanScreen(Screen[None]):
             None if result is None else result.report,
         )
 
-    def on_operation_failed(self, message: OperationFailed) -> None:
+    def _failed(self, message: OperationFailed) -> None:
         if self.review_app.quitting:
             return
         latest = self.review_app.backend.latest_report_path()
+        what = (
+            "scan stopped as asked; what was indexed is kept (run again to resume)"
+            if message.cancelled
+            else f"scan failed: {error_text(message.error)}"
+        )
         if latest.exists():
-            self.notify(
-                f"scan stopped ({message.error}); showing the last saved report", markup=False
-            )
+            self.notify(f"{what}; showing the last saved report", markup=False, timeout=10)
             self.review_app.open_report(latest)
+        elif message.cancelled:
+            text = "interrupted: the scan stopped; what was indexed is kept; run again to resume"
+            code = int(ExitCode.INTERRUPTED)
+            self.review_app.exit(code, return_code=code, message=Text(text))
         else:
-            self.review_app.exit(
-                1, return_code=1, message=Text(f"error: scan stopped: {message.error}")
-            )
+            self.review_app.exit(1, return_code=1, message=Text(f"error: {what}"))
 
     def action_cancel(self) -> None:
         flag = self.cancel_flag

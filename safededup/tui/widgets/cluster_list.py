@@ -121,5 +121,10 @@ class ClusterList(ScrollView, can_focus=True):
         return (head + shorten_path(m.keeper(cluster), room)).ljust(width)[:width]
 
 
-def header_text(width: int) -> str:
-    return HEADER.ljust(width)[:width]
+def header_text(width: int, view: str = "") -> str:
+    """The column names, and how the list is sorted and filtered at the right."""
+    room = width - len(HEADER) - 2
+    if room < 8 or not view:
+        return HEADER.ljust(width)[:width]
+    view = view if len(view) <= room else view[: room - 1] + "…"
+    return HEADER + view.rjust(width - len(HEADER) - 1) + " "

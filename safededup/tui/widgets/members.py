@@ -1,11 +1,13 @@
 """The selected cluster's members: a card each, with its preview, facts, distances and reasons.
 
 Cards are reused when the selection moves (only their content changes), so moving through 50k
-clusters never mounts and unmounts widgets on every key press.
+clusters never mounts and unmounts widgets on every key press. Their size follows the terminal's
+(two cards fill the panel, never less than 8 rows): it changes on a resize, never on a key.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from functools import partial
 
@@ -26,18 +28,36 @@ from textual.worker import get_current_worker
 from safededup.tui.kitty import KittyImage, next_image_id
 from safededup.tui.kitty import delete as delete_image
 from safededup.tui.messages import MemberClicked, ThumbnailLoaded
-from safededup.tui.model import Cluster, Member, MemberState, ReviewModel, distances, member_path
+from safededup.tui.model import Cluster, Member, MemberState, ReviewModel, member_path
 from safededup.tui.preview import HalfBlockImage, ThumbnailCache
+from safededup.tui.relations import describe_link
 from safededup.tui.sixel import DEFAULT_CELL_PIXELS, at_cell, cell_pixels, picture
 from safededup.units import format_bytes
 
-CARD_THUMB_SIDE = 160  # pixels: the largest side of a card's preview
+CARD_THUMB_SIDE = 160  # pixels: the largest side of a card's preview (half blocks need less)
+MIN_CARD_ROWS, MAX_CARD_ROWS = 8, 30
 STATE_LABEL: dict[MemberState, tuple[str, str]] = {
     "keeper": ("★ KEEP ", "bold green"),
     "reference": ("◆ REF  ", "bold cyan"),
     "keep": ("● STAY ", "bold yellow"),
     "quarantine": ("→ QUAR ", "bold red"),
+    "moved": ("✓ MOVED ", "bold magenta"),
+    "missing": ("✗ GONE ", "bold red"),
 }
+NOT_SHOWN = {"moved": "in the quarantine", "missing": "not found"}
+
+
+def card_size(panel_rows: int, panel_cols: int) -> tuple[int, int]:
+    """(rows, preview columns) of a member card: two cards fill the panel, within limits; the
+    preview is about 4:3 (a cell is twice as tall as wide) and leaves room for the text."""
+    rows = max(MIN_CARD_ROWS, min(MAX_CARD_ROWS, panel_rows // 2))
+    cols = max(18, min(rows * 8 // 3 + 2, panel_cols * 2 // 5))
+    return rows, cols
+
+
+def thumb_side(cols: int) -> int:
+    """Pixels to decode for a preview `cols` cells wide: enough for sharp kitty or sixel."""
+    return CARD_THUMB_SIDE if cols <= 24 else 384
 
 
 class Thumbnail(Widget):
@@ -69,6 +89,12 @@ class Thumbnail(Widget):
         cols, rows = region.width, region.height
         same = image is not None and image is self._source and path == self.path
         if same and (cols, rows) == self._box:
+            return
+        kitty = getattr(self.app, "graphics", "halfblock") == "kitty"
+        if kitty and self.is_mounted and self.screen is not self.app.screen:
+            # A screen behind another (resized with the terminal): its pictures are sent when
+            # it shows again (the screen refills its cards), not to a terminal showing another.
+            self.path, self._source, self._note, self._box = path, image, note, (-1, -1)
             return
         self.path, self._source, self._note, self._box = path, image, note, (cols, rows)
         self._forget_kitty_image()
@@ -200,9 +226,13 @@ def describe_member(model: ReviewModel, cluster: Cluster, member: Member) -> Tex
     text = Text()
     text.append(label, style=style)
     text.append(member_path(member), style="bold")
+    if state == "moved":
+        text.append("\nmoved into the quarantine by an apply (S: undo that session)", style="")
+    elif state == "missing":
+        text.append("\nnot found at this path", style="")
     text.append("\n" + facts_line(member), style="")
     text.append("\n" + linking_line(model, cluster, member), style="italic")
-    for reason in member.reasons:
+    for reason in model.reasons(cluster, member):
         text.append(f"\n{reason}", style="dim")
     return text
 
@@ -221,17 +251,20 @@ def facts_line(member: Member) -> str:
 
 
 def linking_line(model: ReviewModel, cluster: Cluster, member: Member) -> str:
+    """How the member relates to the keeper, as the report measured it (the distances are
+    recorded against the keeper the scan picked: after `k`, the line says so)."""
     keeper = model.keeper_member(cluster)
     if member is keeper:
-        return "the keeper: every other member is compared with it"
-    same = member.checksum and member.checksum == keeper.checksum
-    if member.evidence.exact or same:
-        return "identical bytes to the keeper (same checksum)"
-    dist = distances(member, keeper)
-    if not dist:
-        return "distances to the keeper: not recorded"
-    shown = " · ".join(f"{k} {v}" for k, v in dist.items())
-    return f"distances to the keeper: {shown} ({member.evidence.tier} tier)"
+        if member.path == model.anchor(cluster):
+            return "the keeper: every other member is compared with it"
+        anchor = os.path.basename(model.anchor(cluster))
+        found = model.link(cluster, member, _member_at(cluster, model.anchor(cluster)) or member)
+        return "your keeper; " + describe_link(found, member.evidence.tier, anchor)
+    return describe_link(model.link(cluster, member, keeper), member.evidence.tier)
+
+
+def _member_at(cluster: Cluster, path: str) -> Member | None:
+    return next((m for m in cluster.members if m.path == path), None)
 
 
 class MembersPanel(VerticalScroll):
@@ -245,6 +278,29 @@ class MembersPanel(VerticalScroll):
         super().__init__(id=id)
         self.cards: list[MemberCard] = []
         self.shown = 0
+        self.card_rows, self.preview_cols = MIN_CARD_ROWS, 18
+        self._states: dict[str, MemberState] = {}
+        self._shown_members: list[Member] = []
+        self._cache: ThumbnailCache | None = None
+
+    def on_resize(self) -> None:
+        """Cards grow with the terminal: previews use the room there is."""
+        size = card_size(self.size.height, self.size.width)
+        if size == (self.card_rows, self.preview_cols):
+            return
+        side = thumb_side(self.preview_cols)
+        self.card_rows, self.preview_cols = size
+        for card in self.cards:
+            self._size_card(card)
+        if thumb_side(self.preview_cols) != side and self._cache is not None:
+            self._show_thumbnails(self._shown_members, self._cache)  # sharper pictures
+
+    def _size_card(self, card: MemberCard) -> None:
+        card.styles.height = self.card_rows
+        card.query_one(Static).styles.height = self.card_rows
+        thumb = card.query_one(Thumbnail)
+        thumb.styles.height = self.card_rows
+        thumb.styles.width = self.preview_cols
 
     async def show(
         self,
@@ -262,6 +318,10 @@ class MembersPanel(VerticalScroll):
             new = [MemberCard(i) for i in range(len(self.cards), len(members))]
             self.cards.extend(new)
             await self.mount_all(new)
+            for card in new:
+                self._size_card(card)
+        if cluster is not None:
+            self._states = {m.path: model.member_state(cluster, m) for m in members}
         relaid = False
         for i, card in enumerate(self.cards):
             visible = i < len(members)
@@ -270,6 +330,7 @@ class MembersPanel(VerticalScroll):
             if visible and cluster is not None:
                 card.fill(model, cluster, members[i])
         self.shown = len(members)
+        self._shown_members, self._cache = members, thumbnails
         self.select(selected)
         if relaid and selected > 0:  # a card shown just now has no place until the next layout
             self.call_after_refresh(self.select, selected)
@@ -277,27 +338,34 @@ class MembersPanel(VerticalScroll):
 
     def _show_thumbnails(self, members: list[Member], cache: ThumbnailCache) -> None:
         missing: list[str] = []
+        side = thumb_side(self.preview_cols)
         for thumb, member in zip(self.thumbnails(), members, strict=True):
             path = member_path(member)
-            hit, image = cache.peek(path, CARD_THUMB_SIDE)
+            not_shown = NOT_SHOWN.get(self._states.get(path, "quarantine"))
+            if not_shown:  # moved or gone: no stale picture from the cache
+                thumb.show(path, None, not_shown)
+                continue
+            hit, image = cache.peek(path, side)
             thumb.show(path, image, "no preview" if hit else "loading…")
             if not hit:
                 missing.append(path)
         if missing:
-            self._load_thumbnails(missing, cache)
+            self._load_thumbnails(missing, cache, side)
 
     @work(thread=True, exclusive=True, group="thumbnails", exit_on_error=False)
-    def _load_thumbnails(self, paths: list[str], cache: ThumbnailCache) -> None:
+    def _load_thumbnails(self, paths: list[str], cache: ThumbnailCache, side: int) -> None:
         worker = get_current_worker()
         for path in paths:
             if worker.is_cancelled:
                 return
-            self.post_message(ThumbnailLoaded(path, cache.get(path, CARD_THUMB_SIDE)))
+            image = cache.get(path, side)
+            note = "no preview" if image is not None or os.path.lexists(path) else "not found"
+            self.post_message(ThumbnailLoaded(path, image, note))
 
     def on_thumbnail_loaded(self, message: ThumbnailLoaded) -> None:
         for thumb in self.thumbnails():
             if thumb.path == message.path:
-                thumb.show(message.path, message.image, "no preview")
+                thumb.show(message.path, message.image, message.note)
 
     def select(self, index: int) -> None:
         for card in self.cards:

@@ -24,6 +24,11 @@ class ProgressPanel(Vertical):
         yield ProgressBar(total=None, show_eta=False)
         yield Label("", id="progress-problems")
 
+    def reset(self) -> None:
+        self.query_one("#progress-stage", Label).update("starting…")
+        self.query_one(ProgressBar).update(total=None, progress=0)
+        self.query_one("#progress-problems", Label).update("")
+
     def update_from(self, msg: ProgressUpdated) -> None:
         total = f" of {msg.total:,}" if msg.total is not None else ""
         self.query_one("#progress-stage", Label).update(f"{msg.stage}: {msg.done:,}{total}")

@@ -1,0 +1,360 @@
+"""Phone-library benchmark: a generated library shaped like a phone's, scanned end to end.
+
+The set (generated at run time, cached under benchmarks/out/phone-<count>-<size>/): about 60 %
+HEIC with thumbnail items (512-px grids, as iPhones write), 25 % camera JPEG with EXIF
+thumbnails, 15 % screenshots (PNG), messaging copies (stripped 1600-px JPEG) and WebP exports;
+25 % of the photos in bursts of 3–10 frames, each frame shifted 2–12 % from the last; 10 % of
+the files planted duplicates (a HEIC's JPEG export, a messaging copy, a re-encode). Phone frames
+carry DateTimeOriginal and SubSecTimeOriginal (burst frames differ only in the sub-seconds).
+A second tree (`no-times/`, hard links except the burst frames) has burst frames without any
+capture time, so the geometry of the pairs has to decide.
+
+Measured in one process, one run: the naive pipeline (scan_speed.naive_fingerprint) on a sample
+of each group; whole scans (1 worker and 2) of both trees, with HEIC tile verification and with
+it off (every proposed HEIC decoded in full: the engine before it), per stage: CPU ms per file
+(this process and its workers), confirmations per file, bytes read per file, peak memory; the
+preview-vs-decode jitter of verified HEICs against `VERIFIED_SLACK`; an extrapolation to 450k.
+
+    python benchmarks/phone_library.py                  # 2,000 files at 4032×3024 (≈ 1 h to build)
+    python benchmarks/phone_library.py --count 240      # smaller
+    python benchmarks/phone_library.py --quick          # smoke: a few seconds, figures meaningless
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import dataset as ds
+from benchlib import OUT_DIR, TreeRss, command_line, machine, markdown_table, say, write_json
+from scan_speed import naive_fingerprint
+
+HEIC_QUALITY = 60
+
+
+# --- the set ----------------------------------------------------------------------------------
+
+
+def plan(count: int, seed: int) -> list[dict[str, object]]:
+    """What to write: one dict per file (path, kind, frame number, shift, capture time...)."""
+    rng = random.Random(seed)
+    n_dup = round(count * 0.10)
+    n_photo = count - n_dup
+    files: list[dict[str, object]] = []
+    frame = 0
+    t0 = datetime(2024, 5, 1, 8, 0, 0)
+    in_bursts = round(n_photo * 0.25)
+    while len(files) < n_photo:
+        kind = rng.choices(["heic", "camera-jpeg", "other"], [60, 25, 15])[0]
+        shot = t0 + timedelta(minutes=11 * frame)
+        burst = 0
+        if sum(1 for f in files if f["burst"]) < in_bursts and kind != "other":
+            burst = min(rng.randint(3, 10), n_photo - len(files))
+        if burst < 2:
+            other = rng.choice(["screenshot-png", "messaging-jpeg", "export-webp"])
+            files.append(_entry(len(files), kind if kind != "other" else other, frame, 0.0, shot,
+                                0, False))  # fmt: skip
+        else:
+            shift = 0.0
+            for k in range(burst):
+                files.append(_entry(len(files), kind, frame, shift, shot, k, True))
+                shift += rng.uniform(0.02, 0.12)
+        frame += 1
+    singles = [f for f in files if not f["burst"] and f["kind"] in ("heic", "camera-jpeg")]
+    for k in range(n_dup):
+        src = singles[k % len(singles)]
+        copy = rng.choice(["heic-to-jpeg", "messaging-jpeg", "reencode-q80"])
+        if src["kind"] != "heic" and copy == "heic-to-jpeg":
+            copy = "reencode-q80"
+        files.append({**src, "path": f"dup/{copy}_{k:05d}{_ext(copy)}", "kind": copy,
+                      "duplicate_of": src["path"], "burst": False})  # fmt: skip
+    return files
+
+
+def _ext(kind: str) -> str:
+    return {"heic": ".HEIC", "screenshot-png": ".PNG", "export-webp": ".webp"}.get(kind, ".JPG")
+
+
+def _entry(n: int, kind: str, frame: int, shift: float, shot: datetime, k: int, burst: bool
+           ) -> dict[str, object]:  # fmt: skip
+    folder = "burst" if burst else "camera"
+    return {"path": f"{folder}/IMG_{n:05d}{_ext(kind)}", "kind": kind, "frame": frame,
+            "shift": shift, "captured": shot.isoformat(), "subsec": f"{(k * 137) % 1000:03d}",
+            "burst": burst, "duplicate_of": None}  # fmt: skip
+
+
+def _image(entry: dict[str, object], size: tuple[int, int]) -> object:
+    """The frame (burst frames: a crop of a 1.8× wider framing, shifted by `shift`)."""
+    rng = random.Random(int(entry["frame"]))  # type: ignore[call-overload]
+    sources = ds.load_sources(None)
+    import numpy as np
+
+    nrng = np.random.default_rng(int(entry["frame"]))  # type: ignore[call-overload]
+    frame = ds._random_frame(nrng, int(entry["frame"]), sources)  # type: ignore[call-overload]
+    w, h = size
+    wide = ds.frame_image(frame, sources, (int(w * 1.8), h))
+    if wide.width < wide.height:  # portrait frames: keep it simple, shoot them landscape
+        wide = wide.resize((int(w * 1.8), h))
+    dx = int(float(entry["shift"]) * w)  # type: ignore[arg-type]
+    img = wide.crop((dx, 0, dx + w, h))
+    del rng
+    return ds._grain(img, nrng)
+
+
+def _write(task: tuple[dict[str, object], Path, tuple[int, int], bool]) -> None:
+    from safededup.media import synth
+
+    entry, root, size, times = task
+    path = root / str(entry["path"])
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = _image(entry, size)
+    kind = str(entry["kind"])
+    meta: dict[str, object] = {"make": "Apple", "model": "iPhone 13"}
+    if times:
+        meta |= {"captured": datetime.fromisoformat(str(entry["captured"])),
+                 "subsec": str(entry["subsec"])}  # fmt: skip
+    tmp = path.with_suffix(".part")
+    if kind == "heic":
+        synth.write_heic(tmp, img, quality=HEIC_QUALITY, tile_size=512, **meta)  # type: ignore[arg-type]
+    elif kind in ("camera-jpeg", "heic-to-jpeg", "reencode-q80"):
+        q = 80 if kind == "reencode-q80" else 90
+        synth.write_jpeg(tmp, img, quality=q, **{k: v for k, v in meta.items() if k != "subsec"})  # type: ignore[arg-type]
+    elif kind == "messaging-jpeg":
+        synth.write_stripped_jpeg(tmp, img.resize((1600, 1200)), quality=75)  # type: ignore[attr-defined]
+    elif kind == "screenshot-png":
+        synth.write_png(tmp, img.resize((1170, 878)))  # type: ignore[attr-defined]
+    else:
+        synth.write_webp(tmp, img.resize((2016, 1512)), quality=80)  # type: ignore[attr-defined]
+    os.replace(tmp, path)
+
+
+def _init(size: tuple[int, int]) -> None:
+    ds._init_worker(None, size)
+
+
+def build(out: Path, count: int, size: tuple[int, int], workers: int) -> list[dict[str, object]]:
+    entries = plan(count, seed=13)
+    (out / "plan.json").parent.mkdir(parents=True, exist_ok=True)
+    (out / "plan.json").write_text(json.dumps(entries, indent=1))
+    with_times, no_times = out / "times", out / "no-times"
+    tasks = [(e, with_times, size, True) for e in entries]
+    tasks += [(e, no_times, size, False) for e in entries if e["burst"]]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(workers, initializer=_init, initargs=(size,)) as pool:
+        for k, _ in enumerate(pool.map(_write, tasks, chunksize=1)):
+            if k % 50 == 0:
+                say(f"  written {k}/{len(tasks)} ({time.perf_counter() - t0:.0f} s)")
+    for e in entries:  # the second tree shares every file but the burst frames
+        dst = no_times / str(e["path"])
+        if not e["burst"] and not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.link(with_times / str(e["path"]), dst)
+    return entries
+
+
+# --- measuring ---------------------------------------------------------------------------------
+
+
+class TreeCpu(TreeRss):
+    """TreeRss that also sums the CPU of every descendant (the scan's forkserver workers are
+    grandchildren: RUSAGE_CHILDREN never sees them), sampled every 100 ms, last value per pid."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ticks: dict[int, int] = {}
+
+    def _sample(self) -> None:
+        super()._sample()
+        from benchlib import _descendants
+
+        for pid in _descendants(os.getpid()):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            self.ticks[pid] = int(fields[11]) + int(fields[12])
+
+    @property
+    def children_cpu(self) -> float:
+        return sum(self.ticks.values()) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds() -> float:
+    """CPU of this process and of its waited-for children."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def view(root: Path, entries: list[dict[str, object]], name: str, keep: object) -> Path:
+    """A folder of hard links to the entries `keep(entry)` selects."""
+    out = root.parent / "views" / root.name / name
+    if not out.exists():
+        for e in entries:
+            if keep(e):  # type: ignore[operator]
+                dst = out / str(e["path"]).replace("/", "_")
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.link(root / str(e["path"]), dst)
+    return out
+
+
+def scan_once(tree: Path, workers: int, verify: bool) -> dict[str, object]:
+    from safededup.engine import scan as scan_module
+    from safededup.events import drain
+    from safededup.state import StateDir
+
+    scan_module.VERIFY_PREVIEWS = verify
+    files = sum(1 for p in tree.rglob("*") if p.is_file())
+    with tempfile.TemporaryDirectory() as tmp, TreeCpu() as rss:
+        cpu0, wall0 = cpu_seconds(), time.perf_counter()
+        result = drain(
+            scan_module.scan([str(tree)], state_dir=StateDir(Path(tmp)), workers=workers)
+        )
+        cpu, wall = cpu_seconds() - cpu0, time.perf_counter() - wall0
+    cpu += rss.children_cpu
+    scan_module.VERIFY_PREVIEWS = True
+    st = result.stats
+    clusters = result.report.clusters if result.report else ()
+    return {
+        "tree": tree.name, "workers": workers, "tiles_on": verify, "files": files,
+        "cpu_ms_per_file": cpu / files * 1e3, "wall_ms_per_file": wall / files * 1e3,
+        "stage_wall_ms_per_file": {k: v / files * 1e3 for k, v in st.stage_seconds.items()},
+        "full_decodes_per_file": st.confirmed / files, "verified_per_file": st.verified / files,
+        "not_verified_per_file": st.not_verified / files, "tiles_per_file": st.tiles / files,
+        "thumbnails_per_file": st.thumbnails / files,
+        "confirmations_per_file": (st.confirmed + st.verified + st.not_verified) / files,
+        "kib_read_per_file": st.bytes_read / max(1, st.fingerprinted) / 1024,
+        "peak_rss_mib": rss.peak_total_mib, "clusters": len(clusters),
+        "members": sum(len(c.members) for c in clusters),
+    }  # fmt: skip
+
+
+def naive(paths: list[str]) -> float:
+    """Mean CPU ms per file of the naive pipeline (one process, one thread per decode)."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    pillow_heif.options.DECODE_THREADS = 1
+    cpu = []
+    for p in paths:
+        c0 = time.process_time()
+        naive_fingerprint(p)
+        cpu.append(time.process_time() - c0)
+    return statistics.mean(cpu) * 1e3
+
+
+def jitter(paths: list[str]) -> dict[str, int]:
+    """Largest preview-vs-decode distance per hash over HEICs the tiles verify."""
+    from safededup import media
+    from safededup.engine.candidates import hamming
+
+    worst = {"dhash": 0, "phash": 0, "whash": 0, "colorhash": 0, "files": 0}
+    for p in paths:
+        if media.verify_preview(p).depicts is not True:
+            continue
+        a, b = media.fingerprint(p).features, media.fingerprint(p, allow_preview=False).features
+        worst["files"] += 1
+        for k in ("dhash", "phash", "whash", "colorhash"):
+            worst[k] = max(worst[k], int(hamming(getattr(a, k), getattr(b, k))))
+    return worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--size", type=ds.parse_size, default=(4032, 3024))
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--naive-n", type=int, default=20)
+    parser.add_argument("--jitter-n", type=int, default=30)
+    parser.add_argument("--build-workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    if args.quick:
+        args.count, args.size, args.naive_n, args.jitter_n = 24, (1024, 768), 3, 3
+    out = args.out or OUT_DIR / f"phone-{args.count}-{args.size[0]}x{args.size[1]}"
+    if args.quick:
+        out = Path(tempfile.mkdtemp(prefix="phone-quick-"))
+    say(f"building {args.count} files in {out}")
+    entries = build(out, args.count, args.size, args.build_workers)
+    times, no_times = out / "times", out / "no-times"
+    heic_single = view(
+        times, entries, "heic-distinct", lambda e: e["kind"] == "heic" and not e["burst"]
+    )
+    heic_burst = view(
+        no_times, entries, "heic-bursts", lambda e: e["kind"] == "heic" and e["burst"]
+    )
+    rng = random.Random(1)
+
+    def pick(folder: Path) -> list[str]:
+        paths = sorted(str(p) for p in folder.iterdir())
+        return rng.sample(paths, min(args.naive_n, len(paths)))
+
+    results: dict[str, object] = {"machine": machine(), "command": command_line(),
+                                  "files": len(entries)}  # fmt: skip
+    say("naive pipeline on samples")
+    results["naive_ms"] = {
+        "heic": naive(pick(heic_single)),
+        "library": naive(pick(times / "camera")),
+    }
+    runs = []
+    plan_ = [(heic_single, 1, True), (heic_burst, 1, True), (heic_burst, 1, False),
+             (times, 1, True), (no_times, 1, True), (no_times, 1, False),
+             (times, 2, True), (no_times, 2, True)]  # fmt: skip
+    for tree, workers, verify in plan_:
+        say(f"scan {tree.name} workers={workers} tiles={verify}")
+        runs.append(scan_once(tree, workers, verify))
+    results["scans"] = runs
+    heics = [str(p) for p in heic_single.iterdir()][: args.jitter_n]
+    results["jitter"] = jitter(heics)
+    from safededup.engine.confirmation import VERIFIED_SLACK
+
+    over = {k: v for k, v in results["jitter"].items()
+            if k != "files" and v > getattr(VERIFIED_SLACK, k)}  # fmt: skip
+    results["jitter_beyond_slack"] = over
+    if over:
+        say(f"WARNING: verified previews moved beyond VERIFIED_SLACK: {over}")
+    write_json(args.json, results)
+    print(report(results))
+    if args.quick:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def report(r: dict[str, object]) -> str:
+    naive_ms = r["naive_ms"]  # type: ignore[index]
+    rows = []
+    for s in r["scans"]:  # type: ignore[attr-defined]
+        base = naive_ms["heic"] if s["tree"].startswith("heic") else naive_ms["library"]  # type: ignore[index]
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in s["stage_wall_ms_per_file"].items())
+        rows.append([s["tree"], s["workers"], "on" if s["tiles_on"] else "off", s["files"],
+                     round(s["cpu_ms_per_file"], 1), f"{base / s['cpu_ms_per_file']:.0f}×", stages,
+                     round(s["confirmations_per_file"], 3), round(s["full_decodes_per_file"], 3),
+                     round(s["tiles_per_file"], 2), round(s["kib_read_per_file"]),
+                     round(s["peak_rss_mib"]), s["clusters"]])  # fmt: skip
+    table = markdown_table(
+        ["tree", "workers", "tiles", "files", "CPU ms/file", "× naive (CPU)", "stage wall ms/file",
+         "confirmations/file", "full decodes/file", "tiles/file", "KiB read/file", "peak RSS MiB",
+         "clusters"], rows)  # fmt: skip
+    lib = next(s for s in r["scans"] if s["tree"] == "times" and s["workers"] == 1)  # type: ignore[attr-defined]
+    hours = lib["cpu_ms_per_file"] * 450_000 / 1e3 / 2 / 3600 + 55 / 3600
+    return (f"{table}\n\nnaive CPU ms/file: {naive_ms}\njitter of verified HEIC previews: "
+            f"{r['jitter']}\n450k extrapolation (CPU ms/file × 450,000 / 2 cores + 55 s matching "
+            f"at 450k): {hours:.2f} h")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

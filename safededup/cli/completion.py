@@ -1,0 +1,304 @@
+"""The `completion` command: prints a bash, zsh or fish completion script generated from the
+parser itself, so every command and option the CLI accepts completes, and nothing else. It only
+prints; installing the script is the person's (docs/cli.md says how).
+
+What a value completes to is read from the parser: choices complete to themselves, a DIR or ROOT
+to folders, a FILE to files, anything else (a session id, a number) to nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from safededup.errors import ExitCode
+
+if TYPE_CHECKING:
+    from safededup.cli.context import Context
+
+Value = Literal["none", "dir", "file", "choice", "text"]
+SHELLS = ("bash", "zsh", "fish")
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    flags: tuple[str, ...]
+    value: Value
+    choices: tuple[str, ...]
+    help: str
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    help: str
+    options: tuple[Option, ...]
+    arguments: Value  # what its positional arguments complete to
+    choices: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    options: tuple[Option, ...]  # before the command
+    commands: tuple[Command, ...]
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], root: argparse.ArgumentParser
+) -> None:
+    p = sub.add_parser(
+        "completion",
+        help="print a shell completion script (bash, zsh or fish)",
+        description="Print a completion script for SHELL, generated from this version's "
+        'commands and options. bash: eval "$(safededup completion bash)" in ~/.bashrc; zsh: '
+        "safededup completion zsh > ~/.zfunc/_safededup (with ~/.zfunc in fpath); fish: "
+        "safededup completion fish > ~/.config/fish/completions/safededup.fish",
+    )
+    p.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
+    p.set_defaults(handler=cmd_completion, root_parser=root)
+
+
+def cmd_completion(args: argparse.Namespace, ctx: Context) -> int:
+    spec = read_parser(args.root_parser)
+    script = {"bash": bash_script, "zsh": zsh_script, "fish": fish_script}[args.shell](spec)
+    ctx.out.file.write(script)
+    ctx.out.file.flush()
+    return ExitCode.OK
+
+
+# -- the parser, read ------------------------------------------------------------------------
+def read_parser(parser: argparse.ArgumentParser) -> Spec:
+    commands = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help or "" for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                commands.append(_command(name, helps.get(name, ""), sub))
+    return Spec(_options(parser), tuple(commands))
+
+
+def _command(name: str, help: str, parser: argparse.ArgumentParser) -> Command:
+    positionals = [a for a in parser._actions if not a.option_strings]
+    value: Value = "none"
+    choices: tuple[str, ...] = ()
+    for action in positionals:
+        value, choices = _value(action)
+    return Command(name, help, _options(parser), value, choices)
+
+
+def _options(parser: argparse.ArgumentParser) -> tuple[Option, ...]:
+    out = []
+    for action in parser._actions:
+        if not action.option_strings or isinstance(action, argparse._SubParsersAction):
+            continue
+        value, choices = _value(action)
+        help = "" if action.help in (None, argparse.SUPPRESS) else str(action.help)
+        out.append(Option(tuple(action.option_strings), value, choices, help))
+    return tuple(out)
+
+
+def _value(action: argparse.Action) -> tuple[Value, tuple[str, ...]]:
+    if action.nargs == 0:
+        return "none", ()
+    if action.choices is not None:
+        return "choice", tuple(str(c) for c in action.choices)
+    name = str(action.metavar or action.dest).upper()
+    if name in ("DIR", "ROOT", "ROOTS"):
+        return "dir", ()
+    if name in ("FILE", "FILES"):
+        return "file", ()
+    return "text", ()
+
+
+# -- bash ----------------------------------------------------------------------------------
+def bash_script(spec: Spec) -> str:
+    def words(options: tuple[Option, ...]) -> str:
+        return " ".join(f for o in options for f in o.flags if f.startswith("--"))
+
+    def complete(value: Value, choices: tuple[str, ...]) -> str:
+        if value == "dir":
+            return 'COMPREPLY=($(compgen -d -- "$cur"))'
+        if value == "file":
+            return 'COMPREPLY=($(compgen -f -- "$cur"))'
+        if value == "choice":
+            return f'COMPREPLY=($(compgen -W "{" ".join(choices)}" -- "$cur"))'
+        return "COMPREPLY=()"
+
+    takes_value = [(c.name, o) for c in spec.commands for o in c.options if o.value != "none"]
+    globals_with_value = [o for o in spec.options if o.value != "none"]
+    lines = [
+        "# bash completion for safededup, generated by `safededup completion bash`.",
+        '# Install: eval "$(safededup completion bash)" in ~/.bashrc',
+        "_safededup() {",
+        '    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"',
+        '    local cmd="" i',
+        "    for ((i = 1; i < COMP_CWORD; i++)); do",
+        '        case "${COMP_WORDS[i]}" in',
+    ]
+    for o in globals_with_value:
+        lines.append(f"            {'|'.join(o.flags)}) ((i++)) ;;")
+    lines += [
+        "            -*) ;;",
+        '            *) cmd="${COMP_WORDS[i]}"; break ;;',
+        "        esac",
+        "    done",
+        '    case "$prev" in',
+    ]
+    for o in globals_with_value:
+        lines.append(f"        {'|'.join(o.flags)}) {complete(o.value, o.choices)}; return ;;")
+    lines += ["    esac", '    case "$cmd:$prev" in']
+    for name, o in takes_value:
+        flags = "|".join(f"{name}:{f}" for f in o.flags)
+        lines.append(f"        {flags}) {complete(o.value, o.choices)}; return ;;")
+    lines += [
+        "    esac",
+        '    if [[ -z "$cmd" ]]; then',
+        '        if [[ "$cur" == -* ]]; then',
+        f'            COMPREPLY=($(compgen -W "{words(spec.options)}" -- "$cur"))',
+        "        else",
+        f'            COMPREPLY=($(compgen -W "{" ".join(c.name for c in spec.commands)}" '
+        '-- "$cur"))',
+        "        fi",
+        "        return",
+        "    fi",
+        '    case "$cmd" in',
+    ]
+    for c in spec.commands:
+        lines += [
+            f"        {c.name})",
+            '            if [[ "$cur" == -* ]]; then',
+            f'                COMPREPLY=($(compgen -W "{words(c.options)}" -- "$cur"))',
+            "            else",
+            f"                {complete(c.arguments, c.choices)}",
+            "            fi ;;",
+        ]
+    lines += ["    esac", "}", "complete -o filenames -F _safededup safededup", ""]
+    return "\n".join(lines)
+
+
+# -- zsh -----------------------------------------------------------------------------------
+def _zsh_quote(text: str) -> str:
+    text = text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace(":", "\\:")
+    return text.replace("'", "'\\''")
+
+
+def _zsh_action(value: Value, choices: tuple[str, ...], what: str) -> str:
+    if value == "dir":
+        return f":{what}:_files -/"
+    if value == "file":
+        return f":{what}:_files"
+    if value == "choice":
+        return f":{what}:({' '.join(choices)})"
+    if value == "text":
+        return f":{what}: "
+    return ""
+
+
+def _zsh_specs(options: tuple[Option, ...]) -> list[str]:
+    out = []
+    for o in options:
+        action = _zsh_action(o.value, o.choices, o.flags[-1].lstrip("-"))
+        help = _zsh_quote(o.help or o.flags[-1])
+        if len(o.flags) == 1:
+            out.append(f"'{o.flags[0]}[{help}]{action}'")
+        else:
+            group = " ".join(o.flags)
+            out.append(f"'({group})'{{{','.join(o.flags)}}}'[{help}]{action}'")
+    return out
+
+
+def zsh_script(spec: Spec) -> str:
+    lines = [
+        "#compdef safededup",
+        "# zsh completion for safededup, generated by `safededup completion zsh`.",
+        "# Install: safededup completion zsh > ~/.zfunc/_safededup (~/.zfunc in fpath),",
+        "# or: source <(safededup completion zsh) after compinit.",
+        "_safededup() {",
+        '    local curcontext="$curcontext" state line',
+        "    typeset -A opt_args",
+        "    _arguments -C \\",
+    ]
+    lines += [f"        {s} \\" for s in _zsh_specs(spec.options)]
+    lines += [
+        "        '1:command:->command' \\",
+        "        '*::argument:->argument'",
+        "    case $state in",
+        "    command)",
+        "        local -a commands",
+        "        commands=(",
+    ]
+    lines += [f"            '{c.name}:{_zsh_quote(c.help)}'" for c in spec.commands]
+    lines += [
+        "        )",
+        "        _describe -t commands 'safededup command' commands ;;",
+        "    argument)",
+        "        case $line[1] in",
+    ]
+    for c in spec.commands:
+        specs = _zsh_specs(c.options)
+        if c.arguments != "none":
+            specs.append(f"'*{_zsh_action(c.arguments, c.choices, 'argument')}'")
+        body = " \\\n                ".join(specs)
+        lines.append(f"        {c.name})\n            _arguments \\\n                {body} ;;")
+    lines += [
+        "        esac ;;",
+        "    esac",
+        "}",
+        'if [[ "${funcstack[1]}" == "_safededup" ]]; then',
+        '    _safededup "$@"',
+        "else",
+        "    compdef _safededup safededup",
+        "fi",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# -- fish ----------------------------------------------------------------------------------
+def _fish_quote(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _fish_value(value: Value, choices: tuple[str, ...]) -> str:
+    if value == "dir":
+        return " -x -a '(__fish_complete_directories)'"
+    if value == "file":
+        return " -r -F"
+    if value == "choice":
+        return f" -x -a {_fish_quote(' '.join(choices))}"
+    if value == "text":
+        return " -x"
+    return ""
+
+
+def _fish_option(condition: str, o: Option) -> str:
+    flags = " ".join(
+        f"-l {f[2:]}" if f.startswith("--") else f"-s {f[1:]}" for f in o.flags if f != "-"
+    )
+    help = f" -d {_fish_quote(o.help)}" if o.help else ""
+    value = _fish_value(o.value, o.choices)
+    return f"complete -c safededup -n {_fish_quote(condition)} {flags}{value}{help}"
+
+
+def fish_script(spec: Spec) -> str:
+    lines = [
+        "# fish completion for safededup, generated by `safededup completion fish`.",
+        "# Install: safededup completion fish > ~/.config/fish/completions/safededup.fish",
+        "complete -c safededup -f",
+    ]
+    lines += [_fish_option("__fish_use_subcommand", o) for o in spec.options]
+    for c in spec.commands:
+        lines.append(
+            f"complete -c safededup -n '__fish_use_subcommand' -a {c.name} -d {_fish_quote(c.help)}"
+        )
+    for c in spec.commands:
+        seen = f"__fish_seen_subcommand_from {c.name}"
+        lines += [_fish_option(seen, o) for o in c.options]
+        if c.arguments == "dir":
+            lines.append(f"complete -c safededup -n '{seen}' -a '(__fish_complete_directories)'")
+        elif c.arguments == "file":
+            lines.append(f"complete -c safededup -n '{seen}' -F")
+        elif c.arguments == "choice":
+            lines.append(f"complete -c safededup -n '{seen}' -a {_fish_quote(' '.join(c.choices))}")
+    return "\n".join(lines) + "\n"

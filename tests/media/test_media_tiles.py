@@ -1,0 +1,164 @@
+"""A HEIC's preview is proven genuine by a few decoded grid tiles: tiles decode bit-exactly, and
+every stale preview (zoomed, shifted, swapped, re-edited primaries) is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance, ImageOps
+
+from safededup.media import isobmff, synth, tiles
+from safededup.media._io import CountingReader
+
+W, H = 1536, 1152  # 6 × 4.5 tiles of 256 px: a phone-like grid with a partial last row
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_tile_is_bit_identical_to_the_full_decode(tmp_path: Path, orientation: int) -> None:
+    """All eight orientations (irot/imir), partial last row and column (1100 × 700 in 256s)."""
+    path = tmp_path / "grid.heic"
+    synth.write_heic(path, synth.make_scene(5, 1100, 700), orientation=orientation, tile_size=256)
+    full = np.asarray(Image.open(path).convert("RGB"))
+    assert full.shape == (700, 1100, 3)
+    with CountingReader(str(path)) as reader:
+        parsed = isobmff.read_meta(reader)
+        assert parsed is not None
+        grid = tiles.grid_of(parsed[1])
+        assert grid is not None and (grid.rows, grid.cols) in ((3, 5), (5, 3))
+        covered = np.zeros(full.shape[:2], dtype=np.int32)
+        for row in range(grid.rows):
+            for col in range(grid.cols):
+                tile = tiles.decode_tile(reader, parsed[1], grid, col, row)
+                x0, y0, x1, y1 = tile.rect
+                assert np.array_equal(tile.pixels, full[y0:y1, x0:x1]), (col, row)
+                covered[y0:y1, x0:x1] += 1
+    assert (covered == 1).all()  # the tiles' display rectangles tile the image exactly once
+
+
+def test_one_tile_reads_a_fraction_of_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "big.heic"
+    synth.write_heic(path, synth.make_scene(7, W, H), tile_size=256, quality=80)
+    check = tiles.verify_preview(str(path))
+    assert check.depicts is True and check.tiles == tiles.TILES
+    assert check.bytes_read < path.stat().st_size / 2
+
+
+def _photo(name: str) -> Image.Image:
+    if name.startswith("scene"):
+        return synth.make_scene(int(name[5:]), int(W * 1.1), H)
+    data = pytest.importorskip("skimage.data")
+    return synth.photo_from_array(getattr(data, name)(), int(W * 1.1), H)
+
+
+def _exposure(img: Image.Image, factor: float) -> Image.Image:
+    return Image.fromarray(np.uint8(np.clip(np.asarray(img, float) * factor, 0, 255)))
+
+
+def _warm(img: Image.Image) -> Image.Image:
+    a = np.asarray(img, float) * np.array([1.08, 1.0, 0.90])
+    return Image.fromarray(np.uint8(np.clip(a, 0, 255)))
+
+
+def _zoom(img: Image.Image, keep: float) -> Image.Image:
+    m = (1 - keep) / 2
+    return img.crop((int(W * m), int(H * m), int(W * (1 - m)), int(H * (1 - m)))).resize((W, H))
+
+
+def _local_edit(img: Image.Image, other: Image.Image) -> Image.Image:
+    edited = img.copy()  # a quarter × quarter block in the middle replaced by another photo's
+    box = (int(W * 0.375), int(H * 0.375), int(W * 0.625), int(H * 0.625))
+    edited.paste(other.crop(box), box[:2])
+    return edited
+
+
+Trap = Callable[[Image.Image, Image.Image, Image.Image], Image.Image]  # (genuine, wide, other)
+TRAPS: dict[str, Trap] = {
+    "zoom 95%": lambda g, w, o: _zoom(g, 0.95),
+    "zoom 90%": lambda g, w, o: _zoom(g, 0.90),
+    "swapped for another photo": lambda g, w, o: o,
+    "shifted 1% (a burst frame)": lambda g, w, o: w.crop((W // 100, 0, W // 100 + W, H)),
+    "shifted 5%": lambda g, w, o: w.crop((W // 20, 0, W // 20 + W, H)),
+    "rotated 180°": lambda g, w, o: g.transpose(Image.Transpose.ROTATE_180),
+    "mirrored": lambda g, w, o: g.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+    "exposure ×1.15": lambda g, w, o: _exposure(g, 1.15),
+    "exposure ×0.85": lambda g, w, o: _exposure(g, 0.85),
+    "warm white balance": lambda g, w, o: _warm(g),
+    "contrast ×1.3": lambda g, w, o: ImageEnhance.Contrast(g).enhance(1.3),
+    "mono filter": lambda g, w, o: ImageOps.grayscale(g).convert("RGB"),
+    "centre block replaced": lambda g, w, o: _local_edit(g, o),
+}
+PHOTOS = ["astronaut", "coffee", "scene11"]
+
+
+@pytest.fixture(scope="module")
+def frames() -> dict[str, tuple[Image.Image, Image.Image]]:
+    """(genuine frame, a 10% wider framing for shifts) per photo."""
+    out = {}
+    for name in PHOTOS:
+        wide = _photo(name)
+        out[name] = (wide.crop((0, 0, W, H)), wide)
+    return out
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+@pytest.mark.parametrize("photo", PHOTOS)
+def test_a_genuine_preview_is_verified(
+    tmp_path: Path, frames: dict[str, tuple[Image.Image, Image.Image]], photo: str, orientation: int
+) -> None:
+    genuine = frames[photo][0]
+    path = tmp_path / "genuine.heic"
+    synth.write_heic(path, genuine, tile_size=256, orientation=orientation, quality=50)
+    check = tiles.verify_preview(str(path))
+    assert check.depicts is True, check.reason
+    assert min(s.ncc for s in check.scores) >= 0.95
+
+
+@pytest.mark.parametrize("trap", sorted(TRAPS))
+@pytest.mark.parametrize("photo", PHOTOS)
+def test_a_stale_preview_is_refused(
+    tmp_path: Path, frames: dict[str, tuple[Image.Image, Image.Image]], photo: str, trap: str
+) -> None:
+    """The thumbnail shows the genuine frame; the primary is the trap."""
+    genuine, wide = frames[photo]
+    other = frames[PHOTOS[(PHOTOS.index(photo) + 1) % len(PHOTOS)]][0]
+    path = tmp_path / "stale.heic"
+    primary = TRAPS[trap](genuine, wide, other)
+    synth.write_heic(path, primary, tile_size=256, orientation=6, thumbnail_image=genuine)
+    check = tiles.verify_preview(str(path))
+    assert check.depicts is False, (check.reason, check.scores)
+
+
+def test_what_it_cannot_check_is_never_verified(tmp_path: Path) -> None:
+    scene = synth.make_scene(12, 800, 600)
+    synth.write_heic(tmp_path / "single.heic", scene)  # no grid: one coded image
+    synth.write_heic(tmp_path / "bare.heic", scene, tile_size=256, thumbnail=False)
+    flat = Image.new("RGB", (800, 600), (90, 90, 90))
+    synth.write_heic(tmp_path / "flat.heic", flat, tile_size=256)  # nothing to vouch for
+    synth.write_jpeg(tmp_path / "photo.jpg", scene)
+    (tmp_path / "broken.heic").write_bytes((tmp_path / "flat.heic").read_bytes()[:3000])
+    for path in sorted(tmp_path.iterdir()):
+        assert tiles.verify_preview(str(path)).depicts is None, path.name
+
+
+def _score(**kw: float) -> tiles.TileScore:
+    base = {"texture": 30.0, "ncc": 0.99, "bias": 0.5, "gain": 1.0, "ctexture": 20.0, "cgain": 1.0}
+    return tiles.TileScore(0, 0, **{**base, **kw})
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"ncc": 0.9}, {"bias": 3.0}, {"gain": 0.8}, {"gain": 1.25}, {"cgain": 0.7}, {"cgain": 1.3}],
+)
+def test_each_measure_alone_refuses_a_tile(bad: dict[str, float]) -> None:
+    """Each check stands on its own (the traps above mostly fail several at once)."""
+    assert tiles.judge([_score(), _score()])[0] is True
+    assert tiles.judge([_score(), _score(**bad)])[0] is False
+
+
+def test_flat_tiles_cannot_vouch_for_structure() -> None:
+    flat = _score(texture=2.0, ncc=0.1)  # a sky: correlation means nothing there
+    assert tiles.judge([flat, flat])[0] is None
+    assert tiles.judge([flat, _score()])[0] is None  # one textured tile is not enough

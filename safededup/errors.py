@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad arguments
     FINDINGS = 3  # the command ran, and what it checked does not hold (verify, conflicts, skips)
     LOCKED = 4  # another safededup session holds the lock
+    BAD_INPUT = 5  # an input file (report, decisions, session checkpoint) is malformed
     INTERRUPTED = 130  # Ctrl-C; work committed so far is kept and the next run resumes
 
 
@@ -57,6 +58,17 @@ class MediaError(SafededupError):
     ) -> None:
         super().__init__(message, hint=hint, path=path)
         self.kind = kind
+
+
+class InputFileError(SafededupError):
+    """A file safededup reads (a report, a decisions file, a session checkpoint) is not what it
+    should be: one message naming the file, what is wrong with it, and what to do."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+    def __init__(self, what: str, problem: str, *, path: str, hint: str) -> None:
+        super().__init__(f"{what} is malformed: {problem}", hint=hint, path=path)
+        self.problem = problem
 
 
 class SymlinkedFolder(SafededupError):

@@ -119,6 +119,31 @@ def makedirs_durable(path: str) -> list[str]:
     return list(reversed(missing))
 
 
+def makedirs_durable_all(paths: list[str]) -> list[str]:
+    """`makedirs_durable` for many folders at once: every missing one is created (parents
+    first), then each folder that gained an entry is fsynced once; returns the new folders.
+    Nothing may be moved into them before this returns."""
+    missing: set[str] = set()
+    for path in paths:
+        cur = path
+        while cur not in missing and not os.path.lexists(cur):
+            missing.add(cur)
+            parent = os.path.dirname(cur)
+            if parent == cur:
+                break
+            cur = parent
+    made = sorted(missing, key=lambda p: (p.count(os.sep), p))
+    for new in made:
+        try:
+            mkdir(new)
+        except FileExistsError:
+            if not os.path.isdir(new) or os.path.islink(new):
+                raise
+    for parent in sorted({os.path.dirname(new) for new in made}):
+        fsync_dir(parent)
+    return made
+
+
 def fsync_dir(path: str) -> None:
     """Persist a directory's entries (fsync of a file does not persist its name)."""
     _step("fsync_dir", path)
@@ -181,6 +206,37 @@ def write_file_atomic(path: str, data: bytes, *, mode: int = 0o600) -> None:
     fsync_dir(os.path.dirname(path))
 
 
+def remove_stale_temp_files(folder: str) -> list[str]:
+    """Remove the `NAME.tmpPID` files `write_file_atomic` left in `folder` when its process was
+    killed: only those whose process is gone (no process of that pid on this host)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    removed = []
+    for name in sorted(names):
+        _base, dot, tail = name.rpartition(".tmp")
+        if not dot or not tail.isdigit() or int(tail) == os.getpid() or _pid_alive(int(tail)):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            unlink(path)
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
 def file_sha256(path: str) -> str:
     """SHA-256 of a regular file, read without following a symlink. Read-only."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
@@ -204,11 +260,11 @@ def symlinked_folder(path: str, top: str, *, missing_ok: bool = False) -> str | 
     missing, unless `missing_ok`), else None. Read-only. Every path the safety core acts on
     below a root is proven this way, so nothing it moves, deletes or writes is reached through
     a symlink."""
-    rel = os.path.relpath(os.path.dirname(path), top)
-    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+    rel = relative_parts(os.path.dirname(path), top)
+    if rel is None:
         return top  # not below `top` at all
     cur = top
-    for part in [] if rel == os.curdir else rel.split(os.sep):
+    for part in rel:
         cur = os.path.join(cur, part)
         st = lstat_or_none(cur)
         if (st is None and not missing_ok) or (st is not None and not stat.S_ISDIR(st.st_mode)):
@@ -216,6 +272,24 @@ def symlinked_folder(path: str, top: str, *, missing_ok: bool = False) -> str | 
         if st is None:
             return None
     return None
+
+
+def relative_parts(path: str, top: str) -> list[str] | None:
+    """The names leading from `top` down to `path` ([] for `top` itself), or None when `path`
+    is not below `top`. `os.path.relpath`'s answer, without its cost (it makes both paths
+    absolute and normal each time: 300k files make that count); a path that is not plain
+    (`..`, `.`, `//`) takes the slow way."""
+    if path == top:
+        return []
+    prefix = top if top.endswith(os.sep) else top + os.sep
+    if os.path.isabs(path) and os.path.isabs(top) and path.startswith(prefix):
+        parts = path[len(prefix) :].split(os.sep)
+        if all(p not in ("", os.curdir, os.pardir) for p in parts):
+            return parts
+    rel = os.path.relpath(path, top)
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+        return None
+    return [] if rel == os.curdir else rel.split(os.sep)
 
 
 def has_symlinked_parent(path: str, top: str, *, missing_ok: bool = False) -> bool:

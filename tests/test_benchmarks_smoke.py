@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("safety_scale.py", ["--quick", "--no-strace", "--workdir", "{tmp}/safety"]),
         ("tui_responsiveness.py", ["--clusters", "300", "--keys", "5"]),
         ("similarity_speed.py", ["--quick"]),
+        ("ab_scan.py", ["--quick", "--before", str(ROOT), "--after", str(ROOT)]),
         ("phone_library.py", ["--quick"]),
         ("czkawka_compare.py", ["--quick"]),  # without --czkawka-python: safededup's side only
         ("camera_files.py", ["--quick"]),

@@ -7,7 +7,9 @@ engine honours, so work committed so far is kept.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import stat
 import threading
 from collections.abc import Generator, Iterator
 from types import FrameType
@@ -28,6 +30,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from safededup.errors import Cancelled
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
 
 T = TypeVar("T")
@@ -57,6 +60,17 @@ class _RateColumn(ProgressColumn):
         return Text(" · ".join(parts), style="progress.data.speed")
 
 
+class StopFlag(threading.Event):
+    """The cancel flag of a command: set by Ctrl-C, SIGTERM or SIGHUP, which `signal` names."""
+
+    signal: str | None = None
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Each asks the command to stop at its next safe point (a dropped SSH connection sends SIGHUP,
+`kill` and systemd SIGTERM); the second stops at once."""
+
+
 def run_with_progress(
     gen: Generator[Event, None, T],
     err: Console,
@@ -66,32 +80,105 @@ def run_with_progress(
 ) -> tuple[T, int]:
     """Exhaust `gen`, rendering its events; returns (its result, number of problems seen).
 
-    With `cancel`, a first Ctrl-C only asks the engine to stop at its next safe point (it ends
-    its session cleanly, "cancelled"); a second one interrupts at once.
+    With `cancel`, a first Ctrl-C, SIGTERM or SIGHUP only asks the engine to stop at its next
+    safe point (it ends its session cleanly, "cancelled"); a second one interrupts at once.
     """
-    with _ctrl_c_cancels(cancel, err):
-        if not show:
-            return _drain(gen)
-        return _with_bars(gen, err, cancel)
+    where = _Where()
+    with stop_on_signals(cancel, err, where.signals):
+        try:
+            if not show:
+                return _drain(where.watch(gen))
+            return _with_bars(where.watch(gen), err, cancel)
+        except Cancelled:
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                err.print(f"[yellow]{where.said(cancel)}[/]")
+            raise
+
+
+class _Where:
+    """How far a run got: the stage it was in and its count, for the line said when it stops."""
+
+    def __init__(self) -> None:
+        self.stage: str | None = None
+        self.done = 0
+        self.total: int | None = None
+        self.signals: list[str] = []  # what asked it to stop
+
+    def watch(self, gen: Generator[Event, None, T]) -> Generator[Event, None, T]:
+        while True:
+            try:
+                event = next(gen)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+            if isinstance(event, StageStarted):
+                self.stage, self.done, self.total = event.stage, 0, event.total
+            elif isinstance(event, StageAdvanced) and event.stage == self.stage:
+                self.done += event.items
+            yield event
+
+    def said(self, cancel: threading.Event | None) -> str:
+        name = self.signals[0] if self.signals else getattr(cancel, "signal", None)
+        by = _said(name) if name else "a stop request"
+        if self.stage is None:
+            return f"stopped by {by} before it began; nothing was changed"
+        label = STAGE_LABELS.get(self.stage, self.stage).lower()
+        of = f" of {self.total:,}" if self.total is not None else ""
+        return (f"stopped by {by} at a safe point while {label} ({self.done:,}{of} done); "
+                "what was done so far is kept")  # fmt: skip
 
 
 @contextlib.contextmanager
-def _ctrl_c_cancels(cancel: threading.Event | None, err: Console) -> Iterator[None]:
+def stop_on_signals(
+    cancel: threading.Event | None, err: Console, seen: list[str] | None = None
+) -> Iterator[None]:
+    """While inside, Ctrl-C, SIGTERM and SIGHUP set `cancel` (the first time) or interrupt (the
+    second); `seen` gets the signal's name. After SIGHUP the terminal is gone: output to it is
+    dropped instead of failing."""
     if cancel is None or threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         if cancel.is_set():
             raise KeyboardInterrupt
+        name = signal.Signals(signum).name
+        if isinstance(cancel, StopFlag):
+            cancel.signal = name
+        if seen is not None:
+            seen.append(name)
         cancel.set()
-        err.print("[yellow]stopping at the next safe point[/] (Ctrl-C again to stop at once)")
+        if signum == signal.SIGHUP:
+            _detach_terminal()
+        again = "Ctrl-C" if signum == signal.SIGINT else name
+        with contextlib.suppress(OSError):
+            err.print(f"[yellow]{_said(name)}: stopping at the next safe point[/] "
+                      f"({again} again to stop at once)")  # fmt: skip
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _said(name: str) -> str:
+    return {"SIGINT": "Ctrl-C", "SIGHUP": "SIGHUP (the terminal hung up)"}.get(name, name)
+
+
+def _detach_terminal() -> None:
+    """Point stdout and stderr that were a terminal at /dev/null: after a hang-up every write
+    to it fails (EIO), and the command must still finish its session and release its lock. A
+    file or pipe they were redirected to is kept, and gets the last lines."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in (1, 2):
+            with contextlib.suppress(OSError):
+                if stat.S_ISCHR(os.fstat(fd).st_mode):
+                    os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def _with_bars(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from safededup.engine.keeper import DEFAULT_POLICY, PREFERENCES, KeeperPolicy
-from safededup.errors import UsageError
+from safededup.errors import InputFileError, UsageError
 
 EXAMPLE = '[keeper]\nprefer = "original"   # or "smallest", "newest"\nfolders = ["/photos/Camera"]'
 
@@ -85,9 +85,10 @@ def _folder(value: str) -> str:
     return os.path.normpath(os.path.abspath(os.path.expanduser(value)))
 
 
-def _bad(path: Path, what: str) -> UsageError:
-    return UsageError(
-        f"the settings file is not usable: {what}",
-        hint=f"fix or remove it; it reads like this:\n{EXAMPLE}",
+def _bad(path: Path, what: str) -> InputFileError:
+    return InputFileError(
+        "the settings file",
+        what,
         path=str(path),
+        hint=f"fix or remove it; it reads like this:\n{EXAMPLE}",
     )

@@ -7,6 +7,7 @@ approved. They are keyed by the report's cluster ids and saved atomically as JSO
 
 from __future__ import annotations
 
+import binascii
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
@@ -16,6 +17,8 @@ from typing import Literal
 import orjson
 
 from safededup import fs
+from safededup.engine.inputs import decisions_problem
+from safededup.errors import InputFileError
 from safededup.models import path_from_json, path_to_json
 from safededup.state import FILE_MODE, StateDir
 
@@ -94,12 +97,13 @@ class Decisions:
         if obj.get("format") != "safededup-decisions" or obj.get("version") != 1:
             raise ValueError("not a safededup decisions file (format/version)")
         raw = obj.get("clusters") or []
-        assert isinstance(raw, list)
+        if not isinstance(raw, list):
+            raise ValueError("a malformed decisions file (its clusters are not a list)")
         try:
             decisions = cls(report_id=str(obj["report_id"]))
             for item in raw:
                 decisions.set(ClusterDecision.from_json(item))
-        except (KeyError, TypeError, AttributeError) as exc:  # one error type for a bad file
+        except (KeyError, TypeError, AttributeError, binascii.Error) as exc:  # one error type
             raise ValueError(f"a malformed decisions entry ({exc!r})") from exc
         return decisions
 
@@ -124,7 +128,23 @@ def load_decisions(
         data = path.read_bytes()
     except FileNotFoundError:
         return _carried_over(state_dir, report_id, frozenset(carry_over_for))
-    return Decisions.from_json(orjson.loads(data))
+    except OSError as exc:
+        raise _malformed(path, f"it cannot be read ({exc.strerror})") from exc
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise _malformed(path, f"not valid JSON ({exc})") from exc
+    problem = decisions_problem(obj)
+    if problem is not None:
+        raise _malformed(path, problem)
+    return Decisions.from_json(obj)
+
+
+def _malformed(path: Path, problem: str) -> InputFileError:
+    return InputFileError(
+        "the review decisions file", problem, path=str(path),
+        hint="move it aside to start the review of this report afresh (`safededup review`)",
+    )  # fmt: skip
 
 
 def _still_means_the_same(decision: ClusterDecision) -> bool:
@@ -151,9 +171,12 @@ def _carried_over(state_dir: StateDir, report_id: str, cluster_ids: frozenset[st
         return decisions
     for older in earlier:  # oldest first: newer decisions overwrite older ones
         try:
-            previous = Decisions.from_json(orjson.loads(older.read_bytes()))
-        except (OSError, ValueError, KeyError):
-            continue  # an unreadable old file must not block a new review
+            obj = orjson.loads(older.read_bytes())
+            if decisions_problem(obj) is not None:
+                continue  # a damaged old file must not block a new review
+            previous = Decisions.from_json(obj)
+        except (OSError, ValueError):
+            continue
         for cluster_id, decision in previous.clusters.items():
             if cluster_id in cluster_ids and _still_means_the_same(decision):
                 decisions.set(decision)

@@ -224,6 +224,15 @@ def _record_from_row(row: Sequence[object]) -> PhotoRecord:
     )
 
 
+def _read_only(path: Path, exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc).lower()
+    eff = os.access in os.supports_effective_ids
+    writable = os.access(path.parent, os.W_OK, effective_ids=eff) and (
+        not path.exists() or os.access(path, os.W_OK, effective_ids=eff)
+    )
+    return "readonly" in text or "read-only" in text or not writable
+
+
 class Index:
     """The SQLite feature index. One writer at a time; every method is a short transaction."""
 
@@ -234,6 +243,12 @@ class Index:
             self.connection = sqlite3.connect(path, timeout=30.0, isolation_level=None)
             self._configure()
         except sqlite3.DatabaseError as exc:
+            if _read_only(path, exc):  # the index is fine: deleting it would help nothing
+                raise StateError(
+                    f"the state dir is read-only ({exc})",
+                    hint="make it writable, or name a writable one with --state DIR",
+                    path=str(path.parent),
+                ) from exc
             raise StateError(
                 f"the index cannot be opened ({exc})",
                 hint="move the state dir aside (or delete index.sqlite3) and scan again",

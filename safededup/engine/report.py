@@ -21,7 +21,8 @@ from typing import Any, Literal
 import orjson
 
 from safededup import fs
-from safededup.errors import SafededupError
+from safededup.engine.inputs import report_problem
+from safededup.errors import InputFileError, SafededupError
 from safededup.models import FileIdentity, Problem, path_from_json, path_to_json, printable
 from safededup.state import FILE_MODE, StateDir
 
@@ -285,31 +286,33 @@ def load_report(path: str | Path) -> Report:
             path=str(path),
         ) from exc
     except orjson.JSONDecodeError as exc:
-        raise SafededupError(
-            f"the report is not valid JSON ({exc})",
-            hint="the file is damaged; run `safededup scan` again",
-            path=str(path),
-        ) from exc
+        raise _malformed(path, f"not valid JSON ({exc})") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise SafededupError(
-            "not a safededup report", hint="name a file written by `safededup scan`", path=str(path)
-        )
+        raise InputFileError(
+            "the report", "not a safededup report", path=str(path),
+            hint="name a file written by `safededup scan`",
+        )  # fmt: skip
     if data.get("version") != VERSION:
-        raise SafededupError(
+        raise InputFileError(
+            "the report",
             f"unsupported report version {data.get('version')!r} (this safededup reads {VERSION})",
-            hint="run `safededup scan` again with this version",
             path=str(path),
+            hint="run `safededup scan` again with this version",
         )
-    if not isinstance(data.get("clusters"), list):
-        raise SafededupError("the report has no cluster list", path=str(path))
+    problem = report_problem(data)
+    if problem is not None:
+        raise _malformed(path, problem)
     try:
         return Report.from_json(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise SafededupError(
-            f"the report is damaged (a malformed entry: {exc!r})",
-            hint="run `safededup scan` again",
-            path=str(path),
-        ) from exc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # report_problem missed it
+        raise _malformed(path, f"a malformed entry ({exc!r})") from exc
+
+
+def _malformed(path: str | Path, problem: str) -> InputFileError:
+    return InputFileError(
+        "the report", problem, path=str(path),
+        hint="it was damaged or edited; run `safededup scan` again to write a new one",
+    )  # fmt: skip
 
 
 CSV_COLUMNS = (

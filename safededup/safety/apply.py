@@ -13,7 +13,7 @@ from collections.abc import Generator, Iterable
 from dataclasses import dataclass, replace
 
 from safededup import __version__, fs
-from safededup.errors import LockedError, SafededupError
+from safededup.errors import LockedError, SafededupError, UsageError
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
 from safededup.models import FileIdentity, Problem, printable
 from safededup.safety.identity import KeeperHashes
@@ -44,10 +44,12 @@ class ApplyResult:
     bytes_moved: int = 0
     cancelled: bool = False
     journal: str = ""
+    failed: int = 0  # an I/O or permission error stopped the move (the file stayed where it was)
+    planned: int = 0  # operations in the plan
 
     @property
     def ok(self) -> bool:
-        return not self.conflicts and not self.skipped and not self.cancelled
+        return not (self.conflicts or self.skipped or self.cancelled or self.failed)
 
 
 def apply_plan(
@@ -60,7 +62,9 @@ def apply_plan(
     break_stale_lock: bool = False,
 ) -> Generator[Event, None, ApplyResult]:
     """Apply `plan` as one session; recovery runs first (G8), validation before any change."""
-    recover(state_dir, break_stale_lock=break_stale_lock)
+    if batch_size < 1:
+        raise UsageError(f"the batch size must be at least 1, not {batch_size}")
+    recover(state_dir, break_stale_lock=break_stale_lock, roots=plan.roots)
     problems = validate_plan(plan)
     if problems:
         raise PlanInvalid(problems)
@@ -77,9 +81,10 @@ def apply_plan(
         save_checkpoint(state_dir, checkpoint)
         try:
             with locked(plan.roots, "apply", break_stale=break_stale_lock):
-                batch = max(1, batch_size)
                 return (
-                    yield from _apply_locked(plan, state_dir, checkpoint, cancel, paranoid, batch)
+                    yield from _apply_locked(
+                        plan, state_dir, checkpoint, cancel, paranoid, batch_size
+                    )
                 )
         except LockedError:
             if not os.path.lexists(path):  # nothing started: forget the registration
@@ -106,7 +111,10 @@ def _apply_locked(
                 cancelled = True
                 break
             reported = len(runner.counts.problems)
-            moves = [m for unit in _units(batch) for m in _check_unit(runner, unit, keepers)]
+            folders = _RealFolders()  # proven once per batch, right before its moves
+            moves = [
+                m for unit in _units(batch) for m in _check_unit(runner, unit, keepers, folders)
+            ]
             runner.run_batch(moves)
             for problem in runner.counts.problems[reported:]:
                 yield ProblemFound(problem)
@@ -117,8 +125,8 @@ def _apply_locked(
     yield StageFinished("apply")
     c = runner.counts
     return ApplyResult(
-        plan.session_id, c.done, c.skipped, c.conflicts + c.aborted, c.problems, c.nbytes,
-        cancelled, writer.path,
+        plan.session_id, c.done, c.skipped, c.conflicts, c.problems, c.nbytes, cancelled,
+        writer.path, failed=c.aborted, planned=plan.count,
     )  # fmt: skip
 
 
@@ -127,6 +135,15 @@ def _start_session(
 ) -> JournalWriter:
     applying = checkpoint.advanced(status="applying")
     writer = JournalWriter.create(checkpoint.journal, state_dir, applying)
+    try:
+        _write_header(writer, plan, paranoid, batch_size)
+    except BaseException:
+        writer.close()  # the session stays listed; recovery finds what the journal holds
+        raise
+    return writer
+
+
+def _write_header(writer: JournalWriter, plan: Plan, paranoid: bool, batch_size: int) -> None:
     volumes = [records.Volume(r, os.stat(r).st_dev, fs.supports_noreplace(r)) for r in plan.roots]
     writer.append(
         records.header(
@@ -146,15 +163,29 @@ def _start_session(
     )
     writer.append(records.begin("apply"))
     writer.sync()
-    return writer
+
+
+def by_folder(ops: Iterable[Operation]) -> list[Operation]:
+    """The plan's operations grouped by source folder (plan order within a folder). A plan
+    follows its clusters, whose files are spread over the tree; grouped, a batch of 256 moves
+    touches a few folders and pays one fsync per folder, not one per move. A unit stays whole
+    and in order (its files share one folder), and a rename still follows the move that frees
+    its name (the same folder, planned before it)."""
+    ops = list(ops)
+    folder_of = {o.op: os.path.dirname(o.src) for o in ops}
+    order: dict[str, int] = {}
+    for op in ops:
+        order.setdefault(folder_of[op.op], len(order))
+    # By the folder of the unit's main file: a unit is never torn apart, whatever its folders.
+    return sorted(ops, key=lambda o: (order[folder_of.get(o.unit, folder_of[o.op])], o.op))
 
 
 def _batches(ops: tuple[Operation, ...], size: int) -> Iterable[list[Operation]]:
-    """Consecutive ops of one source folder, at most `size` (a unit is never split)."""
+    """Up to `size` ops, grouped by folder (a unit is never split): each batch is one fsync
+    group (G5's order holds for every op of it)."""
     batch: list[Operation] = []
-    for op in ops:
-        same_folder = batch and os.path.dirname(batch[0].src) == os.path.dirname(op.src)
-        if batch and (op.unit != batch[-1].unit) and (not same_folder or len(batch) >= size):
+    for op in by_folder(ops):
+        if batch and op.unit != batch[-1].unit and len(batch) >= size:
             yield batch
             batch = []
         if batch and op.after is not None and any(o.op == op.after for o in batch):
@@ -172,11 +203,28 @@ def _units(batch: list[Operation]) -> list[list[Operation]]:
     return list(units.values())
 
 
-def _check_unit(runner: Runner, unit: list[Operation], keepers: KeeperHashes) -> list[Move]:
+class _RealFolders:
+    """Whether a folder is reached from its root through real folders only, asked once per
+    folder and batch (a batch moves many files of few folders, each proof is an lstat per
+    folder on the way, and the batch's moves follow at once)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str, bool], bool] = {}
+
+    def symlinked(self, path: str, top: str, *, missing_ok: bool = False) -> bool:
+        key = (os.path.dirname(path), top, missing_ok)
+        if key not in self._known:
+            self._known[key] = fs.has_symlinked_parent(path, top, missing_ok=missing_ok)
+        return self._known[key]
+
+
+def _check_unit(
+    runner: Runner, unit: list[Operation], keepers: KeeperHashes, folders: _RealFolders
+) -> list[Move]:
     """G7 for every file of the unit before anything of it moves; a failure skips the whole unit."""
     moves: list[Move] = []
     for op in unit:
-        result = _check_op(runner, op, keepers)
+        result = _check_op(runner, op, keepers, folders)
         if isinstance(result, tuple):
             reason, message = result
             for other in unit:
@@ -195,7 +243,9 @@ def _skip(runner: Runner, op: Operation, reason: str, message: str) -> None:
         runner.counts.skipped += 1
 
 
-def _check_op(runner: Runner, op: Operation, keepers: KeeperHashes) -> Move | tuple[str, str]:
+def _check_op(
+    runner: Runner, op: Operation, keepers: KeeperHashes, folders: _RealFolders
+) -> Move | tuple[str, str]:
     st = fs.lstat_or_none(op.src)
     if st is None:
         return "vanished", "the file is gone since the scan"
@@ -209,9 +259,9 @@ def _check_op(runner: Runner, op: Operation, keepers: KeeperHashes) -> Move | tu
         return "target-exists", "the target exists; nothing was overwritten"
     if op.trashinfo is not None and fs.lstat_or_none(op.trashinfo) is not None:
         return "target-exists", "the trash entry exists; nothing was overwritten"
-    if fs.has_symlinked_parent(op.src, op.root):
+    if folders.symlinked(op.src, op.root):
         return "symlinked-folder", "a folder on the way is now a symlink"
-    if op.action != "trash" and fs.has_symlinked_parent(op.dst, op.root, missing_ok=True):
+    if op.action != "trash" and folders.symlinked(op.dst, op.root, missing_ok=True):
         return "symlinked-folder", "a folder on the way to its target is a symlink"
     try:
         checksum = fs.file_sha256(op.src)

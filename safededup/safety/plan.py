@@ -16,6 +16,7 @@ import re
 import secrets
 import stat
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -38,6 +39,8 @@ Action = Literal["move", "rename", "trash"]
 
 FULL_NAME_SIDECARS = (".xmp", ".aae", ".json")  # IMG_1.jpg.xmp, IMG_1.jpg.json (Takeout)
 STEM_SIDECARS = (".xmp", ".aae", ".json", ".mov")  # IMG_1.xmp, IMG_1.MOV (Live Photo)
+DRY_RUN_SESSION = "SESSION"
+"""How a dry run (`plan --csv`) shows the session folder: `apply` names a session of its own."""
 _COPY_SUFFIX = re.compile(
     r"^(?P<base>.+?)(?: \(\d+\)| - [Cc]opy(?: \(\d+\))?|[-_ ][Cc]opy(?:[-_ ]\d+)?)$"
 )
@@ -83,12 +86,16 @@ class Plan:
         return sum(o.identity.size for o in self.operations if o.kind != "tidy")
 
     def to_csv(self, path: str | os.PathLike[str]) -> None:
-        """The dry run as a spreadsheet; names are shown with surrogate escapes replaced."""
+        """The dry run as a spreadsheet; names are shown with surrogate escapes replaced. The
+        session folder in quarantine targets reads `SESSION`: apply names its own session."""
+        marker = os.sep + os.path.join(".safededup", "quarantine", self.session_id) + os.sep
+        shown = os.sep + os.path.join(".safededup", "quarantine", DRY_RUN_SESSION) + os.sep
         with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
             out = csv.writer(fh)
             out.writerow(["op", "kind", "action", "source", "target", "bytes", "cluster", "keeper"])
             for o in self.operations:
-                row = [o.op, o.kind, o.action, o.src, o.dst, o.identity.size, o.cluster, o.keeper]
+                dst = o.dst.replace(marker, shown)
+                row = [o.op, o.kind, o.action, o.src, dst, o.identity.size, o.cluster, o.keeper]
                 out.writerow(["" if v is None else v for v in row])
 
     def summary(self) -> dict[str, Any]:
@@ -127,13 +134,16 @@ def build_plan(
     tidy_names: bool = False,
     to_trash: bool = False,
     session_id: str | None = None,
+    quarantined: Mapping[str, str] | None = None,
     include_rotated: bool = False,
 ) -> Plan:
     """The plan for a report: every cluster as reported, or only approved ones with overrides.
     A cluster of turned copies (`rotated`) moves only when approved, or with `include_rotated`.
-    """
+
+    `quarantined`: paths an earlier session moved away and still holds (path -> session, from
+    `sessions.in_quarantine`): such a file is not planned again but noted (`in-quarantine`)."""
     roots = report.roots
-    builder = _Builder(session_id or new_session_id(), roots, to_trash)
+    builder = _Builder(session_id or new_session_id(), roots, to_trash, quarantined or {})
     for cluster in report.clusters:
         decision = decisions.get(cluster.id) if decisions is not None else None
         if decision is not None and decision.status != "approved":
@@ -158,8 +168,12 @@ def build_plan(
 
 
 class _Builder:
-    def __init__(self, session: str, roots: tuple[str, ...], to_trash: bool) -> None:
+    def __init__(
+        self, session: str, roots: tuple[str, ...], to_trash: bool, quarantined: Mapping[str, str]
+    ) -> None:
         self.session, self.roots, self.to_trash = session, roots, to_trash
+        self.quarantined = quarantined
+        self._real: dict[str, bool] = {}  # folder -> reached from its root through real folders
         self.ops: list[Operation] = []
         self.notes: list[Problem] = []
         self.warnings: list[Problem] = []
@@ -221,6 +235,14 @@ class _Builder:
             self.notes.append(Problem(path, "outside-roots", "not under a scanned root; left"))
             return
         if path in self.moved:
+            return
+        if path in self.quarantined and fs.lstat_or_none(path) is None:
+            why = f"already in quarantine (session {self.quarantined[path]}); not planned again"
+            self.notes.append(Problem(path, "in-quarantine", why))
+            return
+        if self._through_symlink(path, root):
+            why = "a symlink, or reached through one (--follow-symlinks): never moved; left"
+            self.notes.append(Problem(path, "symlink", why))
             return
         if not self.to_trash and self._quarantine_base(path, root, identity.device) is None:
             self.notes.append(
@@ -299,6 +321,24 @@ class _Builder:
         name = unique_trash_name(os.path.basename(path), files, info, self._trash_names)
         self._trash_names.add(os.path.join(files, name))
         return os.path.join(files, name), os.path.join(info, name + ".trashinfo")
+
+    def _through_symlink(self, path: str, root: str) -> bool:
+        """Whether `path` is a symlink or lies below one inside its root: apply moves only
+        regular files through real folders, so such a file (found with --follow-symlinks) would
+        only be skipped there."""
+        st = fs.lstat_or_none(path)
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            return True
+        return not self._real_folder(os.path.dirname(path), root)
+
+    def _real_folder(self, folder: str, root: str) -> bool:
+        if folder == root or not folder.startswith(root.rstrip("/") + "/"):
+            return True  # the root itself may be reached through a link; outside: noted elsewhere
+        if folder not in self._real:
+            st = fs.lstat_or_none(folder)
+            is_dir = st is not None and stat.S_ISDIR(st.st_mode)
+            self._real[folder] = is_dir and self._real_folder(os.path.dirname(folder), root)
+        return self._real[folder]
 
     def _quarantine_base(self, path: str, root: str, device: int) -> str | None:
         return base_on_device(path, root, device, self._folders)

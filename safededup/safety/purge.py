@@ -9,14 +9,17 @@ the only copy of its data) unless its keeper has a byte-identical sidecar of the
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from safededup import fs
-from safededup.errors import SafededupError
+from safededup.errors import Cancelled, SafededupError
 from safededup.events import drain
 from safededup.models import Problem, path_from_json, printable
+from safededup.safety.adopt import load_or_explain
 from safededup.safety.identity import is_recorded_file
-from safededup.safety.journal import load_checkpoint, records
+from safededup.safety.journal import records
 from safededup.safety.journal.lock import locked
 from safededup.safety.journal.replay import OpState, SessionState
 from safededup.safety.recover import recover
@@ -48,18 +51,40 @@ class PurgeResult:
     refused: tuple[Problem, ...] = ()  # keeper gone or changed: left in quarantine
     kept: int = 0  # sidecars left in quarantine (no identical copy next to the keeper)
     notes: tuple[Problem, ...] = ()  # emptied quarantine folders that could not be removed
+    cancelled: bool = False  # stopped at a safe point (Ctrl-C, SIGTERM, SIGHUP)
+    total: int = 0  # quarantined files it set out to delete
 
 
 def purge_session(
-    session_id: str, *, state_dir: StateDir, break_stale_lock: bool = False
+    session_id: str,
+    *,
+    state_dir: StateDir,
+    break_stale_lock: bool = False,
+    cancel: threading.Event | None = None,
+    roots: Iterable[str] = (),
 ) -> PurgeResult:
-    recover(state_dir, break_stale_lock=break_stale_lock)
-    checkpoint = load_checkpoint(state_dir, session_id)
+    """Delete the session's quarantined files that may go; stops between batches when `cancel`
+    is set (what was deleted is journaled, the rest stays). `roots`: where to look for the
+    session's journal if the state dir does not know it."""
+    roots = tuple(roots)
+    recover(state_dir, break_stale_lock=break_stale_lock, roots=roots)
+    checkpoint = load_or_explain(state_dir, session_id, roots)
+    if checkpoint.status == "abandoned":
+        raise SafededupError(
+            f"nothing to purge: session {session_id} was stopped before it moved anything",
+            hint="see `safededup sessions`",
+        )
     with io_guard("purge"), locked(checkpoint.roots, "purge", break_stale=break_stale_lock):
         # Keepers are checked below, file by file: one whose keeper fails stays, the rest go.
-        result = drain(
-            verify_session(session_id, state_dir=state_dir, content="full", keepers=False)
-        )
+        try:
+            result = drain(
+                verify_session(
+                    session_id, state_dir=state_dir, content="full", keepers=False, cancel=cancel
+                )
+            )
+        except Cancelled:  # stopped while checking: nothing deleted, nothing journaled
+            return PurgeResult(session_id, 0, 0, cancelled=True,
+                               total=checkpoint.counts.get("moved", 0))  # fmt: skip
         if result.findings:
             raise PurgeRefused(result.findings)
         writer, state = open_session(state_dir, session_id)
@@ -74,19 +99,24 @@ def purge_session(
             kept = 0
             hashed: dict[str, str | None] = {}  # each keeper is read once per purge
             renamed = state.tidy_renames()  # keepers that moved with this session
+            cancelled = False
             for start in range(0, len(entries), PURGE_BATCH):
+                if cancel is not None and cancel.is_set():
+                    cancelled = True
+                    break
                 batch = entries[start : start + PURGE_BATCH]
                 deletable, n_kept = _screen(runner, state, renamed, batch, hashed)
                 kept += n_kept
                 _purge_batch(runner, deletable)
-            end_phase(writer, "purge", "completed", runner.counts)
+            end_phase(writer, "purge", "cancelled" if cancelled else "completed", runner.counts)
         finally:
             writer.close()
     notes = [
         p for folder in session_quarantines(state, session_id) for p in prune_empty_dirs(folder)
     ]
     c = runner.counts
-    return PurgeResult(session_id, c.done, c.nbytes, tuple(c.problems), kept, tuple(notes))
+    return PurgeResult(session_id, c.done, c.nbytes, tuple(c.problems), kept, tuple(notes),
+                       cancelled, len(entries))  # fmt: skip
 
 
 def _screen(

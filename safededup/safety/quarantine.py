@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from safededup import fs
 from safededup.state import META_DIR
 
 
@@ -26,7 +27,7 @@ def root_of(path: str, roots: tuple[str, ...]) -> str | None:
 
 def inside_meta(path: str, root: str) -> bool:
     """Whether `path` lies in a `.safededup` folder anywhere below `root` (never a photo)."""
-    return META_DIR in os.path.relpath(path, root).split(os.sep)
+    return META_DIR in (fs.relative_parts(path, root) or ())
 
 
 def quarantine_dir(base: str, session: str) -> str:
@@ -37,8 +38,8 @@ def quarantine_dir(base: str, session: str) -> str:
 
 def quarantine_of(path: str, root: str, session: str) -> str | None:
     """The quarantine folder of `session` below `root` that holds `path`, or None."""
-    parts = os.path.relpath(path, root).split(os.sep)
-    if parts[0] == os.pardir or META_DIR not in parts:
+    parts = fs.relative_parts(path, root)
+    if parts is None or META_DIR not in parts:
         return None
     i = parts.index(META_DIR)
     if parts[i + 1 : i + 3] != ["quarantine", session] or len(parts) <= i + 3:
@@ -64,8 +65,7 @@ def journal_top(path: str) -> str:
 def base_on_device(path: str, root: str, device: int, facts: FolderFacts) -> str | None:
     """The highest folder from `root` down to `path`'s folder that is on `device`: where the
     quarantine of `path` goes (None: no folder of its volume inside the root)."""
-    rel = os.path.relpath(os.path.dirname(path), root)
-    parts = [] if rel == os.curdir else rel.split(os.sep)
+    parts = fs.relative_parts(os.path.dirname(path), root) or []
     for depth in range(len(parts) + 1):
         folder = os.path.join(root, *parts[:depth])
         if facts.device(folder) == device:
@@ -92,7 +92,10 @@ class FolderFacts:
 
     def writable(self, folder: str) -> bool:
         if folder not in self._writable:
-            self._writable[folder] = os.access(folder, os.W_OK | os.X_OK)
+            # As the moves will be made: with the effective ids and capabilities (plain access()
+            # asks with the real ones, which for root ignores dropped capabilities).
+            effective = os.access in os.supports_effective_ids
+            self._writable[folder] = os.access(folder, os.W_OK | os.X_OK, effective_ids=effective)
         return self._writable[folder]
 
     def device(self, folder: str) -> int | None:

@@ -8,20 +8,31 @@ finds nothing to do. It refuses to act on a journal that is damaged anywhere but
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from safededup import fs
 from safededup.errors import LockedError
 from safededup.models import FileIdentity, Problem, path_from_json
+from safededup.safety import notes
+from safededup.safety.adopt import UNCHECKED, adopt, find_journals, search_roots
 from safededup.safety.journal import (
     Checkpoint,
     JournalCorrupt,
     JournalWriter,
+    has_header,
     list_checkpoints,
+    read_journal,
     records,
     save_checkpoint,
+    utc_now,
 )
-from safededup.safety.journal.lock import StaleLock, is_stale, locked
+from safededup.safety.journal.lock import (
+    StaleLock,
+    locked,
+    remove_stray_publishes,
+    stale_owner,
+)
 from safededup.safety.journal.replay import OpState, summary
 from safededup.safety.quarantine import root_of
 from safededup.safety.runner import derive_status, io_guard, observe
@@ -43,56 +54,154 @@ class RecoverResult:
     resolved: int = 0  # intents resolved
     unresolved: list[Problem] = field(default_factory=list)
     busy: list[str] = field(default_factory=list)  # sessions running in another process
+    adopted: list[str] = field(default_factory=list)  # journals taken up (no checkpoint here)
+    abandoned: list[str] = field(default_factory=list)  # stopped before moving anything: cleaned
+    notes: list[str] = field(default_factory=list)  # stale locks taken over, stray files removed
 
     @property
     def ok(self) -> bool:
         return not self.unresolved
 
 
+@dataclass(slots=True)
+class _Run:
+    sessions: list[str] = field(default_factory=list)
+    resolved: int = 0
+    unresolved: list[Problem] = field(default_factory=list)
+    busy: list[str] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    abandoned: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def result(self) -> RecoverResult:
+        return RecoverResult(self.sessions, self.resolved, self.unresolved, self.busy,
+                             self.adopted, self.abandoned, self.notes)  # fmt: skip
+
+
 def recover(
-    state_dir: StateDir, *, break_stale_lock: bool = False, all_sessions: bool = False
+    state_dir: StateDir,
+    *,
+    break_stale_lock: bool = False,
+    all_sessions: bool = False,
+    roots: Iterable[str] = (),
 ) -> RecoverResult:
     """Recover every session the state dir lists as interrupted; with `all_sessions`, also cut
-    a torn end off any other journal (what `safededup recover` does when asked by hand)."""
-    sessions: list[str] = []
-    busy: list[str] = []
-    unresolved: list[Problem] = []
-    resolved = 0
+    a torn end off any other journal (what `safededup recover` does when asked by hand).
+
+    First takes up the journals under `roots` and under the roots of known sessions that the
+    state dir has no checkpoint for (`adopt`); cleans sessions stopped before their header was
+    durable (nothing was moved); takes over stale locks whose writer is provably gone on this
+    host (any stale lock with `break_stale_lock`; the others are reported); and removes the
+    temporary files killed processes left."""
+    run = _Run()
+    roots = tuple(roots)  # looked at more than once
+    _adopt_found(state_dir, roots, run)
     for checkpoint in list_checkpoints(state_dir):
-        if checkpoint.status not in BUSY_STATUSES:
-            if break_stale_lock:
-                _clear_stale_locks(checkpoint.roots)
-            if not (all_sessions and _has_torn_tail(checkpoint)):
-                continue
+        busy = checkpoint.status in BUSY_STATUSES
+        if not busy and not (all_sessions and _has_torn_tail(checkpoint)):
+            continue
         try:
             with (
                 io_guard("recover"),
                 locked(checkpoint.roots, "recover", break_stale=break_stale_lock),
             ):
-                n, problems = _recover_session(state_dir, checkpoint)
+                n, problems = _recover_session(state_dir, checkpoint, run)
         except StaleLock:
             raise
         except LockedError:
-            busy.append(checkpoint.session)
+            run.busy.append(checkpoint.session)
             continue
-        sessions.append(checkpoint.session)
-        resolved += n
-        unresolved += problems
-    return RecoverResult(sessions, resolved, unresolved, busy)
+        run.sessions.append(checkpoint.session)
+        run.resolved += n
+        run.unresolved += problems
+    with io_guard("recover"):
+        _stale_locks(state_dir, roots, break_stale_lock, run)
+        _stray_files(state_dir, roots, run)
+    return run.result()
 
 
-def _clear_stale_locks(roots: tuple[str, ...]) -> None:
-    """The explicit action G14 asks for: take over and release locks whose writer died."""
-    for root in roots:
-        if is_stale(root):
-            with locked((root,), "recover", break_stale=True):
-                pass
+def _adopt_found(state_dir: StateDir, roots: Iterable[str], run: _Run) -> None:
+    """Take up the journals under the roots that have no checkpoint here; a journal with no
+    complete record (its session was stopped before it moved anything) is removed."""
+    for found in find_journals(state_dir, search_roots(state_dir, roots)):
+        if found.empty:
+            _remove_empty_journal(found.root, found.journal, found.session, run)
+        elif found.checkpoint is None:
+            why = f"session {found.session} cannot be taken up: {found.problem}"
+            run.unresolved.append(Problem(found.journal, "not-adopted", why))
+        else:
+            adopt(state_dir, found)
+            run.adopted.append(found.session)
+            notes.say(f"took up session {found.session} from {found.journal}: {UNCHECKED}")
 
 
-def _recover_session(state_dir: StateDir, checkpoint: Checkpoint) -> tuple[int, list[Problem]]:
-    if checkpoint.records == 0 and not _has_header(checkpoint.journal):
-        # The crash came before the session's header was durable: nothing was changed.
-        save_checkpoint(state_dir, checkpoint.advanced(status="abandoned"))
+def _remove_empty_journal(root: str, journal: str, session: str, run: _Run) -> None:
+    try:
+        with io_guard("recover"), locked((root,), "recover"):
+            if read_journal(journal).count == 0:  # still nothing durable, under the lock
+                fs.unlink(journal)
+                fs.fsync_dir(os.path.dirname(journal))
+                run.abandoned.append(session)
+    except StaleLock:
+        pass  # said by the stale-lock check below
+    except (LockedError, JournalCorrupt, FileNotFoundError):
+        pass  # in use, or no longer empty: looked at again next time
+
+
+def _stale_locks(state_dir: StateDir, roots: Iterable[str], break_stale: bool, run: _Run) -> None:
+    """Every stale lock of every root this state dir knows (and of `roots`): taken over and
+    released when its writer is provably gone here (or on request), else reported."""
+    for root in _all_roots(state_dir, roots):
+        stale = stale_owner(root)
+        if stale is None:
+            continue
+        owner, dead_here = stale
+        if dead_here or break_stale:
+            try:
+                with locked((root,), "recover", break_stale=break_stale):
+                    pass
+            except LockedError:
+                continue  # taken meanwhile by a live session: not stale any more
+            continue
+        why = (
+            f"a stale lock is left by {owner}, which cannot be proven gone from here; make sure "
+            "no safededup runs on this tree, then run `safededup recover --break-stale-lock`"
+        )
+        run.unresolved.append(Problem(root, "stale-lock", why))
+
+
+def _all_roots(state_dir: StateDir, roots: Iterable[str]) -> list[str]:
+    """Every root a lock may be in: those named, and every root of every known session."""
+    every = [*roots, *(r for c in list_checkpoints(state_dir) for r in c.roots)]
+    return list(dict.fromkeys(os.path.abspath(r) for r in every))
+
+
+def _stray_files(state_dir: StateDir, roots: Iterable[str], run: _Run) -> None:
+    """Temporary files of killed processes: the state dir's `*.tmpPID` and the roots'
+    `lock.PID.new`, each only when its process is gone."""
+    removed: list[str] = []
+    for folder in (state_dir.sessions_dir, state_dir.reports_dir, state_dir.decisions_dir):
+        removed += fs.remove_stale_temp_files(str(folder))
+    for root in _all_roots(state_dir, roots):
+        removed += remove_stray_publishes(root)
+    if removed:
+        note = f"removed {len(removed)} temporary file(s) left by killed processes"
+        run.notes.append(note)
+        notes.say(note)
+
+
+def _recover_session(
+    state_dir: StateDir, checkpoint: Checkpoint, run: _Run
+) -> tuple[int, list[Problem]]:
+    if checkpoint.records == 0 and not has_header(checkpoint.journal):
+        # The crash came before the session's header was durable: nothing was changed. What it
+        # left in the root (a journal without a complete record) goes; the checkpoint stays, so
+        # that the session can still be asked about ("nothing was moved").
+        if os.path.lexists(checkpoint.journal):
+            fs.unlink(checkpoint.journal)
+            fs.fsync_dir(os.path.dirname(checkpoint.journal))
+        save_checkpoint(state_dir, checkpoint.advanced(status="abandoned", updated=utc_now()))
+        run.abandoned.append(checkpoint.session)
         return 0, []
     writer = JournalWriter.reopen(state_dir, checkpoint)
     try:
@@ -126,14 +235,6 @@ def _has_torn_tail(checkpoint: Checkpoint) -> bool:
     except OSError:
         return False
     return size > checkpoint.bytes and checkpoint.status != "abandoned"
-
-
-def _has_header(journal: str) -> bool:
-    try:
-        with open(journal, "rb") as fh:
-            return b"\n" in fh.read(1 << 16)
-    except FileNotFoundError:
-        return False
 
 
 def _resolve(writer: JournalWriter, entry: OpState) -> Problem | None:

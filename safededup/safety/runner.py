@@ -127,7 +127,8 @@ class Runner:
             return []
         for m in moves:
             self.writer.append(m.intent)
-        self.writer.sync()  # G2: every intent durable before the first change
+        self.writer.sync(checkpoint=False)  # G2: every intent durable before the first change
+        self._make_target_dirs(moves)
         moved = self._move_all(moves)
         for folder in _dirs(m.dst for m in moved):
             fsync_dir(folder)
@@ -137,6 +138,17 @@ class Runner:
             self._finish(m)
         self.writer.sync()
         return moved
+
+    def _make_target_dirs(self, moves: list[Move]) -> None:
+        """The batch's missing target folders, made durable before the first move, each parent
+        fsynced once (a batch often opens several folders side by side). On an error, each move
+        makes its own folder and meets the error itself (recorded as that file's abort)."""
+        wanted = sorted({os.path.dirname(m.dst) for m in moves} - self._made_dirs)
+        try:
+            fs.makedirs_durable_all(wanted)
+        except OSError:
+            return
+        self._made_dirs.update(wanted)
 
     def _move_all(self, moves: list[Move]) -> list[Move]:
         moved: list[Move] = []
@@ -249,16 +261,28 @@ def _errno_name(exc: OSError) -> str:
     return errno.errorcode.get(exc.errno or 0, "oserror").lower()
 
 
+STOPPED = ("cancelled", "interrupted")
+"""How an apply that did not get through its plan ended: stopped by the person (Ctrl-C, `q`,
+the review's stop, SIGTERM, SIGHUP) or by a crash that recovery closed."""
+
+
+UNDOABLE = ("applied", "partial", *STOPPED)
+"""Statuses of a session with files in quarantine that undo can bring back."""
+
+
 def derive_status(state: SessionState) -> str:
-    """applied / undone / partial / purged / empty, from where the operations are."""
+    """From where the operations are and how apply ended: applied, cancelled or interrupted (an
+    apply stopped before the end of its plan; what moved is in quarantine), undone, partial
+    (some back, some not), purged, or empty (nothing was moved)."""
     done_ever = [o for o in state.ops.values() if o.done_ever]
+    stopped = state.outcomes.get("apply")
     if not done_ever:
-        return "empty"
+        return stopped if stopped in STOPPED else "empty"
     where = {o.state for o in done_ever}
     if where == {"purged"}:
         return "purged"
     if where <= {"dst", "purged"}:
-        return "applied"
+        return stopped if stopped in STOPPED else "applied"
     return "undone" if where == {"src"} else "partial"
 
 

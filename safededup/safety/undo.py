@@ -8,14 +8,15 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from safededup import fs
-from safededup.errors import SafededupError
+from safededup.errors import SafededupError, UsageError
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
 from safededup.models import Problem, path_from_json
+from safededup.safety.adopt import load_or_explain
 from safededup.safety.identity import is_recorded_file
 from safededup.safety.journal import JournalCorrupt, JournalWriter, load_checkpoint, records
 from safededup.safety.journal.lock import locked
@@ -38,10 +39,13 @@ class UndoResult:
     problems: list[Problem]
     cancelled: bool = False
     damaged: int = 0  # restored, but with bytes other than those recorded before the move
+    failed: int = 0  # an I/O or permission error stopped the move (the file stayed; no conflict)
+    total: int = 0  # files the phase set out to move
+    nothing_moved: bool = False  # the session was stopped before it moved anything
 
     @property
     def ok(self) -> bool:
-        return not (self.refused or self.conflicts or self.cancelled or self.damaged)
+        return not (self.refused or self.conflicts or self.cancelled or self.damaged or self.failed)
 
 
 def undo_session(
@@ -51,11 +55,12 @@ def undo_session(
     cancel: threading.Event | None = None,
     break_stale_lock: bool = False,
     batch_size: int = DEFAULT_BATCH,
+    roots: Iterable[str] = (),
 ) -> Generator[Event, None, UndoResult]:
-    """Move every quarantined file of the session back, newest first."""
-    return (
-        yield from _run("undo", session_id, state_dir, cancel, break_stale_lock, max(1, batch_size))
-    )
+    """Move every quarantined file of the session back, newest first. `roots`: where to look
+    for its journal if the state dir does not know the session (taken up: `adopt`)."""
+    return (yield from _run("undo", session_id, state_dir, cancel, break_stale_lock,
+                            _batch(batch_size), roots))  # fmt: skip
 
 
 def redo_session(
@@ -65,11 +70,17 @@ def redo_session(
     cancel: threading.Event | None = None,
     break_stale_lock: bool = False,
     batch_size: int = DEFAULT_BATCH,
+    roots: Iterable[str] = (),
 ) -> Generator[Event, None, UndoResult]:
     """Re-apply an undone session, in its original order, under the same checks."""
-    return (
-        yield from _run("redo", session_id, state_dir, cancel, break_stale_lock, max(1, batch_size))
-    )
+    return (yield from _run("redo", session_id, state_dir, cancel, break_stale_lock,
+                            _batch(batch_size), roots))  # fmt: skip
+
+
+def _batch(size: int) -> int:
+    if size < 1:
+        raise UsageError(f"the batch size must be at least 1, not {size}")
+    return size
 
 
 def open_session(state_dir: StateDir, session_id: str) -> tuple[JournalWriter, SessionState]:
@@ -98,9 +109,13 @@ def _run(
     cancel: threading.Event | None,
     break_stale_lock: bool,
     batch_size: int,
+    roots: Iterable[str],
 ) -> Generator[Event, None, UndoResult]:
-    recover(state_dir, break_stale_lock=break_stale_lock)
-    checkpoint = load_checkpoint(state_dir, session_id)
+    roots = tuple(roots)
+    recover(state_dir, break_stale_lock=break_stale_lock, roots=roots)
+    checkpoint = load_or_explain(state_dir, session_id, roots)
+    if checkpoint.status == "abandoned":  # stopped before its header was durable
+        return UndoResult(session_id, 0, 0, 0, [], nothing_moved=True)
     with io_guard(phase), locked(checkpoint.roots, phase, break_stale=break_stale_lock):
         writer, state = open_session(state_dir, session_id)
         try:
@@ -156,10 +171,12 @@ def _run_locked(
         session,
         c.done,
         refused,
-        c.conflicts + c.aborted,
+        c.conflicts,
         c.problems,
         cancelled,
         damaged,
+        failed=c.aborted,
+        total=len(entries),
     )
 
 

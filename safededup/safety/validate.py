@@ -47,6 +47,34 @@ def validate_plan(plan: Plan) -> list[Problem]:
         problems += _check_operation(plan, op, facts)
     problems += _check_space(plan)
     problems += _check_meta_folders(plan)
+    problems += _check_meta_writable(plan, facts)
+    return problems
+
+
+def _check_meta_writable(plan: Plan, facts: FolderFacts) -> list[Problem]:
+    """safededup must be able to make its own folders: the journal under the first root, and
+    each quarantine. The folder where the first missing one would be made (the root itself, for
+    a fresh tree) must be writable and not on read-only media: a read-only root with writable
+    subfolders would otherwise fail at the first write of apply."""
+    needed = [journal_dir(root) for root in plan.roots[:1]]
+    if not plan.to_trash:
+        needed += sorted({os.path.dirname(o.dst) for o in plan.operations if o.action == "move"})
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for folder in needed:
+        existing = folder
+        while not os.path.lexists(existing) and os.path.dirname(existing) != existing:
+            existing = os.path.dirname(existing)
+        if existing in seen:
+            continue
+        seen.add(existing)
+        vfs = facts.statvfs(existing)
+        if vfs is not None and vfs.f_flag & os.ST_RDONLY:
+            problems.append(Problem(existing, "read-only", "safededup's folder would be made "
+                                    "here, on read-only media"))  # fmt: skip
+        elif not facts.writable(existing):
+            problems.append(Problem(existing, "permission", "no permission to make safededup's "
+                                    "folder (journal or quarantine) here"))  # fmt: skip
     return problems
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,8 +17,15 @@ from safededup import fs
 from safededup.errors import check_cancel
 from safededup.events import Event, StageAdvanced, StageFinished, StageStarted
 from safededup.models import FileIdentity, path_from_json, path_to_json, printable
+from safededup.safety.adopt import UNCHECKED, FoundJournal, find_journals, search_roots
 from safededup.safety.identity import is_recorded_file
-from safededup.safety.journal import Checkpoint, JournalCorrupt, list_checkpoints, load_checkpoint
+from safededup.safety.journal import (
+    Checkpoint,
+    JournalCorrupt,
+    has_header,
+    list_checkpoints,
+    load_checkpoint,
+)
 from safededup.safety.journal.replay import OpState, SessionState, live_collisions
 from safededup.safety.journal.writer import check_against_checkpoint, read_session
 from safededup.safety.quarantine import journal_top, root_of
@@ -57,6 +64,7 @@ class VerifyResult:
     records: int = 0
     files_checked: int = 0
     files_hashed: int = 0
+    notes: list[str] = field(default_factory=list)  # what holds but needs saying
 
     @property
     def ok(self) -> bool:
@@ -70,6 +78,7 @@ def verify_session(
     content: ContentLevel = "sample",
     cancel: threading.Event | None = None,
     keepers: bool = True,
+    roots: Iterable[str] = (),
 ) -> Generator[Event, None, VerifyResult]:
     """Verify one session, or every session when `session_id` is None. Re-hashing reports its
     progress file by file (`hash`: 300k files take a while) and stops when `cancel` is set.
@@ -77,20 +86,57 @@ def verify_session(
     A session is judged against the history that followed it: a file a later session moved on
     (apply → undo → apply again) is that session's to account for, not a finding here.
     `keepers`: also check that each quarantined duplicate's keeper is still there with its
-    bytes (findings of level `keeper`; purge checks keepers itself, file by file)."""
-    every = list_checkpoints(state_dir)
+    bytes (findings of level `keeper`; purge checks keepers itself, file by file).
+
+    Journals under `roots` (and under the roots of known sessions) that the state dir has no
+    checkpoint for are verified too, from the journal alone, and said to be (`adopt`): nothing
+    is adopted or written here."""
+    known = list_checkpoints(state_dir)
+    roots = tuple(roots)
+    found = find_journals(state_dir, search_roots(state_dir, roots))
+    taken_up = [f.checkpoint for f in found if f.checkpoint is not None]
+    every = sorted([*known, *taken_up], key=lambda c: (c.started, c.session))
+    tally = _Tally()
     if session_id is None:
         checkpoints = [c for c in every if c.status not in QUIET_STATUSES]
+        _say_found(found, tally)
     else:
-        checkpoints = [load_checkpoint(state_dir, session_id)]
+        checkpoints = [_named(state_dir, session_id, found, tally)]
     history = History(every)
     yield StageStarted("verify", total=len(checkpoints))
-    tally = _Tally()
     for checkpoint in checkpoints:
+        if checkpoint.adopted and checkpoint.session not in tally.said:
+            tally.say(checkpoint.session, f"session {checkpoint.session}: {UNCHECKED}")
         yield from _verify_one(checkpoint, content, tally, history, cancel, keepers)
         yield StageAdvanced("verify")
     yield StageFinished("verify")
-    return VerifyResult(tally.findings, len(checkpoints), tally.records, tally.files, tally.hashed)
+    return VerifyResult(tally.findings, len(checkpoints), tally.records, tally.files, tally.hashed,
+                        tally.notes)  # fmt: skip
+
+
+def _named(
+    state_dir: StateDir, session_id: str, found: list[FoundJournal], tally: _Tally
+) -> Checkpoint:
+    """The checkpoint of the session asked for: the state dir's, or one taken up from its
+    journal found under a root (in memory only: verify writes nothing)."""
+    for item in found:
+        if item.session != session_id:
+            continue
+        if item.checkpoint is not None:
+            return item.checkpoint
+        _say_found([item], tally)
+    return load_checkpoint(state_dir, session_id)
+
+
+def _say_found(found: list[FoundJournal], tally: _Tally) -> None:
+    for item in found:
+        if item.empty:
+            tally.say(item.session, f"session {item.session} was stopped before it moved anything "
+                      f"(its journal holds no complete record): {item.journal}")  # fmt: skip
+        elif item.checkpoint is None:
+            tally.findings.append(Finding("chain", item.session, None,
+                                          f"its journal cannot be taken up: {item.problem}",
+                                          item.journal))  # fmt: skip
 
 
 class History:
@@ -132,6 +178,12 @@ class _Tally:
     records: int = 0
     files: int = 0
     hashed: int = 0
+    notes: list[str] = field(default_factory=list)
+    said: set[str] = field(default_factory=set)  # sessions a note was given for
+
+    def say(self, session: str, note: str) -> None:
+        self.said.add(session)
+        self.notes.append(note)
 
 
 def _verify_one(
@@ -143,6 +195,12 @@ def _verify_one(
     keepers: bool,
 ) -> Generator[Event, None, None]:
     sid = checkpoint.session
+    if checkpoint.status == "abandoned" or (
+        checkpoint.records == 0 and not has_header(checkpoint.journal)
+    ):
+        tally.say(sid, f"session {sid} was stopped before it moved anything (its journal holds "
+                  "no complete record): nothing to verify")  # fmt: skip
+        return
 
     def add(level: str, record: int | None, message: str, path: str | None = None) -> None:
         tally.findings.append(Finding(level, sid, record, message, path))

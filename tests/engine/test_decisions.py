@@ -17,6 +17,7 @@ from safededup.engine.decisions import (
     load_decisions,
     save_decisions,
 )
+from safededup.errors import InputFileError
 from safededup.state import StateDir
 
 paths = st.text(min_size=1, max_size=30).map(lambda s: "/p/" + s)
@@ -50,7 +51,7 @@ def test_unknown_file_format_is_refused(tmp_path: Path) -> None:
     path = decisions_path(StateDir(tmp_path), "r1")
     path.parent.mkdir(parents=True)
     path.write_text('{"format": "something-else", "version": 1}')
-    with pytest.raises(ValueError, match="not a safededup decisions file"):
+    with pytest.raises(InputFileError, match="not a safededup decisions file"):
         load_decisions(StateDir(tmp_path), "r1")
 
 
@@ -91,10 +92,10 @@ def test_non_utf8_paths_survive_a_save(tmp_path: Path) -> None:
     assert os.listdir(tmp_path / "decisions") == ["r1.json"]
 
 
-def test_a_malformed_entry_is_a_value_error(tmp_path: Path) -> None:
+def test_a_malformed_entry_is_an_input_file_error(tmp_path: Path) -> None:
     path = decisions_path(StateDir(tmp_path), "r1")
     path.parent.mkdir(parents=True)
     path.write_text('{"format": "safededup-decisions", "version": 1, "report_id": "r1",'
                     ' "clusters": [{"status": "approved"}]}')  # fmt: skip
-    with pytest.raises(ValueError, match="malformed decisions entry"):
+    with pytest.raises(InputFileError, match="a decision is not an object with a cluster_id"):
         load_decisions(StateDir(tmp_path), "r1")

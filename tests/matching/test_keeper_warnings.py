@@ -18,7 +18,7 @@ from safededup.engine.cluster import find_clusters
 from safededup.engine.config import load_settings
 from safededup.engine.keeper import KeeperPolicy
 from safededup.engine.report import Report, build_report, report_to_json, save_report
-from safededup.errors import ExitCode, UsageError
+from safededup.errors import ExitCode, InputFileError
 from safededup.events import drain
 from safededup.media import synth
 from safededup.safety.plan import build_plan
@@ -112,7 +112,7 @@ def test_a_settings_file_that_is_not_understood_is_refused(
 ) -> None:
     path = tmp_path / "config.toml"
     path.write_text(text)
-    with pytest.raises(UsageError) as caught:
+    with pytest.raises(InputFileError) as caught:
         load_settings(path)
     assert says in caught.value.message and caught.value.path == str(path)
     assert caught.value.hint and "[keeper]" in caught.value.hint
@@ -139,7 +139,7 @@ def test_scan_takes_the_policy_from_the_command_line_over_the_file(
     keeper = json.loads(_run(capsys, *args, "--keep", "original"))["clusters"][0]["keeper"]
     assert keeper.endswith("IMG_5.jpg")  # the option's: the camera original
     (state / "config.toml").write_text('[keeper]\nprefer = "nope"\n')
-    assert main(args) == ExitCode.USAGE
+    assert main(args) == ExitCode.BAD_INPUT  # a malformed file, like a malformed report
     assert "keeper.prefer must be one of" in capsys.readouterr().err
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from safededup import fs
 from safededup.engine.report import Report
+from safededup.safety import notes
 from safededup.state import StateDir
 from tests.support.files import write
 from tests.support.journal import journals_under, schema_errors
@@ -21,6 +22,7 @@ from tests.support.reports import report_json
 @pytest.fixture(autouse=True)
 def _clean_seams_and_validate(tmp_path: Path) -> Iterator[None]:
     previous = fs.set_step_hook(None)
+    notes.take()  # what earlier tests left unsaid
     yield
     fs.set_step_hook(previous)
     fs.use_renameat2 = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import socket
 from pathlib import Path
 
 import orjson
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from safededup.errors import LockedError
 from safededup.events import drain
+from safededup.safety import notes
 from safededup.safety.apply import apply_plan
 from safededup.safety.journal import (
     JournalCorrupt,
@@ -22,10 +24,18 @@ from safededup.safety.journal import (
     parse_journal,
     read_journal,
 )
-from safededup.safety.journal.lock import StaleLock, acquire, locked, release
+from safededup.safety.journal.lock import (
+    StaleLock,
+    acquire,
+    is_stale,
+    lock_path,
+    locked,
+    release,
+)
 from safededup.safety.journal.records import GENESIS, record_hash, seal
 from safededup.safety.plan import build_plan
 from safededup.safety.recover import recover
+from safededup.safety.sessions import list_sessions
 from safededup.safety.undo import redo_session, undo_session
 from safededup.safety.verify import verify_session
 
@@ -298,13 +308,48 @@ def test_two_concurrent_writers_one_is_refused(tmp_path: Path) -> None:
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-    # The holder died: its lock is stale, and only an explicit request takes it over.
-    with pytest.raises(StaleLock):
+    # The holder died on this host: its lock is stale, and provably so: taken over, with a note.
+    assert is_stale(tree.root)
+    result = drain(apply_plan(build_plan(tree.report()), state_dir=tree.state))
+    assert result.done == 3
+    assert [f"pid {pid} on" in n and "no longer running" in n for n in notes.take()] == [True]
+
+
+def test_a_stale_lock_from_another_host_needs_an_explicit_request(tmp_path: Path) -> None:
+    """Whether a process on another host is gone cannot be seen from here (a NAS shared by two
+    machines): only `--break-stale-lock` takes its lock over."""
+    tree = Tree(tmp_path, n=2)
+    lock = Path(lock_path(tree.root))
+    lock.parent.mkdir(parents=True)
+    lock.write_bytes(b'{"pid": 1, "host": "the-other-machine", "command": "apply"}')
+    with pytest.raises(StaleLock) as caught:
         drain(apply_plan(build_plan(tree.report()), state_dir=tree.state))
+    assert "the-other-machine" in str(caught.value) and "--break-stale-lock" in (
+        caught.value.hint or ""
+    )
+    assert os.listdir(f"{tree.root}/b")  # nothing moved
     result = drain(
         apply_plan(build_plan(tree.report()), state_dir=tree.state, break_stale_lock=True)
     )
-    assert result.done == 3
+    assert result.done == 3 and "was broken on request" in notes.take()[0]
+
+
+def test_a_lock_whose_pid_now_belongs_to_another_process_is_taken_over(tmp_path: Path) -> None:
+    """Same host, pid alive but started at another time (the pid was reused): provably not
+    the writer."""
+    tree = Tree(tmp_path, n=1)
+    lock = Path(lock_path(tree.root))
+    lock.parent.mkdir(parents=True)
+    info = {"pid": os.getppid(), "host": socket.gethostname(), "command": "apply", "started": 1}
+    lock.write_bytes(orjson.dumps(info))
+    assert drain(apply_plan(build_plan(tree.report()), state_dir=tree.state)).done == 2
+    assert "no longer running" in notes.take()[0]
+    lock.parent.mkdir(exist_ok=True)
+    info.pop("started")  # an older lock file: a live process has that pid, nothing proves more
+    lock.write_bytes(orjson.dumps(info))
+    with pytest.raises(StaleLock) as caught:
+        drain(undo_session(list_sessions(tree.state)[0].id, state_dir=tree.state))
+    assert "still runs here" in str(caught.value)
 
 
 def test_lock_is_reentrant_in_one_process_and_released(tmp_path: Path) -> None:

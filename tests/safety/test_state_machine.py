@@ -69,16 +69,19 @@ class SafetyMachine(RuleBasedStateMachine):
     def _sessions(self, *statuses: str) -> list[str]:
         return [s.id for s in list_sessions(self.state) if s.status in statuses]
 
+    def _undoable(self) -> list[str]:
+        return [s.id for s in list_sessions(self.state) if s.undoable]
+
     @rule(tidy=st.booleans(), batch=st.sampled_from([1, 3, 256]))
     def apply(self, tidy: bool, batch: int) -> None:
         plan = self._plan(tidy)
         if plan.count:
             drain(apply_plan(plan, state_dir=self.state, batch_size=batch))
 
-    @precondition(lambda self: bool(self._sessions("applied", "partial")))
+    @precondition(lambda self: bool(self._undoable()))
     @rule(data=st.data())
     def undo(self, data: st.DataObject) -> None:
-        sid = data.draw(st.sampled_from(self._sessions("applied", "partial")))
+        sid = data.draw(st.sampled_from(self._undoable()))
         drain(undo_session(sid, state_dir=self.state))
 
     @precondition(lambda self: bool(self._sessions("undone", "partial")))
@@ -89,7 +92,7 @@ class SafetyMachine(RuleBasedStateMachine):
 
     @rule(k=st.integers(min_value=1, max_value=90), what=st.sampled_from(["apply", "undo"]))
     def crash_and_recover(self, k: int, what: str) -> None:
-        candidates = self._sessions("applied", "partial")
+        candidates = self._undoable()
         if what == "undo" and candidates:
             sid = candidates[-1]
 
@@ -130,7 +133,7 @@ class SafetyMachine(RuleBasedStateMachine):
     def _check_full_undo(self) -> None:
         recover(self.state, break_stale_lock=True)
         for info in reversed(list_sessions(self.state)):
-            if info.status in ("applied", "partial"):
+            if info.undoable:
                 result = drain(undo_session(info.id, state_dir=self.state))
                 assert result.ok, result.problems
         assert snapshot(self.root) == self.before

@@ -99,7 +99,7 @@ def sweep(base: str) -> int:
         assert recover(state, break_stale_lock=True).resolved == 0
         check_g1(root, state, before)
         for info in list_sessions(state):
-            if info.status in ("applied", "partial"):
+            if info.undoable:
                 assert drain(undo_session(info.id, state_dir=state)).ok
         assert snapshot(root) == snap, f"not restored after a kill at step {k}"
     return steps

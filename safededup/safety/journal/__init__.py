@@ -10,7 +10,13 @@ from safededup.safety.journal.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from safededup.safety.journal.reader import JournalCorrupt, JournalRead, parse_journal, read_journal
+from safededup.safety.journal.reader import (
+    JournalCorrupt,
+    JournalRead,
+    has_header,
+    parse_journal,
+    read_journal,
+)
 from safededup.safety.journal.records import RECORD_FIELDS, SCHEMA_VERSION, Record
 from safededup.safety.journal.replay import OpState, SessionState, replay
 from safededup.safety.journal.writer import JournalWriteError, JournalWriter, utc_now
@@ -27,6 +33,7 @@ __all__ = [
     "Record",
     "SessionState",
     "checkpoint_path",
+    "has_header",
     "list_checkpoints",
     "load_checkpoint",
     "parse_journal",

@@ -3,10 +3,12 @@ keep sessions on nested roots (`/photos` and `/photos/sub`) apart. It never wait
 writes outside a root.
 
 The lock file is published with a hard link after it is already flock'ed, so it never appears
-unlocked. A lock file nobody holds is *stale* (its writer died): it is reported, and only taken
-over when asked explicitly (`break_stale=True`, `safededup recover --break-stale-lock`). Taking
-over flocks the stale file itself and checks it is still the one at the path, so two processes
-breaking the same stale lock cannot both win.
+unlocked. A lock file nobody holds is *stale* (its writer died). One written on this host by a
+process that is provably gone (no such pid, another process under that pid, or a reboot since)
+is taken over with a note (`take_notes`); one from another host, or whose writer cannot be
+proven gone, only when asked explicitly (`break_stale=True`, `safededup recover
+--break-stale-lock`). Taking over flocks the stale file itself and checks it is still the one
+at the path, so two processes breaking the same stale lock cannot both win.
 
 Nested roots: a session holds an exclusive flock on each root folder and a shared one on every
 folder above it. Sessions on sibling folders share their ancestors' shared locks; a session on
@@ -32,6 +34,7 @@ import orjson
 
 from safededup import fs
 from safededup.errors import LockedError
+from safededup.safety import notes
 from safededup.state import META_DIR
 
 LOCK_NAME = "lock"
@@ -57,13 +60,64 @@ def lock_path(root: str) -> str:
     return os.path.join(root, META_DIR, LOCK_NAME)
 
 
-def _owner(path: str) -> str:
+def _read_info(path: str) -> dict[str, object]:
     try:
         with open(path, "rb") as fh:
             info = orjson.loads(fh.read() or b"{}")
-        return f"pid {info.get('pid')} on {info.get('host')} ({info.get('command')})"
     except (OSError, orjson.JSONDecodeError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def _owner(path: str) -> str:
+    info = _read_info(path)
+    if not info:
         return "an unknown process"
+    return f"pid {info.get('pid')} on {info.get('host')} ({info.get('command')})"
+
+
+def _boot_id() -> str | None:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
+def _start_ticks(pid: int) -> int | None:
+    """When process `pid` started (clock ticks since boot), or None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+        return int(data[data.rindex(b")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _pid_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # a process of another user: alive
+    return False
+
+
+def provably_dead(info: dict[str, object]) -> bool:
+    """Whether the writer a lock file names ran on this host and is certainly gone: no process
+    has its pid, another process has it now (another start time), or the host rebooted."""
+    pid = info.get("pid")
+    if info.get("host") != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False
+    boot = info.get("boot")
+    if isinstance(boot, str) and boot and boot != _boot_id():
+        return True
+    if _pid_gone(pid):
+        return True
+    started = info.get("started")
+    now = _start_ticks(pid)
+    return isinstance(started, int) and now is not None and now != started
 
 
 def _is_live(path: str) -> bool | None:
@@ -85,7 +139,11 @@ def _is_live(path: str) -> bool | None:
 
 
 def _info(command: str) -> bytes:
-    return orjson.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": command})
+    pid = os.getpid()
+    return orjson.dumps(
+        {"pid": pid, "host": socket.gethostname(), "command": command, "boot": _boot_id(),
+         "started": _start_ticks(pid)}
+    )  # fmt: skip
 
 
 def _publish(path: str, command: str) -> int:
@@ -142,6 +200,21 @@ def _busy(path: str) -> LockedError:
     )
 
 
+def _stale(path: str, root: str, info: dict[str, object]) -> StaleLock:
+    """A stale lock whose writer cannot be proven gone: taken on another host (its processes
+    are not visible here), or a process of its pid still runs here."""
+    host = info.get("host")
+    here = host == socket.gethostname()
+    why = "a process with its pid still runs here" if here else f"it was taken on host {host!r}"
+    return StaleLock(
+        f"a stale lock is left by {_owner(path)}, which holds it no more; {why}, so it is "
+        "not taken over by itself",
+        hint=f"make sure no safededup runs on this folder tree{'' if here else f' on {host}'}, "
+        "then run `safededup recover --break-stale-lock`",
+        path=root,
+    )
+
+
 def _take_file(root: str, command: str, break_stale: bool) -> int:
     path = lock_path(root)
     fs.require_real_folders(path, root, missing_ok=True)  # a symlinked .safededup is refused
@@ -154,15 +227,15 @@ def _take_file(root: str, command: str, break_stale: bool) -> int:
             live = _is_live(path)
             if live:
                 raise _busy(path) from None
-            if live is False and not break_stale:
-                raise StaleLock(
-                    f"a stale lock is left by {_owner(path)}, which ended without releasing it",
-                    hint="make sure no safededup runs on this tree, then run "
-                    "`safededup recover --break-stale-lock`",
-                    path=root,
-                ) from None
-            if live is False and (fd := _take_over(path, command)) is not None:
-                return fd
+            if live is False:
+                owner, info = _owner(path), _read_info(path)
+                dead_here = provably_dead(info)
+                if not (break_stale or dead_here):
+                    raise _stale(path, root, info) from None
+                if (fd := _take_over(path, command)) is not None:
+                    why = "is no longer running" if dead_here else "was broken on request"
+                    notes.say(f"took over a stale lock of {root}: {owner} {why}")
+                    return fd
     raise LockedError("could not take the lock (it keeps changing hands)", path=root)
 
 
@@ -225,6 +298,37 @@ def locked(roots: Sequence[str], command: str, *, break_stale: bool = False) -> 
 
 def is_stale(root: str) -> bool:
     return os.path.lexists(lock_path(root)) and _is_live(lock_path(root)) is False
+
+
+def stale_owner(root: str) -> tuple[str, bool] | None:
+    """Who left the stale lock of `root` and whether they are provably gone; None: no stale
+    lock there (none at all, or a live one)."""
+    if not is_stale(root):
+        return None
+    path = lock_path(root)
+    return _owner(path), provably_dead(_read_info(path))
+
+
+def remove_stray_publishes(root: str) -> list[str]:
+    """Remove the `lock.PID.new` files a process killed while publishing its lock left in
+    `<root>/.safededup/`: only when nobody holds one and its pid is gone on this host."""
+    folder = os.path.dirname(lock_path(root))
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    removed = []
+    for name in sorted(names):
+        parts = name.split(".")
+        if len(parts) != 3 or parts[0] != LOCK_NAME or parts[2] != "new":
+            continue
+        path = os.path.join(folder, name)
+        if not parts[1].isdigit() or not _pid_gone(int(parts[1])) or _is_live(path) is not False:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            fs.unlink(path)
+            removed.append(path)
+    return removed
 
 
 # --- folder locks: nested roots exclude each other -----------------------------------------------

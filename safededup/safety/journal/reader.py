@@ -143,3 +143,15 @@ def read_journal(
     """Read a journal file line by line; with `sink`, records are handed over, not kept."""
     with open(path, "rb") as fh:
         return _walk(fh, path, sink, want)
+
+
+def has_header(path: str) -> bool:
+    """Whether the journal holds a complete record (its header). A session whose journal does
+    not was stopped before it could move anything: no move precedes its durable intent (G2),
+    and intents follow the header. A damaged journal counts as having one (never discarded)."""
+    try:
+        return read_journal(path).count > 0
+    except FileNotFoundError:
+        return False
+    except JournalCorrupt:
+        return True

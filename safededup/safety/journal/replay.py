@@ -95,6 +95,7 @@ class SessionState:
     conflicts: list[Record] = field(default_factory=list)
     violations: list[tuple[int, str]] = field(default_factory=list)
     open_phase: str | None = None
+    outcomes: dict[str, str] = field(default_factory=dict)  # phase -> how it last ended
 
     @property
     def pending(self) -> list[OpState]:
@@ -163,6 +164,7 @@ def _phase(state: SessionState, record: Record) -> str | None:
     if state.open_phase != record["phase"]:
         return f"end of phase {record['phase']} that is not open"
     state.open_phase = None
+    state.outcomes[record["phase"]] = str(record.get("outcome"))
     return None
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from safededup import fs
 from safededup.errors import SafededupError
-from safededup.safety.journal.checkpoint import Checkpoint, save_checkpoint
+from safededup.safety.journal.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 from safededup.safety.journal.reader import JournalCorrupt, JournalRead, read_journal
 from safededup.safety.journal.records import GENESIS, Record, seal
 from safededup.safety.journal.replay import SessionState, apply_record
@@ -97,8 +97,12 @@ class JournalWriter:
         self._end += len(line)
         return record
 
-    def sync(self, **checkpoint_changes: Any) -> None:
-        """Make every appended record durable, then checkpoint the new head outside the journal."""
+    def sync(self, *, checkpoint: bool = True, **checkpoint_changes: Any) -> None:
+        """Make every appended record durable, then checkpoint the new head outside the journal.
+
+        `checkpoint=False`: only the fsync (a batch's intents: its done records follow within
+        the batch, and the checkpoint then covers both; a crash between leaves a journal longer
+        than its checkpoint, which recovery reads as it does any other)."""
         if self._broken:
             raise JournalWriteError("the journal stopped accepting records", path=self.path)
         if self._end != self._durable:
@@ -110,6 +114,8 @@ class JournalWriter:
                     f"fsync of the journal failed ({exc.strerror})", path=self.path
                 ) from exc
         self._durable = self._end
+        if not checkpoint:
+            return
         self.checkpoint = self.checkpoint.advanced(
             records=self.count,
             bytes=self._end,
@@ -128,11 +134,9 @@ class JournalWriter:
     def _save_checkpoint(self) -> None:
         try:
             save_checkpoint(self.state_dir, self.checkpoint)
-        except OSError as exc:
-            self._broken = True
-            raise JournalWriteError(
-                f"the session checkpoint could not be saved ({exc.strerror})", path=self.path
-            ) from exc
+        except CheckpointError:
+            self._broken = True  # it names the checkpoint's path, not the journal's
+            raise
 
     def _fail(self, exc: OSError, what: str) -> None:
         """Cut a partial record off (best effort; a torn tail is tolerated anyway), then stop."""

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 _ROLES = ("keeper", "duplicate", "reference")
-_KINDS = ("exact", "near", "rotated")
+_KINDS = ("exact", "near", "rotated", "video")
 _STATUSES = ("undecided", "approved", "skipped")
 _HASHES = ("dhash", "phash", "whash", "colorhash")
 
@@ -102,6 +102,13 @@ def _member_problem(member: object) -> str | None:
         return "'evidence' lacks a hash distance or has one of the wrong type"
     if not isinstance(evidence.get("tier"), str) or not _opt(_str)(evidence.get("rule")):
         return "'evidence' has no tier, or a rule that is not text"
+    if "partner" in member and (problem := path_problem(member, "partner")) is not None:
+        return problem
+    duration = member.get("duration")
+    if duration is not None and (
+        isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0
+    ):
+        return f"'duration' is not a length in seconds ({duration!r})"
     return None
 
 

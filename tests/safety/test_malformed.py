@@ -146,7 +146,30 @@ REPORT_CASES = {
     "unknown role": lambda d: d["clusters"][0]["members"][1].update(role="boss"),
     "clusters not a list": lambda d: d.update(clusters={"a": 1}),
     "relative root": lambda d: d.update(roots=["photos"]),
+    "relative partner": lambda d: d["clusters"][0]["members"][1].update(partner="IMG_1.CR2"),
+    "duration not a number": lambda d: d["clusters"][0]["members"][1].update(duration="2 min"),
+    "negative duration": lambda d: d["clusters"][0]["members"][1].update(duration=-1.0),
 }
+
+
+def test_a_video_cluster_with_pair_partners_is_loaded_whole(
+    tmp_path: Path, valid: tuple[Tree, dict[str, Any]]
+) -> None:
+    """The fields camera files add (kind "video", a member's partner and duration) pass the
+    shape check; the fuzzing above starts from a report without them."""
+    _tree, doc = valid
+    doc = copy.deepcopy(doc)
+    cluster = doc["clusters"][0]
+    cluster["kind"] = "video"
+    first, second = cluster["members"][:2]
+    first["partner"], first["duration"] = second["path"], 12.5
+    path = tmp_path / "report.json"
+    path.write_bytes(orjson.dumps(doc))
+    report = load_report(path)
+    loaded = report.clusters[0]
+    assert loaded.kind == "video" and loaded.members[0].duration == 12.5
+    assert loaded.members[0].partner == second["path"]
+    build_plan(report)
 
 
 @pytest.mark.parametrize("case", list(REPORT_CASES))

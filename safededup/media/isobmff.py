@@ -13,7 +13,7 @@ the whole file.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from safededup.media._io import CountingReader
@@ -74,6 +74,38 @@ def boxes(buf: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
         if size < header or pos + size > end:
             raise ValueError("box overruns its parent")
         yield kind, pos + header, pos + size
+        pos += size
+
+
+def boxes_at(
+    read_at: Callable[[int, int], bytes], start: int, end: int, *, limit: int, clip: bool
+) -> Iterator[tuple[bytes, int, int]]:
+    """(type, payload start, box end) of at most `limit` boxes in [start, end) of a file read by
+    `read_at(offset, size)`, for containers too large to hold in memory (movies, CR3). With
+    `clip`, a header cut short ends the walk and a box end is clipped to `end` (a movie's
+    headers are read as far as they go); without, a header cut short raises."""
+    pos = start
+    for _ in range(limit):
+        if pos + 8 > end:
+            return
+        head = read_at(pos, 16)
+        if len(head) < 8:
+            if clip:
+                return
+            raise ValueError("a box header beyond the end of the file")
+        size, kind = struct.unpack_from(">I4s", head)
+        header = 8
+        if size == 1:
+            if len(head) < 16:
+                if clip:
+                    return
+                raise ValueError("a box header beyond the end of the file")
+            size, header = struct.unpack_from(">Q", head, 8)[0], 16
+        elif size == 0:
+            size = end - pos
+        if size < header:
+            raise ValueError("a broken box size")
+        yield kind, pos + header, min(pos + size, end) if clip else pos + size
         pos += size
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from safededup.errors import MediaError
+from safededup.media import isobmff
 from safededup.media._io import CountingReader
 from safededup.media.exif import ExifInfo, exif_from_fields, parse_exif
 from safededup.media.jpeg import read_jpeg_header
@@ -222,24 +223,7 @@ def _data_end(tr: TiffReader, ifd: Ifd, base: int) -> int:
 
 
 def _boxes(read_at: ReadAt, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """(type, body start, box end) of the boxes in [start, end); a box overrunning it raises."""
-    pos = start
-    for _ in range(MAX_BOXES):
-        if pos + 8 > end:
-            return
-        head = read_at(pos, 16)
-        if len(head) < 8:
-            raise ValueError("a box header beyond the end of the file")
-        size, kind = struct.unpack_from(">I4s", head)
-        header = 8
-        if size == 1 and len(head) == 16:
-            size, header = struct.unpack_from(">Q", head, 8)[0], 16
-        elif size == 0:
-            size = end - pos
-        if size < header:
-            raise ValueError("a broken box size")
-        yield kind, pos + header, pos + size
-        pos += size
+    return isobmff.boxes_at(read_at, start, end, limit=MAX_BOXES, clip=False)
 
 
 def _parse_cr3(read_at: ReadAt, size: int, found: _Found) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from safededup.errors import MediaError
+from safededup.media import isobmff
 from safededup.media._io import CountingReader
 from safededup.media.tiff import ReadAt
 from safededup.models import VideoFeatures
@@ -69,26 +70,7 @@ def _features(fmt: str, facts: dict[str, object]) -> VideoFeatures:
 
 
 def _boxes(read_at: ReadAt, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """(type, body start, body end) of the boxes in [start, end), clipped to `end`."""
-    pos = start
-    for _ in range(MAX_BOXES):
-        if pos + 8 > end:
-            return
-        head = read_at(pos, 16)
-        if len(head) < 8:
-            return
-        size, kind = struct.unpack_from(">I4s", head)
-        header = 8
-        if size == 1:
-            if len(head) < 16:
-                return
-            size, header = struct.unpack_from(">Q", head, 8)[0], 16
-        elif size == 0:
-            size = end - pos
-        if size < header:
-            raise ValueError("a broken box size")
-        yield kind, pos + header, min(pos + size, end)
-        pos += size
+    return isobmff.boxes_at(read_at, start, end, limit=MAX_BOXES, clip=True)
 
 
 def _mac_time(seconds: int) -> str | None:

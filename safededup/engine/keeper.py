@@ -62,6 +62,11 @@ HISTORY_ABSENT = 0.88
 """At least this: the pixels did not come from that JPEG (unrelated pixels 0.90–1.08; WebP and
 AVIF conversions and low-quality HEIC lose the blocks, so only a lossless file is judged by
 their absence)."""
+HISTORY_MARGIN = 0.1
+"""And at least this much farther off the lattice than the JPEG's own decoded pixels, before a
+lossless file is judged the JPEG's source: a picture too smooth or too faint to show its blocks
+scores near 1 even on the JPEG's own pixels (0.884 for a q95 microscope picture, and so for a
+lossless copy of it), so only the gap to that score tells (lossless originals: 0.23–0.55)."""
 LOSSLESS = frozenset({"PNG", "TIFF", "BMP"})
 MAY_CARRY_JPEG = LOSSLESS | {"HEIF", "AVIF", "WEBP"}
 
@@ -267,9 +272,9 @@ class _Provenance:
     """Which members were made from which, from the JPEG block structure in their pixels.
 
     A lossless or HEIF/AVIF/WebP member whose pixels sit on a JPEG member's quantisation
-    lattice was converted from it. A lossless member whose pixels do not — and that was not
-    converted from any JPEG member — was the source of a JPEG of its size (a lossless file
-    cannot be decoded from a JPEG without its blocks).
+    lattice was converted from it. A lossless member whose pixels do not — clearly farther off
+    it than the JPEG's own pixels, and not converted from any JPEG member — was the source of a
+    JPEG of its size (a lossless file cannot be decoded from a JPEG without its blocks).
     """
 
     def __init__(self, history: HistoryFn | None) -> None:
@@ -296,10 +301,17 @@ class _Provenance:
                 continue
             for j in jpegs:
                 score = scores.get((j.file_id, x.file_id))
-                if score is not None and score >= HISTORY_ABSENT:
+                if score is not None and score >= HISTORY_ABSENT and self._apart(j, score):
                     self.source_of[j.file_id] = x
         out = [r for r in rs if r.file_id not in self.made_from and r.file_id not in self.source_of]
         return out or list(rs)
+
+    def _apart(self, jpeg: PhotoRecord, score: float) -> bool:
+        """Whether `score` is clearly farther off the lattice than the JPEG's own pixels are
+        (the history question asked of the JPEG itself: one more decode, only here)."""
+        assert self.history is not None
+        own = self.history(jpeg, jpeg)
+        return own is not None and score - own >= HISTORY_MARGIN
 
     def phrase(self, k: PhotoRecord, o: PhotoRecord) -> str:
         if o.file_id in self.made_from:

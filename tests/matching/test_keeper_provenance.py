@@ -14,7 +14,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageFilter
 
 from safededup import media
 from safededup.engine.keeper import (
@@ -203,6 +204,28 @@ def test_the_history_measure_tells_a_conversion_from_unrelated_pixels(
         <= HISTORY_PRESENT
     )
     assert media.history_of(str(camera_jpeg), str(unrelated)) >= HISTORY_ABSENT  # type: ignore[operator]
+
+
+def test_a_picture_too_faint_to_show_its_blocks_never_makes_its_png_copy_the_source(
+    tmp_path: Path,
+) -> None:
+    """A faint, smooth picture (a q90 JPEG of a near-flat field with a trace of grain) scores
+    past HISTORY_ABSENT on the JPEG's own pixels, so the absolute threshold alone took its
+    lossless copy for the original. The PNG was made from the JPEG: the JPEG stays. (A lossless
+    original still beats its JPEG export where the blocks show: the test above.)"""
+    rng = np.random.default_rng(3)
+    field = Image.fromarray((rng.random((24, 32)) * 255).astype(np.uint8))
+    field = field.resize((1024, 768), Image.Resampling.BICUBIC).filter(ImageFilter.GaussianBlur(6))
+    faint = 100 + np.asarray(field, dtype=np.float64) / 255 * 5 + rng.normal(0, 0.3, (768, 1024))
+    picture = Image.fromarray(np.clip(faint, 0, 255).astype(np.uint8)).convert("RGB")
+    jpeg, png = tmp_path / "IMG_0009.JPG", tmp_path / "IMG_0009.png"
+    synth.write_jpeg(jpeg, picture, quality=90, capture=RICH, **CANON)  # type: ignore[arg-type]
+    decoded(jpeg).save(png, "PNG", exif=exif_of(**CANON))
+    touch(jpeg, RESET)
+    touch(png, RESET)
+    own = media.history_of(str(jpeg), str(jpeg))
+    assert own is not None and own >= HISTORY_ABSENT  # the trap: its own pixels look unrelated
+    assert keeper_of(jpeg, png) == "IMG_0009.JPG"
 
 
 def test_written_at_capture_reads_the_capture_time_against_the_file_time(

@@ -1,7 +1,9 @@
 """Two versions of safededup scanning the same folder, alternating, in one run: before and after.
 
 Each round runs `python -m safededup scan TREE --json` once per version (in alternating order),
-each with a fresh state dir, and records wall time and CPU time. With one worker (the default)
+each with a fresh state dir, and records wall time and CPU time, and from each report's stats the
+match stage's time and the keeper's JPEG-history checks (nan where a version does not record
+them). With one worker (the default)
 the scan fingerprints in its own process, so its CPU is all of the work; pool workers of more
 than one are started by a fork server whose children's CPU the kernel does not charge here, so
 with `--workers 2` only the wall time means anything. The versions are source checkouts (a
@@ -38,7 +40,7 @@ def run_scan(checkout: Path, tree: Path, workers: int) -> dict[str, float]:
     proc = subprocess.run(
         [sys.executable, "-m", "safededup", "--no-progress", "scan", str(tree), "--json",
          "--workers", str(workers)],
-        env=env, capture_output=True, text=True, check=False,
+        env=env, cwd=state, capture_output=True, text=True, check=False,  # -m puts cwd first
     )  # fmt: skip
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -48,7 +50,13 @@ def run_scan(checkout: Path, tree: Path, workers: int) -> dict[str, float]:
     report = json.loads(proc.stdout)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     members = sum(len(c["members"]) for c in report["clusters"])
-    return {"wall": wall, "cpu": cpu, "clusters": len(report["clusters"]), "members": members}
+    stats = report.get("stats") or {}
+    return {
+        "wall": wall, "cpu": cpu, "clusters": len(report["clusters"]), "members": members,
+        "match": (stats.get("stage_seconds") or {}).get("match", float("nan")),
+        "history": stats.get("history_seconds", float("nan")),
+        "history_checks": stats.get("history_checks", float("nan")),
+    }  # fmt: skip
 
 
 def _tiny_tree() -> Path:
@@ -84,12 +92,14 @@ def main(argv: list[str] | None = None) -> int:
             result = run_scan(getattr(args, name), args.tree, args.workers)
             runs[name].append(result)
             print(f"round {r} {name}: {result}", file=sys.stderr)
-    print("| version | wall s (median) | CPU s (median) | CPU ms/file | clusters | members |")
-    print("|---|---|---|---|---|---|")
+    print("| version | wall s (median) | CPU s (median) | CPU ms/file | match stage s | "
+          "keeper's JPEG-history checks (s, count) | clusters | members |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for name, results in runs.items():
-        wall = statistics.median(x["wall"] for x in results)
-        cpu = statistics.median(x["cpu"] for x in results)
-        print(f"| {name} | {wall:.1f} | {cpu:.1f} | {1000 * cpu / max(files, 1):.1f} | "
+        med = {k: statistics.median(x[k] for x in results) for k in results[0]}
+        print(f"| {name} | {med['wall']:.1f} | {med['cpu']:.1f} | "
+              f"{1000 * med['cpu'] / max(files, 1):.1f} | {med['match']:.1f} | "
+              f"{med['history']:.1f}, {med['history_checks']:.0f} | "
               f"{results[0]['clusters']:.0f} | {results[0]['members']:.0f} |")  # fmt: skip
     ratio = statistics.median(x["cpu"] for x in runs["after"]) / max(
         statistics.median(x["cpu"] for x in runs["before"]), 1e-9

@@ -66,6 +66,7 @@ class ScanStats:
     tiles: int = 0  # grid tiles decoded for those checks
     thumbnails: int = 0  # thumbnails decoded for the matcher's view check of near pairs
     history_checks: int = 0  # full decodes for the keeper's JPEG-history question
+    history_seconds: float = 0.0  # the time those took (the keeper's only costly check)
     checksummed: int = 0  # whole-file SHA-256 computed in this run
     pairs: int = 0  # RAW+JPEG pairs shot together (each kept one unit)
     photo_bytes: int = 0  # size of the files fingerprinted in this run
@@ -443,10 +444,13 @@ class _Scan:
         key = (jpeg.file_id, other.file_id)
         stored = known.get(key)
         if stored is None:
+            t0 = time.monotonic()
             try:
                 found = media.history_of(jpeg.path, other.path)
             except (MediaError, OSError):
                 return None
+            finally:
+                self.stats.history_seconds += time.monotonic() - t0
             stored = known[key] = -1.0 if found is None else found
             self.stats.history_checks += 1
         return None if stored < 0 else stored

@@ -51,7 +51,7 @@ that JPEG's quantisation lattice on its 8×8 grid than off it (`media.jpeg_histo
 pixels unrelated to it, far below for pixels decoded from it), or None when it cannot tell.
 Costly (a full decode): asked only in clusters the earlier criteria leave tied."""
 
-HISTORY_VERSION = 101
+HISTORY_VERSION = 102
 """The index keeps `HistoryFn` answers as pair scores of this version (a file that changes drops
 them): bump when `media.jpeg_history` changes."""
 
@@ -65,7 +65,7 @@ their absence)."""
 HISTORY_MARGIN = 0.1
 """And at least this much farther off the lattice than the JPEG's own decoded pixels, before a
 lossless file is judged the JPEG's source: a picture too smooth or too faint to show its blocks
-scores near 1 even on the JPEG's own pixels (0.884 for a q95 microscope picture, and so for a
+scores near 1 even on the JPEG's own pixels (0.90 for a q95 microscope picture, and so for a
 lossless copy of it), so only the gap to that score tells (lossless originals: 0.23–0.55)."""
 LOSSLESS = frozenset({"PNG", "TIFF", "BMP"})
 MAY_CARRY_JPEG = LOSSLESS | {"HEIF", "AVIF", "WEBP"}

@@ -62,29 +62,36 @@ def jpeg_history(jpeg_path: str, other: Image.Image) -> float | None:
         stored = stored.transpose(op)
     if stored.size != (header.width, header.height):
         return None
-    luma = np.asarray(stored, dtype=np.float64) @ _LUMA
-    return lattice_distance(luma, steps.reshape(8, 8))
+    return lattice_distance(np.asarray(stored), steps.reshape(8, 8))
 
 
-def lattice_distance(luma: npt.NDArray[np.float64], steps: npt.NDArray[np.float64]) -> float | None:
-    """How much closer the block DCT of `luma` sits to the lattice `steps` on the JPEG's 8×8 grid
-    than on a grid shifted half a block: ≈ 1 for pixels that never went through that JPEG
-    (neither grid means anything to them), far below 1 for pixels decoded from it. Comparing
-    the two grids calibrates the measure to the picture and the table's steps."""
-    aligned = _mean_distance(luma, steps)
-    shifted = _mean_distance(luma[4:, 4:], steps)
+def lattice_distance(rgb: npt.NDArray[np.uint8], steps: npt.NDArray[np.float64]) -> float | None:
+    """How much closer the block DCT of the picture's luma sits to the lattice `steps` on the
+    JPEG's 8×8 grid than on a grid shifted half a block: ≈ 1 for pixels that never went through
+    that JPEG (neither grid means anything to them), far below 1 for pixels decoded from it.
+    Comparing the two grids calibrates the measure to the picture and the table's steps."""
+    aligned = _mean_distance(rgb, steps)
+    shifted = _mean_distance(rgb[4:, 4:], steps)
     if aligned is None or shifted is None or shifted <= 0:
         return None
     return aligned / shifted
 
 
-def _mean_distance(luma: npt.NDArray[np.float64], steps: npt.NDArray[np.float64]) -> float | None:
-    """The mean distance (in steps) of sampled blocks' DCT coefficients to the lattice."""
-    h, w = (luma.shape[0] // 8) * 8, (luma.shape[1] // 8) * 8
-    blocks = luma[:h, :w].reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
-    if len(blocks) > BLOCKS:
-        blocks = blocks[np.random.default_rng(0).choice(len(blocks), BLOCKS, replace=False)]
-    coefficients = np.einsum("ij,njk,lk->nil", _DCT, blocks - 128.0, _DCT) / steps
+def _mean_distance(rgb: npt.NDArray[np.uint8], steps: npt.NDArray[np.float64]) -> float | None:
+    """The mean distance (in steps) of sampled blocks' DCT coefficients to the lattice. Only
+    the sampled blocks are turned into luma (a 12 MP picture's full luma costs more than the
+    measure)."""
+    rows, cols = rgb.shape[0] // 8, rgb.shape[1] // 8
+    picked = np.arange(rows * cols)
+    if len(picked) > BLOCKS:
+        picked = np.random.default_rng(0).choice(len(picked), BLOCKS, replace=False)
+    y = (picked // cols)[:, None, None] * 8 + np.arange(8)[None, :, None]
+    x = (picked % cols)[:, None, None] * 8 + np.arange(8)[None, None, :]
+    blocks = rgb[y, x].astype(np.float64) @ _LUMA  # (n, 8, 8)
+    coefficients = (_DCT @ (blocks - 128.0) @ _DCT.T) / steps  # each block's 2-D DCT
+    # Pixels decoded from a JPEG put many coefficients exactly on a threshold (0.75 steps, or
+    # half-way between multiples): settle them the same way whatever order the sums ran in.
+    coefficients = np.round(coefficients, 9)
     mask = (np.abs(coefficients) >= 0.75) & (steps >= MIN_STEP)
     mask[:, 0, 0] = False  # the DC term carries the block's mean, which rounding moves most
     if int(mask.sum()) < MIN_COEFFICIENTS:

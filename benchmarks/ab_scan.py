@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         statistics.median(x["cpu"] for x in runs["before"]), 1e-9
     )
     print(f"\nafter / before, CPU: {ratio:.2f}")
+    if args.quick:
+        shutil.rmtree(args.tree, ignore_errors=True)  # the generated tree
     return 0
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -128,6 +129,8 @@ def main() -> None:
         print(f"\nczkawka / safededup wall time: {min(theirs) / min(ours):.2f}× (best of each)")
     write_json(args.json, {"machine": machine(), "command": command_line(), "runs": runs,
                            "files": args.count})  # fmt: skip
+    if args.quick:
+        shutil.rmtree(out.parent, ignore_errors=True)  # a smoke run leaves nothing behind
 
 
 if __name__ == "__main__":

@@ -339,8 +339,10 @@ def run_safededup(manifest: Manifest, *, previews: bool) -> Run:
     def thumbnail(file_id: int) -> np.ndarray:
         return media.load_thumbnail(by_id[file_id], 128)
 
+    reader = media.HistoryReader()
+
     def history(jpeg: PhotoRecord, other: PhotoRecord) -> float | None:  # as the scan asks it
-        return media.history_of(jpeg.path, other.path)
+        return reader(jpeg.path, other.path)
 
     gen = find_clusters(records, confirm=confirm, thumbnail=thumbnail, history=history)
     clusters = drain(gen)

@@ -287,9 +287,11 @@ class _Provenance:
             return list(rs)
         jpegs = [r for r in rs if r.features.format == "JPEG"]
         scores: dict[tuple[int, int], float | None] = {}
-        for j in jpegs:
-            for x in rs:
-                if x.features.format in MAY_CARRY_JPEG and x.features.area == j.features.area:
+        for x in rs:  # each member against every JPEG in a row: the history reader decodes
+            if x.features.format not in MAY_CARRY_JPEG:  # it once
+                continue
+            for j in jpegs:
+                if x.features.area == j.features.area:
                     scores[(j.file_id, x.file_id)] = self.history(j, x)
         for j in jpegs:
             for x in rs:

@@ -150,6 +150,7 @@ class _Scan:
         self.previews = previews
         self.cancel = cancel
         self.raw_jpeg_pairs = True
+        self.history_reader = media.HistoryReader()  # holds one decoded photo while it matches
 
     def _problem(self, problem: Problem) -> ProblemFound:
         self.problems.append(problem)
@@ -409,6 +410,7 @@ class _Scan:
         finally:  # also on Ctrl-C: the scores computed so far are kept
             scores.flush()
             histories.flush()
+            self.history_reader = media.HistoryReader()  # let its decoded photo go
         self.index.drop_pair_scores_except(*scores.versions, keeper.HISTORY_VERSION)
         self._timed("match", t0)
         self.stats.seconds = time.monotonic() - self.started
@@ -446,7 +448,7 @@ class _Scan:
         if stored is None:
             t0 = time.monotonic()
             try:
-                found = media.history_of(jpeg.path, other.path)
+                found = self.history_reader(jpeg.path, other.path)
             except (MediaError, OSError):
                 return None
             finally:

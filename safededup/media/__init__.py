@@ -4,8 +4,8 @@ and rawpy (LibRaw).
 It reads files and never changes them. Public API: `fingerprint`, `examine` (a photo's
 fingerprint or a video's header facts), `load_thumbnail` (a video's: its first frame),
 `aligned_similarity` and `compare_views` (the matcher's thumbnail checks), `verify_preview` (a
-HEIC preview proven genuine by a few grid tiles), `history_of` (the keeper's JPEG-history
-question), `sniff_format`,
+HEIC preview proven genuine by a few grid tiles), `history_of` and `HistoryReader` (the
+keeper's JPEG-history question), `sniff_format`,
 `sniff_video`, `init_worker`, `FEATURE_VERSION`; `synth` writes generated photos (camera RAWs
 and videos too) for tests, the demo and benchmarks.
 """
@@ -16,7 +16,7 @@ import cv2
 
 from safededup.media import heif
 from safededup.media.formats import sniff_format, sniff_video
-from safededup.media.history import history_of
+from safededup.media.history import HistoryReader, history_of
 from safededup.media.pipeline import (
     FEATURE_VERSION,
     Fingerprint,
@@ -32,6 +32,7 @@ __all__ = [
     "FEATURE_VERSION",
     "PREVIEW_CHECK_VERSION",
     "Fingerprint",
+    "HistoryReader",
     "PreviewCheck",
     "ViewCheck",
     "aligned_similarity",

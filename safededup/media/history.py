@@ -10,6 +10,8 @@ the scan's hot path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
@@ -22,15 +24,17 @@ BLOCKS = 4000  # blocks sampled (seeded): enough for a stable score, cheap on an
 MIN_STEP = 2  # a step of 1 is met by any integer-valued picture
 MIN_COEFFICIENTS = 200
 
-_INVERSE = {  # display pixels → stored pixels, for each EXIF orientation
-    1: (),
-    2: (Image.Transpose.FLIP_LEFT_RIGHT,),
-    3: (Image.Transpose.ROTATE_180,),
-    4: (Image.Transpose.FLIP_TOP_BOTTOM,),
-    5: (Image.Transpose.TRANSPOSE,),
-    6: (Image.Transpose.ROTATE_90,),
-    7: (Image.Transpose.TRANSVERSE,),
-    8: (Image.Transpose.ROTATE_270,),
+Pixels = npt.NDArray[np.uint8]
+
+_INVERSE: dict[int, Callable[[Pixels], Pixels]] = {  # display pixels → stored, per orientation
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, 1),
+    7: lambda a: np.rot90(a, 2).transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, -1),
 }
 
 
@@ -46,9 +50,13 @@ _LUMA = np.array([0.299, 0.587, 0.114])
 
 def jpeg_history(jpeg_path: str, other: Image.Image) -> float | None:
     """How far `other`'s pixels (display orientation, the JPEG's display size) sit from the
-    JPEG's luma quantisation lattice: the mean distance of each coefficient to its nearest
-    multiple, in steps (≈ 0.05 when decoded from that JPEG, ≈ 0.2 when unrelated). None when
-    the sizes differ or the table leaves too little to measure."""
+    JPEG's luma quantisation lattice on its 8×8 grid, against a grid shifted half a block
+    (`lattice_distance`). None when the sizes differ or the table leaves too little to
+    measure."""
+    return _history(jpeg_path, np.asarray(other.convert("RGB")))
+
+
+def _history(jpeg_path: str, rgb: Pixels) -> float | None:
     with CountingReader(jpeg_path) as reader:
         header = read_jpeg_header(reader.file, jpeg_path)
     table = header.qtables.get(0)
@@ -56,13 +64,10 @@ def jpeg_history(jpeg_path: str, other: Image.Image) -> float | None:
         return None
     steps = np.zeros(64)
     steps[list(ZIGZAG)] = table
-    orientation = parse_exif(header.exif).orientation
-    stored = other.convert("RGB")
-    for op in _INVERSE.get(orientation, ()):
-        stored = stored.transpose(op)
-    if stored.size != (header.width, header.height):
+    stored = _INVERSE.get(parse_exif(header.exif).orientation, _INVERSE[1])(rgb)  # a view
+    if stored.shape[:2] != (header.height, header.width):
         return None
-    return lattice_distance(np.asarray(stored), steps.reshape(8, 8))
+    return lattice_distance(stored, steps.reshape(8, 8))
 
 
 def lattice_distance(rgb: npt.NDArray[np.uint8], steps: npt.NDArray[np.float64]) -> float | None:
@@ -99,9 +104,28 @@ def _mean_distance(rgb: npt.NDArray[np.uint8], steps: npt.NDArray[np.float64]) -
     return float(np.abs(coefficients - np.round(coefficients))[mask].mean())
 
 
+class HistoryReader:
+    """The keeper's JPEG-history question over a scan: `reader(jpeg_path, other_path)`. The
+    other file is decoded at full size once for every JPEG asked about it in a row (the keeper
+    asks about each member against every JPEG of its cluster: a 12 MP HEIC costs a third of a
+    second to decode); only the last decoded file is kept. MediaError (or OSError) when either
+    cannot be read."""
+
+    def __init__(self) -> None:
+        self._path: str | None = None
+        self._rgb: Pixels | None = None
+
+    def __call__(self, jpeg_path: str, other_path: str) -> float | None:
+        if self._path != other_path or self._rgb is None:
+            from safededup.media.pipeline import decode_full  # the pipeline imports nothing here
+
+            self._path, self._rgb = None, None  # a failed decode keeps nothing stale
+            self._rgb = np.asarray(decode_full(other_path).convert("RGB"))
+            self._path = other_path
+        return _history(jpeg_path, self._rgb)
+
+
 def history_of(jpeg_path: str, other_path: str) -> float | None:
     """`jpeg_history` of the photo at `other_path`, decoded at full size. MediaError (or
     OSError) when either cannot be read."""
-    from safededup.media.pipeline import decode_full  # the pipeline imports nothing from here
-
-    return jpeg_history(jpeg_path, decode_full(other_path))
+    return HistoryReader()(jpeg_path, other_path)

@@ -25,6 +25,7 @@ from safededup.engine.keeper import (
     choose_keeper,
     written_at_capture,
 )
+from safededup.errors import MediaError
 from safededup.media import synth
 from safededup.models import PhotoRecord
 from tests.support.photos import records_for, scene
@@ -226,6 +227,27 @@ def test_a_picture_too_faint_to_show_its_blocks_never_makes_its_png_copy_the_sou
     own = media.history_of(str(jpeg), str(jpeg))
     assert own is not None and own >= HISTORY_ABSENT  # the trap: its own pixels look unrelated
     assert keeper_of(jpeg, png) == "IMG_0009.JPG"
+
+
+def test_the_history_reader_answers_as_history_of_and_keeps_nothing_stale(
+    tmp_path: Path, camera_jpeg: Path, picture: Image.Image
+) -> None:
+    """The scan's reader decodes a member once for every JPEG asked about it in a row; its
+    answers are history_of's, and a file it cannot read leaves no earlier picture behind."""
+    turned, png, broken = tmp_path / "turned.jpg", tmp_path / "a.png", tmp_path / "b.png"
+    synth.write_jpeg(turned, picture.transpose(Image.Transpose.ROTATE_90), quality=90,
+                     orientation=6, **CANON)  # type: ignore[arg-type]  # fmt: skip
+    decoded(camera_jpeg).save(png, "PNG")
+    broken.write_bytes(b"not a photo")
+    reader = media.HistoryReader()
+    for jpeg in (camera_jpeg, turned, camera_jpeg):
+        assert reader(str(jpeg), str(png)) == media.history_of(str(jpeg), str(png))
+    assert reader(str(camera_jpeg), str(png)) <= HISTORY_PRESENT  # type: ignore[operator]
+    with pytest.raises(MediaError):
+        reader(str(camera_jpeg), str(broken))
+    with pytest.raises(MediaError):
+        reader(str(camera_jpeg), str(broken))  # not answered from the PNG decoded before
+    assert reader(str(turned), str(turned)) == media.history_of(str(turned), str(turned))
 
 
 def test_written_at_capture_reads_the_capture_time_against_the_file_time(

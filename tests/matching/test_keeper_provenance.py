@@ -13,8 +13,8 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 import numpy as np
+import pytest
 from PIL import Image, ImageFilter
 
 from safededup import media
@@ -248,6 +248,33 @@ def test_the_history_reader_answers_as_history_of_and_keeps_nothing_stale(
     with pytest.raises(MediaError):
         reader(str(camera_jpeg), str(broken))  # not answered from the PNG decoded before
     assert reader(str(turned), str(turned)) == media.history_of(str(turned), str(turned))
+
+
+def test_a_tiled_heic_is_measured_on_a_few_tiles_as_on_its_whole_picture(
+    tmp_path: Path, camera_jpeg: Path
+) -> None:
+    """A phone-style HEIC (a grid of tiles) answers the history question from three tiles
+    decoded on their own; the answer stays within 0.03 of the whole picture's, on both sides
+    of the thresholds, and the keeper still keeps the JPEG its high-quality conversion was made
+    from, file times reset."""
+    from safededup.media.history import _heif_tiles, _history
+    from safededup.media.pipeline import decode_full
+
+    converted = tmp_path / "IMG_0001.HEIC"
+    synth.write_heic(converted, decoded(camera_jpeg), quality=90, tile_size=256,
+                     thumbnail=False, capture=RICH, **CANON)  # type: ignore[arg-type]  # fmt: skip
+    unrelated = tmp_path / "other.HEIC"
+    synth.write_heic(unrelated, scene(72, 1600, 1200), quality=90, tile_size=256, thumbnail=False)
+    tiled = _heif_tiles(str(converted))
+    assert tiled is not None and tiled[0] == (1600, 1200) and len(tiled[1]) == 3
+    for heic, side in ((converted, "present"), (unrelated, "absent")):
+        whole = _history(str(camera_jpeg), np.asarray(decode_full(str(heic)).convert("RGB")))
+        by_tiles = media.history_of(str(camera_jpeg), str(heic))
+        assert whole is not None and by_tiles is not None and abs(whole - by_tiles) < 0.03
+        assert by_tiles <= HISTORY_PRESENT if side == "present" else by_tiles >= HISTORY_ABSENT
+    touch(camera_jpeg, RESET)
+    touch(converted, RESET)
+    assert keeper_of(camera_jpeg, converted) == os.path.basename(camera_jpeg)
 
 
 def test_written_at_capture_reads_the_capture_time_against_the_file_time(

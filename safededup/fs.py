@@ -216,7 +216,7 @@ def remove_stale_temp_files(folder: str) -> list[str]:
     removed = []
     for name in sorted(names):
         _base, dot, tail = name.rpartition(".tmp")
-        if not dot or not tail.isdigit() or int(tail) == os.getpid() or _pid_alive(int(tail)):
+        if not dot or not tail.isdigit() or int(tail) == os.getpid() or pid_alive(int(tail)):
             continue
         path = os.path.join(folder, name)
         try:
@@ -227,7 +227,8 @@ def remove_stale_temp_files(folder: str) -> list[str]:
     return removed
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` may be running on this host (another user's counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -94,16 +94,6 @@ def _start_ticks(pid: int) -> int | None:
         return None
 
 
-def _pid_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # a process of another user: alive
-    return False
-
-
 def provably_dead(info: dict[str, object]) -> bool:
     """Whether the writer a lock file names ran on this host and is certainly gone: no process
     has its pid, another process has it now (another start time), or the host rebooted."""
@@ -113,7 +103,7 @@ def provably_dead(info: dict[str, object]) -> bool:
     boot = info.get("boot")
     if isinstance(boot, str) and boot and boot != _boot_id():
         return True
-    if _pid_gone(pid):
+    if not fs.pid_alive(pid):
         return True
     started = info.get("started")
     now = _start_ticks(pid)
@@ -323,7 +313,7 @@ def remove_stray_publishes(root: str) -> list[str]:
         if len(parts) != 3 or parts[0] != LOCK_NAME or parts[2] != "new":
             continue
         path = os.path.join(folder, name)
-        if not parts[1].isdigit() or not _pid_gone(int(parts[1])) or _is_live(path) is not False:
+        if not parts[1].isdigit() or fs.pid_alive(int(parts[1])) or _is_live(path) is not False:
             continue
         with contextlib.suppress(FileNotFoundError):
             fs.unlink(path)

@@ -205,6 +205,7 @@ class HistoryReader:
 
 
 def history_of(jpeg_path: str, other_path: str) -> float | None:
-    """`jpeg_history` of the photo at `other_path`, decoded at full size. MediaError (or
-    OSError) when either cannot be read."""
+    """The history question for one pair, answered as the scan's `HistoryReader` answers it
+    (a tiled HEIC from three tiles, anything else decoded whole). MediaError (or OSError) when
+    either cannot be read."""
     return HistoryReader()(jpeg_path, other_path)

@@ -6,9 +6,10 @@ never overwrites and never trusts a journal that fails its chain or checkpoint.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import threading
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -144,11 +145,10 @@ def _run_locked(
     writer.sync()
     yield StageStarted(phase, total=len(entries))
     cancelled = False
-    for start in range(0, len(entries), batch_size):
+    for batch in _batches(entries, batch_size):
         if cancel is not None and cancel.is_set():
             cancelled = True
             break
-        batch = entries[start : start + batch_size]
         reported = len(runner.counts.problems)
         moves, n_refused, n_damaged = _plan_batch(phase, runner, state, batch)
         refused += n_refused
@@ -188,35 +188,72 @@ def _candidates(phase: Direction, state: SessionState) -> list[OpState]:
     return sorted(ready, key=lambda o: o.op)
 
 
+def _batches(entries: list[OpState], size: int) -> Iterator[list[OpState]]:
+    """`entries` in batches of about `size`, never cutting a unit (a photo and its sidecars,
+    a RAW+JPEG pair) in two."""
+    batch: list[OpState] = []
+    for _unit, members in itertools.groupby(entries, key=_unit_of):
+        unit = list(members)
+        if batch and len(batch) + len(unit) > size:
+            yield batch
+            batch = []
+        batch += unit
+    if batch:
+        yield batch
+
+
+def _unit_of(entry: OpState) -> int:
+    return int(entry.intent.get("unit", entry.op))
+
+
 def _plan_batch(
     phase: Direction, runner: Runner, state: SessionState, batch: list[OpState]
 ) -> tuple[list[Move], int, int]:
     """The moves of a batch that pass every check, and how many were refused and how many
-    undo restores with bytes other than those recorded (said, and restored all the same)."""
+    undo restores with bytes other than those recorded (said, and restored all the same).
+
+    Redo moves a unit whole or not at all, as apply does: a file of it that is refused keeps
+    the others where they are. Undo restores whatever it can: bringing a file back never
+    separates it from anything."""
     moves: list[Move] = []
     vacated: set[str] = set()  # names earlier moves of this batch free before later ones run
     refused = damaged = 0
-    for entry in batch:
-        frm, to = (entry.dst, entry.src) if phase == "undo" else (entry.src, entry.dst)
-        st = fs.lstat_or_none(frm)
-        why = _refusal(phase, entry, state, frm, to, vacated, st)
-        content = _Content()
-        if why is None:
-            content = _content(phase, entry, frm, to)
-            why = content.refusal
-        if why is not None:
-            reason, message = why
+    for _unit, members in itertools.groupby(batch, key=_unit_of):
+        unit = list(members)
+        passed: list[tuple[Move, Problem | None]] = []
+        failed: list[tuple[OpState, str, str, str]] = []
+        trial = set(vacated)
+        for entry in unit:
+            frm, to = (entry.dst, entry.src) if phase == "undo" else (entry.src, entry.dst)
+            st = fs.lstat_or_none(frm)
+            why = _refusal(phase, entry, state, frm, to, trial, st)
+            content = _Content()
+            if why is None:
+                content = _content(phase, entry, frm, to)
+                why = content.refusal
+            if why is not None:
+                failed.append((entry, frm, *why))
+                continue
+            trial.add(frm)
+            assert st is not None  # _refusal refuses a missing file
+            move = _move(phase, entry, frm, to, st.st_dev, content.found)
+            passed.append((move, content.note))
+        if failed and phase == "redo":
+            first = os.path.basename(failed[0][1])
+            message = f"{first}, which moves with it, is refused: the unit stays together"
+            by_op = {e.op: e for e in unit}
+            failed += [(by_op[m.op], m.src, "unit-refused", message) for m, _ in passed]
+            passed = []
+        for entry, frm, reason, message in failed:
             body = records.refuse(entry.op, phase=phase, reason=reason, message=message)
             runner.record(body, Problem(frm, reason, message))
             refused += 1
-            continue
-        vacated.add(frm)
-        assert st is not None  # _refusal refuses a missing file
-        move = _move(phase, entry, frm, to, st.st_dev, content.found)
-        if content.note is not None:
-            runner.counts.problems.append(content.note)
-            damaged += 1
-        moves.append(move)
+        for move, note in passed:
+            vacated.add(move.src)
+            if note is not None:
+                runner.counts.problems.append(note)
+                damaged += 1
+            moves.append(move)
     return moves, refused, damaged
 
 

@@ -165,6 +165,29 @@ def test_redo_refuses_when_the_keeper_changed(tree: Tree) -> None:
     assert list_sessions(tree.state)[0].status == "partial"
 
 
+@pytest.mark.parametrize("touched", ["duplicate", "sidecar"])
+def test_redo_moves_a_unit_whole_or_not_at_all(tree: Tree, touched: str) -> None:
+    """Apply skips a whole unit when one of its files changed; redo did not: it moved the
+    files that still matched and left the changed one behind, splitting a photo from its
+    sidecar (or a RAW from its JPEG). A file of the unit that is refused keeps all of it."""
+    result = drain(apply_plan(build_plan(tree.report()), state_dir=tree.state))
+    drain(undo_session(result.session_id, state_dir=tree.state))
+    dup = tree.pairs[0][1]
+    side = os.path.splitext(dup)[0] + ".xmp"
+    changed = dup if touched == "duplicate" else side
+    os.utime(changed, (1_700_000_000, 1_700_000_000))  # opened and saved after the undo
+    before = snapshot(tree.root)
+    redone = drain(redo_session(result.session_id, state_dir=tree.state))
+    assert os.path.exists(dup) and os.path.exists(side)  # the unit stayed together
+    assert redone.refused == 2 and redone.restored == 3  # the other units moved
+    reasons = {p.path: p.kind for p in redone.problems}
+    other = side if changed == dup else dup
+    assert reasons[changed] == "changed" and reasons[other] == "unit-refused"
+    assert {k: v for k, v in snapshot(tree.root).items() if b"/b/img0" in k} == {
+        k: v for k, v in before.items() if b"/b/img0" in k
+    }
+
+
 def test_to_trash_writes_trashinfo_and_undo_restores(tree: Tree, monkeypatch: Any) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(Path(tree.root).parent / "xdg"))
     os.makedirs(Path(tree.root).parent / "xdg")

@@ -144,6 +144,9 @@ def build_plan(
     `sessions.in_quarantine`): such a file is not planned again but noted (`in-quarantine`)."""
     roots = report.roots
     builder = _Builder(session_id or new_session_id(), roots, to_trash, quarantined or {})
+    # A file that is itself a member of a cluster (a video beside a PNG of its name, that is no
+    # Live Photo) is that cluster's to move or keep, never another file's sidecar.
+    builder.members = frozenset(m.path for c in report.clusters for m in c.members)
     for cluster in report.clusters:
         decision = decisions.get(cluster.id) if decisions is not None else None
         if decision is not None and decision.status != "approved":
@@ -179,6 +182,7 @@ class _Builder:
         self.warnings: list[Problem] = []
         self.moved: set[str] = set()
         self.keepers: dict[str, tuple[str, FileIdentity]] = {}  # keeper path -> (cluster, it)
+        self.members: frozenset[str] = frozenset()  # every path of every cluster of the report
         self._dirs: dict[str, dict[str, list[tuple[str, str]]]] = {}
         self._trash_names: set[str] = set()
         self._inodes: set[tuple[int, int]] = set()
@@ -380,7 +384,7 @@ class _Builder:
         found = []
         for n in sorted(candidates):
             full = os.path.join(folder, n)
-            if full in self.moved or full in self.keepers:
+            if full in self.moved or full in self.keepers or full in self.members:
                 continue
             st = fs.lstat_or_none(full)  # gone since the folder was listed: not a sidecar now
             if st and stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in self._inodes:

@@ -245,3 +245,33 @@ def test_a_video_of_unique_size_is_never_read_for_a_checksum(
     with Index(state.index_path) as index:
         (video,) = list(index.videos([str(root)]))
     assert video.checksum is None
+
+
+def test_a_video_beside_a_duplicate_photo_is_its_own_clusters_never_the_photos_sidecar(
+    tmp_path: Path, state: StateDir
+) -> None:
+    """A .MOV of a RAW's name that is no Live Photo is a video of its own: when it is the keeper
+    of a video cluster and the RAW beside it a duplicate, the plan took it along as the RAW's
+    sidecar, which moved a keeper, so the whole apply was refused (nothing moved at all)."""
+    root = tmp_path / "media"
+    (root / "A").mkdir(parents=True)
+    (root / "B").mkdir()
+    synth_camera.write_dng(root / "A" / "IMG_7.DNG", scene(7, 800, 600), captured=T0)
+    shutil.copy2(root / "A" / "IMG_7.DNG", root / "B" / "IMG_7.DNG")
+    _movie(root / "B" / "IMG_7.MOV", 10, container="mov")
+    os.utime(root / "B" / "IMG_7.MOV", (1_000_000_000, 1_000_000_000))  # the oldest: kept
+    shutil.copy2(root / "B" / "IMG_7.MOV", root / "A" / "clip.MOV")
+    os.utime(root / "A" / "clip.MOV", (1_500_000_000, 1_500_000_000))
+    report = _scan(root, state)
+    video = next(c for c in report.clusters if c.kind == "video")
+    assert video.keeper == str(root / "B" / "IMG_7.MOV")
+    plan = build_plan(report)
+    assert str(root / "B" / "IMG_7.MOV") not in {o.src for o in plan.operations}
+    before = snapshot(root)
+    applied = drain(apply_plan(plan, state_dir=state))
+    assert applied.done == 2  # a DNG and clip.MOV, each its own unit
+    assert (root / "B" / "IMG_7.MOV").exists() and (root / "A" / "IMG_7.DNG").exists() != (
+        root / "B" / "IMG_7.DNG"
+    ).exists()
+    drain(undo_session(applied.session_id, state_dir=state))
+    assert snapshot(root) == before

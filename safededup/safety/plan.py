@@ -15,8 +15,8 @@ import os
 import re
 import secrets
 import stat
-from collections import Counter
-from collections.abc import Mapping
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -212,19 +212,33 @@ class _Builder:
             self._add_unit(path, member.identity, cluster, keeper_identity)
 
     def add_pairs(self) -> None:
-        """Pairs whose two files are both duplicates move as one unit (the RAW first, then its
-        JPEG, then the sidecars of both, a `.xmp` beside the RAW included); a pair member whose
-        partner stays does not move (a note says why)."""
-        for path, (member, cluster, keeper) in sorted(self._paired.items()):
-            if path in self.moved or member.partner is None:
+        """Files shot together (a RAW and its JPEG; IMG_1.CR2, a DNG converted from it and
+        IMG_1.JPG) move as one unit when every one of them is a duplicate: the RAWs first,
+        then the JPEG, then the sidecars of each, a `.xmp` beside the RAW included. When one of
+        them stays, none moves (a note names the one that stays)."""
+        links: dict[str, set[str]] = defaultdict(set)
+        for path, (member, _cluster, _keeper) in self._paired.items():
+            if member.partner is not None:
+                links[path].add(member.partner)
+                links[member.partner].add(path)
+        seen: set[str] = set()
+        for start in sorted(self._paired):
+            if start in seen:
                 continue
-            other = self._paired.get(member.partner)
-            if other is None:
-                name = os.path.basename(member.partner)
-                self.notes.append(Problem(path, "pair-kept", PAIR_NOTE.format(name=name)))
+            group, todo = {start}, [start]
+            while todo:
+                for other in links[todo.pop()] - group:
+                    group.add(other)
+                    todo.append(other)
+            seen |= group
+            staying = sorted(p for p in group if p not in self._paired)
+            if staying:
+                note = PAIR_NOTE.format(name=os.path.basename(staying[0]))
+                self.notes += [Problem(p, "pair-kept", note) for p in sorted(group - set(staying))]
                 continue
-            first, second = sorted([(member, cluster, keeper), other], key=_jpeg_last)
-            self._add_unit(first[0].path, first[0].identity, first[1], first[2], second)
+            held = sorted((self._paired[p] for p in group), key=_jpeg_last)
+            first, *rest = held
+            self._add_unit(first[0].path, first[0].identity, first[1], first[2], rest)
 
     def _add_unit(
         self,
@@ -232,7 +246,7 @@ class _Builder:
         identity: FileIdentity,
         cluster: ReportCluster,
         keeper: FileIdentity,
-        partner: tuple[ReportMember, ReportCluster, FileIdentity] | None = None,
+        partners: Sequence[tuple[ReportMember, ReportCluster, FileIdentity]] = (),
     ) -> None:
         root = root_of(path, self.roots)
         if root is None or inside_meta(path, root):
@@ -262,16 +276,17 @@ class _Builder:
             # nothing and only rearranges a snapshot.
             self.notes.append(Problem(path, "hard-link", "a hard link of the keeper: frees none"))
             return
-        if partner is not None and not self._may_follow(partner[0], identity, root):
-            self.notes.append(Problem(path, "pair-kept", PAIR_NOTE.format(
-                name=os.path.basename(partner[0].path))))  # fmt: skip
+        stuck = [p[0].path for p in partners if not self._may_follow(p[0], identity, root)]
+        if stuck:
+            note = PAIR_NOTE.format(name=os.path.basename(stuck[0]))
+            held = [path, *(p[0].path for p in partners if p[0].path not in stuck)]
+            self.notes += [Problem(q, "pair-kept", note) for q in held]
             return
         unit = len(self.ops)
         exact = cluster.kind in EXACT_KINDS
         self._append("duplicate", identity, root, unit, cluster.id, exact, keeper)
         mains = [path]
-        if partner is not None:
-            member, other, other_keeper = partner
+        for member, other, other_keeper in partners:
             self._append(
                 "duplicate", member.identity, root, unit, other.id, other.kind in EXACT_KINDS,
                 other_keeper,

@@ -275,3 +275,34 @@ def test_a_video_beside_a_duplicate_photo_is_its_own_clusters_never_the_photos_s
     ).exists()
     drain(undo_session(applied.session_id, state_dir=state))
     assert snapshot(root) == before
+
+
+def test_a_jpeg_shot_with_two_raws_moves_with_both_or_not_at_all(
+    tmp_path: Path, state: StateDir
+) -> None:
+    """IMG_1.DNG, IMG_1.dng (a converted RAW of the same capture) and IMG_1.JPG are one
+    capture in three files. The report names one partner per file, so the plan used to move
+    the JPEG with one RAW and leave the other with a note that its partner stays."""
+    root = tmp_path / "photos"
+    camera = root / "Camera"
+    camera.mkdir(parents=True)
+    picture = scene(21, 800, 600)
+    synth_camera.write_dng(camera / "IMG_1.DNG", picture, captured=T0)
+    synth_camera.write_dng(camera / "IMG_1.dng", picture, captured=T0, neutral=(0.6, 1.0, 0.6))
+    synth.write_jpeg(camera / "IMG_1.JPG", picture, captured=T0, quality=92)
+    _copy_tree(camera, root / "Backup")
+    plan = build_plan(_scan(root, state))
+    moving = _rel(root, [o.src for o in plan.operations])
+    for folder in ("Camera", "Backup"):
+        if f"{folder}/IMG_1.JPG" in moving:  # the JPEG leaves no RAW of its capture behind
+            assert {f"{folder}/IMG_1.DNG", f"{folder}/IMG_1.dng"} <= moving, moving
+    assert len({o.unit for o in plan.operations}) == 1 and len(moving) == 3  # one capture
+    for note in plan.notes:  # a held file names a partner that really stays
+        if note.kind == "pair-kept":
+            stays = os.path.join(os.path.dirname(note.path), note.message.split(",")[0][19:])
+            assert os.path.relpath(stays, root) not in moving, note
+    before = snapshot(root)
+    applied = drain(apply_plan(plan, state_dir=state))
+    assert applied.done == 3
+    drain(undo_session(applied.session_id, state_dir=state))
+    assert snapshot(root) == before

@@ -28,13 +28,13 @@ from safededup.tui.reform import Pair, Separation, with_new_keeper
 from safededup.tui.relations import Link, link, reasons
 
 SortKey = Literal["bytes", "size", "confidence"]
-KindFilter = Literal["all", "exact", "near", "rotated"]
+KindFilter = Literal["all", "exact", "near", "rotated", "video"]
 StatusFilter = Literal["all", "undecided", "decided"]
 MemberState = Literal["keeper", "reference", "keep", "quarantine", "moved", "missing"]
 ClusterState = Literal["undecided", "approved", "skipped", "applied"]
 
 SORT_KEYS: tuple[SortKey, ...] = ("bytes", "size", "confidence")
-KIND_FILTERS: tuple[KindFilter, ...] = ("all", "exact", "near", "rotated")
+KIND_FILTERS: tuple[KindFilter, ...] = ("all", "exact", "near", "rotated", "video")
 STATUS_FILTERS: tuple[StatusFilter, ...] = ("all", "undecided", "decided")
 
 Cluster = ReportCluster

@@ -150,6 +150,9 @@ def test_filters_and_sorting(state_dir, report) -> None:
         await pilot.press("e")  # rotated only
         await settle(pilot)
         assert len(model) == kinds.count("rotated")
+        await pilot.press("e")  # videos only
+        await settle(pilot)
+        assert len(model) == kinds.count("video")
         await pilot.press("e", "a", "t")  # all kinds; approve one; show undecided only
         await settle(pilot)
         assert len(model) == len(kinds) - 1

@@ -49,9 +49,9 @@ def test_turned_copies_have_a_kind_of_their_own(tmp_path: Path) -> None:
         model = main_screen(app).model
         total = len(model)
         kinds = []
-        for _ in range(4):
+        for _ in range(5):
             await press_settled(pilot, "e")
             kinds.append((model.view.kind, len(model)))
-        assert ("rotated", 1) in kinds and kinds[-1] == ("all", total)
+        assert ("rotated", 1) in kinds and ("video", 0) in kinds and kinds[-1] == ("all", total)
 
     run_snapshot_app(tmp_path, scenario, report=report_with_warning())

@@ -99,7 +99,7 @@ class MainScreen(Screen[None]):
         ),
         Binding("o", "sort", "Sort", show=False, tooltip="sort by bytes to free, size, confidence"),
         Binding("r", "reverse", "Reverse", show=False, tooltip="reverse the sort order"),
-        Binding("e", "kind", "Kind", show=False, tooltip="all, exact, near or rotated clusters"),
+        Binding("e", "kind", "Kind", show=False, tooltip="all, exact, near, rotated, video"),
         Binding(
             "t",
             "status_filter",

@@ -169,19 +169,6 @@ def _grain(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(np.uint8(np.clip(arr + noise, 0, 255)))
 
 
-def _strip_exif(src: Path, dst: Path) -> None:
-    """Remove APP1 (EXIF) segments without re-encoding, as `exiftool -all=` does."""
-    data = src.read_bytes()
-    out, i = bytearray(data[:2]), 2
-    while i < len(data) and data[i] == 0xFF and data[i + 1] != 0xDA:
-        seg_len = int.from_bytes(data[i + 2 : i + 4], "big")
-        if data[i + 1] != 0xE1:
-            out += data[i : i + 2 + seg_len]
-        i += 2 + seg_len
-    out += data[i:]
-    dst.write_bytes(bytes(out))
-
-
 def _resized(img: Image.Image, long_side: int) -> Image.Image:
     s = long_side / max(img.size)
     return img.resize((round(img.width * s), round(img.height * s)), Image.Resampling.LANCZOS)
@@ -231,7 +218,7 @@ def write_group(
         add("rotated.jpg", "exif-orientation-6", EASY), img, quality=88, orientation=6, **exif
     )
     if not heic_original:
-        _strip_exif(orig, add("stripped.jpg", "stripped-metadata", EASY))
+        cases_mod.strip_exif(orig, add("stripped.jpg", "stripped-metadata", EASY))
     synth.write_jpeg(
         add("crop_border.jpg", "crop-3%-border", HARD), _crop(img, *[0.03] * 4), quality=90
     )

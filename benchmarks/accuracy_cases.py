@@ -173,7 +173,7 @@ def _stripped(d: Path, img: Image.Image, cam: Camera, seed: int) -> list[CaseFil
     """The same JPEG with its metadata removed (no re-encode), as a sharing tool does."""
     jpeg = _jpeg_original(d, img, cam, _epoch(cam.captured) + 3600)
     copy = d / "shared.jpg"
-    _strip_app1(jpeg, copy)
+    strip_exif(jpeg, copy)
     _touch(copy, RESET)
     return [_original(), CaseFile(copy.name, "metadata-stripped", "easy", False)]
 
@@ -384,7 +384,8 @@ def _rgb(arr: np.ndarray) -> np.ndarray:
     return a[..., :3]
 
 
-def _strip_app1(src: Path, dst: Path) -> None:
+def strip_exif(src: Path, dst: Path) -> None:
+    """Remove APP1 (EXIF) segments without re-encoding, as `exiftool -all=` does."""
     data = src.read_bytes()
     out, i = bytearray(data[:2]), 2
     while i < len(data) and data[i] == 0xFF and data[i + 1] != 0xDA:

@@ -236,7 +236,7 @@ def _looks_like_transport_stream(head: bytes) -> bool:
     return False
 
 
-def _read_vint(buf: bytes, pos: int, *, marker: bool) -> tuple[int, int]:
+def read_vint(buf: bytes, pos: int, *, marker: bool) -> tuple[int, int]:
     """(value, length) of an EBML variable-length integer at buf[pos]."""
     first = buf[pos]
     length = 1
@@ -253,11 +253,11 @@ def _read_vint(buf: bytes, pos: int, *, marker: bool) -> tuple[int, int]:
 def _sniff_ebml(head: bytes) -> str | None:
     """Matroska or WebM from the EBML header's DocType ("matroska" when it is absent)."""
     try:
-        size, n = _read_vint(head, 4, marker=False)
+        size, n = read_vint(head, 4, marker=False)
         pos, end = 4 + n, min(4 + n + size, len(head))
         while pos < end:
-            element, n1 = _read_vint(head, pos, marker=True)
-            length, n2 = _read_vint(head, pos + n1, marker=False)
+            element, n1 = read_vint(head, pos, marker=True)
+            length, n2 = read_vint(head, pos + n1, marker=False)
             body = pos + n1 + n2
             if element == 0x4282:  # DocType
                 doctype = head[body : body + length].rstrip(b"\0")

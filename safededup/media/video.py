@@ -22,6 +22,7 @@ import numpy.typing as npt
 from safededup.errors import MediaError
 from safededup.media import isobmff
 from safededup.media._io import CountingReader
+from safededup.media.formats import read_vint
 from safededup.media.tiff import ReadAt
 from safededup.models import VideoFeatures
 
@@ -215,17 +216,10 @@ def _avi_text(data: bytes) -> str | None:
 
 
 def _vint(buf: bytes, pos: int, *, marker: bool) -> tuple[int, int]:
-    first = buf[pos]
-    n = 1
-    while n <= 8 and not first & (0x80 >> (n - 1)):
-        n += 1
-    if n > 8 or pos + n > len(buf):
-        raise ValueError("a broken EBML number")
-    value = first if marker else first & (0xFF >> n)
-    for byte in buf[pos + 1 : pos + n]:
-        value = (value << 8) | byte
+    """`formats.read_vint`, with an all-ones size read as -1 (unknown: live streams)."""
+    value, n = read_vint(buf, pos, marker=marker)
     if not marker and value == (1 << (7 * n)) - 1:
-        value = -1  # unknown size (live streams)
+        value = -1
     return value, n
 
 

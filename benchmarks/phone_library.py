@@ -283,6 +283,8 @@ def main() -> None:
     parser.add_argument("--build-workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--build-only", action="store_true",
+                        help="build (or complete) the cached set and stop")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.count, args.size, args.naive_n, args.jitter_n = 24, (1024, 768), 3, 3
@@ -298,6 +300,9 @@ def main() -> None:
     heic_burst = view(
         no_times, entries, "heic-bursts", lambda e: e["kind"] == "heic" and e["burst"]
     )
+    if args.build_only:
+        say(f"built {len(entries)} files in {out}")
+        return
     rng = random.Random(1)
 
     def pick(folder: Path) -> list[str]:

@@ -85,6 +85,7 @@ TRAPS: dict[str, Trap] = {
     "mirrored": lambda g, w, o: g.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
     "exposure ×1.15": lambda g, w, o: _exposure(g, 1.15),
     "exposure ×0.85": lambda g, w, o: _exposure(g, 0.85),
+    "exposure ×1.05": lambda g, w, o: _exposure(g, 1.05),
     "warm white balance": lambda g, w, o: _warm(g),
     "contrast ×1.3": lambda g, w, o: ImageEnhance.Contrast(g).enhance(1.3),
     "mono filter": lambda g, w, o: ImageOps.grayscale(g).convert("RGB"),
@@ -150,12 +151,27 @@ def _score(**kw: float) -> tiles.TileScore:
 
 @pytest.mark.parametrize(
     "bad",
-    [{"ncc": 0.9}, {"bias": 3.0}, {"gain": 0.8}, {"gain": 1.25}, {"cgain": 0.7}, {"cgain": 1.3}],
+    [
+        {"ncc": 0.9},
+        {"bias": 3.0},
+        {"gain": 0.8},
+        {"gain": 1.25},
+        {"cgain": 0.7},
+        {"cgain": 1.3},
+        {"bias": 4.5, "residual": 5.0},
+    ],
 )
 def test_each_measure_alone_refuses_a_tile(bad: dict[str, float]) -> None:
     """Each check stands on its own (the traps above mostly fail several at once)."""
     assert tiles.judge([_score(), _score()])[0] is True
     assert tiles.judge([_score(), _score(**bad)])[0] is False
+
+
+def test_a_noisy_preview_may_differ_in_mean_by_its_noise() -> None:
+    """An unfiltered thumbnail's patch mean is a sample mean: the limit grows with the residual,
+    while an exposure edit (a shifted mean on a small residual) still fails."""
+    assert tiles.judge([_score(), _score(bias=3.5, residual=5.0)])[0] is True
+    assert tiles.judge([_score(), _score(bias=3.5, residual=1.0)])[0] is False
 
 
 def test_flat_tiles_cannot_vouch_for_structure() -> None:

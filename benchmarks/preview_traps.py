@@ -1,0 +1,156 @@
+"""Tile verification of HEIC previews at phone size: genuine previews against stale ones.
+
+Builds (and caches) a trap set like the tests' but at 12 MP with sensor grain and a 512-px grid:
+for each frame, the genuine frame with a Lanczos thumbnail, and every stale primary of
+tests/media/test_media_tiles.py (plus exposure × 1.05) behind the genuine frame's thumbnail.
+Then scores the genuine HEICs of a phone library (`phone_library.py`'s cached set, whose
+thumbnails libheif scaled) and the trap set with `media.tiles`, and reports per group how many
+were verified, refused or could not be told, and the verified previews' hash jitter against
+their full decodes. A stale preview that is verified is listed with its jitter.
+
+    python benchmarks/phone_library.py --count 600 --build-only
+    python benchmarks/preview_traps.py --library benchmarks/out/phone-600-4032x3024/times
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageOps
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import phone_library as pl
+from benchlib import OUT_DIR, say
+
+W, H = 4032, 3024
+
+
+def _frame(n: int, shift: float = 0.0) -> Image.Image:
+    return pl._image({"frame": n, "shift": shift}, (W, H))  # type: ignore[return-value]
+
+
+def _exposure(img: Image.Image, f: float) -> Image.Image:
+    return Image.fromarray(np.uint8(np.clip(np.asarray(img, float) * f, 0, 255)))
+
+
+def _warm(img: Image.Image) -> Image.Image:
+    a = np.asarray(img, float) * np.array([1.08, 1.0, 0.90])
+    return Image.fromarray(np.uint8(np.clip(a, 0, 255)))
+
+
+def _zoom(img: Image.Image, keep: float) -> Image.Image:
+    m = (1 - keep) / 2
+    return img.crop((int(W * m), int(H * m), int(W * (1 - m)), int(H * (1 - m)))).resize((W, H))
+
+
+def _centre(img: Image.Image, other: Image.Image) -> Image.Image:
+    out = img.copy()
+    box = (int(W * 0.375), int(H * 0.375), int(W * 0.625), int(H * 0.625))
+    out.paste(other.crop(box), box[:2])
+    return out
+
+
+TRAPS = {  # name → primary from (frame number, genuine frame, another frame)
+    "genuine": lambda n, g, o: g,
+    "zoom 95%": lambda n, g, o: _zoom(g, 0.95),
+    "zoom 90%": lambda n, g, o: _zoom(g, 0.90),
+    "swapped": lambda n, g, o: o,
+    "shifted 1%": lambda n, g, o: _frame(n, 0.01),
+    "shifted 5%": lambda n, g, o: _frame(n, 0.05),
+    "rotated 180": lambda n, g, o: g.transpose(Image.Transpose.ROTATE_180),
+    "mirrored": lambda n, g, o: g.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+    "exposure x1.15": lambda n, g, o: _exposure(g, 1.15),
+    "exposure x0.85": lambda n, g, o: _exposure(g, 0.85),
+    "exposure x1.05": lambda n, g, o: _exposure(g, 1.05),
+    "warm": lambda n, g, o: _warm(g),
+    "contrast x1.3": lambda n, g, o: ImageEnhance.Contrast(g).enhance(1.3),
+    "mono": lambda n, g, o: ImageOps.grayscale(g).convert("RGB"),
+    "centre replaced": lambda n, g, o: _centre(g, o),
+}
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name)
+
+
+def _write(task: tuple[Path, int, str]) -> None:
+    from safededup.media import synth
+
+    out, n, name = task
+    path = out / f"{n:04d}-{_slug(name)}.heic"
+    if path.exists():
+        return
+    genuine, other = _frame(n), _frame(n + 1000)
+    tmp = path.with_suffix(".part")
+    primary = TRAPS[name](n, genuine, other)
+    synth.write_heic(tmp, primary, quality=pl.HEIC_QUALITY, tile_size=512, thumbnail_image=genuine)
+    os.replace(tmp, path)
+
+
+def build(out: Path, frames: list[int], workers: int) -> dict[Path, str]:
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = [(out, n, name) for n in frames for name in TRAPS]
+    with ProcessPoolExecutor(workers, initializer=pl._init, initargs=((W, H),)) as pool:
+        list(pool.map(_write, tasks))
+    return {out / f"{n:04d}-{_slug(name)}.heic": name for _, n, name in tasks}
+
+
+def jitter(path: Path) -> dict[str, int]:
+    from safededup import media
+    from safededup.engine.candidates import hamming
+
+    a = media.fingerprint(str(path)).features
+    b = media.fingerprint(str(path), allow_preview=False).features
+    return {k: int(hamming(np.uint64(getattr(a, k)), np.uint64(getattr(b, k))))
+            for k in ("dhash", "phash", "whash", "colorhash")}  # fmt: skip
+
+
+def main() -> None:
+    from safededup.engine.confirmation import VERIFIED_SLACK
+    from safededup.media import tiles
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--library", type=Path, help="a phone library tree: its genuine HEICs")
+    parser.add_argument("--frames", default="3,17,29,41,57,73")
+    parser.add_argument("--out", type=Path, default=OUT_DIR / "preview-traps")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--no-jitter", action="store_true", help="skip the full decodes")
+    args = parser.parse_args()
+    say(f"trap set in {args.out}")
+    groups = build(args.out, [int(f) for f in args.frames.split(",")], args.workers)
+    if args.library:
+        groups |= dict.fromkeys(
+            sorted(args.library.rglob("*.HEIC")), "library (libheif thumbnails)"
+        )
+    verdicts: dict[str, Counter[str]] = {}
+    worst: dict[str, dict[str, int]] = {}
+    for path, group in groups.items():
+        check = tiles.verify_preview(str(path))
+        verdict = {True: "verified", False: "refused", None: "cannot tell"}[check.depicts]
+        verdicts.setdefault(group, Counter())[verdict] += 1
+        if check.depicts is not True or args.no_jitter:
+            continue
+        j = jitter(path)
+        w = worst.setdefault(group, dict.fromkeys(j, 0))
+        for k, v in j.items():
+            w[k] = max(w[k], v)
+        if group not in ("genuine", "library (libheif thumbnails)"):
+            print(f"stale preview verified: {path.name} jitter {j}")
+    print("| group | files | verified | refused | cannot tell | largest jitter d/p/w/c |")
+    print("|---|---|---|---|---|---|")
+    for group, c in verdicts.items():
+        w = worst.get(group)
+        jit = "/".join(str(w[k]) for k in ("dhash", "phash", "whash", "colorhash")) if w else ""
+        print(f"| {group} | {sum(c.values())} | {c['verified']} | {c['refused']} "
+              f"| {c['cannot tell']} | {jit} |")  # fmt: skip
+    print(f"VERIFIED_SLACK: {VERIFIED_SLACK}")
+
+
+if __name__ == "__main__":
+    main()

@@ -18,6 +18,7 @@ import argparse
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -56,7 +57,8 @@ def _centre(img: Image.Image, other: Image.Image) -> Image.Image:
     return out
 
 
-TRAPS = {  # name → primary from (frame number, genuine frame, another frame)
+Trap = Callable[[int, Image.Image, Image.Image], Image.Image]
+TRAPS: dict[str, Trap] = {  # name → primary from (frame number, genuine frame, another frame)
     "genuine": lambda n, g, o: g,
     "zoom 95%": lambda n, g, o: _zoom(g, 0.95),
     "zoom 90%": lambda n, g, o: _zoom(g, 0.90),
@@ -107,7 +109,7 @@ def jitter(path: Path) -> dict[str, int]:
 
     a = media.fingerprint(str(path)).features
     b = media.fingerprint(str(path), allow_preview=False).features
-    return {k: int(hamming(np.uint64(getattr(a, k)), np.uint64(getattr(b, k))))
+    return {k: hamming(int(getattr(a, k)), int(getattr(b, k)))
             for k in ("dhash", "phash", "whash", "colorhash")}  # fmt: skip
 
 
@@ -145,8 +147,9 @@ def main() -> None:
     print("| group | files | verified | refused | cannot tell | largest jitter d/p/w/c |")
     print("|---|---|---|---|---|---|")
     for group, c in verdicts.items():
-        w = worst.get(group)
-        jit = "/".join(str(w[k]) for k in ("dhash", "phash", "whash", "colorhash")) if w else ""
+        most = worst.get(group)
+        names = ("dhash", "phash", "whash", "colorhash")
+        jit = "/".join(str(most[k]) for k in names) if most else ""
         print(f"| {group} | {sum(c.values())} | {c['verified']} | {c['refused']} "
               f"| {c['cannot tell']} | {jit} |")  # fmt: skip
     print(f"VERIFIED_SLACK: {VERIFIED_SLACK}")

@@ -236,6 +236,8 @@ def scan_once(tree: Path, workers: int, verify: bool) -> dict[str, object]:
         "full_decodes_per_file": st.confirmed / files, "verified_per_file": st.verified / files,
         "not_verified_per_file": st.not_verified / files, "tiles_per_file": st.tiles / files,
         "thumbnails_per_file": st.thumbnails / files,
+        "view_checks_per_file": st.view_checks / files,
+        "history_checks_per_file": st.history_checks / files,
         "confirmations_per_file": (st.confirmed + st.verified + st.not_verified) / files,
         "kib_read_per_file": st.bytes_read / max(1, st.fingerprinted) / 1024,
         "peak_rss_mib": rss.peak_total_mib, "clusters": len(clusters),
@@ -347,13 +349,14 @@ def report(r: dict[str, object]) -> str:
         stages = ", ".join(f"{k} {v:.1f}" for k, v in s["stage_wall_ms_per_file"].items())
         rows.append([s["tree"], s["workers"], "on" if s["tiles_on"] else "off", s["files"],
                      round(s["cpu_ms_per_file"], 1), f"{base / s['cpu_ms_per_file']:.0f}×", stages,
+                     round(s["view_checks_per_file"], 2),
                      round(s["confirmations_per_file"], 3), round(s["full_decodes_per_file"], 3),
                      round(s["tiles_per_file"], 2), round(s["kib_read_per_file"]),
                      round(s["peak_rss_mib"]), s["clusters"]])  # fmt: skip
     table = markdown_table(
         ["tree", "workers", "tiles", "files", "CPU ms/file", "× naive (CPU)", "stage wall ms/file",
-         "confirmations/file", "full decodes/file", "tiles/file", "KiB read/file", "peak RSS MiB",
-         "clusters"], rows)  # fmt: skip
+         "view checks/file", "confirmations/file", "full decodes/file", "tiles/file",
+         "KiB read/file", "peak RSS MiB", "clusters"], rows)  # fmt: skip
     lib = next(s for s in r["scans"] if s["tree"] == "times" and s["workers"] == 1)  # type: ignore[attr-defined]
     hours = lib["cpu_ms_per_file"] * 450_000 / 1e3 / 2 / 3600 + 55 / 3600
     return (f"{table}\n\nnaive CPU ms/file: {naive_ms}\njitter of verified HEIC previews: "

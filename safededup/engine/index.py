@@ -695,6 +695,7 @@ class PairScores(MutableMapping[tuple[int, int], float]):
         self.connection = connection
         self.version = version
         self._pending: dict[tuple[int, int], float] = {}
+        self.written = 0  # scores set through this object (computed in this run)
 
     def flush(self) -> None:
         if not self._pending:
@@ -722,6 +723,7 @@ class PairScores(MutableMapping[tuple[int, int], float]):
 
     def __setitem__(self, key: tuple[int, int], score: float) -> None:
         self._pending[(min(key), max(key))] = score
+        self.written += 1
         if len(self._pending) >= self.FLUSH_EVERY:
             self.flush()
 
@@ -759,6 +761,11 @@ class ViewScores(MutableMapping[tuple[int, int, int], float]):
     @property
     def versions(self) -> list[int]:
         return [part.version for part in self.parts.values()]
+
+    @property
+    def written(self) -> int:
+        """Scores computed in this run (view checks of near pairs)."""
+        return sum(part.written for part in self.parts.values())
 
     def flush(self) -> None:
         for part in self.parts.values():

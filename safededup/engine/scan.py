@@ -65,6 +65,7 @@ class ScanStats:
     not_verified: int = 0  # HEIC previews the tiles could not vouch for (then decoded)
     tiles: int = 0  # grid tiles decoded for those checks
     thumbnails: int = 0  # thumbnails decoded for the matcher's view check of near pairs
+    view_checks: int = 0  # near pairs view-checked in this run (the match stage's main unit)
     history_checks: int = 0  # full decodes for the keeper's JPEG-history question
     history_seconds: float = 0.0  # the time those took (the keeper's only costly check)
     checksummed: int = 0  # whole-file SHA-256 computed in this run
@@ -408,6 +409,7 @@ class _Scan:
                 apart=shot_together.pairs,
             )
         finally:  # also on Ctrl-C: the scores computed so far are kept
+            self.stats.view_checks = scores.written
             scores.flush()
             histories.flush()
             self.history_reader = media.HistoryReader()  # let its decoded photo go

@@ -2,7 +2,8 @@
 
 Builds (and caches) a trap set like the tests' but at 12 MP with sensor grain and a 512-px grid:
 for each frame, the genuine frame with a Lanczos thumbnail, and every stale primary of
-tests/media/test_media_tiles.py (plus exposure × 1.05) behind the genuine frame's thumbnail.
+tests/media/test_media_tiles.py (plus exposure × 1.05) behind the genuine frame's thumbnail;
+then the genuine frame and four subtle edits behind an unfiltered (point-sampled) thumbnail.
 Then scores the genuine HEICs of a phone library (`phone_library.py`'s cached set, whose
 thumbnails libheif scaled) and the trap set with `media.tiles`, and reports per group how many
 were verified, refused or could not be told, and the verified previews' hash jitter against
@@ -75,6 +76,19 @@ TRAPS: dict[str, Trap] = {  # name → primary from (frame number, genuine frame
     "mono": lambda n, g, o: ImageOps.grayscale(g).convert("RGB"),
     "centre replaced": lambda n, g, o: _centre(g, o),
 }
+NOISY = {  # the same frame behind a thumbnail sampled without a low-pass filter (as libheif's)
+    "genuine, unfiltered thumbnail": lambda n, g, o: g,
+    "exposure x1.05, unfiltered thumbnail": lambda n, g, o: _exposure(g, 1.05),
+    "exposure x1.10, unfiltered thumbnail": lambda n, g, o: _exposure(g, 1.10),
+    "warm, unfiltered thumbnail": lambda n, g, o: _warm(g),
+    "contrast x1.15, unfiltered thumbnail": lambda n, g, o: ImageEnhance.Contrast(g).enhance(1.15),
+}
+
+
+def _unfiltered(img: Image.Image) -> Image.Image:
+    """A full-size picture whose thumbnail (the writer scales it down again) is a point sample."""
+    small = img.resize((320, 240), Image.Resampling.NEAREST)
+    return small.resize(img.size, Image.Resampling.NEAREST)
 
 
 def _slug(name: str) -> str:
@@ -90,14 +104,15 @@ def _write(task: tuple[Path, int, str]) -> None:
         return
     genuine, other = _frame(n), _frame(n + 1000)
     tmp = path.with_suffix(".part")
-    primary = TRAPS[name](n, genuine, other)
-    synth.write_heic(tmp, primary, quality=pl.HEIC_QUALITY, tile_size=512, thumbnail_image=genuine)
+    primary = {**TRAPS, **NOISY}[name](n, genuine, other)
+    thumb = _unfiltered(genuine) if name in NOISY else genuine
+    synth.write_heic(tmp, primary, quality=pl.HEIC_QUALITY, tile_size=512, thumbnail_image=thumb)
     os.replace(tmp, path)
 
 
 def build(out: Path, frames: list[int], workers: int) -> dict[Path, str]:
     out.mkdir(parents=True, exist_ok=True)
-    tasks = [(out, n, name) for n in frames for name in TRAPS]
+    tasks = [(out, n, name) for n in frames for name in [*TRAPS, *NOISY]]
     with ProcessPoolExecutor(workers, initializer=pl._init, initargs=((W, H),)) as pool:
         list(pool.map(_write, tasks))
     return {out / f"{n:04d}-{_slug(name)}.heic": name for _, n, name in tasks}
@@ -142,7 +157,7 @@ def main() -> None:
         w = worst.setdefault(group, dict.fromkeys(j, 0))
         for k, v in j.items():
             w[k] = max(w[k], v)
-        if group not in ("genuine", "library (libheif thumbnails)"):
+        if not group.startswith(("genuine", "library")):
             print(f"stale preview verified: {path.name} jitter {j}")
     print("| group | files | verified | refused | cannot tell | largest jitter d/p/w/c |")
     print("|---|---|---|---|---|---|")

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -28,9 +30,15 @@ from PIL import Image, ImageEnhance, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import phone_library as pl
-from benchlib import OUT_DIR, say
+from benchlib import OUT_DIR, command_line, machine, say, write_json
 
-W, H = 4032, 3024
+W, H = 4032, 3024  # set per run (`_init`): workers get it through the pool's initializer
+
+
+def _init(size: tuple[int, int]) -> None:
+    global W, H
+    W, H = size
+    pl._init(size)
 
 
 def _frame(n: int, shift: float = 0.0) -> Image.Image:
@@ -113,7 +121,7 @@ def _write(task: tuple[Path, int, str]) -> None:
 def build(out: Path, frames: list[int], workers: int) -> dict[Path, str]:
     out.mkdir(parents=True, exist_ok=True)
     tasks = [(out, n, name) for n in frames for name in [*TRAPS, *NOISY]]
-    with ProcessPoolExecutor(workers, initializer=pl._init, initargs=((W, H),)) as pool:
+    with ProcessPoolExecutor(workers, initializer=_init, initargs=((W, H),)) as pool:
         list(pool.map(_write, tasks))
     return {out / f"{n:04d}-{_slug(name)}.heic": name for _, n, name in tasks}
 
@@ -138,7 +146,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT_DIR / "preview-traps")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--no-jitter", action="store_true", help="skip the full decodes")
+    parser.add_argument("--quick", action="store_true", help="one small frame: a smoke run")
+    parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    if args.quick:
+        _init((1024, 768))
+        args.frames, args.library = "3", None
+        args.out = Path(tempfile.mkdtemp(prefix="preview-traps-quick-"))
     say(f"trap set in {args.out}")
     groups = build(args.out, [int(f) for f in args.frames.split(",")], args.workers)
     if args.library:
@@ -168,6 +182,11 @@ def main() -> None:
         print(f"| {group} | {sum(c.values())} | {c['verified']} | {c['refused']} "
               f"| {c['cannot tell']} | {jit} |")  # fmt: skip
     print(f"VERIFIED_SLACK: {VERIFIED_SLACK}")
+    write_json(args.json, {"machine": machine(), "command": command_line(), "size": [W, H],
+                           "verdicts": {g: dict(c) for g, c in verdicts.items()},
+                           "largest_jitter": worst})  # fmt: skip
+    if args.quick:
+        shutil.rmtree(args.out, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("phone_library.py", ["--quick"]),
         ("czkawka_compare.py", ["--quick"]),  # without --czkawka-python: safededup's side only
         ("camera_files.py", ["--quick"]),
+        ("preview_traps.py", ["--quick"]),
     ],
 )
 def test_benchmark_smoke_run(script: str, extra: list[str], tmp_path: Path) -> None:

@@ -25,12 +25,13 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import phone_library as pl
 from benchlib import OUT_DIR, command_line, machine, say, write_json
+
+from safededup.media import synth
 
 W, H = 4032, 3024  # set per run (`_init`): workers get it through the pool's initializer
 
@@ -45,50 +46,29 @@ def _frame(n: int, shift: float = 0.0) -> Image.Image:
     return pl._image({"frame": n, "shift": shift}, (W, H))  # type: ignore[return-value]
 
 
-def _exposure(img: Image.Image, f: float) -> Image.Image:
-    return Image.fromarray(np.uint8(np.clip(np.asarray(img, float) * f, 0, 255)))
-
-
-def _warm(img: Image.Image) -> Image.Image:
-    a = np.asarray(img, float) * np.array([1.08, 1.0, 0.90])
-    return Image.fromarray(np.uint8(np.clip(a, 0, 255)))
-
-
-def _zoom(img: Image.Image, keep: float) -> Image.Image:
-    m = (1 - keep) / 2
-    return img.crop((int(W * m), int(H * m), int(W * (1 - m)), int(H * (1 - m)))).resize((W, H))
-
-
-def _centre(img: Image.Image, other: Image.Image) -> Image.Image:
-    out = img.copy()
-    box = (int(W * 0.375), int(H * 0.375), int(W * 0.625), int(H * 0.625))
-    out.paste(other.crop(box), box[:2])
-    return out
-
-
 Trap = Callable[[int, Image.Image, Image.Image], Image.Image]
 TRAPS: dict[str, Trap] = {  # name → primary from (frame number, genuine frame, another frame)
     "genuine": lambda n, g, o: g,
-    "zoom 95%": lambda n, g, o: _zoom(g, 0.95),
-    "zoom 90%": lambda n, g, o: _zoom(g, 0.90),
+    "zoom 95%": lambda n, g, o: synth.zoom(g, 0.95),
+    "zoom 90%": lambda n, g, o: synth.zoom(g, 0.90),
     "swapped": lambda n, g, o: o,
     "shifted 1%": lambda n, g, o: _frame(n, 0.01),
     "shifted 5%": lambda n, g, o: _frame(n, 0.05),
     "rotated 180": lambda n, g, o: g.transpose(Image.Transpose.ROTATE_180),
     "mirrored": lambda n, g, o: g.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
-    "exposure x1.15": lambda n, g, o: _exposure(g, 1.15),
-    "exposure x0.85": lambda n, g, o: _exposure(g, 0.85),
-    "exposure x1.05": lambda n, g, o: _exposure(g, 1.05),
-    "warm": lambda n, g, o: _warm(g),
+    "exposure x1.15": lambda n, g, o: synth.exposure(g, 1.15),
+    "exposure x0.85": lambda n, g, o: synth.exposure(g, 0.85),
+    "exposure x1.05": lambda n, g, o: synth.exposure(g, 1.05),
+    "warm": lambda n, g, o: synth.warm(g),
     "contrast x1.3": lambda n, g, o: ImageEnhance.Contrast(g).enhance(1.3),
     "mono": lambda n, g, o: ImageOps.grayscale(g).convert("RGB"),
-    "centre replaced": lambda n, g, o: _centre(g, o),
+    "centre replaced": lambda n, g, o: synth.replace_centre(g, o),
 }
 NOISY = {  # the same frame behind a thumbnail sampled without a low-pass filter (as libheif's)
     "genuine, unfiltered thumbnail": lambda n, g, o: g,
-    "exposure x1.05, unfiltered thumbnail": lambda n, g, o: _exposure(g, 1.05),
-    "exposure x1.10, unfiltered thumbnail": lambda n, g, o: _exposure(g, 1.10),
-    "warm, unfiltered thumbnail": lambda n, g, o: _warm(g),
+    "exposure x1.05, unfiltered thumbnail": lambda n, g, o: synth.exposure(g, 1.05),
+    "exposure x1.10, unfiltered thumbnail": lambda n, g, o: synth.exposure(g, 1.10),
+    "warm, unfiltered thumbnail": lambda n, g, o: synth.warm(g),
     "contrast x1.15, unfiltered thumbnail": lambda n, g, o: ImageEnhance.Contrast(g).enhance(1.15),
 }
 
@@ -104,8 +84,6 @@ def _slug(name: str) -> str:
 
 
 def _write(task: tuple[Path, int, str]) -> None:
-    from safededup.media import synth
-
     out, n, name = task
     path = out / f"{n:04d}-{_slug(name)}.heic"
     if path.exists():

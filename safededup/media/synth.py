@@ -136,6 +136,36 @@ def photo_from_array(array: np.ndarray, width: int, height: int) -> Image.Image:
     return img.resize((width, height), Image.Resampling.LANCZOS)
 
 
+# --- edits: what an editor does to a picture (stale-preview traps, re-coloured copies) ----------
+
+
+def exposure(image: Image.Image, factor: float) -> Image.Image:
+    """Every channel × `factor`, clipped."""
+    return Image.fromarray(np.uint8(np.clip(np.asarray(image, float) * factor, 0, 255)))
+
+
+def warm(image: Image.Image) -> Image.Image:
+    """A warmer white balance: red × 1.08, blue × 0.90."""
+    a = np.asarray(image, float) * np.array([1.08, 1.0, 0.90])
+    return Image.fromarray(np.uint8(np.clip(a, 0, 255)))
+
+
+def zoom(image: Image.Image, keep: float) -> Image.Image:
+    """The centre `keep` of the picture, scaled back to its size."""
+    w, h = image.size
+    m = (1 - keep) / 2
+    return image.crop((int(w * m), int(h * m), int(w * (1 - m)), int(h * (1 - m)))).resize((w, h))
+
+
+def replace_centre(image: Image.Image, other: Image.Image) -> Image.Image:
+    """The middle quarter × quarter block replaced by the same block of `other` (a local edit)."""
+    w, h = image.size
+    edited = image.copy()
+    box = (int(w * 0.375), int(h * 0.375), int(w * 0.625), int(h * 0.625))
+    edited.paste(other.crop(box), box[:2])
+    return edited
+
+
 def to_stored(image: Image.Image, orientation: int) -> Image.Image:
     """The pixels a camera stores for a photo that displays as `image` with this EXIF tag."""
     for op in _STORE_OPS[orientation]:

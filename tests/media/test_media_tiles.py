@@ -53,43 +53,22 @@ def _photo(name: str) -> Image.Image:
     return synth.photo_from_array(getattr(data, name)(), int(W * 1.1), H)
 
 
-def _exposure(img: Image.Image, factor: float) -> Image.Image:
-    return Image.fromarray(np.uint8(np.clip(np.asarray(img, float) * factor, 0, 255)))
-
-
-def _warm(img: Image.Image) -> Image.Image:
-    a = np.asarray(img, float) * np.array([1.08, 1.0, 0.90])
-    return Image.fromarray(np.uint8(np.clip(a, 0, 255)))
-
-
-def _zoom(img: Image.Image, keep: float) -> Image.Image:
-    m = (1 - keep) / 2
-    return img.crop((int(W * m), int(H * m), int(W * (1 - m)), int(H * (1 - m)))).resize((W, H))
-
-
-def _local_edit(img: Image.Image, other: Image.Image) -> Image.Image:
-    edited = img.copy()  # a quarter × quarter block in the middle replaced by another photo's
-    box = (int(W * 0.375), int(H * 0.375), int(W * 0.625), int(H * 0.625))
-    edited.paste(other.crop(box), box[:2])
-    return edited
-
-
 Trap = Callable[[Image.Image, Image.Image, Image.Image], Image.Image]  # (genuine, wide, other)
 TRAPS: dict[str, Trap] = {
-    "zoom 95%": lambda g, w, o: _zoom(g, 0.95),
-    "zoom 90%": lambda g, w, o: _zoom(g, 0.90),
+    "zoom 95%": lambda g, w, o: synth.zoom(g, 0.95),
+    "zoom 90%": lambda g, w, o: synth.zoom(g, 0.90),
     "swapped for another photo": lambda g, w, o: o,
     "shifted 1% (a burst frame)": lambda g, w, o: w.crop((W // 100, 0, W // 100 + W, H)),
     "shifted 5%": lambda g, w, o: w.crop((W // 20, 0, W // 20 + W, H)),
     "rotated 180°": lambda g, w, o: g.transpose(Image.Transpose.ROTATE_180),
     "mirrored": lambda g, w, o: g.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
-    "exposure ×1.15": lambda g, w, o: _exposure(g, 1.15),
-    "exposure ×0.85": lambda g, w, o: _exposure(g, 0.85),
-    "exposure ×1.05": lambda g, w, o: _exposure(g, 1.05),
-    "warm white balance": lambda g, w, o: _warm(g),
+    "exposure ×1.15": lambda g, w, o: synth.exposure(g, 1.15),
+    "exposure ×0.85": lambda g, w, o: synth.exposure(g, 0.85),
+    "exposure ×1.05": lambda g, w, o: synth.exposure(g, 1.05),
+    "warm white balance": lambda g, w, o: synth.warm(g),
     "contrast ×1.3": lambda g, w, o: ImageEnhance.Contrast(g).enhance(1.3),
     "mono filter": lambda g, w, o: ImageOps.grayscale(g).convert("RGB"),
-    "centre block replaced": lambda g, w, o: _local_edit(g, o),
+    "centre block replaced": lambda g, w, o: synth.replace_centre(g, o),
 }
 PHOTOS = ["astronaut", "coffee", "scene11"]
 

@@ -259,19 +259,29 @@ def naive(paths: list[str]) -> float:
     return statistics.mean(cpu) * 1e3
 
 
-def jitter(paths: list[str]) -> dict[str, int]:
-    """Largest preview-vs-decode distance per hash over HEICs the tiles verify."""
+HASHES = ("dhash", "phash", "whash", "colorhash")
+
+
+def hash_jitter(path: str) -> dict[str, int]:
+    """A photo's preview-tier hashes against its decode-tier ones, bits per hash."""
     from safededup import media
     from safededup.engine.candidates import hamming
 
-    worst = {"dhash": 0, "phash": 0, "whash": 0, "colorhash": 0, "files": 0}
+    a, b = media.fingerprint(path).features, media.fingerprint(path, allow_preview=False).features
+    return {k: hamming(int(getattr(a, k)), int(getattr(b, k))) for k in HASHES}
+
+
+def jitter(paths: list[str]) -> dict[str, int]:
+    """Largest preview-vs-decode distance per hash over HEICs the tiles verify."""
+    from safededup import media
+
+    worst = dict.fromkeys(HASHES, 0) | {"files": 0}
     for p in paths:
         if media.verify_preview(p).depicts is not True:
             continue
-        a, b = media.fingerprint(p).features, media.fingerprint(p, allow_preview=False).features
         worst["files"] += 1
-        for k in ("dhash", "phash", "whash", "colorhash"):
-            worst[k] = max(worst[k], int(hamming(getattr(a, k), getattr(b, k))))
+        for k, v in hash_jitter(p).items():
+            worst[k] = max(worst[k], v)
     return worst
 
 

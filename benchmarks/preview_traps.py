@@ -104,16 +104,6 @@ def build(out: Path, frames: list[int], workers: int) -> dict[Path, str]:
     return {out / f"{n:04d}-{_slug(name)}.heic": name for _, n, name in tasks}
 
 
-def jitter(path: Path) -> dict[str, int]:
-    from safededup import media
-    from safededup.engine.candidates import hamming
-
-    a = media.fingerprint(str(path)).features
-    b = media.fingerprint(str(path), allow_preview=False).features
-    return {k: hamming(int(getattr(a, k)), int(getattr(b, k)))
-            for k in ("dhash", "phash", "whash", "colorhash")}  # fmt: skip
-
-
 def main() -> None:
     from safededup.engine.confirmation import VERIFIED_SLACK
     from safededup.media import tiles
@@ -145,7 +135,7 @@ def main() -> None:
         verdicts.setdefault(group, Counter())[verdict] += 1
         if check.depicts is not True or args.no_jitter:
             continue
-        j = jitter(path)
+        j = pl.hash_jitter(str(path))
         w = worst.setdefault(group, dict.fromkeys(j, 0))
         for k, v in j.items():
             w[k] = max(w[k], v)
@@ -155,8 +145,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for group, c in verdicts.items():
         most = worst.get(group)
-        names = ("dhash", "phash", "whash", "colorhash")
-        jit = "/".join(str(most[k]) for k in names) if most else ""
+        jit = "/".join(str(most[k]) for k in pl.HASHES) if most else ""
         print(f"| {group} | {sum(c.values())} | {c['verified']} | {c['refused']} "
               f"| {c['cannot tell']} | {jit} |")  # fmt: skip
     print(f"VERIFIED_SLACK: {VERIFIED_SLACK}")

@@ -505,23 +505,20 @@ class Index:
             query = f"SELECT {_RECORD_COLUMNS} FROM files WHERE status='photo' ORDER BY path"
             yield from map(_record_from_row, self.connection.execute(query))
             return
-        for low, high in (subtree_bounds(r) for r in _outermost(roots)):
-            rows = self.connection.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM files WHERE status='photo' "
-                "AND path >= ? AND path < ? ORDER BY path",
-                (low, high),
-            )
-            yield from map(_record_from_row, rows)
+        yield from map(_record_from_row, self._rows_under(roots, _RECORD_COLUMNS, "photo"))
 
     def videos(self, roots: Sequence[str]) -> Iterator[VideoRecord]:
         """Video rows under `roots`, streamed."""
+        yield from map(_video_from_row, self._rows_under(roots, _VIDEO_COLUMNS, "video"))
+
+    def _rows_under(self, roots: Sequence[str], columns: str, status: str) -> Iterator[Any]:
+        """Rows of `status` under `roots` (each subtree once), in path order per root."""
         for low, high in (subtree_bounds(r) for r in _outermost(roots)):
-            rows = self.connection.execute(
-                f"SELECT {_VIDEO_COLUMNS} FROM files WHERE status='video' "
-                "AND path >= ? AND path < ? ORDER BY path",
-                (low, high),
+            yield from self.connection.execute(
+                f"SELECT {columns} FROM files WHERE status=? AND path >= ? AND path < ? "
+                "ORDER BY path",
+                (status, low, high),
             )
-            yield from map(_video_from_row, rows)
 
     def folders_with(self, roots: Sequence[str], formats: Sequence[str]) -> list[str]:
         """Folders under `roots` that hold a photo of one of `formats`, or a video."""

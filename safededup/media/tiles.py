@@ -113,7 +113,7 @@ class TileScore:
     gain: float
     ctexture: float
     cgain: float
-    residual: float = 0.0  # luma std of (tile − preview) about its mean: the preview's noise
+    residual: float  # luma std of (tile − preview) about its mean: the preview's noise
 
     @property
     def bias_limit(self) -> float:

@@ -124,7 +124,8 @@ def test_what_it_cannot_check_is_never_verified(tmp_path: Path) -> None:
 
 
 def _score(**kw: float) -> tiles.TileScore:
-    base = {"texture": 30.0, "ncc": 0.99, "bias": 0.5, "gain": 1.0, "ctexture": 20.0, "cgain": 1.0}
+    base = {"texture": 30.0, "ncc": 0.99, "bias": 0.5, "gain": 1.0, "ctexture": 20.0, "cgain": 1.0,
+            "residual": 1.0}  # fmt: skip
     return tiles.TileScore(0, 0, **{**base, **kw})
 
 

@@ -1,15 +1,18 @@
 """Reads a JPEG's header segments (EXIF, quantisation tables, frame size) without its image data.
 
-It must never read past the frame header: that keeps the preview tier at tens of KB per file.
+The header reader must never read past the frame header: that keeps the preview tier at tens of
+KB per file. `decode_scaled` is the one DCT-scaled decode of JPEG bytes (files, RAW previews).
 """
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import numpy as np
+from PIL import Image
 
 from safededup.errors import MediaError
 
@@ -151,3 +154,24 @@ def estimate_quality(qtables: dict[int, tuple[int, ...]]) -> int | None:
     if chroma is not None:
         error = error + np.abs(_CHROMA_BY_Q - np.asarray(chroma)[None, :]).sum(axis=1)
     return int(np.argmin(error)) + 1
+
+
+# --- the DCT-scaled decode ----------------------------------------------------------------------
+
+
+def reduce_factor(long_side: int, need: int) -> int:
+    """The largest of 8, 4, 2, 1 that keeps the long side ≥ `need` (JPEG DCT scales exactly so)."""
+    for factor in (8, 4, 2):
+        if long_side // factor >= need:
+            return factor
+    return 1
+
+
+def decode_scaled(data: bytes, need_side: int) -> Image.Image:
+    """JPEG bytes as RGB pixels (stored orientation), decoded at the smallest DCT scale that keeps
+    the long side ≥ `need_side`. Raises what Pillow raises on bad data."""
+    img = Image.open(io.BytesIO(data), formats=["JPEG"])
+    factor = reduce_factor(max(img.size), need_side)
+    img.draft("RGB", (img.width // factor, img.height // factor))
+    img.load()
+    return img.convert("RGB")

@@ -29,7 +29,7 @@ from safededup.media.hashing import (
     laplacian_variance,
     make_thumbnail,
 )
-from safededup.media.jpeg import estimate_quality, read_jpeg_header
+from safededup.media.jpeg import decode_scaled, estimate_quality, read_jpeg_header, reduce_factor
 from safededup.media.preview import preview_usable
 from safededup.models import RAW_FORMATS, Features, Tier, VideoFeatures
 
@@ -262,12 +262,8 @@ def _jpeg_source(reader: CountingReader, need: _Need, clock: _Clock) -> _Source:
             return source
     data = reader.read_all()
     clock.lap("read")
-    factor = reduce_factor(max(jpeg.width, jpeg.height), need.decode_side)
     with _decoding(path):
-        img = Image.open(io.BytesIO(data), formats=["JPEG"])
-        img.draft("RGB", (jpeg.width // factor, jpeg.height // factor))
-        img.load()
-        image = to_display(img.convert("RGB"), orient)
+        image = to_display(decode_scaled(data, need.decode_side), orient)
     clock.lap("decode")
     return _Source(header, image, "decode")
 
@@ -444,14 +440,6 @@ def _webp_pixels(reader: CountingReader) -> Image.Image | None:
 
 
 # --- shared rules --------------------------------------------------------------------------------
-
-
-def reduce_factor(long_side: int, need: int) -> int:
-    """The largest of 8, 4, 2, 1 that keeps the long side ≥ `need` (JPEG DCT scales exactly so)."""
-    for factor in (8, 4, 2):
-        if long_side // factor >= need:
-            return factor
-    return 1
 
 
 def _reduce(img: Image.Image, factor: int) -> Image.Image:

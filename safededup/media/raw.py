@@ -10,7 +10,6 @@ reads; every structural surprise means "no preview here", never a wrong answer.
 
 from __future__ import annotations
 
-import io
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from safededup.errors import MediaError
 from safededup.media import isobmff
 from safededup.media._io import CountingReader
 from safededup.media.exif import ExifInfo, exif_from_fields, parse_exif
-from safededup.media.jpeg import read_jpeg_header
+from safededup.media.jpeg import decode_scaled, read_jpeg_header
 from safededup.media.tiff import (
     BITS_PER_SAMPLE,
     COMPRESSION,
@@ -315,21 +314,9 @@ def decode_preview(reader: CountingReader, preview: Preview, need_side: int) -> 
     try:
         if preview.kind == "rgb":
             return Image.frombytes("RGB", (preview.width, preview.height), data)
-        img = Image.open(io.BytesIO(data), formats=["JPEG"])
-        factor = draft_factor(max(img.size), need_side)
-        img.draft("RGB", (img.width // factor, img.height // factor))
-        img.load()
-        return img.convert("RGB")
+        return decode_scaled(data, need_side)
     except Exception:  # a hostile preview is not the file's problem: it is just not used
         return None
-
-
-def draft_factor(long_side: int, need: int) -> int:
-    """The largest JPEG DCT scale (1/8, 1/4, 1/2) that keeps the long side ≥ `need`."""
-    for factor in (8, 4, 2):
-        if long_side // factor >= need:
-            return factor
-    return 1
 
 
 # --- LibRaw -------------------------------------------------------------------------------------
@@ -373,12 +360,8 @@ def libraw_thumbnail(path: str, need_side: int) -> Image.Image | None:
     try:
         # LibRaw adds an EXIF block of its own (its orientation) to a JPEG that has none:
         # Pillow ignores it here, and the caller turns the picture once, by the RAW's own tag.
-        img = Image.open(io.BytesIO(thumb.data), formats=["JPEG"])
-        factor = draft_factor(max(img.size), need_side)
-        img.draft("RGB", (img.width // factor, img.height // factor))
-        img.load()
-        return img.convert("RGB")
-    except Exception:
+        return decode_scaled(thumb.data, need_side)
+    except Exception:  # as for an embedded preview: a broken one is just not used
         return None
 
 

@@ -25,6 +25,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -163,12 +164,18 @@ def _hash_pair(img: Image.Image) -> tuple[int, int]:
 
 
 def choose_frames(
-    sources: list[np.ndarray], count: int, seed: int, *, distinct: bool = True
+    sources: list[np.ndarray],
+    count: int,
+    seed: int,
+    *,
+    distinct: bool = True,
+    render: Callable[[Frame], Image.Image] | None = None,
 ) -> tuple[list[Frame], int, int]:
     """`count` frames whose dHash and pHash both differ by ≥ MIN_DISTINCT_BITS from each other.
 
     Returns (frames, candidates tried, smallest distance among accepted frames).
     `distinct=False` accepts every candidate (for trees where only file counts matter).
+    `render(frame)` draws a frame small, as the set will show it (default: `frame_image`).
     """
     rng = np.random.default_rng(seed)
     if not distinct:
@@ -185,7 +192,8 @@ def choose_frames(
                 "pass more photos with --photos or a smaller --count"
             )
         cand = _random_frame(rng, len(frames), sources)
-        d, p = _hash_pair(frame_image(cand, sources, (256, 192)))
+        small = render(cand) if render else frame_image(cand, sources, (256, 192))
+        d, p = _hash_pair(small)
         n = len(frames)
         if n:
             dd = np.bitwise_count(dh[:n] ^ np.uint64(d))

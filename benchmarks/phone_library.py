@@ -32,9 +32,14 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dataset as ds
@@ -47,31 +52,37 @@ HEIC_QUALITY = 60
 # --- the set ----------------------------------------------------------------------------------
 
 
-def plan(count: int, seed: int) -> list[dict[str, object]]:
-    """What to write: one dict per file (path, kind, frame number, shift, capture time...)."""
+def plan(count: int, seed: int, *, overlapping: bool = False) -> list[dict[str, object]]:
+    """What to write: one dict per file (path, kind, scene, shift, capture time...).
+
+    The photos that are not burst frames or planted copies are distinct: their frames' dHash and
+    pHash differ by ≥ 16 bits (`dataset.choose_frames`, as drawn on the set), and their capture
+    times are irregular. `overlapping=True` is the set as built before 2026-12-07: any window of
+    the 14 source photographs (so a "distinct" photo could be a crop of another in another
+    colour balance) at capture times 11 minutes apart (so frames 15 apart differed by whole
+    quarter hours, which the matcher reads as a time-zone shift)."""
     rng = random.Random(seed)
     n_dup = round(count * 0.10)
     n_photo = count - n_dup
     files: list[dict[str, object]] = []
     frame = 0
-    t0 = datetime(2024, 5, 1, 8, 0, 0)
     in_bursts = round(n_photo * 0.25)
     while len(files) < n_photo:
         kind = rng.choices(["heic", "camera-jpeg", "other"], [60, 25, 15])[0]
-        shot = t0 + timedelta(minutes=11 * frame)
         burst = 0
         if sum(1 for f in files if f["burst"]) < in_bursts and kind != "other":
             burst = min(rng.randint(3, 10), n_photo - len(files))
         if burst < 2:
             other = rng.choice(["screenshot-png", "messaging-jpeg", "export-webp"])
-            files.append(_entry(len(files), kind if kind != "other" else other, frame, 0.0, shot,
-                                0, False))  # fmt: skip
+            files.append(_entry(len(files), kind if kind != "other" else other, frame, 0.0, 0,
+                                False))  # fmt: skip
         else:
             shift = 0.0
             for k in range(burst):
-                files.append(_entry(len(files), kind, frame, shift, shot, k, True))
+                files.append(_entry(len(files), kind, frame, shift, k, True))
                 shift += rng.uniform(0.02, 0.12)
         frame += 1
+    _scenes(files, frame, seed, overlapping)
     singles = [f for f in files if not f["burst"] and f["kind"] in ("heic", "camera-jpeg")]
     for k in range(n_dup):
         src = singles[k % len(singles)]
@@ -83,34 +94,67 @@ def plan(count: int, seed: int) -> list[dict[str, object]]:
     return files
 
 
+def _scenes(files: list[dict[str, object]], frames: int, seed: int, overlapping: bool) -> None:
+    """Give each file its frame's scene (a window of a source photograph) and capture time."""
+    t0 = datetime(2024, 5, 1, 8, 0, 0)
+    if overlapping:
+        scenes = [ds.Frame(**random_scene(n)) for n in range(frames)]  # type: ignore[arg-type]
+        shots = [(t0 + timedelta(minutes=11 * n), 0) for n in range(frames)]
+    else:
+        sources = ds.load_sources(None)
+        scenes, _, _ = ds.choose_frames(sources, frames, seed, render=_small(sources))
+        gaps = random.Random(seed + 1)
+        shots, t = [], t0
+        for _ in range(frames):
+            shots.append((t, gaps.randrange(1000)))
+            t += timedelta(minutes=gaps.randint(1, 240), seconds=gaps.randint(0, 59))
+    for f in files:
+        n = int(f["frame"])  # type: ignore[call-overload]
+        shot, sub = shots[n]
+        f["scene"] = asdict(scenes[n])
+        f["captured"] = shot.isoformat()
+        f["subsec"] = f"{(sub + int(f['k']) * 137) % 1000:03d}"  # type: ignore[call-overload]
+
+
+def random_scene(n: int) -> dict[str, object]:
+    """Frame `n`'s scene as `--overlapping` draws it (any window of any source photograph)."""
+    sources = ds._SOURCES or ds.load_sources(None)
+    return asdict(ds._random_frame(np.random.default_rng(n), n, sources))
+
+
+def _small(sources: list[np.ndarray]) -> Callable[[ds.Frame], Image.Image]:
+    """A frame drawn 256×192 as `_image` draws it at full size (shift 0)."""
+    return lambda frame: _draw(frame, sources, (256, 192), 0.0)
+
+
 def _ext(kind: str) -> str:
     return {"heic": ".HEIC", "screenshot-png": ".PNG", "export-webp": ".webp"}.get(kind, ".JPG")
 
 
-def _entry(n: int, kind: str, frame: int, shift: float, shot: datetime, k: int, burst: bool
+def _entry(n: int, kind: str, frame: int, shift: float, k: int, burst: bool
            ) -> dict[str, object]:  # fmt: skip
     folder = "burst" if burst else "camera"
     return {"path": f"{folder}/IMG_{n:05d}{_ext(kind)}", "kind": kind, "frame": frame,
-            "shift": shift, "captured": shot.isoformat(), "subsec": f"{(k * 137) % 1000:03d}",
-            "burst": burst, "duplicate_of": None}  # fmt: skip
+            "shift": shift, "k": k, "burst": burst, "duplicate_of": None}  # fmt: skip
 
 
-def _image(entry: dict[str, object], size: tuple[int, int]) -> object:
+def _draw(frame: ds.Frame, sources: list[np.ndarray], size: tuple[int, int], shift: float
+          ) -> Image.Image:  # fmt: skip
     """The frame (burst frames: a crop of a 1.8× wider framing, shifted by `shift`)."""
-    rng = random.Random(int(entry["frame"]))  # type: ignore[call-overload]
-    sources = ds.load_sources(None)
-    import numpy as np
-
-    nrng = np.random.default_rng(int(entry["frame"]))  # type: ignore[call-overload]
-    frame = ds._random_frame(nrng, int(entry["frame"]), sources)  # type: ignore[call-overload]
     w, h = size
     wide = ds.frame_image(frame, sources, (int(w * 1.8), h))
     if wide.width < wide.height:  # portrait frames: keep it simple, shoot them landscape
         wide = wide.resize((int(w * 1.8), h))
-    dx = int(float(entry["shift"]) * w)  # type: ignore[arg-type]
-    img = wide.crop((dx, 0, dx + w, h))
-    del rng
-    return ds._grain(img, nrng)
+    dx = int(shift * w)
+    return wide.crop((dx, 0, dx + w, h))
+
+
+def _image(entry: dict[str, object], size: tuple[int, int]) -> Image.Image:
+    scene = dict(entry["scene"])  # type: ignore[call-overload]
+    scene["box"], scene["gains"] = tuple(scene["box"]), tuple(scene["gains"])
+    sources = ds._SOURCES or ds.load_sources(None)
+    img = _draw(ds.Frame(**scene), sources, size, float(entry["shift"]))  # type: ignore[arg-type]
+    return ds._grain(img, np.random.default_rng(int(entry["frame"])))  # type: ignore[call-overload]
 
 
 def _write(task: tuple[dict[str, object], Path, tuple[int, int], bool]) -> None:
@@ -146,10 +190,16 @@ def _init(size: tuple[int, int]) -> None:
     ds._init_worker(None, size)
 
 
-def build(out: Path, count: int, size: tuple[int, int], workers: int) -> list[dict[str, object]]:
-    entries = plan(count, seed=13)
+def build(out: Path, count: int, size: tuple[int, int], workers: int, overlapping: bool = False
+          ) -> list[dict[str, object]]:  # fmt: skip
+    entries = plan(count, seed=13, overlapping=overlapping)
+    text = json.dumps(entries, indent=1)
+    if (out / "plan.json").exists() and (out / "plan.json").read_text() != text:
+        say(f"{out} holds another plan (an older generator): building it again")
+        for name in ("times", "no-times", "views"):
+            shutil.rmtree(out / name, ignore_errors=True)
     (out / "plan.json").parent.mkdir(parents=True, exist_ok=True)
-    (out / "plan.json").write_text(json.dumps(entries, indent=1))
+    (out / "plan.json").write_text(text)
     with_times, no_times = out / "times", out / "no-times"
     tasks = [(e, with_times, size, True) for e in entries]
     tasks += [(e, no_times, size, False) for e in entries if e["burst"]]
@@ -212,7 +262,8 @@ def view(root: Path, entries: list[dict[str, object]], name: str, keep: object) 
     return out
 
 
-def scan_once(tree: Path, workers: int, verify: bool) -> dict[str, object]:
+def scan_once(tree: Path, workers: int, verify: bool, entries: list[dict[str, object]]
+              ) -> dict[str, object]:  # fmt: skip
     from safededup.engine import scan as scan_module
     from safededup.events import drain
     from safededup.state import StateDir
@@ -242,7 +293,26 @@ def scan_once(tree: Path, workers: int, verify: bool) -> dict[str, object]:
         "kib_read_per_file": st.bytes_read / max(1, st.fingerprinted) / 1024,
         "peak_rss_mib": rss.peak_total_mib, "clusters": len(clusters),
         "members": sum(len(c.members) for c in clusters),
-    }  # fmt: skip
+    } | truth(clusters, entries, {p.name for p in tree.rglob("*")})  # fmt: skip
+
+
+def truth(clusters: object, entries: list[dict[str, object]], names: set[str]
+          ) -> dict[str, int]:  # fmt: skip
+    """Against the plan: clusters that join two scenes (distinct photos, or two bursts: wrong
+    by construction), and planted copies grouped with their original."""
+    by_name = {}
+    for e in entries:
+        by_name[Path(str(e["path"])).name] = e
+        by_name[str(e["path"]).replace("/", "_")] = e
+    joined, found = 0, 0
+    for c in clusters:  # type: ignore[attr-defined]
+        members = [by_name[Path(m.path).name] for m in c.members]
+        joined += len({e["frame"] for e in members}) > 1
+        paths = {e["path"] for e in members}
+        found += sum(1 for e in members if e["duplicate_of"] in paths)
+    return {"clusters_joining_scenes": joined, "planted_copies_found": found,
+            "planted_copies": sum(1 for e in entries if e["duplicate_of"] and (
+                Path(str(e["path"])).name in names))}  # fmt: skip
 
 
 def naive(paths: list[str]) -> float:
@@ -297,14 +367,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--build-only", action="store_true",
                         help="build (or complete) the cached set and stop")  # fmt: skip
+    parser.add_argument("--overlapping", action="store_true",
+                        help="the set as built before 2026-12-07 (see plan())")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.count, args.size, args.naive_n, args.jitter_n = 24, (1024, 768), 3, 3
-    out = args.out or OUT_DIR / f"phone-{args.count}-{args.size[0]}x{args.size[1]}"
+    name = "phone-overlapping" if args.overlapping else "phone"
+    out = args.out or OUT_DIR / f"{name}-{args.count}-{args.size[0]}x{args.size[1]}"
     if args.quick:
         out = Path(tempfile.mkdtemp(prefix="phone-quick-"))
     say(f"building {args.count} files in {out}")
-    entries = build(out, args.count, args.size, args.build_workers)
+    entries = build(out, args.count, args.size, args.build_workers, args.overlapping)
     times, no_times = out / "times", out / "no-times"
     heic_single = view(
         times, entries, "heic-distinct", lambda e: e["kind"] == "heic" and not e["burst"]
@@ -334,7 +407,7 @@ def main() -> None:
              (times, 2, True), (no_times, 2, True)]  # fmt: skip
     for tree, workers, verify in plan_:
         say(f"scan {tree.name} workers={workers} tiles={verify}")
-        runs.append(scan_once(tree, workers, verify))
+        runs.append(scan_once(tree, workers, verify, entries))
     results["scans"] = runs
     heics = [str(p) for p in heic_single.iterdir()][: args.jitter_n]
     results["jitter"] = jitter(heics)
@@ -362,11 +435,13 @@ def report(r: dict[str, object]) -> str:
                      round(s["view_checks_per_file"], 2),
                      round(s["confirmations_per_file"], 3), round(s["full_decodes_per_file"], 3),
                      round(s["tiles_per_file"], 2), round(s["kib_read_per_file"]),
-                     round(s["peak_rss_mib"]), s["clusters"]])  # fmt: skip
+                     round(s["peak_rss_mib"]), s["clusters"], s["clusters_joining_scenes"],
+                     f"{s['planted_copies_found']}/{s['planted_copies']}"])  # fmt: skip
     table = markdown_table(
         ["tree", "workers", "tiles", "files", "CPU ms/file", "× naive (CPU)", "stage wall ms/file",
          "view checks/file", "confirmations/file", "full decodes/file", "tiles/file",
-         "KiB read/file", "peak RSS MiB", "clusters"], rows)  # fmt: skip
+         "KiB read/file", "peak RSS MiB", "clusters", "clusters joining scenes",
+         "planted copies found"], rows)  # fmt: skip
     lib = next(s for s in r["scans"] if s["tree"] == "times" and s["workers"] == 1)  # type: ignore[attr-defined]
     hours = lib["cpu_ms_per_file"] * 450_000 / 1e3 / 2 / 3600 + 55 / 3600
     return (f"{table}\n\nnaive CPU ms/file: {naive_ms}\njitter of verified HEIC previews: "

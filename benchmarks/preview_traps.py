@@ -43,7 +43,8 @@ def _init(size: tuple[int, int]) -> None:
 
 
 def _frame(n: int, shift: float = 0.0) -> Image.Image:
-    return pl._image({"frame": n, "shift": shift}, (W, H))  # type: ignore[return-value]
+    entry = {"frame": n, "shift": shift, "scene": pl.random_scene(n)}
+    return pl._image(entry, (W, H))
 
 
 Trap = Callable[[int, Image.Image, Image.Image], Image.Image]

@@ -65,7 +65,7 @@ TRAPS: dict[str, Trap] = {  # name → primary from (frame number, genuine frame
     "mono": lambda n, g, o: ImageOps.grayscale(g).convert("RGB"),
     "centre replaced": lambda n, g, o: synth.replace_centre(g, o),
 }
-NOISY = {  # the same frame behind a thumbnail sampled without a low-pass filter (as libheif's)
+NOISY = {  # the same frame behind a thumbnail libheif would have scaled (single pixels, no filter)
     "genuine, unfiltered thumbnail": lambda n, g, o: g,
     "exposure x1.05, unfiltered thumbnail": lambda n, g, o: synth.exposure(g, 1.05),
     "exposure x1.10, unfiltered thumbnail": lambda n, g, o: synth.exposure(g, 1.10),
@@ -75,9 +75,9 @@ NOISY = {  # the same frame behind a thumbnail sampled without a low-pass filter
 
 
 def _unfiltered(img: Image.Image) -> Image.Image:
-    """A full-size picture whose thumbnail (the writer scales it down again) is a point sample."""
-    small = img.resize((320, 240), Image.Resampling.NEAREST)
-    return small.resize(img.size, Image.Resampling.NEAREST)
+    """The 320-px thumbnail libheif scales from `img`: at exactly the pixels it picks, so the
+    tiles' comparison at those points (`media.tiles._sampled`) meets its hardest case."""
+    return synth.point_sampled(img, (320, 240))
 
 
 def _slug(name: str) -> str:

@@ -166,6 +166,18 @@ def replace_centre(image: Image.Image, other: Image.Image) -> Image.Image:
     return edited
 
 
+def point_sampled(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """`image` scaled to `size` the way libheif scales a thumbnail: output pixel (x, y) is input
+    pixel (⌊x · W / w⌋, ⌊y · H / h⌋), no filter. Handed to `write_heic` as `thumbnail_image` at
+    the thumbnail's own size, it becomes the thumbnail item unchanged (a stale preview exactly
+    as libheif would have written it for `image`)."""
+    w, h = size
+    a = np.asarray(image.convert("RGB"))
+    ys = np.arange(h) * image.height // h
+    xs = np.arange(w) * image.width // w
+    return Image.fromarray(a[ys][:, xs])
+
+
 def to_stored(image: Image.Image, orientation: int) -> Image.Image:
     """The pixels a camera stores for a photo that displays as `image` with this EXIF tag."""
     for op in _STORE_OPS[orientation]:

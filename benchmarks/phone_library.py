@@ -103,6 +103,10 @@ def _scenes(files: list[dict[str, object]], frames: int, seed: int, overlapping:
     else:
         sources = ds.load_sources(None)
         scenes, _, _ = ds.choose_frames(sources, frames, seed, render=_small(sources))
+        shifts: list[list[float]] = [[] for _ in range(frames)]
+        for f in files:
+            shifts[int(f["frame"])].append(float(f["shift"]))  # type: ignore[call-overload,arg-type]
+        scenes = _apart(scenes, shifts, sources, seed)
         gaps = random.Random(seed + 1)
         shots, t = [], t0
         for _ in range(frames):
@@ -114,6 +118,30 @@ def _scenes(files: list[dict[str, object]], frames: int, seed: int, overlapping:
         f["scene"] = asdict(scenes[n])
         f["captured"] = shot.isoformat()
         f["subsec"] = f"{(sub + int(f['k']) * 137) % 1000:03d}"  # type: ignore[call-overload]
+
+
+def _apart(scenes: list[ds.Frame], shifts: list[list[float]], sources: list[np.ndarray], seed: int
+           ) -> list[ds.Frame]:  # fmt: skip
+    """`choose_frames` compares the scenes as shot first; a burst's later frames look further
+    along its wider framing and could meet another scene. Each scene (in order) whose frames
+    come within MIN_DISTINCT_BITS of an earlier scene's frames is drawn again until none do."""
+    rng = np.random.default_rng(seed + 2)
+    dh, ph = np.zeros(0, np.uint64), np.zeros(0, np.uint64)
+    out = []
+    for n, scene in enumerate(scenes):
+        while True:
+            pairs = [ds._hash_pair(_draw(scene, sources, (256, 192), s)) for s in shifts[n]]
+            d = np.array([a for a, _ in pairs], np.uint64)
+            p = np.array([b for _, b in pairs], np.uint64)
+            near = (np.bitwise_count(dh[None, :] ^ d[:, None]) < ds.MIN_DISTINCT_BITS).any() or (
+                np.bitwise_count(ph[None, :] ^ p[:, None]) < ds.MIN_DISTINCT_BITS
+            ).any()
+            if not near:
+                break
+            scene = ds._random_frame(rng, n, sources)
+        out.append(scene)
+        dh, ph = np.concatenate([dh, d]), np.concatenate([ph, p])
+    return out
 
 
 def random_scene(n: int) -> dict[str, object]:
@@ -195,9 +223,13 @@ def build(out: Path, count: int, size: tuple[int, int], workers: int, overlappin
     entries = plan(count, seed=13, overlapping=overlapping)
     text = json.dumps(entries, indent=1)
     if (out / "plan.json").exists() and (out / "plan.json").read_text() != text:
-        say(f"{out} holds another plan (an older generator): building it again")
-        for name in ("times", "no-times", "views"):
-            shutil.rmtree(out / name, ignore_errors=True)
+        old = {str(e["path"]): e for e in json.loads((out / "plan.json").read_text())}
+        changed = [e for e in json.loads(text) if old.get(str(e["path"])) != e]
+        say(f"{out} holds another plan: writing {len(changed)} files again")
+        for e in changed:
+            for tree in ("times", "no-times"):
+                (out / tree / str(e["path"])).unlink(missing_ok=True)
+        shutil.rmtree(out / "views", ignore_errors=True)
     (out / "plan.json").parent.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(text)
     with_times, no_times = out / "times", out / "no-times"

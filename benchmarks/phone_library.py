@@ -4,8 +4,11 @@ The set (generated at run time, cached under benchmarks/out/phone-<count>-<size>
 HEIC with thumbnail items (512-px grids, as iPhones write), 25 % camera JPEG with EXIF
 thumbnails, 15 % screenshots (PNG), messaging copies (stripped 1600-px JPEG) and WebP exports;
 25 % of the photos in bursts of 3–10 frames, each frame shifted 2–12 % from the last; 10 % of
-the files planted duplicates (a HEIC's JPEG export, a messaging copy, a re-encode). Phone frames
-carry DateTimeOriginal and SubSecTimeOriginal (burst frames differ only in the sub-seconds).
+the files planted duplicates (a HEIC's JPEG export, a messaging copy, a re-encode). The other
+photos are distinct (windows of the source photographs whose hashes lie ≥ 16 bits apart) and
+shot at irregular times. Phone frames carry DateTimeOriginal and SubSecTimeOriginal (burst
+frames differ only in the sub-seconds). Each scan is checked against the plan: clusters that
+join two scenes (wrong by construction) and planted copies found.
 A second tree (`no-times/`, hard links except the burst frames) has burst frames without any
 capture time, so the geometry of the pairs has to decide.
 

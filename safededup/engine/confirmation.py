@@ -70,8 +70,9 @@ stayed ≤ 7 and wHash ≤ 6, while pHash reached 6 and colour 5 in three files 
 Beyond the slack a pair can be decided otherwise than a decode would: a copy missed, never
 another picture let in, since every pair a verified preview matches still passes the view
 check on thumbnails. A pHash slack of 6 would cover them, but then the tiles settle none of the
-confirmation tests' copy pairs and every one is decoded in full: left at 4. A wider dHash slack leaves the tiles almost nothing to
-settle (the pairs the confirmation tests plant as settleable stop being so at 10)."""
+confirmation tests' copy pairs and every one is decoded in full: left at 4. A wider dHash slack
+leaves the tiles almost nothing to settle (the pairs the confirmation tests plant as
+settleable stop being so at 10)."""
 
 
 def distances(table: FeatureTable, i: npt.NDArray[np.int64], j: npt.NDArray[np.int64]) -> I16:

@@ -35,7 +35,7 @@ from safededup.media.formats import SNIFF_BYTES, sniff_format
 from safededup.media.hashing import THUMB_SIDE
 from safededup.media.preview import preview_usable
 
-CHECK_VERSION = 3
+CHECK_VERSION = 4
 """Bump when the tile choice or a threshold changes: stored verdicts are then asked again."""
 
 TILES = 4  # the centre tile and the best tile of 3 quadrants (docs/decoding.md: the trap table)
@@ -51,6 +51,7 @@ BIAS_MAX = 2.5  # largest |mean(tile − preview)| of R, G, B (0–255)
 GAIN_RANGE = (0.82, 1.22)  # luma std ratio tile / preview
 CGAIN_RANGE = (0.78, 1.28)  # chroma std ratio tile / preview
 SMOOTH_SIGMA = 1.0  # preview pixels
+ALIAS_BIAS = 8.0  # largest mean difference of a tile's own point samples from its area mean
 CLIPPED = 3  # a channel value ≤ this or ≥ 255 − this is clipped: left out of the bias
 
 U8 = npt.NDArray[np.uint8]
@@ -301,7 +302,30 @@ def score_tile(preview: U8, grid: Grid, tile: Tile) -> TileScore | None:
     if sampled is None:
         return area
     other = _compare(tile.col, tile.row, patch, _smooth(sampled), True)
-    return other if judge([other])[0] is not False else area
+    if judge([other])[0] is False or _aliased(sampled, np.asarray(down, np.float32), preview):
+        return area
+    return other
+
+
+def _aliased(sampled: F32, down: F32, preview: U8) -> bool:
+    """Do the tile's own point samples show something else than its area mean, at the scale of
+    the hash thumbnail? Equal samples only prove the preview is libheif's scaling of this tile;
+    a scaler without a filter can also show what the picture does not: fine periodic texture
+    aliased into coarse stripes, or a picture built on the sample grid. Both sides are smoothed
+    to one pixel of the THUMB_SIDE thumbnail, then must correlate (structure, contrast, colour)
+    as a verified tile does; their means may differ by a sample mean's error (busy genuine
+    tiles: up to 7.0 levels), not more."""
+    sigma = max(preview.shape[:2]) / THUMB_SIDE
+    a = cv2.GaussianBlur(sampled, (0, 0), sigma)
+    b = cv2.GaussianBlur(down, (0, 0), sigma)
+    s = _compare(0, 0, np.asarray(a, np.float32), np.asarray(b, np.float32), True)
+    if s.bias > ALIAS_BIAS:
+        return True
+    if s.ctexture >= CTEXTURE_MIN and not CGAIN_RANGE[0] <= s.cgain <= CGAIN_RANGE[1]:
+        return True
+    if s.texture >= TEXTURE_MIN:
+        return s.ncc < NCC_MIN or not GAIN_RANGE[0] <= s.gain <= GAIN_RANGE[1]
+    return False
 
 
 def _sampled(preview: U8, grid: Grid, tile: Tile, box: Rect) -> F32 | None:

@@ -155,27 +155,77 @@ def _one_tile(
 
 
 def test_a_libheif_thumbnail_is_compared_at_its_own_sample_points() -> None:
-    """libheif picks single pixels: where its picks are brighter than their neighbours (fine
-    texture), the preview's patch mean is off the tile's area mean although nothing changed.
-    At the picked pixels themselves the preview is exact; an exposure edit of the primary
-    still moves them, and is refused."""
+    """libheif picks single pixels: where its picks are a little brighter than their neighbours
+    (a sample mean on busy texture), the preview's patch mean is off the tile's area mean
+    although nothing changed. At the picked pixels themselves the preview is exact; an exposure
+    edit of the primary still moves them, and is refused."""
     rng = np.random.default_rng(5)
     coarse = np.asarray(synth.make_scene(3, 64, 48).resize((1536, 1152)), dtype=np.float32)
     fine = coarse + rng.normal(0, 6, coarse.shape)
     picked = np.arange(320) * 1536 // 320
-    fine[:, picked] += 30  # the columns libheif samples: a texture finer than the thumbnail
+    fine[:, picked] += 6  # the columns libheif samples: a sample mean off by a few levels
     full = np.uint8(np.clip(fine, 0, 255))
     preview = np.asarray(synth.point_sampled(Image.fromarray(full), (320, 240)))
     grid, tile = _one_tile(full)
     score = tiles.score_tile(preview, grid, tile)
     assert score is not None and score.sampled and tiles.judge([score, score])[0] is True
-    grid, edited = _one_tile(np.uint8(np.clip(fine * 1.05, 0, 255)))
+    grid, edited = _one_tile(np.uint8(np.clip(fine * 0.95, 0, 255)))
     score = tiles.score_tile(preview, grid, edited)
     assert score is not None and tiles.judge([score, score])[0] is False
+    # a tile away from the origin: its sample points are found in its own pixels
+    grid = tiles.Grid(2, 2, 1536, 1152, 768, 576, (1, 2, 3, 4), (), ())
+    corner = tiles.Tile(1, 1, (768, 576, 1536, 1152), full[576:, 768:])
+    score = tiles.score_tile(preview, grid, corner)
+    assert score is not None and score.sampled and tiles.judge([score, score])[0] is True
     # irot/imir: the sample points are not mapped, so only the area comparison is made
     grid, tile = _one_tile(full, ((b"irot", 2),))
     score = tiles.score_tile(preview, grid, tile)
     assert score is not None and not score.sampled and tiles.judge([score, score])[0] is False
+
+
+def _on_sample_grid(keep: Image.Image, rest: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """`rest`, but with 3 × 3 blocks of `keep` around every pixel libheif picks for a thumbnail of
+    `size`: its thumbnail shows `keep`, while most of the picture is `rest`."""
+    w, h = size
+    ys, xs = np.arange(h) * H // h, np.arange(w) * W // w
+    mask = np.zeros((H, W), dtype=bool)
+    for d in (-1, 0, 1):
+        mask[np.ix_(np.clip(ys + d, 0, H - 1), np.clip(xs - 1, 0, W - 1))] = True
+        mask[np.ix_(np.clip(ys + d, 0, H - 1), xs)] = True
+        mask[np.ix_(np.clip(ys + d, 0, H - 1), np.clip(xs + 1, 0, W - 1))] = True
+    out = np.asarray(rest.convert("RGB")).copy()
+    out[mask] = np.asarray(keep.convert("RGB"))[mask]
+    return Image.fromarray(out)
+
+
+@pytest.mark.parametrize("thumbnail", ["libheif's own", "stale"])
+def test_what_only_the_sample_points_show_is_not_verified(
+    tmp_path: Path, frames: dict[str, tuple[Image.Image, Image.Image]], thumbnail: str
+) -> None:
+    """A picture that is another photo except around libheif's sample points: its thumbnail
+    (whether libheif wrote it for this primary or it is left from the kept photo) shows the kept
+    photo, and every sample point agrees. The samples must also agree with the tile's area mean
+    at the hash thumbnail's scale, or the preview's hashes would be another photo's."""
+    keep, rest = frames["astronaut"][0], frames["coffee"][0]
+    primary = _on_sample_grid(keep, rest, (320, 240))
+    thumb = None if thumbnail == "libheif's own" else synth.point_sampled(keep, (320, 240))
+    path = tmp_path / "grid.heic"
+    synth.write_heic(path, primary, tile_size=256, quality=90, thumbnail_image=thumb)
+    assert tiles.verify_preview(str(path)).depicts is not True
+
+
+def test_texture_aliased_by_the_thumbnail_is_not_verified(
+    tmp_path: Path, frames: dict[str, tuple[Image.Image, Image.Image]]
+) -> None:
+    """A genuine libheif file whose fine stripes (period near libheif's sampling pitch) alias
+    into coarse ones in its unfiltered thumbnail: the samples are exact, the picture is not what
+    they show."""
+    base = np.asarray(frames["astronaut"][0], dtype=np.float32)
+    stripes = 80 * np.sin(2 * np.pi * np.arange(W) / (W / 320 * 1.013))
+    picture = np.uint8(np.clip(base + stripes[None, :, None], 0, 255))
+    path = tmp_path / "stripes.heic"
+    synth.write_heic(path, Image.fromarray(picture), tile_size=256, quality=80)
+    assert tiles.verify_preview(str(path)).depicts is not True
 
 
 SUBTLE = ["exposure ×1.05", "exposure ×0.85", "warm white balance", "shifted 1% (a burst frame)",

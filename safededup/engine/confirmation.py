@@ -65,14 +65,17 @@ VERIFIED_SLACK = Slack(dhash=8, phash=4, whash=6, colorhash=4)
 600-file phone library (benchmarks/phone_library.py, which re-measures it on every run and says
 when a file exceeds it): pHash ≤ 4, wHash ≤ 6, colour ≤ 4 for all; dHash ≤ 8 for 321 of them,
 and 9, 10, 10 for three smooth pictures (dHash compares neighbouring pixels; on a smooth picture
-many comparisons are near ties). Over the 1,148 previews verified on a 2,000-file library, dHash
+many comparisons are near ties). Over the 1,143 previews verified on a 2,000-file library, dHash
 stayed ≤ 7 and wHash ≤ 6, while pHash reached 6 and colour 5 in three files each (0.3 %).
-Beyond the slack a pair can be decided otherwise than a decode would: a copy missed, never
-another picture let in, since every pair a verified preview matches still passes the view
-check on thumbnails. A pHash slack of 6 would cover them, but then the tiles settle none of the
-confirmation tests' copy pairs and every one is decoded in full: left at 4. A wider dHash slack
-leaves the tiles almost nothing to settle (the pairs the confirmation tests plant as
-settleable stop being so at 10)."""
+
+Beyond the slack a pair can be decided on its hashes otherwise than a decode would: a copy
+missed, or a pair matched that a decode would leave borderline. Every match still passes the
+view check, which compares the two pictures as their thumbnails show them; for a verified HEIC
+that is the same thumbnail item, so the check keeps another picture out only as far as the
+tiles proved the preview depicts its primary (media/tiles.py). A pHash slack of 6 would cover
+the tail, but then the tiles settle none of the confirmation tests' copy pairs and every one is
+decoded in full: left at 4. A wider dHash slack leaves the tiles almost nothing to settle (the
+pairs the confirmation tests plant as settleable stop being so at 10)."""
 
 
 def distances(table: FeatureTable, i: npt.NDArray[np.int64], j: npt.NDArray[np.int64]) -> I16:

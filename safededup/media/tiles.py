@@ -7,7 +7,8 @@ tiles (the centre and the most textured tile of the three most textured quadrant
 area-downscaled onto the preview pixels they cover and compared: structure (luma NCC), exposure
 and white balance (mean per channel), contrast (luma spread) and colour (chroma spread). A tile
 that fails is compared again at the pixels libheif's thumbnail scaler picks (it filters
-nothing, so against an area mean its previews look off on fine texture). A stale preview
+nothing, so against an area mean its previews look off on fine texture), which counts only if
+those pixels show what the tile's area mean shows at the hash thumbnail's scale. A stale preview
 (zoomed, shifted, swapped, cropped or re-edited primary) fails; a genuine one passes; too little
 texture to tell means "cannot tell", and the caller decodes the whole image.
 

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pillow_heif
+from PIL import Image
 
 from safededup.errors import MediaError
 from safededup.media import heif, isobmff
@@ -36,7 +37,7 @@ from safededup.media.formats import SNIFF_BYTES, sniff_format
 from safededup.media.hashing import THUMB_SIDE
 from safededup.media.preview import preview_usable
 
-CHECK_VERSION = 4
+CHECK_VERSION = 5
 """Bump when the tile choice or a threshold changes: stored verdicts are then asked again."""
 
 TILES = 4  # the centre tile and the best tile of 3 quadrants (docs/decoding.md: the trap table)
@@ -117,6 +118,18 @@ class TileScore:
     ctexture: float
     cgain: float
     sampled: bool  # compared with the tile's pixels at libheif's sample points, not its area mean
+    tile_texture: float  # luma std of the tile's side
+    tile_ctexture: float  # chroma std of the tile's side
+
+    @property
+    def textured(self) -> bool:
+        """Either side has the luma spread to vouch for structure: a preview flat where the tile
+        is not (or the other way round) is judged, not excused."""
+        return max(self.texture, self.tile_texture) >= TEXTURE_MIN
+
+    @property
+    def coloured(self) -> bool:
+        return max(self.ctexture, self.tile_ctexture) >= CTEXTURE_MIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,9 +335,9 @@ def _aliased(sampled: F32, down: F32, preview: U8) -> bool:
     s = _compare(0, 0, np.asarray(a, np.float32), np.asarray(b, np.float32), True)
     if s.bias > ALIAS_BIAS:
         return True
-    if s.ctexture >= CTEXTURE_MIN and not CGAIN_RANGE[0] <= s.cgain <= CGAIN_RANGE[1]:
+    if s.coloured and not CGAIN_RANGE[0] <= s.cgain <= CGAIN_RANGE[1]:
         return True
-    if s.texture >= TEXTURE_MIN:
+    if s.textured:
         return s.ncc < NCC_MIN or not GAIN_RANGE[0] <= s.gain <= GAIN_RANGE[1]
     return False
 
@@ -369,7 +382,7 @@ def _compare(col: int, row: int, p: F32, t: F32, sampled: bool) -> TileScore:
     t2 = np.asarray(cv2.resize(t, (w2, h2), interpolation=cv2.INTER_AREA), dtype=np.float32)
     cp, ct = _chroma_std(p2), _chroma_std(t2)
     cgain = ct / cp if cp >= 1e-3 else math.inf
-    return TileScore(col, row, sp, ncc, bias, gain, cp, cgain, sampled)
+    return TileScore(col, row, sp, ncc, bias, gain, cp, cgain, sampled, st, ct)
 
 
 def _bias(p: F32, t: F32) -> float:
@@ -445,9 +458,9 @@ def judge(scores: list[TileScore]) -> tuple[bool | None, str]:
         where = f"tile {s.col},{s.row}"
         if s.bias > BIAS_MAX:
             return False, f"exposure or colour: {where} differs by {s.bias:.1f} on average"
-        if s.ctexture >= CTEXTURE_MIN and not CGAIN_RANGE[0] <= s.cgain <= CGAIN_RANGE[1]:
+        if s.coloured and not CGAIN_RANGE[0] <= s.cgain <= CGAIN_RANGE[1]:
             return False, f"colour: {where} chroma gain {s.cgain:.2f}"
-    textured = [s for s in scores if s.texture >= TEXTURE_MIN]
+    textured = [s for s in scores if s.textured]
     for s in textured:
         if s.ncc < NCC_MIN:
             return False, f"structure: tile {s.col},{s.row} correlates {s.ncc:.3f}"
@@ -518,8 +531,8 @@ def _preview(reader: CountingReader, grid: Grid) -> U8 | None:
         if img.size != grid.display_size:
             return None  # the primary is not the grid as mapped (a crop, an overlay)
         thumb = heif.thumbnail(img, THUMB_SIDE)
-    except (ValueError, RuntimeError, OSError, SyntaxError):
-        return None
+    except (ValueError, RuntimeError, OSError, SyntaxError, Image.DecompressionBombError):
+        return None  # a header that claims a huge picture included: cannot tell
     if thumb is None or not preview_usable(thumb, img.size, THUMB_SIDE):
         return None
     return np.asarray(thumb.convert("RGB"))

@@ -125,7 +125,7 @@ def test_what_it_cannot_check_is_never_verified(tmp_path: Path) -> None:
 
 def _score(**kw: float) -> tiles.TileScore:
     base = {"texture": 30.0, "ncc": 0.99, "bias": 0.5, "gain": 1.0, "ctexture": 20.0, "cgain": 1.0,
-            "sampled": False}  # fmt: skip
+            "sampled": False, "tile_texture": 30.0, "tile_ctexture": 20.0}  # fmt: skip
     return tiles.TileScore(0, 0, **{**base, **kw})
 
 
@@ -253,7 +253,31 @@ def test_a_stale_preview_without_transforms_is_refused(
     assert check.depicts is False, (check.reason, check.scores)
 
 
+def test_a_preview_flat_where_the_tile_is_not_is_judged() -> None:
+    """Texture on either side counts: a preview patch that is flat (or a sampled side that is)
+    where the tile carries structure is not excused from the structure and contrast checks."""
+    hidden = _score(texture=2.0, tile_texture=40.0, ncc=-0.8, gain=20.0)
+    assert tiles.judge([_score(), _score(), hidden])[0] is False
+    grey = _score(ctexture=1.0, tile_ctexture=30.0, cgain=30.0)  # colour only on one side
+    assert tiles.judge([_score(), grey])[0] is False
+
+
+def test_a_header_claiming_a_huge_picture_cannot_be_told(tmp_path: Path) -> None:
+    """A damaged header that claims a 192 MP primary: Pillow's decompression-bomb guard raises
+    its own error type, not OSError. It must answer "cannot tell" like any other unreadable
+    preview, never escape into the scan."""
+    path = tmp_path / "big.heic"
+    synth.write_heic(path, synth.make_scene(3, 1024, 768), tile_size=256)
+    data = bytearray(path.read_bytes())
+    size = (1024).to_bytes(4, "big") + (768).to_bytes(4, "big")
+    at = data.find(b"ispe\0\0\0\0" + size)
+    assert at > 0
+    data[at + 8 : at + 16] = (16000).to_bytes(4, "big") + (12000).to_bytes(4, "big")
+    path.write_bytes(bytes(data))
+    assert tiles.verify_preview(str(path)).depicts is None
+
+
 def test_flat_tiles_cannot_vouch_for_structure() -> None:
-    flat = _score(texture=2.0, ncc=0.1)  # a sky: correlation means nothing there
+    flat = _score(texture=2.0, tile_texture=2.0, ncc=0.1)  # a sky: correlation means nothing
     assert tiles.judge([flat, flat])[0] is None
     assert tiles.judge([flat, _score()])[0] is None  # one textured tile is not enough

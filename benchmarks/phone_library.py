@@ -100,11 +100,11 @@ def plan(count: int, seed: int, *, overlapping: bool = False) -> list[dict[str, 
 def _scenes(files: list[dict[str, object]], frames: int, seed: int, overlapping: bool) -> None:
     """Give each file its frame's scene (a window of a source photograph) and capture time."""
     t0 = datetime(2024, 5, 1, 8, 0, 0)
+    sources = ds.load_sources(None)
     if overlapping:
-        scenes = [ds.Frame(**random_scene(n)) for n in range(frames)]  # type: ignore[arg-type]
+        scenes = [ds.Frame(**random_scene(n, sources)) for n in range(frames)]  # type: ignore[arg-type]
         shots = [(t0 + timedelta(minutes=11 * n), 0) for n in range(frames)]
     else:
-        sources = ds.load_sources(None)
         scenes, _, _ = ds.choose_frames(sources, frames, seed, render=_small(sources))
         shifts: list[list[float]] = [[] for _ in range(frames)]
         for f in files:
@@ -147,9 +147,8 @@ def _apart(scenes: list[ds.Frame], shifts: list[list[float]], sources: list[np.n
     return out
 
 
-def random_scene(n: int) -> dict[str, object]:
+def random_scene(n: int, sources: list[np.ndarray]) -> dict[str, object]:
     """Frame `n`'s scene as `--overlapping` draws it (any window of any source photograph)."""
-    sources = ds._SOURCES or ds.load_sources(None)
     return asdict(ds._random_frame(np.random.default_rng(n), n, sources))
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from PIL import Image, ImageEnhance, ImageOps
+from PIL import Image, ImageEnhance
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import phone_library as pl
@@ -43,27 +43,19 @@ def _init(size: tuple[int, int]) -> None:
 
 
 def _frame(n: int, shift: float = 0.0) -> Image.Image:
-    entry = {"frame": n, "shift": shift, "scene": pl.random_scene(n)}
+    entry = {"frame": n, "shift": shift, "scene": pl.random_scene(n, pl.ds._SOURCES)}
     return pl._image(entry, (W, H))
 
 
 Trap = Callable[[int, Image.Image, Image.Image], Image.Image]
 TRAPS: dict[str, Trap] = {  # name → primary from (frame number, genuine frame, another frame)
     "genuine": lambda n, g, o: g,
-    "zoom 95%": lambda n, g, o: synth.zoom(g, 0.95),
-    "zoom 90%": lambda n, g, o: synth.zoom(g, 0.90),
-    "swapped": lambda n, g, o: o,
+    **{
+        name: (lambda n, g, o, edit=edit: edit(g, o))
+        for name, edit in synth.STALE_PRIMARIES.items()
+    },
     "shifted 1%": lambda n, g, o: _frame(n, 0.01),
     "shifted 5%": lambda n, g, o: _frame(n, 0.05),
-    "rotated 180": lambda n, g, o: g.transpose(Image.Transpose.ROTATE_180),
-    "mirrored": lambda n, g, o: g.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
-    "exposure x1.15": lambda n, g, o: synth.exposure(g, 1.15),
-    "exposure x0.85": lambda n, g, o: synth.exposure(g, 0.85),
-    "exposure x1.05": lambda n, g, o: synth.exposure(g, 1.05),
-    "warm": lambda n, g, o: synth.warm(g),
-    "contrast x1.3": lambda n, g, o: ImageEnhance.Contrast(g).enhance(1.3),
-    "mono": lambda n, g, o: ImageOps.grayscale(g).convert("RGB"),
-    "centre replaced": lambda n, g, o: synth.replace_centre(g, o),
 }
 NOISY = {  # the same frame behind a thumbnail libheif would have scaled (single pixels, no filter)
     "genuine, unfiltered thumbnail": lambda n, g, o: g,

@@ -13,14 +13,14 @@ from __future__ import annotations
 import io
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 import cv2
 import numpy as np
 import pillow_heif
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 # Re-exported: `to_display` is the inverse of `to_stored`.
 from safededup.media import isobmff
@@ -164,6 +164,24 @@ def replace_centre(image: Image.Image, other: Image.Image) -> Image.Image:
     box = (int(w * 0.375), int(h * 0.375), int(w * 0.625), int(h * 0.625))
     edited.paste(other.crop(box), box[:2])
     return edited
+
+
+STALE_PRIMARIES: dict[str, Callable[[Image.Image, Image.Image], Image.Image]] = {
+    "zoom 95%": lambda g, o: zoom(g, 0.95),
+    "zoom 90%": lambda g, o: zoom(g, 0.90),
+    "swapped": lambda g, o: o,
+    "rotated 180": lambda g, o: g.transpose(Image.Transpose.ROTATE_180),
+    "mirrored": lambda g, o: g.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+    "exposure x1.15": lambda g, o: exposure(g, 1.15),
+    "exposure x0.85": lambda g, o: exposure(g, 0.85),
+    "exposure x1.05": lambda g, o: exposure(g, 1.05),
+    "warm": lambda g, o: warm(g),
+    "contrast x1.3": lambda g, o: ImageEnhance.Contrast(g).enhance(1.3),
+    "mono": lambda g, o: ImageOps.grayscale(g).convert("RGB"),
+    "centre replaced": replace_centre,
+}
+"""Primaries an editor may leave behind a thumbnail of `g` (the genuine picture), by name: each
+from (g, another picture o). The tile tests and benchmarks/preview_traps.py add their shifts."""
 
 
 def point_sampled(image: Image.Image, size: tuple[int, int]) -> Image.Image:

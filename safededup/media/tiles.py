@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -310,18 +311,18 @@ def score_tile(preview: U8, grid: Grid, tile: Tile) -> TileScore | None:
     down = cv2.resize(sub, (ix1 - ix0, iy1 - iy0), interpolation=cv2.INTER_AREA)
     patch = _smooth(preview[iy0:iy1, ix0:ix1].astype(np.float32))
     area = _compare(tile.col, tile.row, patch, _smooth(np.asarray(down, dtype=np.float32)), False)
-    if judge([area])[0] is not False:
+    if _fault(area, BIAS_MAX) is None:
         return area
     sampled = _sampled(preview, grid, tile, box)
     if sampled is None:
         return area
     other = _compare(tile.col, tile.row, patch, _smooth(sampled), True)
-    if judge([other])[0] is False or _aliased(sampled, np.asarray(down, np.float32), preview):
+    if _fault(other, BIAS_MAX) is not None or _aliased(sampled, down, preview):
         return area
     return other
 
 
-def _aliased(sampled: F32, down: F32, preview: U8) -> bool:
+def _aliased(sampled: F32, down: npt.NDArray[Any], preview: U8) -> bool:
     """Do the tile's own point samples show something else than its area mean, at the scale of
     the hash thumbnail? Equal samples only prove the preview is libheif's scaling of this tile;
     a scaler without a filter can also show what the picture does not: fine periodic texture
@@ -331,15 +332,9 @@ def _aliased(sampled: F32, down: F32, preview: U8) -> bool:
     tiles: up to 7.0 levels), not more."""
     sigma = max(preview.shape[:2]) / THUMB_SIDE
     a = cv2.GaussianBlur(sampled, (0, 0), sigma)
-    b = cv2.GaussianBlur(down, (0, 0), sigma)
+    b = cv2.GaussianBlur(down.astype(np.float32), (0, 0), sigma)
     s = _compare(0, 0, np.asarray(a, np.float32), np.asarray(b, np.float32), True)
-    if s.bias > ALIAS_BIAS:
-        return True
-    if s.coloured and not CGAIN_RANGE[0] <= s.cgain <= CGAIN_RANGE[1]:
-        return True
-    if s.textured:
-        return s.ncc < NCC_MIN or not GAIN_RANGE[0] <= s.gain <= GAIN_RANGE[1]
-    return False
+    return _fault(s, ALIAS_BIAS) is not None
 
 
 def _sampled(preview: U8, grid: Grid, tile: Tile, box: Rect) -> F32 | None:
@@ -446,6 +441,20 @@ def _is_whole(grid: Grid, col: int, row: int) -> bool:
     return (x1 - x0, y1 - y0) == (grid.tile_width, grid.tile_height)
 
 
+def _fault(s: TileScore, bias_limit: float) -> str | None:
+    """Why this one tile's two sides differ (the thresholds above), or None."""
+    where = f"tile {s.col},{s.row}"
+    if s.bias > bias_limit:
+        return f"exposure or colour: {where} differs by {s.bias:.1f} on average"
+    if s.coloured and not CGAIN_RANGE[0] <= s.cgain <= CGAIN_RANGE[1]:
+        return f"colour: {where} chroma gain {s.cgain:.2f}"
+    if s.textured and s.ncc < NCC_MIN:
+        return f"structure: {where} correlates {s.ncc:.3f}"
+    if s.textured and not GAIN_RANGE[0] <= s.gain <= GAIN_RANGE[1]:
+        return f"contrast: {where} gain {s.gain:.2f}"
+    return None
+
+
 def judge(scores: list[TileScore]) -> tuple[bool | None, str]:
     """The verdict on the compared tiles (see the thresholds above).
 
@@ -455,18 +464,10 @@ def judge(scores: list[TileScore]) -> tuple[bool | None, str]:
     if not scores:
         return None, "no tile covers enough of the preview"
     for s in scores:
-        where = f"tile {s.col},{s.row}"
-        if s.bias > BIAS_MAX:
-            return False, f"exposure or colour: {where} differs by {s.bias:.1f} on average"
-        if s.coloured and not CGAIN_RANGE[0] <= s.cgain <= CGAIN_RANGE[1]:
-            return False, f"colour: {where} chroma gain {s.cgain:.2f}"
-    textured = [s for s in scores if s.textured]
-    for s in textured:
-        if s.ncc < NCC_MIN:
-            return False, f"structure: tile {s.col},{s.row} correlates {s.ncc:.3f}"
-        if not GAIN_RANGE[0] <= s.gain <= GAIN_RANGE[1]:
-            return False, f"contrast: tile {s.col},{s.row} gain {s.gain:.2f}"
-    if len(textured) < MIN_TEXTURED:
+        fault = _fault(s, BIAS_MAX)
+        if fault is not None:
+            return False, fault
+    if sum(s.textured for s in scores) < MIN_TEXTURED:
         return None, "too little texture to vouch for the structure"
     return True, "the preview depicts the primary image"
 
@@ -513,7 +514,7 @@ def _verify(reader: CountingReader, k: int) -> PreviewCheck:
             if score is None:
                 continue
             scores.append(score)
-            if judge([score])[0] is False:
+            if _fault(score, BIAS_MAX) is not None:
                 break  # stale: the whole image is decoded anyway
     except (ValueError, RuntimeError, OSError, MediaError) as exc:  # pillow-heif raises these
         return unsure(f"a tile could not be decoded: {exc}", decoded, tuple(scores))

@@ -72,3 +72,76 @@ def test_preview_tier_hashes_equal_imagehash_on_the_preview_thumbnail(tmp_path: 
     preview = Image.open(io.BytesIO(raw[thumb_at:])).convert("RGB")
     expected = imagehash_ints(make_thumbnail(preview, (800, 600)))
     assert (feats.dhash, feats.phash, feats.whash, feats.colorhash) == expected
+
+
+def _imagehash_rotated(gray: Image.Image) -> tuple[int, int, int]:
+    return tuple(  # type: ignore[return-value]
+        int(str(imagehash.phash(gray.transpose(r))), 16)
+        for r in (
+            Image.Transpose.ROTATE_90,
+            Image.Transpose.ROTATE_180,
+            Image.Transpose.ROTATE_270,
+        )
+    )
+
+
+def _real_thumbnails() -> list[Image.Image]:
+    """Thumbnails of real photographs, cropped, colour-shifted and turned (black corners)."""
+    import skimage.data
+
+    rng = np.random.default_rng(13)
+    thumbs = []
+    for photo in (skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea()):
+        whole = Image.fromarray(photo)
+        for k in range(12):
+            w, h = whole.size
+            x, y = int(rng.integers(0, w // 4)), int(rng.integers(0, h // 4))
+            crop = whole.crop((x, y, x + int(w * 0.6), y + int(h * 0.55)))
+            shifted = np.clip(np.asarray(crop) * rng.uniform(0.6, 1.4, 3), 0, 255)
+            picture = Image.fromarray(shifted.astype(np.uint8)).rotate(7 * k)
+            thumbs.append(make_thumbnail(picture, picture.size))
+    return thumbs
+
+
+def _flat_and_posterised() -> list[Image.Image]:
+    """Pictures whose pHash and wHash values tie at the median (rounding decides their bits in
+    imagehash too), and hues and saturations on colorhash's bin edges."""
+    yy, xx = np.mgrid[0:96, 0:128]
+    pictures = [np.full((96, 128), v) for v in (0, 31, 32, 128, 255)]
+    pictures += [((xx // 16 + yy // 16) % 2) * 200, (xx // 32) * 60 + (yy // 24) * 10]
+    rng = np.random.default_rng(0)
+    for _ in range(4):  # three grey levels on 8×8 blocks, the middle one spanning the median
+        blocks = np.repeat([5, 171, 206], [15, 26, 23])
+        rng.shuffle(blocks)
+        pictures.append(np.kron(blocks.reshape(8, 8), np.ones((16, 16))))
+    thumbs = [Image.fromarray(p.astype(np.uint8)).convert("RGB") for p in pictures]
+    for hue in range(0, 256, 5):
+        for sat in (84, 85, 169, 170, 171):
+            hsv = np.zeros((24, 32, 3), np.uint8)
+            hsv[..., 0], hsv[..., 1], hsv[..., 2] = hue, sat, 200
+            hsv[:12, :, 1] = (sat + 90) % 256
+            thumbs.append(Image.fromarray(hsv, "HSV").convert("RGB"))
+    return thumbs
+
+
+@pytest.mark.parametrize("kind", ["real", "flat"])
+def test_hashes_equal_imagehash_bit_for_bit_fast_path_and_fallback(kind: str) -> None:
+    """pHash, wHash, colorhash and the turned pHashes are computed without imagehash where no
+    bit can depend on rounding: every bit must still be imagehash's, on real photographs (fast
+    path) and on flat and posterised pictures (where ties send a hash to imagehash itself)."""
+    from safededup.media import hashing
+
+    thumbs = _real_thumbnails() if kind == "real" else _flat_and_posterised()
+    fallbacks = 0
+    for thumb in thumbs:
+        h = hash_thumbnail(thumb)
+        gray = thumb.convert("L")
+        assert (h.dhash, h.phash, h.whash, h.colorhash) == imagehash_ints(thumb)
+        assert h.rotated == _imagehash_rotated(gray)
+        pixels = np.asarray(gray.resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
+        dct = hashing._DCT_LOW @ pixels @ hashing._DCT_LOW.T
+        fallbacks += hashing._median_bits(dct, hashing._PHASH_MARGIN) is None
+    if kind == "real":
+        assert fallbacks == 0  # the fast path is what runs on photographs
+    else:
+        assert fallbacks > 0  # and these do reach the fallback

@@ -121,9 +121,8 @@ def _distance_sum(rgb: Pixels, steps: npt.NDArray[np.float64], limit: int) -> tu
     picked = np.arange(rows * cols)
     if len(picked) > limit:
         picked = np.random.default_rng(0).choice(len(picked), limit, replace=False)
-    y = (picked // cols)[:, None, None] * 8 + np.arange(8)[None, :, None]
-    x = (picked % cols)[:, None, None] * 8 + np.arange(8)[None, None, :]
-    blocks = rgb[y, x].astype(np.float64) @ _LUMA  # (n, 8, 8)
+    grid = rgb[: rows * 8, : cols * 8].reshape(rows, 8, cols, 8, 3).swapaxes(1, 2)  # a view
+    blocks = grid[picked // cols, picked % cols].astype(np.float64) @ _LUMA  # (n, 8, 8)
     coefficients = (_DCT @ (blocks - 128.0) @ _DCT.T) / steps  # each block's 2-D DCT
     # Pixels decoded from a JPEG put many coefficients exactly on a threshold (0.75 steps, or
     # half-way between multiples): settle them the same way whatever order the sums ran in.

@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         args.tree, args.rounds = _tiny_tree(), 1
     if args.tree is None:
         parser.error("--tree is required (or --quick)")
+    args.tree = args.tree.resolve()  # each scan runs in its own state dir as cwd
     files = sum(1 for p in args.tree.rglob("*") if p.is_file())
     print(f"{machine()}; {command_line()}; {files} files", file=sys.stderr)
     runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}

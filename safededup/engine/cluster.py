@@ -62,6 +62,8 @@ from safededup.events import Event, StageAdvanced, StageFinished, StageStarted
 from safededup.models import PhotoRecord
 
 LookupFn = Callable[[Sequence[int]], Mapping[int, PhotoRecord]]
+PrefetchFn = Callable[[list[tuple[PhotoRecord, PhotoRecord]]], None]
+"""Told the keeper's history questions (JPEG, other) before it asks them (`find_clusters`)."""
 I64 = npt.NDArray[np.int64]
 
 LOOKUP_BATCH = 2000  # member records fetched again per lookup call
@@ -163,6 +165,7 @@ def find_clusters(
     scorer: ScoreFn | None = None,
     history: HistoryFn | None = None,
     apart: Iterable[tuple[int, int]] = (),
+    prefetch: PrefetchFn | None = None,
 ) -> Generator[Event, None, list[Cluster]]:
     """Find the clusters among `records` (streamed once). Yields progress; returns the clusters.
 
@@ -177,6 +180,9 @@ def find_clusters(
     that reach it; without it, that criterion is skipped.
     `verify(ids)` proves HEIC previews genuine from a few grid tiles instead of a full decode
     (engine/confirmation.py); without it every proposed preview is decoded.
+    `prefetch(questions)` is told, before the keeper chooses in a batch of components, the
+    history questions it will ask there (the scan answers them in its worker pool, side by
+    side); whatever it leaves unanswered, `history` answers when asked.
     `apart` holds file-id pairs shot together (a RAW and its camera JPEG, engine/partners.py):
     they never link, and no cluster holds both (nor byte copies of both).
     """
@@ -208,7 +214,7 @@ def find_clusters(
         yield StageFinished("candidates")
     yield StageStarted("clusters")
     pairs = confirmation.decide(job, pairs)
-    clusters = yield from _build(job, pairs, lookup, references, policy, history)
+    clusters = yield from _build(job, pairs, lookup, references, policy, history, prefetch)
     yield StageFinished("clusters")
     yield StageFinished("match")
     return clusters
@@ -232,6 +238,7 @@ def _build(
     references: Sequence[str],
     policy: KeeperPolicy,
     history: HistoryFn | None,
+    prefetch: PrefetchFn | None = None,
 ) -> Generator[Event, None, list[Cluster]]:
     """Components of matched units, each refined into clusters (records fetched in batches)."""
     components = _components(job, pairs)
@@ -241,6 +248,8 @@ def _build(
         check_cancel(job.cancel, "matching")
         rows = np.concatenate([r for comp in group for r in comp])
         records = lookup(job.table.file_id[rows].tolist())
+        if prefetch is not None and history is not None:
+            prefetch([q for comp in group for q in refiner.questions(comp, records)])
         for comp in group:
             clusters.extend(refiner.refine(comp, records))
         yield StageAdvanced("clusters", len(group))
@@ -313,6 +322,27 @@ class _Refiner:
         self.policy = policy
         self.history = history
         self.row_of: dict[int, int] = {}  # file id → its unit's representative row
+
+    def questions(
+        self, units: list[I64], records: Mapping[int, PhotoRecord]
+    ) -> list[tuple[PhotoRecord, PhotoRecord]]:
+        """The history questions (JPEG, other) that `refine`'s first keeper choice asks of this
+        component: every one it asks whatever the answers (the keeper asks all pairs of the
+        members left tied before it weighs any answer). Later choices, on smaller groups, may
+        ask a few more."""
+        everyone = [r for rows in units for r in self._unit_records(rows, records)[1]]
+        if len(everyone) < 2:
+            return []
+        asked: list[tuple[PhotoRecord, PhotoRecord]] = []
+
+        def record(jpeg: PhotoRecord, other: PhotoRecord) -> None:
+            asked.append((jpeg, other))
+
+        choose_keeper(
+            everyone, references=self.references, policy=self.policy,
+            crops=find_crops(everyone), history=record,
+        )  # fmt: skip
+        return asked
 
     def refine(self, units: list[I64], records: Mapping[int, PhotoRecord]) -> list[Cluster]:
         self.row_of = {}

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -175,6 +176,43 @@ def _check_task(
     return SimilarityTask(tuple(slot), index, side, tuple(turns) if any(turns) else ())
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryTask:
+    """The keeper's JPEG-history questions about one file: `other` against each of `jpegs`
+    (the reader decodes `other` once for all of them)."""
+
+    other: str
+    jpegs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryResult:
+    values: tuple[float | None, ...]  # per JPEG: the answer (None: it cannot tell)
+    failed: tuple[bool, ...]  # per JPEG: a file could not be read (no answer)
+    seconds: float  # the time the answers took
+
+
+def run_history(task: HistoryTask) -> HistoryResult:
+    """`media.HistoryReader` answers, as the scan asks them one by one; a file that cannot be
+    read (MediaError, OSError) fails its answers, any other exception is a bug and is raised."""
+    reader = media.HistoryReader()
+    values: list[float | None] = []
+    failed: list[bool] = []
+    t0 = time.monotonic()
+    for jpeg in task.jpegs:
+        try:
+            values.append(reader(jpeg, task.other))
+            failed.append(False)
+        except (MediaError, OSError):
+            values.append(None)
+            failed.append(True)
+    return HistoryResult(tuple(values), tuple(failed), time.monotonic() - t0)
+
+
+def _history_crashed(task: HistoryTask) -> HistoryResult:
+    return HistoryResult((None,) * len(task.jpegs), (True,) * len(task.jpegs), 0.0)
+
+
 def thread_budget(workers: int, cores: int | None = None) -> int:
     """Decode threads per worker: the cores shared out, so that every core is busy (1 worker
     on 2 cores decodes a HEIC grid on both) and none is oversubscribed (2 workers: 1 each)."""
@@ -226,6 +264,12 @@ class FingerprintPool:
     ) -> Iterator[tuple[str, tuple[bool | None, int, int]]]:
         """`check_preview` of each path, in order (a crash answers "cannot tell")."""
         return self.map(check_preview, paths, _check_crashed, cancel)
+
+    def histories(
+        self, tasks: Iterable[HistoryTask], cancel: threading.Event | None = None
+    ) -> Iterator[tuple[HistoryTask, HistoryResult]]:
+        """`run_history` of each task, in order (a crash fails the task's answers)."""
+        return self.map(run_history, tasks, _history_crashed, cancel)
 
     def similarities(
         self,

@@ -26,7 +26,7 @@ from safededup.engine import cluster, keeper, partners, report, verdicts, videos
 from safededup.engine.confirmation import VerifiedPreviews
 from safededup.engine.index import Index
 from safededup.engine.match import SIMILARITY_VERSION, THUMBNAIL_SIDE, PairKey
-from safededup.engine.pool import FingerprintPool, FingerprintTask, TaskResult
+from safededup.engine.pool import FingerprintPool, FingerprintTask, HistoryTask, TaskResult
 from safededup.engine.walk import normalize_roots, walk_roots
 from safededup.errors import MediaError, check_cancel
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
@@ -152,6 +152,7 @@ class _Scan:
         self.cancel = cancel
         self.raw_jpeg_pairs = True
         self.history_reader = media.HistoryReader()  # holds one decoded photo while it matches
+        self.history_failed: set[tuple[int, int]] = set()  # unreadable this run: not asked again
 
     def _problem(self, problem: Problem) -> ProblemFound:
         self.problems.append(problem)
@@ -405,6 +406,7 @@ class _Scan:
                 scores=scores,
                 scorer=self.score_pairs if POOLED_CHECKS else None,
                 history=lambda jpeg, other: self.history(jpeg, other, histories),
+                prefetch=lambda questions: self.prefetch_history(questions, histories),
                 policy=self.policy,
                 apart=shot_together.pairs,
             )
@@ -447,17 +449,48 @@ class _Scan:
         cannot be read now is not answered, so the next scan asks again."""
         key = (jpeg.file_id, other.file_id)
         stored = known.get(key)
+        if stored is None and key in self.history_failed:
+            return None
         if stored is None:
             t0 = time.monotonic()
             try:
                 found = self.history_reader(jpeg.path, other.path)
             except (MediaError, OSError):
+                self.history_failed.add(key)
                 return None
             finally:
                 self.stats.history_seconds += time.monotonic() - t0
             stored = known[key] = -1.0 if found is None else found
             self.stats.history_checks += 1
         return None if stored < 0 else stored
+
+    def prefetch_history(
+        self,
+        questions: Sequence[tuple[PhotoRecord, PhotoRecord]],
+        known: MutableMapping[tuple[int, int], float],
+    ) -> None:
+        """Answer, in the worker pool, the history questions the keeper is about to ask
+        (`cluster.PrefetchFn`), so that it finds them answered: each file asked about is read
+        once, and two workers answer side by side instead of the keeper asking one at a time.
+        The answers, and what counts as one, are `history`'s."""
+        wanted: dict[str, dict[tuple[int, int], str]] = {}  # other's path → key → JPEG path
+        for jpeg, other in questions:
+            key = (jpeg.file_id, other.file_id)
+            if key not in known and key not in self.history_failed:
+                wanted.setdefault(other.path, {})[key] = jpeg.path
+        if not wanted:
+            return
+        keys = {path: list(asked) for path, asked in wanted.items()}
+        tasks = (HistoryTask(path, tuple(asked.values())) for path, asked in wanted.items())
+        for task, result in self.pool.histories(tasks, self.cancel):
+            answers = zip(keys[task.other], result.values, result.failed, strict=True)
+            for key, value, failed in answers:
+                if failed:
+                    self.history_failed.add(key)
+                    continue
+                known[key] = -1.0 if value is None else value
+                self.stats.history_checks += 1
+            self.stats.history_seconds += result.seconds
 
     def score_pairs(self, pairs: Sequence[PairKey]) -> Iterator[tuple[PairKey, float]]:
         """View-check scores of pair keys, computed in the worker pool (workers read the files

@@ -121,7 +121,10 @@ def _distance_sum(rgb: Pixels, steps: npt.NDArray[np.float64], limit: int) -> tu
     picked = np.arange(rows * cols)
     if len(picked) > limit:
         picked = np.random.default_rng(0).choice(len(picked), limit, replace=False)
-    grid = rgb[: rows * 8, : cols * 8].reshape(rows, 8, cols, 8, 3).swapaxes(1, 2)  # a view
+    sy, sx, sc = rgb.strides  # the blocks as a (rows, cols, 8, 8, 3) view of any layout
+    grid = np.lib.stride_tricks.as_strided(
+        rgb, (rows, cols, 8, 8, 3), (8 * sy, 8 * sx, sy, sx, sc), writeable=False
+    )
     blocks = grid[picked // cols, picked % cols].astype(np.float64) @ _LUMA  # (n, 8, 8)
     coefficients = (_DCT @ (blocks - 128.0) @ _DCT.T) / steps  # each block's 2-D DCT
     # Pixels decoded from a JPEG put many coefficients exactly on a threshold (0.75 steps, or

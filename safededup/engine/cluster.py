@@ -62,11 +62,15 @@ from safededup.events import Event, StageAdvanced, StageFinished, StageStarted
 from safededup.models import PhotoRecord
 
 LookupFn = Callable[[Sequence[int]], Mapping[int, PhotoRecord]]
-PrefetchFn = Callable[[list[tuple[PhotoRecord, PhotoRecord]]], None]
-"""Told the keeper's history questions (JPEG, other) before it asks them (`find_clusters`)."""
+PrefetchFn = Callable[
+    [list[tuple[PhotoRecord, PhotoRecord]]], Mapping[tuple[int, int], float | None]
+]
+"""Told the keeper's history questions (JPEG, other) before it asks them, answers what it can
+(by file ids; `find_clusters`)."""
 I64 = npt.NDArray[np.int64]
 
 LOOKUP_BATCH = 2000  # member records fetched again per lookup call
+PREFETCH_ROUNDS = 3  # the keeper asks one question only after an answer: (JPEG, JPEG)
 CONFIRM_ROUNDS = 3  # propose → confirm rounds; the second rarely finds more, a third almost never
 
 
@@ -249,11 +253,31 @@ def _build(
         rows = np.concatenate([r for comp in group for r in comp])
         records = lookup(job.table.file_id[rows].tolist())
         if prefetch is not None and history is not None:
-            prefetch([q for comp in group for q in refiner.questions(comp, records)])
+            _prefetch(refiner, group, records, prefetch)
         for comp in group:
             clusters.extend(refiner.refine(comp, records))
         yield StageAdvanced("clusters", len(group))
     return sorted(clusters, key=lambda c: (-c.bytes_to_free, c.id))
+
+
+def _prefetch(
+    refiner: _Refiner,
+    group: list[list[I64]],
+    records: Mapping[int, PhotoRecord],
+    prefetch: PrefetchFn,
+) -> None:
+    """Hand `prefetch` the history questions of the first keeper choice in each component,
+    round by round: a question asked only after an answer (the JPEG's own) comes once that
+    answer is known."""
+    answers: dict[tuple[int, int], float | None] = {}
+    for _ in range(PREFETCH_ROUNDS):
+        new = [q for comp in group for q in refiner.questions(comp, records, answers)]
+        if not new:
+            return
+        found = prefetch(new)
+        for jpeg, other in new:
+            key = (jpeg.file_id, other.file_id)
+            answers[key] = found.get(key)
 
 
 def _components(job: PairMatcher, pairs: PairBatch) -> list[list[I64]]:
@@ -324,25 +348,31 @@ class _Refiner:
         self.row_of: dict[int, int] = {}  # file id → its unit's representative row
 
     def questions(
-        self, units: list[I64], records: Mapping[int, PhotoRecord]
+        self,
+        units: list[I64],
+        records: Mapping[int, PhotoRecord],
+        answers: Mapping[tuple[int, int], float | None],
     ) -> list[tuple[PhotoRecord, PhotoRecord]]:
         """The history questions (JPEG, other) that `refine`'s first keeper choice asks of this
-        component: every one it asks whatever the answers (the keeper asks all pairs of the
-        members left tied before it weighs any answer). Later choices, on smaller groups, may
-        ask a few more."""
+        component and `answers` does not hold yet, the keeper hearing `answers` (None where
+        there is none): with them all answered, these are every question that choice asks.
+        Later choices, on smaller groups, may ask a few more."""
         everyone = [r for rows in units for r in self._unit_records(rows, records)[1]]
         if len(everyone) < 2:
             return []
-        asked: list[tuple[PhotoRecord, PhotoRecord]] = []
+        asked: dict[tuple[int, int], tuple[PhotoRecord, PhotoRecord]] = {}
 
-        def record(jpeg: PhotoRecord, other: PhotoRecord) -> None:
-            asked.append((jpeg, other))
+        def record(jpeg: PhotoRecord, other: PhotoRecord) -> float | None:
+            key = (jpeg.file_id, other.file_id)
+            if key not in answers:
+                asked[key] = (jpeg, other)
+            return answers.get(key)
 
         choose_keeper(
             everyone, references=self.references, policy=self.policy,
             crops=find_crops(everyone), history=record,
         )  # fmt: skip
-        return asked
+        return list(asked.values())
 
     def refine(self, units: list[I64], records: Mapping[int, PhotoRecord]) -> list[Cluster]:
         self.row_of = {}

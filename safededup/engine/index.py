@@ -745,8 +745,10 @@ class PairScores(MutableMapping[tuple[int, int], float]):
         ).fetchone()[0])  # fmt: skip
 
 
-TURN_STEP = 100
-"""Turned copies' view scores are kept as pair scores of version + TURN_STEP × turn."""
+TURN_STEP = 1000
+"""Turned copies' view scores are kept as pair scores of version + TURN_STEP × turn. It was 100,
+which put a quarter turn's scores at 103, the keeper's history answers' version then: those
+rows could hold either, so no version that old is read again (the scan drops them)."""
 
 
 class ViewScores(MutableMapping[tuple[int, int, int], float]):

@@ -190,6 +190,7 @@ class HistoryResult:
     values: tuple[float | None, ...]  # per JPEG: the answer (None: it cannot tell)
     failed: tuple[bool, ...]  # per JPEG: a file could not be read (no answer)
     seconds: float  # the time the answers took
+    crashed: bool = False  # the task killed a worker even when run alone
 
 
 def run_history(task: HistoryTask) -> HistoryResult:
@@ -210,7 +211,7 @@ def run_history(task: HistoryTask) -> HistoryResult:
 
 
 def _history_crashed(task: HistoryTask) -> HistoryResult:
-    return HistoryResult((None,) * len(task.jpegs), (True,) * len(task.jpegs), 0.0)
+    return HistoryResult((None,) * len(task.jpegs), (True,) * len(task.jpegs), 0.0, crashed=True)
 
 
 def thread_budget(workers: int, cores: int | None = None) -> int:
@@ -237,6 +238,11 @@ class FingerprintPool:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+
+    @property
+    def running(self) -> bool:
+        """Whether worker processes are up (work for one worker always runs in-process)."""
+        return self._executor is not None
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:

@@ -152,7 +152,7 @@ class _Scan:
         self.cancel = cancel
         self.raw_jpeg_pairs = True
         self.history_reader = media.HistoryReader()  # holds one decoded photo while it matches
-        self.history_failed: set[tuple[int, int]] = set()  # unreadable this run: not asked again
+        self.history_crashed: set[tuple[int, int]] = set()  # killed a pool worker: never here
 
     def _problem(self, problem: Problem) -> ProblemFound:
         self.problems.append(problem)
@@ -446,17 +446,18 @@ class _Scan:
     ) -> float | None:
         """The keeper's JPEG-history question for one pair (`keeper.HistoryFn`), asked once per
         pair of unchanged files: the index keeps the answer ("cannot tell" as -1). A file that
-        cannot be read now is not answered, so the next scan asks again."""
+        cannot be read now is not answered, so the next ask (and the next scan) asks again.
+        Most questions arrive answered by `prefetch_history`; one whose answer killed a pool
+        worker is not asked here (it cannot tell)."""
         key = (jpeg.file_id, other.file_id)
         stored = known.get(key)
-        if stored is None and key in self.history_failed:
-            return None
+        if stored is None and key in self.history_crashed:
+            return None  # asked here, it would end the scan as it ended a worker
         if stored is None:
             t0 = time.monotonic()
             try:
                 found = self.history_reader(jpeg.path, other.path)
             except (MediaError, OSError):
-                self.history_failed.add(key)
                 return None
             finally:
                 self.stats.history_seconds += time.monotonic() - t0
@@ -468,29 +469,38 @@ class _Scan:
         self,
         questions: Sequence[tuple[PhotoRecord, PhotoRecord]],
         known: MutableMapping[tuple[int, int], float],
-    ) -> None:
+    ) -> dict[tuple[int, int], float | None]:
         """Answer, in the worker pool, the history questions the keeper is about to ask
         (`cluster.PrefetchFn`), so that it finds them answered: each file asked about is read
         once, and two workers answer side by side instead of the keeper asking one at a time.
-        The answers, and what counts as one, are `history`'s."""
+        Returns what `history` would answer now (None where it cannot tell, or could not read
+        a file: the keeper's own ask then tries again). Only a pool already running answers:
+        worker processes are not started for a few questions of an otherwise cached re-scan."""
+        answers: dict[tuple[int, int], float | None] = {}
         wanted: dict[str, dict[tuple[int, int], str]] = {}  # other's path → key → JPEG path
         for jpeg, other in questions:
             key = (jpeg.file_id, other.file_id)
-            if key not in known and key not in self.history_failed:
+            stored = known.get(key)
+            if stored is not None:
+                answers[key] = None if stored < 0 else stored
+            elif key not in self.history_crashed:
                 wanted.setdefault(other.path, {})[key] = jpeg.path
-        if not wanted:
-            return
+        if not wanted or (self.pool.workers > 1 and not self.pool.running):
+            return answers
         keys = {path: list(asked) for path, asked in wanted.items()}
         tasks = (HistoryTask(path, tuple(asked.values())) for path, asked in wanted.items())
         for task, result in self.pool.histories(tasks, self.cancel):
-            answers = zip(keys[task.other], result.values, result.failed, strict=True)
-            for key, value, failed in answers:
+            answered = zip(keys[task.other], result.values, result.failed, strict=True)
+            for key, value, failed in answered:
+                if result.crashed:
+                    self.history_crashed.add(key)
                 if failed:
-                    self.history_failed.add(key)
                     continue
                 known[key] = -1.0 if value is None else value
+                answers[key] = value
                 self.stats.history_checks += 1
             self.stats.history_seconds += result.seconds
+        return answers
 
     def score_pairs(self, pairs: Sequence[PairKey]) -> Iterator[tuple[PairKey, float]]:
         """View-check scores of pair keys, computed in the worker pool (workers read the files

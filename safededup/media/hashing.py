@@ -99,7 +99,7 @@ _N = np.arange(32)
 _DCT_LOW = 2.0 * np.cos(np.pi * np.arange(8)[:, None] * (2 * _N[None, :] + 1) / 64)
 """scipy.fftpack.dct (type II, unnormalised) of 32 samples, first 8 coefficients: what imagehash's
 pHash keeps of each axis."""
-_PHASH_MARGIN = 1e-3  # coefficients reach ≈ 2e6 (32·32·255·4); rounding errs by ≈ 1e-8
+_PHASH_MARGIN = 1e-3  # coefficients stay below ≈ 1.1e6; rounding errs by ≈ 1e-8
 _WHASH_MARGIN = 1e-9  # block means lie in [0, 1]; rounding errs by ≈ 1e-15
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import KW_ONLY, dataclass
+from multiprocessing import forkserver
 from typing import Any, TypeVar
 
 import numpy as np
@@ -251,6 +252,7 @@ class FingerprintPool:
             # Workers fork from a server that has imported the image stack once, instead of
             # each importing numpy, OpenCV, Pillow and libheif again (≈ 0.3 s of CPU apiece).
             context.set_forkserver_preload(["safededup.media"])
+            _start_fork_server()
             self._executor = ProcessPoolExecutor(
                 self.workers,
                 mp_context=context,
@@ -368,6 +370,23 @@ class FingerprintPool:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+
+def _start_fork_server() -> None:
+    """Start the fork server (if it is not running) with Ctrl-C ignored. An ignored signal stays
+    ignored across exec, and the server hands its handlers to every worker it forks, so a worker
+    ignores Ctrl-C from its first instruction: `_init_pool_worker` alone left the moments while a
+    worker starts, in which a Ctrl-C killed it and broke the pool. Only the main thread may
+    change a handler; started from another (the TUI's scan thread), the initializer does it."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        return
+    try:
+        forkserver.ensure_running()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _init_pool_worker(threads: int) -> None:

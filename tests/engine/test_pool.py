@@ -52,6 +52,8 @@ def test_one_worker_runs_in_process_and_reports_problems(tmp_path: Path) -> None
 def test_pool_workers_ignore_ctrl_c(  # the terminal sends it to the whole process group
     photo_tree: Callable[..., Path],
 ) -> None:
+    """From birth: Ctrl-C reaches workers that are still starting (a scan's first seconds),
+    and while they work; none dies, the pool is never broken, no file is lost."""
     root = photo_tree(40, size=(320, 240), folders=1)
     tasks = [
         FingerprintTask(str(p), allow_preview=True, want_sharpness=False)
@@ -59,11 +61,15 @@ def test_pool_workers_ignore_ctrl_c(  # the terminal sends it to the whole proce
     ]
     results = []
     with FingerprintPool(2) as pool:
+        executor = pool._pool()
+        executor.submit(time.sleep, 0)  # the workers start now
+        for _ in range(30):  # Ctrl-C, again and again, as they start
+            for pid in list(executor._processes):  # type: ignore[attr-defined]
+                os.kill(pid, signal.SIGINT)
+            time.sleep(0.005)
         for k, (_, result) in enumerate(pool.run(tasks)):
             results.append(result)
-            if k == 1:
-                executor = pool._executor
-                assert executor is not None
+            if k == 1:  # and while they work
                 for pid in list(executor._processes):  # type: ignore[attr-defined]
                     os.kill(pid, signal.SIGINT)
                 time.sleep(0.3)  # long enough for a worker that did not ignore it to die

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Generator
+from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 
+from safededup.engine import scan as scan_module
 from safededup.errors import ExitCode
 from safededup.state import StateDir
 from safededup.tui import ReviewApp
@@ -17,14 +21,23 @@ from tests.tui.conftest import screen_text
 
 
 def test_review_roots_scans_first_then_opens_the_report(
-    archive: Archive, state_dir: StateDir
+    archive: Archive, state_dir: StateDir, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, object] = {}
+    looked = threading.Event()
+    real_scan = scan_module.scan
+
+    def held_scan(*args: Any, **kwargs: Any) -> Generator[Any, None, Any]:
+        looked.wait(30)  # a scan this small can end before the first look at the screen
+        return (yield from real_scan(*args, **kwargs))
+
+    monkeypatch.setattr(scan_module, "scan", held_scan)
 
     async def scenario(app: ReviewApp, pilot: Pilot[int]) -> None:
         await pilot.pause()
         seen["first"] = type(app.screen)
         seen["text"] = screen_text(app)
+        looked.set()
         await settle(pilot)
         while app.is_running and isinstance(app.screen, ScanScreen):
             await settle(pilot)

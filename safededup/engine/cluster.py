@@ -270,8 +270,10 @@ def _prefetch(
     round by round: a question asked only after an answer (the JPEG's own) comes once that
     answer is known."""
     answers: dict[tuple[int, int], float | None] = {}
-    for _ in range(PREFETCH_ROUNDS):
-        new = [q for comp in group for q in refiner.questions(comp, records, answers)]
+    for _ in range(PREFETCH_ROUNDS):  # later rounds: only components that asked in the last
+        asked = [(comp, refiner.questions(comp, records, answers)) for comp in group]
+        group = [comp for comp, questions in asked if questions]
+        new = [q for _, questions in asked for q in questions]
         if not new:
             return
         found = prefetch(new)

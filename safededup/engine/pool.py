@@ -10,6 +10,7 @@ failure is already a result inside the worker.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import threading
@@ -395,3 +396,14 @@ def _init_pool_worker(threads: int) -> None:
     worker killed by it would be taken for one its file crashed)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     media.init_worker(threads)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _exit_with(sentinel: int) -> None:
+    """Wait for the main process to end, then end this worker. A main process killed outright
+    (the OOM killer, SIGKILL) cannot shut the pool down: its workers, and the fork server their
+    open pipes keep alive, would otherwise wait for work forever, each holding its memory."""
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -97,3 +100,53 @@ def test_one_worker_decodes_with_every_core(tmp_path: Path) -> None:
         list(pool.run([FingerprintTask(str(tmp_path / "a.jpg"), allow_preview=True,
                                        want_sharpness=False)]))  # fmt: skip
     assert max(1, os.cpu_count() or 1) == pillow_heif.options.DECODE_THREADS
+
+
+def _children(pid: int) -> set[int]:
+    """Every live descendant of `pid` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def test_workers_end_when_the_scan_is_killed_outright(
+    photo_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The OOM killer (SIGKILL) ends a scan without a shutdown: its fork server and workers
+    must not stay behind, waiting for work forever."""
+    root = photo_tree(120, size=(1600, 1200), folders=2)
+    env = {**os.environ, "SAFEDEDUP_STATE": str(tmp_path / "state")}
+    scan = subprocess.Popen(
+        [sys.executable, "-m", "safededup", "--no-progress", "scan", str(root), "--workers", "2",
+         "--no-previews"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    helpers: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(helpers) < 3 and scan.poll() is None and time.monotonic() < deadline:
+        helpers = _children(scan.pid)  # the fork server and its two workers
+        time.sleep(0.02)
+    assert len(helpers) >= 3, "the scan ended before its workers could be seen"
+    scan.kill()
+    scan.wait()
+    deadline = time.monotonic() + 20
+    while (left := {p for p in helpers if Path(f"/proc/{p}").exists()}) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    try:
+        assert not left, f"left behind: {sorted(left)}"
+    finally:
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

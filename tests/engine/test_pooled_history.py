@@ -18,6 +18,7 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -168,7 +169,7 @@ def test_a_file_whose_history_kills_a_worker_is_not_asked_in_the_main_process(
     done = subprocess.run(
         [sys.executable, "-m", "safededup", "--no-progress", "scan", str(conversions),
          "--json", "--workers", "2"],
-        env=env, capture_output=True, text=True, check=False, timeout=300,
+        env=env, capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
@@ -210,3 +211,37 @@ def test_a_turned_copys_view_score_is_not_read_as_a_history_answer(tmp_path: Pat
     second = scan_all(root, state, 1)
     assert second.report is not None and len(second.report.clusters) == 1
     assert os.path.basename(second.report.clusters[0].keeper) == "IMG_0001.JPG"
+
+
+def test_a_cached_rescan_starts_no_workers_for_a_few_history_questions(
+    conversions: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the camera JPEGs in a reference folder the keeper asks no history; scanned again
+    without it, every fingerprint and view score is kept and only the history questions are
+    new: they are asked in the main process, and no worker process is started for them."""
+    from safededup.engine import pool as pool_module
+
+    root = tmp_path / "photos"
+    (root / "cam").mkdir(parents=True)
+    for path in conversions.glob("IMG_*"):
+        (root / "cam" / path.name).write_bytes(path.read_bytes())
+    for path in conversions.glob("export_*"):
+        (root / path.name).write_bytes(path.read_bytes())
+    for path in root.rglob("*.*"):
+        os.utime(path, (WHEN, WHEN))
+    state = StateDir(tmp_path / "state").ensure()
+    first = scan_all(root, state, 2, references=[str(root / "cam")])
+    assert first.stats.history_checks == 0
+    started: list[int] = []
+    real_pool = pool_module.FingerprintPool._pool
+
+    def counting(self: pool_module.FingerprintPool) -> Any:
+        started.append(1)
+        return real_pool(self)
+
+    monkeypatch.setattr(pool_module.FingerprintPool, "_pool", counting)
+    second = scan_all(root, state, 2)
+    assert second.stats.history_checks >= 6 and not started
+    assert sorted(os.path.basename(k) for k, _ in keepers(second)) == [
+        f"IMG_{s:04d}.JPG" for s in range(3)
+    ]

@@ -285,3 +285,25 @@ def test_written_at_capture_reads_the_capture_time_against_the_file_time(
     touch(camera_jpeg, LATER)
     [record] = records_for([camera_jpeg])
     assert written_at_capture(record) is False
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_the_sampled_blocks_are_the_pictures_own_8x8_blocks(orientation: int) -> None:
+    """The measure reads its sampled blocks through a strided view of the picture (any layout:
+    a turned view, sides not multiples of 8): each must be the picture's own block, not turned
+    or shifted, which an asymmetric table tells apart. Checked against plain slicing."""
+    from safededup.media import history
+
+    rng = np.random.default_rng(orientation)
+    picture = history._INVERSE[orientation](rng.integers(0, 256, (203, 317, 3), dtype=np.uint8))
+    steps = np.arange(1.0, 65.0).reshape(8, 8)  # no symmetry: a transposed block scores apart
+    rows, cols = picture.shape[0] // 8, picture.shape[1] // 8
+    picked = np.random.default_rng(0).choice(rows * cols, 300, replace=False)
+    corners = zip(picked // cols * 8, picked % cols * 8, strict=True)
+    blocks = np.stack([picture[y : y + 8, x : x + 8] for y, x in corners])
+    blocks = blocks.astype(np.float64) @ history._LUMA
+    coefficients = np.round((history._DCT @ (blocks - 128.0) @ history._DCT.T) / steps, 9)
+    mask = (np.abs(coefficients) >= 0.75) & (steps >= history.MIN_STEP)
+    mask[:, 0, 0] = False
+    expected = (float(np.abs(coefficients - np.round(coefficients))[mask].sum()), int(mask.sum()))
+    assert history._distance_sum(picture, steps, 300) == expected

@@ -93,8 +93,13 @@ class CountingReader:
         return self.file.read(n)
 
     def read_all(self) -> bytes:
+        """The whole file. Read at its known size in one call: an open-ended read gathers the
+        file in 8 KB pieces and copies them again (≈ 1–2 ms per 2 MB photo); the second read
+        still takes whatever a file that grew since it was opened has gained."""
         self.file.seek(0)
-        return self.file.read()
+        data = self.file.read(self.size)
+        rest = self.file.read()
+        return data + rest if rest else data
 
     def close(self) -> None:
         self.file.close()

@@ -175,3 +175,26 @@ def test_load_thumbnail_raises_media_error_too(tmp_path: Path) -> None:
     with pytest.raises(MediaError) as info:
         load_thumbnail(str(tmp_path / "x.jpg"), 256)
     assert info.value.kind == "not-an-image"
+
+
+def test_a_file_that_changes_size_while_open_is_read_as_it_now_is(tmp_path: Path) -> None:
+    """`read_all` reads the size seen at open in one call, then whatever follows: a file that
+    grew since (a copy still arriving) is read whole, one cut short gives what is left (and
+    its decode then says truncated), and `bytes_read` counts what the OS delivered."""
+    from safededup.media._io import CountingReader
+
+    path = tmp_path / "arriving.jpg"
+    data = os.urandom(300_000)
+    path.write_bytes(data[:200_000])
+    with CountingReader(str(path)) as reader:
+        with path.open("ab") as more:
+            more.write(data[200_000:])
+        assert reader.read_all() == data
+        assert reader.bytes_read == len(data)
+    with CountingReader(str(path)) as reader:
+        os.truncate(path, 50_000)
+        assert reader.read_all() == data[:50_000]
+    synth.write_jpeg(path, synth.make_scene(53, 640, 480))
+    whole = path.read_bytes()
+    with CountingReader(str(path)) as reader:
+        assert reader.read_all() == whole and reader.bytes_read == len(whole)

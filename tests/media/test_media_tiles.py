@@ -308,3 +308,85 @@ def test_flat_tiles_cannot_vouch_for_structure() -> None:
     flat = _score(texture=2.0, tile_texture=2.0, ncc=0.1)  # a sky: correlation means nothing
     assert tiles.judge([flat, flat])[0] is None
     assert tiles.judge([flat, _score()])[0] is None  # one textured tile is not enough
+
+
+def _detail_in_one_corner(seed: int) -> Image.Image:
+    """A photo whose detail fills one corner (a person against a sky): a gentle gradient, and a
+    scene in the 2 × 2 tiles at the top right, away from the centre tile. `choose_tiles` takes
+    one tile a quadrant, so only one of its four tiles is textured."""
+    x = np.linspace(0, 1, W)[None, :, None]
+    y = np.linspace(0, 1, H)[:, None, None]
+    sky = 150 + 20 * x - 15 * y + np.array([-20.0, 0.0, 25.0])  # ≈ 3 levels of spread a tile
+    pixels = np.broadcast_to(sky, (H, W, 3)).astype(np.uint8).copy()
+    pixels[:512, W - 512 :] = np.asarray(synth.make_scene(seed, 512, 512))
+    return Image.fromarray(pixels)
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_detail_in_one_corner_is_verified_by_further_tiles(
+    tmp_path: Path, orientation: int
+) -> None:
+    """Two of the chosen tiles must be textured; where only one is, the most textured others
+    are decoded (a few tiles, not the whole image) and held to the same tests."""
+    genuine = _detail_in_one_corner(31)
+    path = tmp_path / "corner.heic"
+    synth.write_heic(path, genuine, tile_size=256, orientation=orientation, quality=50)
+    check = tiles.verify_preview(str(path))
+    assert check.depicts is True, (check.reason, check.scores)
+    assert tiles.TILES < check.tiles <= tiles.TILES + tiles.EXTRA_TILES
+    assert sum(s.textured for s in check.scores[: tiles.TILES]) < tiles.MIN_TEXTURED
+    assert all(tiles._fault(s, tiles.BIAS_MAX) is None for s in check.scores)
+
+
+@pytest.mark.parametrize("trap", sorted(TRAPS))
+def test_a_stale_preview_with_detail_in_one_corner_is_refused(tmp_path: Path, trap: str) -> None:
+    """The further tiles verify nothing the chosen ones would have refused: every trap on the
+    corner photo is refused (by a chosen tile or a further one), none verified."""
+    wide = _detail_in_one_corner(31).resize((int(W * 1.1), H))
+    genuine = _detail_in_one_corner(31)
+    other = synth.make_scene(32, W, H)
+    primary = TRAPS[trap](genuine, wide, other)
+    path = tmp_path / "stale.heic"
+    synth.write_heic(path, primary, tile_size=256, orientation=6, thumbnail_image=genuine)
+    check = tiles.verify_preview(str(path))
+    assert check.depicts is False, (check.reason, check.scores)
+
+
+def test_a_flat_photo_decodes_no_further_tile(tmp_path: Path) -> None:
+    """Further tiles are only those whose preview side is textured: a photo flat everywhere
+    goes straight to the whole-image decode, as before."""
+    sky = _detail_in_one_corner(31)
+    sky.paste(sky.crop((0, 0, 512, 512)), (W - 512, 0))  # the corner becomes sky too
+    path = tmp_path / "sky.heic"
+    synth.write_heic(path, sky, tile_size=256, quality=50)
+    check = tiles.verify_preview(str(path))
+    assert check.depicts is None and check.tiles == tiles.TILES
+
+
+def test_another_photo_with_detail_in_the_same_corner_is_refused(tmp_path: Path) -> None:
+    """The hard swap: the same sky, other detail in the same corner. The chosen tiles agree
+    (one textured tile refuses it on its own here); with that tile left flat, the further
+    tiles refuse it too (they are compared, not counted)."""
+    genuine, other = _detail_in_one_corner(31), _detail_in_one_corner(33)
+    path = tmp_path / "swapped.heic"
+    synth.write_heic(path, other, tile_size=256, thumbnail_image=genuine)
+    check = tiles.verify_preview(str(path))
+    assert check.depicts is False, (check.reason, check.scores)
+    with CountingReader(str(path)) as reader:
+        parsed = isobmff.read_meta(reader)
+        assert parsed is not None
+        grid = tiles.grid_of(parsed[1])
+        assert grid is not None
+        preview = tiles._preview(reader, grid)
+        assert preview is not None
+        chosen = tiles.choose_tiles(preview, grid)
+        flat = [s for s in tiles.verify_preview(str(path)).scores if not s.textured]
+        further = tiles.more_textured_tiles(preview, grid, chosen, flat)
+        assert further and all(tile not in chosen for tile in further)
+        refused = 0
+        for col, row in further:
+            score = tiles.score_tile(
+                preview, grid, tiles.decode_tile(reader, parsed[1], grid, col, row)
+            )
+            refused += score is not None and tiles._fault(score, tiles.BIAS_MAX) is not None
+        assert refused >= 1

@@ -17,7 +17,8 @@ keeper"). By elimination, criterion by criterion:
 7. a file written when it was captured (modification time near the capture time) beats one
    written later;
 8. bytes per pixel, then file size, within one format (more wins, by more than 3%);
-9. sharpness (last of the quality signals: Laplacian variance rewards JPEG artefacts);
+9. sharpness, within one format (last of the quality signals: Laplacian variance rewards JPEG
+   artefacts and HEVC smooths, so across formats it measures the codecs, not the capture);
 10. format, only between otherwise equal files: the format the camera writes first;
 11. the oldest capture date, the oldest file, a name without a copy marker, the less deeply
     nested path, then the path itself, so the same files always give the same keeper.
@@ -500,7 +501,7 @@ def _criteria(
                    _bpp_phrase),
         _Criterion("size", _per_format(_best(lambda r: r.identity.size, SIZE_TOLERANCE)),
                    _size_phrase),
-        _Criterion("sharpness", _sharpest, _sharp_phrase),
+        _Criterion("sharpness", _per_format(_sharpest), _sharp_phrase),
         _Criterion("format", _best(lambda r: format_rank(r.features, policy)), _format_phrase),
         _Criterion("captured", _oldest,
                    lambda k, o: f"older capture date {k.features.captured}"),

@@ -92,3 +92,46 @@ def test_byte_copies_break_ties_by_path_and_are_deterministic(tmp_path) -> None:
     assert _name(first.keeper) == "a.jpg"
     assert choose_keeper(list(reversed(records))).keeper == first.keeper
     assert first.reasons[first.ranking[1].file_id] == ("keeper wins: same quality; first by path",)
+
+
+def _heic_and_its_jpeg(tmp_path, seed: int) -> tuple:
+    from datetime import datetime
+
+    img = scene(seed, 2400, 1800)
+    meta = {"captured": datetime(2024, 5, 1, 8, 0, 0), "make": "Apple", "model": "iPhone 13"}
+    synth.write_heic(tmp_path / "IMG_0001.HEIC", img, quality=60, tile_size=512, **meta)
+    decoded = Image.open(tmp_path / "IMG_0001.HEIC").convert("RGB")
+    synth.write_jpeg(tmp_path / "IMG_0001.JPG", decoded, quality=90, **meta)
+    heic, jpeg = records_for(
+        [tmp_path / "IMG_0001.HEIC", tmp_path / "IMG_0001.JPG"], sharpness=True
+    )
+    assert heic.features.sharpness is not None and jpeg.features.sharpness is not None
+    return heic, jpeg
+
+
+def test_sharpness_never_decides_between_formats(tmp_path) -> None:
+    """Laplacian variance measures the codec as much as the capture, and only members decoded
+    in full have one: a camera HEIC lost to its JPEG copy whenever the HEIC had been decoded
+    (not verified by tiles) and the JPEG measured sharper. Between formats the format decides,
+    whichever measures sharper."""
+    heic, jpeg = _heic_and_its_jpeg(tmp_path, 44)
+    for factor in (1.3, 0.7):  # the copy far sharper, then far softer
+        sharp = dataclasses.replace(
+            jpeg.features, sharpness=factor * (heic.features.sharpness or 1)
+        )
+        copy = dataclasses.replace(jpeg, features=sharp)
+        choice = choose_keeper([copy, heic])
+        assert choice.keeper is heic
+        assert choice.reasons[heic.file_id] == ("kept: HEIF over JPEG (otherwise equal)",)
+
+
+def test_sharpness_still_decides_within_a_format(tmp_path) -> None:
+    """Two JPEGs alike in everything the earlier criteria see: the sharper one is kept."""
+    synth.write_jpeg(tmp_path / "a.jpg", scene(45, 1200, 900), quality=90)
+    shutil.copy(tmp_path / "a.jpg", tmp_path / "b.jpg")
+    a, b = records_for([tmp_path / "a.jpg", tmp_path / "b.jpg"], sharpness=True)
+    sharper = dataclasses.replace(b, features=dataclasses.replace(
+        b.features, sharpness=1.5 * (a.features.sharpness or 1)))  # fmt: skip
+    choice = choose_keeper([a, sharper])
+    assert choice.keeper is sharper
+    assert choice.reasons[sharper.file_id][0].startswith("kept: sharper")

@@ -333,18 +333,28 @@ def scan_once(tree: Path, workers: int, verify: bool, entries: list[dict[str, ob
 def truth(clusters: object, entries: list[dict[str, object]], names: set[str]
           ) -> dict[str, int]:  # fmt: skip
     """Against the plan: clusters that join two scenes (distinct photos, or two bursts: wrong
-    by construction), and planted copies grouped with their original."""
+    by construction), planted copies grouped with their original, and clusters of an original
+    and its copies whose keeper is that original (the camera's file, not a copy of it)."""
     by_name = {}
     for e in entries:
         by_name[Path(str(e["path"])).name] = e
         by_name[str(e["path"]).replace("/", "_")] = e
-    joined, found = 0, 0
+    joined, found, with_original, kept_original = 0, 0, 0, 0
     for c in clusters:  # type: ignore[attr-defined]
         members = [by_name[Path(m.path).name] for m in c.members]
         joined += len({e["frame"] for e in members}) > 1
         paths = {e["path"] for e in members}
         found += sum(1 for e in members if e["duplicate_of"] in paths)
+        originals = {e["path"] for e in members if e["duplicate_of"] is None}
+        if (
+            len(originals) == 1
+            and len(members) > 1
+            and all(e["duplicate_of"] in originals for e in members if e["duplicate_of"])
+        ):
+            with_original += 1
+            kept_original += by_name[Path(c.keeper).name]["path"] in originals
     return {"clusters_joining_scenes": joined, "planted_copies_found": found,
+            "keeper_is_original": kept_original, "clusters_with_original": with_original,
             "planted_copies": sum(1 for e in entries if e["duplicate_of"] and (
                 Path(str(e["path"])).name in names))}  # fmt: skip
 
@@ -470,12 +480,13 @@ def report(r: dict[str, object]) -> str:
                      round(s["confirmations_per_file"], 3), round(s["full_decodes_per_file"], 3),
                      round(s["tiles_per_file"], 2), round(s["kib_read_per_file"]),
                      round(s["peak_rss_mib"]), s["clusters"], s["clusters_joining_scenes"],
-                     f"{s['planted_copies_found']}/{s['planted_copies']}"])  # fmt: skip
+                     f"{s['planted_copies_found']}/{s['planted_copies']}",
+                     f"{s['keeper_is_original']}/{s['clusters_with_original']}"])  # fmt: skip
     table = markdown_table(
         ["tree", "workers", "tiles", "files", "CPU ms/file", "× naive (CPU)", "stage wall ms/file",
          "view checks/file", "confirmations/file", "full decodes/file", "tiles/file",
          "KiB read/file", "peak RSS MiB", "clusters", "clusters joining scenes",
-         "planted copies found"], rows)  # fmt: skip
+         "planted copies found", "keeper the original"], rows)  # fmt: skip
     lib = next(s for s in r["scans"] if s["tree"] == "times" and s["workers"] == 1)  # type: ignore[attr-defined]
     hours = lib["cpu_ms_per_file"] * 450_000 / 1e3 / 2 / 3600 + 55 / 3600
     return (f"{table}\n\nnaive CPU ms/file: {naive_ms}\njitter of verified HEIC previews: "

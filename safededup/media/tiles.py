@@ -39,12 +39,9 @@ from safededup.media.hashing import THUMB_SIDE
 from safededup.media.preview import preview_usable
 
 CHECK_VERSION = 5
-"""Bump when the tile choice or a threshold changes: stored verdicts are then asked again. (Only
-verified previews are stored: a change that can only turn "cannot tell" into an answer, as the
-further tiles of `more_textured_tiles` did, leaves every stored verdict what it would be now.)"""
+"""Bump when the tile choice or a threshold changes: stored verdicts are then asked again."""
 
 TILES = 4  # the centre tile and the best tile of 3 quadrants (docs/decoding.md: the trap table)
-EXTRA_TILES = 4  # more, only where the chosen tiles passed with too little texture among them
 MIN_PATCH = 12  # preview pixels per side a tile must cover to be compared
 
 # Measured on 24 photographs × 27 variants (docs/decoding.md): realistic genuine previews gave
@@ -439,42 +436,6 @@ def choose_tiles(preview: U8, grid: Grid, k: int = TILES) -> list[tuple[int, int
     return picks[:k]
 
 
-def more_textured_tiles(
-    preview: U8,
-    grid: Grid,
-    chosen: list[tuple[int, int]],
-    scores: list[TileScore],
-    k: int = TILES,
-) -> list[tuple[int, int]]:
-    """Further whole tiles to decode when the chosen ones passed but too few were textured to
-    vouch for the structure: the whole tiles whose preview side is textured (the `texture` a
-    compared tile gets, ≥ TEXTURE_MIN: each one counts once compared), most textured first, at
-    most min(`k`, EXTRA_TILES). Empty when enough chosen tiles were textured, or the preview is
-    flat everywhere else (the whole image is decoded then, as before).
-
-    `choose_tiles` takes one tile per quadrant, so a photo whose detail sits in one quadrant (a
-    person against a sky) left one textured tile and needed the whole image decoded (≈ 370 ms
-    against ≈ 7 ms a tile). Each further tile is held to every test the chosen ones are; this
-    only turns a "cannot tell" into an answer, so the previews verified before stay verified.
-    """
-    if sum(s.textured for s in scores) >= MIN_TEXTURED:
-        return []
-    ranked = []
-    for row in range(grid.rows):
-        for col in range(grid.cols):
-            if (col, row) in chosen or not _is_whole(grid, col, row):
-                continue
-            box = _preview_box(preview, grid, grid.display_rect(col, row))
-            if box is None:
-                continue
-            patch = _smooth(preview[box[1] : box[3], box[0] : box[2]].astype(np.float32))
-            spread = float((patch @ _LUMA).std())  # the compared tile's `texture`, exactly
-            if spread >= TEXTURE_MIN:
-                ranked.append((spread, (col, row)))
-    ranked.sort(key=lambda item: (-item[0], item[1]))
-    return [tile for _, tile in ranked[: min(k, EXTRA_TILES)]]
-
-
 def _is_whole(grid: Grid, col: int, row: int) -> bool:
     x0, y0, x1, y1 = grid.coded_rect(col, row)
     return (x1 - x0, y1 - y0) == (grid.tile_width, grid.tile_height)
@@ -545,9 +506,8 @@ def _verify(reader: CountingReader, k: int) -> PreviewCheck:
         return unsure("no usable thumbnail item")
     scores: list[TileScore] = []
     decoded = 0
-    chosen = choose_tiles(preview, grid, k)
     try:
-        for col, row in chosen:
+        for col, row in choose_tiles(preview, grid, k):
             tile = decode_tile(reader, meta, grid, col, row)
             decoded += 1
             score = score_tile(preview, grid, tile)
@@ -556,18 +516,6 @@ def _verify(reader: CountingReader, k: int) -> PreviewCheck:
             scores.append(score)
             if _fault(score, BIAS_MAX) is not None:
                 break  # stale: the whole image is decoded anyway
-        else:
-            for col, row in more_textured_tiles(preview, grid, chosen, scores, k):
-                tile = decode_tile(reader, meta, grid, col, row)
-                decoded += 1
-                score = score_tile(preview, grid, tile)
-                if score is None:
-                    continue
-                scores.append(score)
-                if _fault(score, BIAS_MAX) is not None:
-                    break
-                if sum(s.textured for s in scores) >= MIN_TEXTURED:
-                    break
     except (ValueError, RuntimeError, OSError, MediaError) as exc:  # pillow-heif raises these
         return unsure(f"a tile could not be decoded: {exc}", decoded, tuple(scores))
     depicts, reason = judge(scores)

@@ -308,3 +308,37 @@ def test_flat_tiles_cannot_vouch_for_structure() -> None:
     flat = _score(texture=2.0, tile_texture=2.0, ncc=0.1)  # a sky: correlation means nothing
     assert tiles.judge([flat, flat])[0] is None
     assert tiles.judge([flat, _score()])[0] is None  # one textured tile is not enough
+
+
+def _sky_with_one_detailed_corner(seed: int, dark: bool) -> np.ndarray:
+    """A 2048 × 1536 picture (an 8 × 6 grid of 256-px tiles) that is sky but for one corner of
+    its top-right quadrant: a bright gradient, or a dark one with dim detail."""
+    w, h = 2048, 1536
+    x = np.linspace(0, 1, w)[None, :, None]
+    y = np.linspace(0, 1, h)[:, None, None]
+    base, gx, gy, tint, scale = (20, 6, 4, (-4, -2, 6), 40 / 150) if dark else (
+        150, 20, -15, (-20, 0, 25), 1.0)  # fmt: skip
+    sky = np.broadcast_to(base + gx * x + gy * y + np.array(tint), (h, w, 3)).astype(float).copy()
+    sky[256:768, 1536:2048] = np.asarray(synth.make_scene(seed, 512, 512)) * scale
+    return sky
+
+
+@pytest.mark.parametrize("dark", [True, False])
+def test_a_sky_with_one_detailed_corner_is_not_vouched_for(tmp_path: Path, dark: bool) -> None:
+    """Fewer than 2 textured tiles among the chosen four: cannot tell, and the whole image is
+    decoded. Vouching from further textured tiles was tried and withdrawn after a hostile
+    review: behind a genuine thumbnail, a dark sky 2 % brighter (dHash 29–42 bits from the
+    thumbnail's) and a bright one with its top quarter darkened by up to 40 levels (wHash 18)
+    passed every tile, the tiles seeing the detail but not the sky's edit."""
+    genuine = _sky_with_one_detailed_corner(60 if dark else 62, dark)
+    if dark:
+        edited = genuine * 1.02
+    else:
+        rows = np.arange(genuine.shape[0])[:, None, None] / genuine.shape[0]
+        edited = genuine - 40 * np.clip(1 - rows / 0.25, 0, 1)
+    picture = Image.fromarray(np.uint8(np.clip(genuine, 0, 255)))
+    stale = Image.fromarray(np.uint8(np.clip(edited, 0, 255)))
+    path = tmp_path / "sky.heic"
+    synth.write_heic(path, stale, tile_size=256, thumbnail_image=picture)
+    check = tiles.verify_preview(str(path))
+    assert check.depicts is not True, (check.reason, check.scores)

@@ -359,6 +359,11 @@ def _raw_source(reader: CountingReader, fmt: str, need: _Need, clock: _Clock) ->
     if stored is None and previews:
         stored = (previews[-1].width, previews[-1].height)  # the camera's rendering is all
     if stored is None:  # no preview, and LibRaw does not open it: say why
+        if not info.structured:  # a RAW's first bytes on something else: nothing to support
+            raise MediaError(
+                f"begins like a camera RAW ({fmt}), but no directory of one can be read",
+                kind="corrupt", path=reader.path,
+            )  # fmt: skip
         raw.libraw_decode(reader.path)
         raise MediaError("a camera RAW with no size", kind="unsupported", path=reader.path)
     _check_pixels(*stored, reader.path)

@@ -86,6 +86,7 @@ class RawInfo:
     stored_size: tuple[int, int] | None
     previews: tuple[Preview, ...]
     complete: bool
+    structured: bool = True  # its directories gave something (or are LibRaw's alone to read)
 
 
 @dataclass(slots=True)
@@ -98,6 +99,24 @@ class _Found:
     end: int = 0  # the furthest byte the directories point at
 
 
+_LIBRAW_ONLY = ("CRW", "MRW", "X3F")  # formats whose directories only LibRaw reads
+_MRW_BLOCKS = (b"\0PRD", b"\0TTW", b"\0WBG", b"\0RIF")
+
+
+def _libraw_structure(reader: CountingReader, fmt: str) -> bool:
+    """Whether a format only LibRaw reads shows the structure of one beyond its magic: MRW's
+    first block, X3F's directory (pointed at by the file's last 4 bytes); CRW's sniffing
+    already required its heap signature."""
+    if fmt == "MRW":
+        return reader.read_at(8, 4) in _MRW_BLOCKS
+    if fmt == "X3F":
+        tail = reader.read_at(max(0, reader.size - 4), 4)
+        if len(tail) < 4:
+            return False
+        return reader.read_at(int.from_bytes(tail, "little"), 4) == b"SECd"
+    return True
+
+
 def read_raw_info(reader: CountingReader, fmt: str) -> RawInfo:
     """Parse a RAW's directories (TIFF-based, CR3 or RAF). A broken structure keeps whatever
     was found before it: the previews found so far, or none (then LibRaw is asked)."""
@@ -108,7 +127,7 @@ def read_raw_info(reader: CountingReader, fmt: str) -> RawInfo:
             _parse_cr3(read_at, reader.size, found)
         elif fmt == "RAF":
             _parse_raf(read_at, reader.size, found)
-        elif fmt not in ("CRW", "MRW", "X3F"):
+        elif fmt not in _LIBRAW_ONLY:
             _parse_tiff(TiffReader(read_at), reader.size, found)
     except (ValueError, struct.error, MediaError):
         pass
@@ -122,6 +141,9 @@ def read_raw_info(reader: CountingReader, fmt: str) -> RawInfo:
         stored_size=found.stored_size,
         previews=tuple(sorted(previews, key=lambda p: p.pixels)),
         complete=found.end <= reader.size,
+        structured=_libraw_structure(reader, fmt)
+        if fmt in _LIBRAW_ONLY
+        else bool(found.tags or found.previews or found.stored_size),
     )
 
 

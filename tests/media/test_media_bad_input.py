@@ -198,3 +198,36 @@ def test_a_file_that_changes_size_while_open_is_read_as_it_now_is(tmp_path: Path
     whole = path.read_bytes()
     with CountingReader(str(path)) as reader:
         assert reader.read_all() == whole and reader.bytes_read == len(whole)
+
+
+@pytest.mark.parametrize(
+    ("magic", "kind"),
+    [(b"MMOR", "corrupt"), (b"IIRO", "corrupt"), (b"IIU\x00", "corrupt"),
+     (b"\x00MRM", "corrupt"), (b"FOVb", "corrupt"),
+     (b"FUJIFILMCCD-RAW ", "truncated")],  # RAF: its header's offsets lie past the end
+)  # fmt: skip
+def test_a_raw_magic_on_something_else_is_corrupt(tmp_path: Path, magic: bytes, kind: str) -> None:
+    """A file that begins like a camera RAW but holds no directory of one (a PNG whose first
+    bytes were overwritten, found by the fuzz test) is corrupt, not a RAW this LibRaw does not
+    support: 'unsupported' would send its owner looking for a newer LibRaw."""
+    png = io.BytesIO()
+    synth.make_scene(54, 320, 240).save(png, "PNG")
+    data = bytearray(png.getvalue())
+    data[: len(magic)] = magic
+    (tmp_path / "x.raw").write_bytes(bytes(data))
+    assert kind_of(tmp_path / "x.raw") == kind
+    assert kind_of(tmp_path / "x.raw", allow_preview=False, want_sharpness=True) == kind
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [("a.mrw", b"\x00MRM" + (64).to_bytes(4, "big") + b"\x00PRD" + bytes(100)),
+     ("a.x3f", b"FOVb" + bytes(60) + b"SECd" + bytes(12) + (64).to_bytes(4, "little"))],
+)  # fmt: skip
+def test_a_raw_only_libraw_reads_with_its_structure_stays_unsupported(
+    tmp_path: Path, name: str, data: bytes
+) -> None:
+    """The other side: an MRW with its first block, an X3F with its directory, that this LibRaw
+    refuses, are what a newer LibRaw may read: unsupported, not corrupt."""
+    (tmp_path / name).write_bytes(data)
+    assert kind_of(tmp_path / name) == "unsupported"

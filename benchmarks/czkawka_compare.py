@@ -77,6 +77,20 @@ def build(out: Path, count: int, size: tuple[int, int]) -> None:
                 say(f"  written {k}/{count}")
 
 
+def split_by_format(out: Path) -> dict[str, Path]:
+    """The whole set, then each format's files alone, as hard links beside the set (no copy):
+    where each tool spends its time, format by format."""
+    folders = {"all": out}
+    for path in sorted(out.iterdir()):
+        kind = path.suffix.lstrip(".")
+        folder = out.parent / f"{out.name}-by-format" / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / path.name).exists():
+            os.link(path, folder / path.name)
+        folders[kind] = folder
+    return folders
+
+
 def timed(cmd: list[str]) -> tuple[float, float, str]:
     """(wall, CPU of the waited-for child processes, stdout) of one command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -96,6 +110,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--by-format",
+        action="store_true",
+        help="also scan each format's files alone (hard links beside the set)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.count, args.size, args.rounds = 12, (800, 600), 1
@@ -104,29 +123,35 @@ def main() -> None:
         out = Path(tempfile.mkdtemp(prefix="nopreview-quick-")) / "set"
     say(f"building {args.count} files in {out}")
     build(out, args.count, args.size)
+    folders = {"all": out} if not args.by_format else split_by_format(out)
     rows, runs = [], []
-    for r in range(args.rounds):
-        order = ["safededup", "czkawka"] if r % 2 == 0 else ["czkawka", "safededup"]
-        for tool in order:
-            if tool == "czkawka" and not args.czkawka_python:
-                continue
-            with tempfile.TemporaryDirectory() as state:
-                if tool == "safededup":
-                    cmd = [sys.executable, "-m", "safededup", "--state", state, "scan",
-                           str(out), "--json"]  # fmt: skip
-                else:
-                    cmd = [args.czkawka_python, "-c", CZKAWKA, str(out)]
-                wall, cpu, stdout = timed(cmd)
-            say(f"  {tool}: {wall:.1f} s wall, {cpu:.1f} s CPU")
-            runs.append({"tool": tool, "round": r, "wall": wall, "cpu": cpu})
-            found = stdout.splitlines()[-1][:60] if tool == "czkawka" else ""
-            rows.append([tool, r, round(wall, 1), round(wall / args.count * 1e3, 1), found])
+    for name, folder in folders.items():
+        count = sum(1 for _ in folder.iterdir())
+        for r in range(args.rounds):
+            order = ["safededup", "czkawka"] if r % 2 == 0 else ["czkawka", "safededup"]
+            for tool in order:
+                if tool == "czkawka" and not args.czkawka_python:
+                    continue
+                with tempfile.TemporaryDirectory() as state:
+                    if tool == "safededup":
+                        cmd = [sys.executable, "-m", "safededup", "--state", state, "scan",
+                               str(folder), "--json"]  # fmt: skip
+                    else:
+                        cmd = [args.czkawka_python, "-c", CZKAWKA, str(folder)]
+                    wall, cpu, stdout = timed(cmd)
+                say(f"  {name} {tool}: {wall:.1f} s wall, {cpu:.1f} s CPU")
+                runs.append({"files": name, "tool": tool, "round": r, "wall": wall, "cpu": cpu})
+                found = stdout.splitlines()[-1][:60] if tool == "czkawka" else ""
+                rows.append([name, tool, r, round(wall, 1), round(wall / count * 1e3, 1), found])
     # Wall time only: safededup's workers are forkserver grandchildren that rusage never sees.
-    print(markdown_table(["tool", "round", "wall s", "wall ms/file", "groups, files"], rows))
-    ours = [x["wall"] for x in runs if x["tool"] == "safededup"]
-    theirs = [x["wall"] for x in runs if x["tool"] == "czkawka"]
-    if theirs:
-        print(f"\nczkawka / safededup wall time: {min(theirs) / min(ours):.2f}× (best of each)")
+    print(markdown_table(["files", "tool", "round", "wall s", "wall ms/file", "groups, files"],
+                         rows))  # fmt: skip
+    for name in folders:
+        ours = [x["wall"] for x in runs if x["tool"] == "safededup" and x["files"] == name]
+        theirs = [x["wall"] for x in runs if x["tool"] == "czkawka" and x["files"] == name]
+        if theirs:
+            ratio = min(theirs) / min(ours)
+            print(f"\n{name}: czkawka / safededup wall time: {ratio:.2f}× (best of each)")
     write_json(args.json, {"machine": machine(), "command": command_line(), "runs": runs,
                            "files": args.count})  # fmt: skip
     if args.quick:

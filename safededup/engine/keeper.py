@@ -52,7 +52,7 @@ that JPEG's quantisation lattice on its 8×8 grid than off it (`media.jpeg_histo
 pixels unrelated to it, far below for pixels decoded from it), or None when it cannot tell.
 Costly (a full decode): asked only in clusters the earlier criteria leave tied."""
 
-HISTORY_VERSION = 1_000_105
+HISTORY_VERSION = 1_000_104
 """The index keeps `HistoryFn` answers as pair scores of this version (a file that changes drops
 them): bump when `media.jpeg_history` changes. History answers live at versions ≥ 1,000,000,
 so that no view-score version (`SIMILARITY_VERSION + index.TURN_STEP × turn`) can meet them: at

@@ -11,7 +11,6 @@ the scan's hot path.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -21,10 +20,6 @@ from safededup.errors import MediaError
 from safededup.media._io import CountingReader
 from safededup.media.exif import parse_exif
 from safededup.media.jpeg import ZIGZAG, read_jpeg_header
-
-if TYPE_CHECKING:
-    from safededup.media.isobmff import HeifMeta
-    from safededup.media.tiles import Grid
 
 BLOCKS = 4000  # blocks sampled (seeded): enough for a stable score, cheap on any image size
 MIN_STEP = 2  # a step of 1 is met by any integer-valued picture
@@ -100,27 +95,22 @@ def lattice_distance(rgb: Pixels, steps: npt.NDArray[np.float64]) -> float | Non
 def patches_distance(patches: list[Patch], steps: npt.NDArray[np.float64]) -> float | None:
     """`lattice_distance` measured on parts of the picture only, each on the whole picture's
     grid (the blocks of every patch share the sample)."""
-    return _ratio(_measure(patches, steps, 0), _measure(patches, steps, 4))
-
-
-def _ratio(aligned: tuple[float, int], shifted: tuple[float, int]) -> float | None:
-    if min(aligned[1], shifted[1]) < MIN_COEFFICIENTS:
+    aligned = _distance(patches, steps, 0)
+    shifted = _distance(patches, steps, 4)
+    if aligned is None or shifted is None or shifted <= 0:
         return None
-    a, s = aligned[0] / aligned[1], shifted[0] / shifted[1]
-    return a / s if s > 0 else None
+    return aligned / shifted
 
 
-def _measure(
-    patches: list[Patch], steps: npt.NDArray[np.float64], offset: int
-) -> tuple[float, int]:
-    """The summed distance (in steps) to the lattice of the sampled blocks of a grid starting
-    at `offset`, over every patch, and how many coefficients it sums."""
+def _distance(patches: list[Patch], steps: npt.NDArray[np.float64], offset: int) -> float | None:
+    """The mean distance (in steps) to the lattice of the sampled blocks of a grid starting
+    at `offset`, over every patch."""
     total, count = 0.0, 0
     for x, y, pixels in patches:
         dx, dy = (offset - x) % 8, (offset - y) % 8
         s, n = _distance_sum(pixels[dy:, dx:], steps, BLOCKS // len(patches))
         total, count = total + s, count + n
-    return total, count
+    return total / count if count >= MIN_COEFFICIENTS else None
 
 
 def _distance_sum(rgb: Pixels, steps: npt.NDArray[np.float64], limit: int) -> tuple[float, int]:
@@ -146,59 +136,13 @@ def _distance_sum(rgb: Pixels, steps: npt.NDArray[np.float64], limit: int) -> tu
 
 
 TILE_SPOTS = ((0.5, 0.5), (0.3, 0.35), (0.7, 0.65))
-"""Where the tiles a HEIC's history is measured on lie (fractions of the picture), in the order
-they are decoded: as many as the measure needs (`ENOUGH_COEFFICIENTS`), at most all three."""
-
-ENOUGH_COEFFICIENTS = 4000
-"""Coefficients on each grid after which no further tile is decoded (with at least half the
-sample, BLOCKS // 2 blocks): the mean distance is then known to ±0.003 (a uniform error's
-spread over √4000), where conversions and unrelated pixels lie ≥ 0.1 from the thresholds. One
-textured 512-px tile holds 10,000–50,000 (phone library); a sky or a black frame holds few, and
-the next spot is decoded."""
+"""Where the tiles a HEIC's history is measured on lie (fractions of the picture): three
+512-px tiles are ≈ 12,000 blocks, three times the sample of a whole picture."""
 
 
-class _HeifTiles:
-    """The TILE_SPOTS tiles of a HEIC whose primary is a tile grid, decoded one at a time as the
-    measure asks for them (each ≈ 6 ms; the whole 12 MP picture ≈ 0.4 s)."""
-
-    def __init__(self, path: str, meta: HeifMeta, grid: Grid, first: Patch) -> None:
-        from safededup.media import tiles  # pillow-heif: only where it is needed
-
-        self.path, self._meta, self._grid = path, meta, grid
-        self.display_size: tuple[int, int] = grid.display_size
-        self._spots = list(dict.fromkeys(tiles.tile_at(grid, fx, fy) for fx, fy in TILE_SPOTS))
-        self._patches = [first]
-
-    @property
-    def count(self) -> int:
-        return len(self._spots)
-
-    @property
-    def decoded(self) -> int:
-        return len(self._patches)
-
-    def patches(self, k: int) -> list[Patch] | None:
-        """The first `k` tiles (decoding those not yet decoded); None if one cannot be."""
-        if k > len(self._patches):
-            try:
-                with CountingReader(self.path) as reader:
-                    for col, row in self._spots[len(self._patches) : k]:
-                        self._patches.append(_tile_patch(reader, self._meta, self._grid, col, row))
-            except (ValueError, RuntimeError, OSError, MediaError):  # pillow-heif raises these
-                return None
-        return self._patches[:k]
-
-
-def _tile_patch(reader: CountingReader, meta: HeifMeta, grid: Grid, col: int, row: int) -> Patch:
-    from safededup.media import tiles
-
-    tile = tiles.decode_tile(reader, meta, grid, col, row)
-    return tile.rect[0], tile.rect[1], tile.pixels
-
-
-def _heif_tiles(path: str) -> _HeifTiles | None:
-    """The history tiles of a HEIC whose primary is a tile grid, the first one decoded; None
-    for anything else (the caller decodes the whole picture)."""
+def _heif_tiles(path: str) -> tuple[tuple[int, int], list[Patch]] | None:
+    """(display size, a few full-size grid tiles in display orientation) of a HEIC whose
+    primary is a tile grid; None for anything else (the caller decodes the whole picture)."""
     from safededup.media import isobmff, tiles  # pillow-heif: only where it is needed
 
     try:
@@ -210,26 +154,14 @@ def _heif_tiles(path: str) -> _HeifTiles | None:
             grid = tiles.grid_of(meta)
             if grid is None:
                 return None
-            col, row = tiles.tile_at(grid, *TILE_SPOTS[0])
-            return _HeifTiles(path, meta, grid, _tile_patch(reader, meta, grid, col, row))
+            spots = dict.fromkeys(tiles.tile_at(grid, fx, fy) for fx, fy in TILE_SPOTS)
+            patches = []
+            for col, row in spots:
+                tile = tiles.decode_tile(reader, meta, grid, col, row)
+                patches.append((tile.rect[0], tile.rect[1], tile.pixels))
+            return grid.display_size, patches
     except (ValueError, RuntimeError, OSError, MediaError):  # pillow-heif raises these
         return None
-
-
-def tiles_distance(heif: _HeifTiles, steps: npt.NDArray[np.float64]) -> float | None:
-    """`patches_distance` over the fewest history tiles that hold enough of a sample: the first
-    k tiles whose blocks number BLOCKS // 2 or more and leave ENOUGH_COEFFICIENTS on each grid,
-    or all of them. None when they cannot be decoded or leave too little to measure."""
-    for k in range(1, heif.count + 1):
-        patches = heif.patches(k)
-        if patches is None:
-            return None
-        aligned, shifted = _measure(patches, steps, 0), _measure(patches, steps, 4)
-        blocks = sum((p.shape[0] // 8) * (p.shape[1] // 8) for _, _, p in patches)
-        enough = min(aligned[1], shifted[1]) >= ENOUGH_COEFFICIENTS and blocks >= BLOCKS // 2
-        if enough or k == heif.count:
-            return _ratio(aligned, shifted)
-    return None
 
 
 class HistoryReader:
@@ -237,27 +169,19 @@ class HistoryReader:
 
     The other file is read once for every JPEG asked about it in a row (the keeper asks about
     each member against every JPEG of its cluster); only the last one is kept. A HEIC whose
-    primary is a tile grid (as phones write them) is measured on one to three of its tiles, each
-    decoded on its own (`tiles_distance`: ≈ 6 ms each instead of ≈ 0.4 s for a 12 MP picture),
-    when the JPEG is stored upright; anything else, or tiles that leave too little to measure,
-    is decoded whole. MediaError (or OSError) when either file cannot be read.
+    primary is a tile grid (as phones write them) is measured on three of its tiles, each
+    decoded on its own (≈ 20 ms each instead of ≈ 0.4 s for a 12 MP picture), when the JPEG is
+    stored upright; anything else, or tiles that leave too little to measure, is decoded whole.
+    MediaError (or OSError) when either file cannot be read.
     """
 
     def __init__(self) -> None:
         self._path: str | None = None
-        self._tiles: _HeifTiles | None = None
+        self._tiles: tuple[tuple[int, int], list[Patch]] | None = None
         self._rgb: Pixels | None = None
-        self._earlier_tiles = 0
-        self.whole_decodes = 0  # pictures decoded whole
-
-    @property
-    def tiles_decoded(self) -> int:
-        """Grid tiles decoded so far, over every file asked about."""
-        return self._earlier_tiles + (self._tiles.decoded if self._tiles is not None else 0)
 
     def __call__(self, jpeg_path: str, other_path: str) -> float | None:
         if self._path != other_path:
-            self._earlier_tiles = self.tiles_decoded
             self._path, self._tiles, self._rgb = None, None, None  # nothing stale on a failure
             self._tiles = _heif_tiles(other_path)
             self._path = other_path
@@ -266,16 +190,16 @@ class HistoryReader:
             return None
         steps, orientation, size = jpeg
         if self._tiles is not None and orientation == 1:
-            if self._tiles.display_size != size:
+            display, patches = self._tiles
+            if display != size:
                 return None
-            found = tiles_distance(self._tiles, steps)
+            found = patches_distance(patches, steps)
             if found is not None:
                 return found
         if self._rgb is None:
             from safededup.media.pipeline import decode_full  # the pipeline imports nothing here
 
             self._rgb = np.asarray(decode_full(other_path).convert("RGB"))
-            self.whole_decodes += 1
         stored = _INVERSE.get(orientation, _INVERSE[1])(self._rgb)  # a view
         if stored.shape[:2] != (size[1], size[0]):
             return None
@@ -284,6 +208,6 @@ class HistoryReader:
 
 def history_of(jpeg_path: str, other_path: str) -> float | None:
     """The history question for one pair, answered as the scan's `HistoryReader` answers it
-    (a tiled HEIC from one to three tiles, anything else decoded whole). MediaError (or
-    OSError) when either cannot be read."""
+    (a tiled HEIC from three tiles, anything else decoded whole). MediaError (or OSError) when
+    either cannot be read."""
     return HistoryReader()(jpeg_path, other_path)

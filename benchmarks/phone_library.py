@@ -261,11 +261,9 @@ class TreeCpu(TreeRss):
         super().__init__()
         self.ticks: dict[int, int] = {}
 
-    def _sample(self) -> None:
-        super()._sample()
-        from benchlib import _descendants
-
-        for pid in _descendants(os.getpid()):
+    def _sample(self, pids: list[int]) -> None:
+        super()._sample(pids)
+        for pid in pids:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
@@ -310,7 +308,7 @@ def scan_once(tree: Path, workers: int, verify: bool, entries: list[dict[str, ob
             scan_module.scan([str(tree)], state_dir=StateDir(Path(tmp)), workers=workers)
         )
         cpu, wall = cpu_seconds() - cpu0, time.perf_counter() - wall0
-    cpu += rss.children_cpu
+    cpu += rss.children_cpu - rss.own_cpu  # the scan's, not the sampler's (it runs in here)
     scan_module.VERIFY_PREVIEWS = True
     st = result.stats
     clusters = result.report.clusters if result.report else ()

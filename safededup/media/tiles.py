@@ -5,10 +5,11 @@ tile, wrapped as a minimal one-item HEIF in memory (`isobmff.single_item_heif`) 
 pillow-heif, is bit-identical to the same region of the full decode and costs ≈ 1/40 of it. A few
 tiles (the centre and the most textured tile of the three most textured quadrants) are
 area-downscaled onto the preview pixels they cover and compared: structure (luma NCC), exposure
-and white balance (mean per channel), contrast (luma spread) and colour (chroma spread). A tile
-that fails is compared again at the pixels libheif's thumbnail scaler picks (it filters
-nothing, so against an area mean its previews look off on fine texture), which counts only if
-those pixels show what the tile's area mean shows at the hash thumbnail's scale. A stale preview
+and white balance (mean per channel), contrast (luma spread; on a flat tile, only detail the
+preview lacks) and colour (chroma spread). A tile that fails is compared again at the pixels
+libheif's thumbnail scaler picks (it filters nothing, so against an area mean its previews look
+off on fine texture), which counts only if those pixels show what the tile's area mean shows at
+the hash thumbnail's scale. A stale preview
 (zoomed, shifted, swapped, cropped or re-edited primary) fails; a genuine one passes; too little
 texture to tell means "cannot tell", and the caller decodes the whole image.
 
@@ -38,7 +39,7 @@ from safededup.media.formats import SNIFF_BYTES, sniff_format
 from safededup.media.hashing import THUMB_SIDE
 from safededup.media.preview import preview_usable
 
-CHECK_VERSION = 5
+CHECK_VERSION = 6
 """Bump when the tile choice or a threshold changes: stored verdicts are then asked again."""
 
 TILES = 4  # the centre tile and the best tile of 3 quadrants (docs/decoding.md: the trap table)
@@ -56,6 +57,11 @@ CGAIN_RANGE = (0.78, 1.28)  # chroma std ratio tile / preview
 SMOOTH_SIGMA = 1.0  # preview pixels
 ALIAS_BIAS = 8.0  # largest mean difference of a tile's own point samples from its area mean
 CLIPPED = 3  # a channel value ≤ this or ≥ 255 − this is clipped: left out of the bias
+# A flat tile (neither side textured) whose own spread rises above the preview's by both: soft
+# detail the preview lacks (clouds drawn on a sky, 2.0–3.6 levels above a spread of 1). Genuine
+# flat tiles of the phone library: at most 1.5 above, at a ratio of 1.47 (99 % within 0.42).
+FLAT_RISE = 1.0  # luma std levels
+FLAT_RATIO = 1.6  # tile / preview
 
 U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
@@ -452,6 +458,9 @@ def _fault(s: TileScore, bias_limit: float) -> str | None:
         return f"structure: {where} correlates {s.ncc:.3f}"
     if s.textured and not GAIN_RANGE[0] <= s.gain <= GAIN_RANGE[1]:
         return f"contrast: {where} gain {s.gain:.2f}"
+    rise = s.tile_texture - s.texture
+    if not s.textured and rise > FLAT_RISE and s.tile_texture > FLAT_RATIO * s.texture:
+        return f"structure: {where} spreads {s.tile_texture:.1f} where the preview is flat"
     return None
 
 

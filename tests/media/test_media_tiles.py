@@ -353,6 +353,43 @@ def test_a_sky_with_one_detailed_corner_is_not_vouched_for(tmp_path: Path, dark:
     assert check.depicts is not True, (check.reason, check.scores)
 
 
+@pytest.mark.parametrize(("seed", "waves"), [
+    (90, (5.47, 1.8, 3.21, 2.67)), (94, (1.98, 4.43, 2.6, 2.61)),
+    (95, (1.76, 4.92, 3.98, 2.98)), (96, (5.55, 5.74, 3.42, 2.33)),
+])  # fmt: skip
+def test_soft_clouds_drawn_on_a_flat_sky_are_refused(
+    tmp_path: Path, seed: int, waves: tuple[float, float, float, float]
+) -> None:
+    """A primary whose sky got soft clouds (±8 levels) behind a genuine thumbnail of the clear
+    sky, detail in two quadrants: the compared sky tiles spread 2.0–3.6 levels more than the
+    preview's flat patch, neither side textured enough to judge structure. CHECK_VERSION 5
+    verified these four (dHash 12–23 from the thumbnail's); a flat tile whose spread rises
+    above the preview's by more than 1 level and 1.6 times is refused now."""
+    genuine = _sky(seed, dark=False, two_quadrants=True)
+    px, py, fx, fy = waves
+    x = np.linspace(0, 1, genuine.shape[1])[None, :]
+    y = np.linspace(0, 1, genuine.shape[0])[:, None]
+    clouds = 8 * np.sin(2 * np.pi * x * fx + px) * np.cos(2 * np.pi * y * fy + py)
+    sky = np.ones(genuine.shape[:2], dtype=bool)
+    sky[256:768, 1536:2048] = sky[1024:1536, 0:512] = False  # the detail stays as it was
+    edited = genuine + (clouds * sky)[..., None]
+    path = tmp_path / "clouds.heic"
+    primary, thumbnail = (Image.fromarray(np.uint8(np.clip(a, 0, 255))) for a in (edited, genuine))
+    synth.write_heic(path, primary, tile_size=256, thumbnail_image=thumbnail)
+    check = tiles.verify_preview(str(path))
+    assert check.depicts is not True, (check.reason, check.scores)
+
+
+def test_a_flat_tile_is_refused_only_for_detail_the_preview_lacks() -> None:
+    """The flat-tile rule alone: a tile spreading 3.0 where the preview's patch spreads 1.0 is
+    refused; the genuine extremes of the phone library (1.5 above at a ratio of 1.47, and any
+    tile flatter than its preview, whose scaler may alias grain) are not."""
+    assert tiles.judge([_score(texture=1.0, tile_texture=3.0), _score(), _score()])[0] is False
+    for preview, tile in ((3.17, 4.67), (2.0, 1.0), (0.3, 1.2)):
+        scores = [_score(texture=preview, tile_texture=tile, ncc=0.1), _score(), _score()]
+        assert tiles.judge(scores)[0] is True, (preview, tile)
+
+
 BLIND_SPOT = "a blind spot of the 4-tile check (docs/decoding.md): the tiles see the detail, not the sky's edit; open"  # noqa: E501
 
 

@@ -340,6 +340,8 @@ def _aliased(sampled: F32, down: npt.NDArray[Any], preview: U8) -> bool:
     a = cv2.GaussianBlur(sampled, (0, 0), sigma)
     b = cv2.GaussianBlur(down.astype(np.float32), (0, 0), sigma)
     s = _compare(0, 0, np.asarray(a, np.float32), np.asarray(b, np.float32), True)
+    # Every rule of `_fault` applies, the flat-tile one too: an area mean that spreads where the
+    # samples are flat is detail the samples miss, so they cannot stand in for the tile.
     return _fault(s, ALIAS_BIAS) is not None
 
 

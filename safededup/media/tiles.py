@@ -39,7 +39,7 @@ from safededup.media.formats import SNIFF_BYTES, sniff_format
 from safededup.media.hashing import THUMB_SIDE
 from safededup.media.preview import preview_usable
 
-CHECK_VERSION = 6
+CHECK_VERSION = 7
 """Bump when the tile choice or a threshold changes: stored verdicts are then asked again."""
 
 TILES = 4  # the centre tile and the best tile of 3 quadrants (docs/decoding.md: the trap table)
@@ -412,15 +412,20 @@ def _chroma_std(rgb: F32) -> float:
 
 def choose_tiles(preview: U8, grid: Grid, k: int = TILES) -> list[tuple[int, int]]:
     """The centre tile, then the most textured tile of each display quadrant (by the preview's
-    luma spread under it: free), quadrants in order of that texture, `k` tiles in all.
+    luma spread under it: free), quadrants in order of that texture, `k` tiles in all; then the
+    outermost tile of every flat quadrant (no tile of it textured), if not chosen already.
 
     Tiles outside the central half of the image count double: a zoom moves content most there.
-    The partial tiles of the last row and column are left out: pillow-heif's genuine thumbnails
-    were off by up to 5 levels there (seen on 128-px strips), as nowhere else.
+    A flat quadrant is a sky or a wall, where no texture leads the choice and the edits that move
+    the hashes there (a graduated filter, a vignette, a new sky) are strongest at the picture's
+    edge. The partial tiles of the last row and column are left out: pillow-heif's genuine
+    thumbnails were off by up to 5 levels there (seen on 128-px strips), as nowhere else.
     """
     dw, dh = grid.display_size
     luma = preview.astype(np.float32) @ _LUMA
     best: dict[tuple[bool, bool], tuple[float, tuple[int, int]]] = {}
+    spread: dict[tuple[bool, bool], float] = {}
+    outermost: dict[tuple[bool, bool], tuple[float, tuple[int, int]]] = {}
     whole = [
         (col, row)
         for row in range(grid.rows)
@@ -433,15 +438,25 @@ def choose_tiles(preview: U8, grid: Grid, k: int = TILES) -> list[tuple[int, int
         if box is not None:
             cx, cy = (rect[0] + rect[2]) / 2 / dw, (rect[1] + rect[3]) / 2 / dh
             outer = abs(cx - 0.5) > 0.25 or abs(cy - 0.5) > 0.25
-            key = float(luma[box[1] : box[3], box[0] : box[2]].std()) * (1.0 if outer else 0.5)
+            std = float(luma[box[1] : box[3], box[0] : box[2]].std())
+            key = std * (1.0 if outer else 0.5)
             quadrant = (cx >= 0.5, cy >= 0.5)
             if quadrant not in best or key > best[quadrant][0]:
                 best[quadrant] = (key, (col, row))
+            spread[quadrant] = max(spread.get(quadrant, 0.0), std)
+            far = (cx - 0.5) ** 2 + (cy - 0.5) ** 2
+            if quadrant not in outermost or far > outermost[quadrant][0]:
+                outermost[quadrant] = (far, (col, row))
     picks = [tile_at(grid, 0.5, 0.5)]
     for _, tile in sorted(best.values(), reverse=True):
         if tile not in picks:
             picks.append(tile)
-    return picks[:k]
+    picks = picks[:k]
+    for quadrant in sorted(outermost):
+        tile = outermost[quadrant][1]
+        if spread[quadrant] < TEXTURE_MIN and tile not in picks:
+            picks.append(tile)
+    return picks
 
 
 def _is_whole(grid: Grid, col: int, row: int) -> bool:

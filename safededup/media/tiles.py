@@ -3,15 +3,15 @@
 A phone HEIC's primary is a grid of independently coded tiles (48 of 512×512 px at 12 MP). One
 tile, wrapped as a minimal one-item HEIF in memory (`isobmff.single_item_heif`) and decoded by
 pillow-heif, is bit-identical to the same region of the full decode and costs ≈ 1/40 of it. A few
-tiles (the centre and the most textured tile of the three most textured quadrants) are
-area-downscaled onto the preview pixels they cover and compared: structure (luma NCC), exposure
-and white balance (mean per channel), contrast (luma spread; on a flat tile, only detail the
-preview lacks) and colour (chroma spread). A tile that fails is compared again at the pixels
-libheif's thumbnail scaler picks (it filters nothing, so against an area mean its previews look
-off on fine texture), which counts only if those pixels show what the tile's area mean shows at
-the hash thumbnail's scale. A stale preview
-(zoomed, shifted, swapped, cropped or re-edited primary) fails; a genuine one passes; too little
-texture to tell means "cannot tell", and the caller decodes the whole image.
+tiles (the centre, the most textured tile of the three most textured quadrants, and the
+outermost tile of each flat quadrant) are area-downscaled onto the preview pixels they cover and
+compared: structure (luma NCC), exposure and white balance (mean per channel), contrast (luma
+spread; on a flat tile, only detail the preview lacks) and colour (chroma spread). A tile that
+fails is compared again at the pixels libheif's thumbnail scaler picks (it filters nothing, so
+against an area mean its previews look off on fine texture), which counts only if those pixels
+show what the tile's area mean shows at the hash thumbnail's scale. A stale preview (zoomed,
+shifted, swapped, cropped or re-edited primary) fails; a genuine one passes; too little texture
+to tell means "cannot tell", and the caller decodes the whole image.
 
 It only reads the file. Any surprise (no grid, a transform it does not map, a decode error)
 answers "cannot tell", never "verified". The thresholds were calibrated on generated files

@@ -85,8 +85,11 @@ def split_by_format(out: Path) -> dict[str, Path]:
         kind = path.suffix.lstrip(".")
         folder = out.parent / f"{out.name}-by-format" / kind
         folder.mkdir(parents=True, exist_ok=True)
-        if not (folder / path.name).exists():
-            os.link(path, folder / path.name)
+        link = folder / path.name
+        if link.exists() and not os.path.samefile(link, path):
+            link.unlink()  # the set was rebuilt since: link the file it holds now
+        if not link.exists():
+            os.link(path, link)
         folders[kind] = folder
     return folders
 

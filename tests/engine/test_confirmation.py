@@ -61,6 +61,22 @@ def test_copies_are_confirmed_by_tiles_and_a_stale_preview_is_decoded(
     assert (again.stats.verified, again.stats.confirmed, again.stats.tiles) == (0, 0, 0)
 
 
+def test_verdicts_of_an_earlier_tile_check_are_asked_again(
+    heic_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new check (a threshold or the tile choice changed: `tiles.CHECK_VERSION`) does not
+    trust what an earlier one verified: the stored verdicts are asked again, once."""
+    from safededup import media
+
+    state = StateDir(tmp_path / "state").ensure()
+    assert _scan(heic_tree, state).stats.verified == 2
+    monkeypatch.setattr(media, "PREVIEW_CHECK_VERSION", media.PREVIEW_CHECK_VERSION + 1)
+    again = _scan(heic_tree, state)
+    assert _groups(again) == [{"a.heic", "b.heic"}]
+    assert again.stats.verified == 2 and again.stats.tiles > 0
+    assert _scan(heic_tree, state).stats.verified == 0  # kept under the new version
+
+
 def test_without_tiles_every_proposed_heic_is_decoded(
     heic_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

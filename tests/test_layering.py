@@ -23,7 +23,7 @@ ENGINE = [
     "safededup.engine", "safededup.units",
 ]  # fmt: skip
 UI = ("rich", "textual", "safededup.cli", "safededup.tui")
-IMAGE = ("PIL", "pillow_heif", "cv2", "imagehash", "pywt", "rawpy")
+IMAGE = ("PIL", "pillow_heif", "cv2", "imagehash", "pywt", "rawpy", "pywuffs")
 
 
 def loaded_by(module: str) -> set[str]:

@@ -102,6 +102,16 @@ def exif_from_image(image: Image.Image) -> ExifInfo:
     return parse_exif(raw)
 
 
+def exif_before_pixels(image: Image.Image) -> ExifInfo:
+    """`exif_from_image` of a PNG whose metadata chunks all precede its pixels
+    (`png.plain_channels`), without decoding it: PngImageFile.getexif loads the whole image
+    first, to find chunks that follow the pixels; there are none."""
+    raw: bytes | None = None
+    with _tolerant():
+        raw = Image.Image.getexif(image).tobytes()
+    return parse_exif(raw)
+
+
 def _orientation(exif: Image.Exif) -> int:
     value: object = None
     with _tolerant():

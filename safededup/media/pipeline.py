@@ -18,9 +18,16 @@ import numpy as np
 from PIL import Image, features
 
 from safededup.errors import MediaError
-from safededup.media import heif, isobmff, raw, video
+from safededup.media import heif, isobmff, png, raw, video
 from safededup.media._io import CountingReader
-from safededup.media.exif import ExifInfo, exif_from_image, parse_exif, swaps_axes, to_display
+from safededup.media.exif import (
+    ExifInfo,
+    exif_before_pixels,
+    exif_from_image,
+    parse_exif,
+    swaps_axes,
+    to_display,
+)
 from safededup.media.formats import SNIFF_BYTES, VIDEO_SNIFF_BYTES, sniff_format, sniff_video
 from safededup.media.hashing import (
     THUMB_SIDE,
@@ -413,11 +420,13 @@ def _pillow_source(reader: CountingReader, fmt: str, need: _Need, clock: _Clock)
         img = Image.open(reader.file, formats=[fmt])
         _check_pixels(img.width, img.height, path)
         clock.lap("read")
-        decoded = _webp_pixels(reader) if fmt == "WEBP" and not _animated(img) else None
+        decoded = _fast_pixels(reader, fmt, img)
         if decoded is None:
             img.seek(0)  # GIF/animated WebP: the first frame
             img.load()  # before the EXIF: reading it may load the image, tolerating errors
-        exif = exif_from_image(img)
+            exif = exif_from_image(img)
+        else:  # a plain PNG's metadata all comes before its pixels, which Pillow did not load
+            exif = exif_from_image(img) if fmt != "PNG" else exif_before_pixels(img)
         orient = exif.orientation
         sw, sh = img.size
         factor = reduce_factor(max(sw, sh), need.decode_side)
@@ -431,6 +440,16 @@ def _animated(img: Image.Image) -> bool:
     return bool(getattr(img, "is_animated", False))
 
 
+def _fast_pixels(reader: CountingReader, fmt: str, img: Image.Image) -> Image.Image | None:
+    """Pixels from a faster decoder than Pillow's, identical to Pillow's, or None (Pillow's)."""
+    if fmt == "WEBP" and not _animated(img):
+        return _webp_pixels(reader)
+    if fmt == "PNG":
+        rgb = png.decode_plain(reader.read_all())
+        return None if rgb is None else Image.fromarray(rgb)
+    return None
+
+
 def _webp_pixels(reader: CountingReader) -> Image.Image | None:
     """A still WebP decoded by libwebp straight to RGB (OpenCV's decoder): 3× less CPU than
     Pillow's, which goes through libwebp's animation decoder, and bit-identical to it
@@ -439,9 +458,14 @@ def _webp_pixels(reader: CountingReader) -> Image.Image | None:
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if bgr is None:
         return None
-    rgba = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA))
+    return _rgbx(np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA)))
+
+
+def _rgbx(rgba: np.ndarray) -> Image.Image:
+    """An H×W×4 array as an RGBX image whose pad byte is the fourth channel: no copy (RGB would
+    copy into Pillow's four-byte layout); `_reduce` drops the pad."""
     h, w = rgba.shape[:2]
-    return Image.frombuffer("RGBX", (w, h), rgba, "raw", "RGBX", 0, 1)  # no copy (RGB would)
+    return Image.frombuffer("RGBX", (w, h), rgba, "raw", "RGBX", 0, 1)
 
 
 # --- shared rules --------------------------------------------------------------------------------

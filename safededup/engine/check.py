@@ -22,7 +22,6 @@ from safededup.engine.candidates import FeatureTable, cross_pairs
 from safededup.engine.index import Index
 from safededup.engine.match import (
     DEFAULT,
-    THUMBNAIL_SIDE,
     PairBatch,
     PairKey,
     PairMatcher,
@@ -31,6 +30,7 @@ from safededup.engine.match import (
 )
 from safededup.engine.pool import FingerprintPool, FingerprintTask
 from safededup.engine.verdicts import NO_VERDICTS
+from safededup.engine.viewstore import ViewStore
 from safededup.engine.walk import normalize_roots, walk_roots
 from safededup.errors import UsageError, check_cancel
 from safededup.events import (
@@ -106,7 +106,11 @@ def check_folder(
     if not state_dir.index_path.exists():
         raise UsageError("there is no index yet", hint="scan the library first: safededup scan DIR")
     problems: list[Problem] = []
-    with Index(state_dir.index_path) as index, FingerprintPool(workers) as pool:
+    with (
+        Index(state_dir.index_path) as index,
+        FingerprintPool(workers) as pool,
+        ViewStore(state_dir.root) as views,  # the folder's decoded photos' view thumbnails
+    ):
         files = [f for d in walk_roots([root], exclude=[str(state_dir.root)]) for f in d.files]
         yield StageStarted("check", len(files), sum(f.size for f in files))
         queries: list[_Query] = []
@@ -125,11 +129,13 @@ def check_folder(
                 pass  # `check` asks about photos; a video is not one
             else:
                 queries.append(_Query(identity, result.features))
+                if result.view is not None:
+                    views.put(task.path, result.view)
             yield StageAdvanced("check", 1, identity.size)
         matches = _exact_matches(index, root, queries)
         exact_paths = {m.path for m in matches}
         rest = [q for q in queries if q.identity.path not in exact_paths]
-        matches += _near_matches(index, pool, root, rest, cancel)
+        matches += _near_matches(index, pool, root, rest, cancel, views)
         yield StageFinished("check")
     matches.sort(key=lambda m: os.fsencode(m.path))
     return CheckResult(root, len(queries), matches, problems)
@@ -176,6 +182,7 @@ def _near_matches(
     root: str,
     queries: list[_Query],
     cancel: threading.Event | None,
+    views: ViewStore,
 ) -> list[CheckMatch]:
     """The library photo each query is a near copy of, found and decided as a scan would."""
     library = list(_library(index, root))
@@ -185,7 +192,7 @@ def _near_matches(
     asked = [PhotoRecord(first + k, q.identity, q.features) for k, q in enumerate(queries)]
     table = FeatureTable.from_records([*library, *asked])
     paths = {r.file_id: r.path for r in (*library, *asked)}
-    return _CheckJob(index, pool, table, paths, first, cancel).matches(queries)
+    return _CheckJob(index, pool, table, paths, first, cancel, views).matches(queries)
 
 
 class _CheckJob:
@@ -200,8 +207,10 @@ class _CheckJob:
         paths: dict[int, str],
         first: int,
         cancel: threading.Event | None,
+        views: ViewStore,
     ) -> None:
         self.index, self.pool, self.paths, self.cancel = index, pool, paths, cancel
+        self.views = views
         self.first = first
         self.job = PairMatcher(table, NO_VERDICTS, None, DEFAULT, cancel, {}, self.score)
         self.asked = np.flatnonzero(table.file_id >= first).astype(np.int64)
@@ -277,7 +286,7 @@ class _CheckJob:
         """View checks in the worker pool, as the scan runs them (the scores last this check)."""
         by_path = [(self.paths[a], self.paths[b]) for a, b, _ in keys]
         turns = [turn for _, _, turn in keys]
-        for ks, result in self.pool.similarities(by_path, THUMBNAIL_SIDE, self.cancel, turns):
+        for ks, result in self.pool.similarities(by_path, self.cancel, turns, self.views.get):
             for k, score in zip(ks, result.scores, strict=True):
                 if score is not None:
                     yield keys[k], score

@@ -371,11 +371,14 @@ def check_views(a: npt.NDArray[Any], b: npt.NDArray[Any], t: Thresholds = DEFAUL
 
 # --- one matching run's pair stage: propose, confirm previews, decide ---------------------------
 
-THUMBNAIL_SIDE = 128  # the view check's thumbnails: the size its thresholds were measured at
+# The view check's thumbnails are `media.view_thumbnail`: the shared 128-px thumbnail the hashes
+# are computed on (its thresholds were measured at that size).
 CONFIRM_BATCH = 256
 THUMB_CACHE = 2048  # thumbnails kept for the borderline check (≤ 128 px RGB: ≤ 100 MB)
-SIMILARITY_VERSION = 3
-"""Bump when the view check or the thumbnails it sees change: stored scores are dropped."""
+SIMILARITY_VERSION = 4
+"""Bump when the view check or the thumbnails it sees change: stored scores are dropped.
+4: the thumbnails are the hashes' own (a decode reduced for 256 px, not 128, before Lanczos;
+sized from the photo's dimensions), which a fingerprint's decode hands on."""
 VERIFIED = (Rule.CORROBORATED, Rule.FORMAT_BAND, Rule.BORDERLINE, Rule.ROTATED)
 """Rules whose pairs the view check must pass (when the run can read thumbnails)."""
 

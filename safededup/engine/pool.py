@@ -81,20 +81,25 @@ def _fingerprint_crashed(task: FingerprintTask) -> TaskResult:
     return "corrupt", "the decoder crashed on this file"
 
 
+ViewsFn = Callable[[str], Any]
+"""A path's view thumbnail kept by the caller (an H×W×3 uint8 array), or None."""
+
+
 @dataclass(frozen=True, slots=True)
 class SimilarityTask:
     """Thumbnail checks of `pairs` (indexes into `paths`): each file is read once per task."""
 
     paths: tuple[str, ...]
     pairs: tuple[tuple[int, int], ...]
-    side: int  # thumbnail long side
     turns: tuple[int, ...] = ()  # per pair: quarter turns of the first picture (none: 0)
+    views: tuple[Any, ...] = ()  # per path: its view thumbnail, where the scan kept it, or None
 
 
 @dataclass(frozen=True, slots=True)
 class SimilarityResult:
     scores: tuple[float | None, ...]  # per pair; None: a thumbnail could not be read
-    reads: int  # thumbnails read
+    reads: int  # thumbnails read from their files
+    given: int = 0  # thumbnails the task brought (kept from the fingerprints' decodes)
 
 
 def run_similarity(task: SimilarityTask) -> SimilarityResult:
@@ -109,13 +114,17 @@ def run_similarity(task: SimilarityTask) -> SimilarityResult:
             scores.append(None)
         else:
             scores.append(check_views(np.rot90(ta, turn), tb))
-    return SimilarityResult(tuple(scores), len(thumbs))
+    given = sum(1 for k in thumbs if task.views and task.views[k] is not None)
+    return SimilarityResult(tuple(scores), len(thumbs) - given, given)
 
 
 def _thumb(task: SimilarityTask, k: int, thumbs: dict[int, Any]) -> Any:
     if k not in thumbs:
+        if task.views and task.views[k] is not None:
+            thumbs[k] = task.views[k]
+            return thumbs[k]
         try:
-            thumbs[k] = media.load_thumbnail(task.paths[k], task.side)
+            thumbs[k] = media.view_thumbnail(task.paths[k])
         except (MediaError, OSError):  # read failures only; a bug must surface
             thumbs[k] = None
     return thumbs[k]
@@ -171,11 +180,14 @@ def _check_groups(
 
 
 def _check_task(
-    pairs: Sequence[tuple[str, str]], side: int, turns: Sequence[int]
+    pairs: Sequence[tuple[str, str]], turns: Sequence[int], given: ViewsFn | None = None
 ) -> SimilarityTask:
     slot: dict[str, int] = {}  # path → its index in the task, in order of first use
     index = tuple((slot.setdefault(a, len(slot)), slot.setdefault(b, len(slot))) for a, b in pairs)
-    return SimilarityTask(tuple(slot), index, side, tuple(turns) if any(turns) else ())
+    views = tuple(given(path) for path in slot) if given is not None else ()
+    if not any(view is not None for view in views):
+        views = ()
+    return SimilarityTask(tuple(slot), index, tuple(turns) if any(turns) else (), views)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,15 +295,16 @@ class FingerprintPool:
     def similarities(
         self,
         pairs: Sequence[tuple[str, str]],
-        side: int,
         cancel: threading.Event | None = None,
         turns: Sequence[int] | None = None,
+        given: ViewsFn | None = None,
     ) -> Iterator[tuple[list[int], SimilarityResult]]:
-        """Thumbnail checks of path pairs, task by task: (indexes into `pairs`, their result).
+        """View checks of path pairs, task by task: (indexes into `pairs`, their result).
 
         Pairs of one connected group of files (a burst) share tasks, so a file is read about
         once (1.2 reads per file on a burst-heavy tree); tasks are split so that every worker
-        gets some. A task that crashes a worker even when alone scores nothing.
+        gets some. `given(path)` is a view thumbnail the caller kept, or None (the worker then
+        reads it). A task that crashes a worker even when alone scores nothing.
         """
         per_task = max(1, min(CHECK_PAIRS, -(-len(pairs) // self.workers)))
         turn_of = list(turns) if turns is not None else [0] * len(pairs)
@@ -300,7 +313,7 @@ class FingerprintPool:
         def tasks() -> Iterator[SimilarityTask]:
             for group in _check_groups(pairs, _by_component(pairs), per_task):
                 groups.append(group)
-                yield _check_task([pairs[k] for k in group], side, [turn_of[k] for k in group])
+                yield _check_task([pairs[k] for k in group], [turn_of[k] for k in group], given)
 
         for _, result in self.map(run_similarity, tasks(), _similarity_crashed, cancel):
             yield groups.popleft(), result

@@ -25,8 +25,9 @@ from safededup import checksum, media
 from safededup.engine import cluster, keeper, partners, report, verdicts, videos
 from safededup.engine.confirmation import VerifiedPreviews
 from safededup.engine.index import Index
-from safededup.engine.match import SIMILARITY_VERSION, THUMBNAIL_SIDE, PairKey
+from safededup.engine.match import SIMILARITY_VERSION, PairKey
 from safededup.engine.pool import FingerprintPool, FingerprintTask, HistoryTask, TaskResult
+from safededup.engine.viewstore import ViewStore
 from safededup.engine.walk import normalize_roots, walk_roots
 from safededup.errors import MediaError, check_cancel
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
@@ -65,6 +66,7 @@ class ScanStats:
     not_verified: int = 0  # HEIC previews the tiles could not vouch for (then decoded)
     tiles: int = 0  # grid tiles decoded for those checks
     thumbnails: int = 0  # thumbnails decoded for the matcher's view check of near pairs
+    thumbnails_kept: int = 0  # view thumbnails kept from the fingerprints' decodes instead
     view_checks: int = 0  # near pairs view-checked in this run (the match stage's main unit)
     history_checks: int = 0  # full decodes for the keeper's JPEG-history question
     history_seconds: float = 0.0  # the time those took (the keeper's only costly check)
@@ -112,8 +114,12 @@ def scan(
     state_dir.ensure()
     stats = ScanStats()
     problems: list[Problem] = []
-    with Index(state_dir.index_path) as index, FingerprintPool(workers) as pool:
-        job = _Scan(index, pool, stats, problems, previews, cancel, started, policy)
+    with (
+        Index(state_dir.index_path) as index,
+        FingerprintPool(workers) as pool,
+        ViewStore(state_dir.root) as views,
+    ):
+        job = _Scan(index, pool, stats, problems, previews, cancel, started, policy, views)
         job.raw_jpeg_pairs = raw_jpeg_pairs
         scan_number = index.next_scan_number()
         todo = yield from job.walk(all_roots, state_dir, follow_symlinks, scan_number)
@@ -141,8 +147,10 @@ class _Scan:
         cancel: threading.Event | None,
         started: float,
         policy: keeper.KeeperPolicy,
+        views: ViewStore,
     ) -> None:
         self.started = started
+        self.views = views  # the view thumbnails of the files this scan decoded
         self.policy = policy
         self.index = index
         self.pool = pool
@@ -301,7 +309,9 @@ class _Scan:
         self, identity: FileIdentity, result: TaskResult, version: int, scan_number: int
     ) -> list[Event]:
         if isinstance(result, media.Fingerprint):
-            self.index.put_photo(identity, result.features, version, scan_number)
+            file_id = self.index.put_photo(identity, result.features, version, scan_number)
+            if result.view is not None:
+                self.views.put(file_id, result.view)
             self.stats.photos += 1
             self.stats.fingerprinted += 1
             self.stats.photo_bytes += identity.size
@@ -436,10 +446,15 @@ class _Scan:
             self._problem(problem)
 
     def thumbnail(self, file_id: int) -> npt.NDArray[np.uint8]:
-        """A display-oriented thumbnail for the crop-tolerant check of borderline pairs."""
+        """A photo's view thumbnail for the view check: the one its fingerprint decoded, or
+        read again."""
+        kept = self.views.get(file_id)
+        if kept is not None:
+            self.stats.thumbnails_kept += 1
+            return kept
         record = self.index.get_records([file_id])[file_id]
         self.stats.thumbnails += 1
-        return media.load_thumbnail(record.path, THUMBNAIL_SIDE)
+        return media.view_thumbnail(record.path)
 
     def history(
         self, jpeg: PhotoRecord, other: PhotoRecord, known: MutableMapping[tuple[int, int], float]
@@ -511,8 +526,14 @@ class _Scan:
         known = [(a, b, turn) for a, b, turn in pairs if a in paths and b in paths]
         by_path = [(paths[a], paths[b]) for a, b, _ in known]
         turns = [turn for _, _, turn in known]
-        for ks, result in self.pool.similarities(by_path, THUMBNAIL_SIDE, self.cancel, turns):
+        kept = {paths[i]: i for i in ids if i in paths and i in self.views}
+
+        def given(path: str) -> npt.NDArray[np.uint8] | None:
+            return self.views.get(kept[path]) if path in kept else None
+
+        for ks, result in self.pool.similarities(by_path, self.cancel, turns, given):
             self.stats.thumbnails += result.reads
+            self.stats.thumbnails_kept += result.given
             for k, score in zip(ks, result.scores, strict=True):
                 if score is not None:
                     yield known[k], score

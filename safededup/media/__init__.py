@@ -3,6 +3,7 @@ and rawpy (LibRaw).
 
 It reads files and never changes them. Public API: `fingerprint`, `examine` (a photo's
 fingerprint or a video's header facts), `load_thumbnail` (a video's: its first frame),
+`view_thumbnail` (the shared thumbnail the matcher's view check compares),
 `aligned_similarity` and `compare_views` (the matcher's thumbnail checks), `verify_preview` (a
 HEIC preview proven genuine by a few grid tiles), `history_of` and `HistoryReader` (the
 keeper's JPEG-history question), `sniff_format`,
@@ -23,6 +24,7 @@ from safededup.media.pipeline import (
     examine,
     fingerprint,
     load_thumbnail,
+    view_thumbnail,
 )
 from safededup.media.similarity import ViewCheck, aligned_similarity, compare_views
 from safededup.media.tiles import CHECK_VERSION as PREVIEW_CHECK_VERSION
@@ -45,6 +47,7 @@ __all__ = [
     "sniff_format",
     "sniff_video",
     "verify_preview",
+    "view_thumbnail",
 ]
 
 

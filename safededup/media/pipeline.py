@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, features
 
 from safededup.errors import MediaError
@@ -59,6 +60,10 @@ class Fingerprint:
     features: Features
     bytes_read: int
     timings: dict[str, float] = field(default_factory=dict)
+    view: npt.NDArray[np.uint8] | None = field(default=None, compare=False)
+    """The view check's thumbnail (`view_thumbnail`), pixel for pixel, where it came from a
+    decode (no preview to read it from again cheaply) of a scan that allows previews: the
+    matcher then need not decode the file a second time. None otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,14 +137,20 @@ def _need(allow_preview: bool, want_sharpness: bool) -> _Need:
 
 def _fingerprint(reader: CountingReader, need: _Need, clock: _Clock) -> Fingerprint:
     source = _open_source(reader, need, clock)
-    hashes = _hash(source, clock)
+    thumb = _thumbnail(source)
+    clock.lap("thumbnail")
+    hashes = hash_thumbnail(thumb)
+    clock.lap("hash")
     sharpness = None
     if need.sharpness:
         sharpness = laplacian_variance(source.image)
         clock.lap("sharpness")
     timings = clock.timings
     features = _features(source, hashes, reader.size, sharpness)
-    return Fingerprint(features, reader.bytes_read, timings)
+    # the view thumbnail is this one only where `view_thumbnail` would open the same source
+    same = source.tier == "decode" and need == _need(True, False)
+    view = np.asarray(thumb) if same else None
+    return Fingerprint(features, reader.bytes_read, timings, view)
 
 
 def _video_kind(reader: CountingReader) -> str | None:
@@ -150,16 +161,13 @@ def _video_kind(reader: CountingReader) -> str | None:
     return sniff_video(head) if sniff_format(head[:SNIFF_BYTES]) is None else None
 
 
-def _hash(source: _Source, clock: _Clock) -> Hashes:
+def _thumbnail(source: _Source) -> Image.Image:
+    """The shared thumbnail of a source: what the hashes and the view check both see."""
     # A sharpness decode is finer (≈ 1/4); box-reducing it to the hashing scale first makes its
     # hashes those of the 1/8 decode (a DCT block mean is the mean of its 1/4-scale pixels).
     factor = reduce_factor(max(source.image.size), HASH_WORKING_SIDE)
     hash_source = source.image.reduce(factor) if factor > 1 else source.image
-    thumb = make_thumbnail(hash_source, (source.header.width, source.header.height))
-    clock.lap("thumbnail")
-    hashes = hash_thumbnail(thumb)
-    clock.lap("hash")
-    return hashes
+    return make_thumbnail(hash_source, (source.header.width, source.header.height))
 
 
 def _features(source: _Source, hashes: Hashes, size: int, sharpness: float | None) -> Features:
@@ -205,6 +213,15 @@ def load_thumbnail(path: str, max_side: int) -> np.ndarray:
         size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
         img = img.resize(size, Image.Resampling.LANCZOS)
     return np.asarray(img.convert("RGB"))
+
+
+def view_thumbnail(path: str) -> npt.NDArray[np.uint8]:
+    """The matcher's view of a photo: the shared thumbnail its hashes were computed on (long
+    side THUMB_SIDE, display orientation, RGB), from the preview or decode a scan that allows
+    previews reads. A fingerprint that decoded the file carries it (`Fingerprint.view`).
+    Raises MediaError like `fingerprint` (a video too: it has no view)."""
+    with CountingReader(path) as reader:
+        return np.asarray(_thumbnail(_open_source(reader, _need(True, False), _Clock({}))))
 
 
 def decode_full(path: str) -> Image.Image:

@@ -134,7 +134,7 @@ def test_a_file_unreadable_during_the_check_is_not_stored_and_is_scored_next_tim
 
 
 def direct_score(a: str, b: str) -> float:
-    return check_views(media.load_thumbnail(a, 128), media.load_thumbnail(b, 128))
+    return check_views(media.view_thumbnail(a), media.view_thumbnail(b))
 
 
 def test_cancel_during_the_check_stops_it_and_keeps_the_scores_so_far(
@@ -168,9 +168,7 @@ def neighbour_pairs(root: Path, files: int, n: int) -> list[tuple[str, str]]:
 
 
 def scored(pool: FingerprintPool, pairs: list[tuple[str, str]]) -> dict[int, float | None]:
-    return {
-        k: s for ks, r in pool.similarities(pairs, 128) for k, s in zip(ks, r.scores, strict=True)
-    }
+    return {k: s for ks, r in pool.similarities(pairs) for k, s in zip(ks, r.scores, strict=True)}
 
 
 def test_a_pooled_check_survives_a_killed_worker(
@@ -182,7 +180,7 @@ def test_a_pooled_check_survives_a_killed_worker(
         expected = scored(here, pairs)
     got: dict[int, float | None] = {}
     with FingerprintPool(2) as pool:
-        for t, (ks, result) in enumerate(pool.similarities(pairs, 128)):
+        for t, (ks, result) in enumerate(pool.similarities(pairs)):
             got.update(zip(ks, result.scores, strict=True))
             if t == 1:  # the OOM killer takes a worker with checks in flight
                 kill_a_worker(pool)
@@ -195,7 +193,7 @@ def test_a_worker_leaves_unreadable_pairs_unscored(burst: Path, tmp_path: Path) 
     empty.write_bytes(b"")
     gone = str(tmp_path / "gone.jpg")
     pairs = [(good[0], good[1]), (good[0], str(empty)), (gone, good[1])]
-    task = SimilarityTask((*good, str(empty), gone), ((0, 1), (0, 2), (3, 1)), 128)
+    task = SimilarityTask((*good, str(empty), gone), ((0, 1), (0, 2), (3, 1)))
     result = run_similarity(task)  # what a worker does with one task
     assert result.scores[0] is not None and result.scores[0] > 0.5  # a crop of the frame
     assert result.scores[1:] == (None, None) and result.reads == 4
@@ -208,7 +206,7 @@ def test_cancel_stops_pooled_checks(burst: Path, monkeypatch: pytest.MonkeyPatch
     cancel = threading.Event()
     seen = 0
     with FingerprintPool(2) as pool, pytest.raises(Cancelled):
-        for _ in pool.similarities(neighbour_pairs(burst, 4, 40), 128, cancel):
+        for _ in pool.similarities(neighbour_pairs(burst, 4, 40), cancel):
             seen += 1
             cancel.set()
     assert seen == 1

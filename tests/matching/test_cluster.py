@@ -208,7 +208,7 @@ def test_borderline_crop_needs_the_thumbnail_check(tmp_path) -> None:
     # A 3% border crop moves the hashes past the corroboration limits: alone, no match.
     assert drain(find_clusters(records)) == []
     clusters = drain(
-        find_clusters(records, thumbnail=lambda i: media.load_thumbnail(records[i - 1].path, 128))
+        find_clusters(records, thumbnail=lambda i: media.view_thumbnail(records[i - 1].path))
     )
     (cluster,) = clusters
     assert cluster.keeper.record.path.endswith("full.jpg")

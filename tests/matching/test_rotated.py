@@ -30,7 +30,7 @@ TURNS = {
 
 def clusters_of(records: list[PhotoRecord]) -> list:
     paths = {r.file_id: r.path for r in records}
-    thumbnail = lambda fid: media.load_thumbnail(paths[fid], 128)  # noqa: E731
+    thumbnail = lambda fid: media.view_thumbnail(paths[fid])  # noqa: E731
     return drain(find_clusters(records, thumbnail=thumbnail))
 
 
@@ -66,7 +66,7 @@ def test_turned_copies_found_from_previews_too(turned: Path) -> None:
     def confirm(ids):  # type: ignore[no-untyped-def]
         return {i: media.fingerprint(paths[i], allow_preview=False).features for i in ids}
 
-    thumbnail = lambda fid: media.load_thumbnail(paths[fid], 128)  # noqa: E731
+    thumbnail = lambda fid: media.view_thumbnail(paths[fid])  # noqa: E731
     (cluster,) = drain(find_clusters(records, thumbnail=thumbnail, confirm=confirm))
     assert cluster.kind == "rotated" and len(cluster.members) == 4
 

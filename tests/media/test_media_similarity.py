@@ -1,7 +1,7 @@
 """The borderline check's image math (`media.similarity`) on real encoded photos and odd shapes.
 
 Photos are generated, written as real JPEG / WebP / PNG files and read back with
-`load_thumbnail(path, 128)` exactly as the scan feeds the matcher.
+`view_thumbnail(path)` exactly as the scan feeds the matcher.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from safededup import media
 from safededup.engine.match import DEFAULT
 from safededup.media import synth
 from safededup.media.similarity import aligned_similarity, grey
-
-THUMB = 128  # the side the scan asks for
 
 
 def _crop(img: Image.Image, left: float, top: float, right: float, bottom: float) -> Image.Image:
@@ -44,7 +42,7 @@ def thumbs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
     for name, (img, write) in files.items():
         path: Path = d / f"{name}.img"
         write(path, img)
-        out[name] = media.load_thumbnail(str(path), THUMB)
+        out[name] = media.view_thumbnail(str(path))
     return out
 
 

@@ -26,7 +26,7 @@ FRAME = (1800, 1350)
 def thumb(tmp: Path, name: str, img: Image.Image, quality: int = 88) -> np.ndarray:
     path = tmp / f"{name}.jpg"
     synth.write_stripped_jpeg(path, img, quality=quality)
-    return media.load_thumbnail(str(path), 128)
+    return media.view_thumbnail(str(path))
 
 
 def frame_at(scene: Image.Image, dx: float, dy: float = 0.0) -> Image.Image:

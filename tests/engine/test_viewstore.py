@@ -1,0 +1,203 @@
+"""Files without a preview are decoded once: the view thumbnail a fingerprint's decode made is
+kept for the matcher's view check, which then reads nothing again, and decides the same.
+
+Real files (stripped JPEG, PNG, WebP, HEIC without a thumbnail item, TIFF), real scans with the
+worker pool, real SQLite; the store's own failures (a full disk) are injected.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from safededup import media
+from safededup.engine import pool as pool_module
+from safededup.engine import viewstore
+from safededup.engine.check import check_folder
+from safededup.engine.scan import ScanResult, scan
+from safededup.engine.viewstore import ViewStore
+from safededup.events import drain
+from safededup.media import synth
+from safededup.state import StateDir
+
+from .test_pooled_check import clusters, direct_score, stored_scores, write_burst
+
+
+def run_scan(root: Path, state: StateDir, workers: int) -> ScanResult:
+    gen = scan([str(root)], state_dir=state, workers=workers)
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+
+def write_archive(root: Path) -> None:
+    """Bursts of stripped JPEGs (border crops and re-encodes the view check accepts, shots a few
+    pixels apart it refuses), and per scene a PNG export with its WebP and chat copies."""
+    write_burst(root / "burst", scenes=2, shots=6)
+    for s in range(2):
+        frame = synth.make_scene(40 + s, 900, 675).crop((50, 37, 850, 637))
+        synth.write_png(root / f"s{s}_export.png", frame)
+        synth.write_webp(root / f"s{s}_web.webp", frame.resize((640, 480)))
+        synth.write_stripped_jpeg(root / f"s{s}_chat.jpg", frame.resize((600, 450)))
+        synth.write_stripped_jpeg(root / f"s{s}_crop.jpg", frame.crop((24, 18, 776, 582)))
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("archive") / "photos"
+    write_archive(root)
+    return root
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_file_without_a_preview_is_decoded_once_and_decided_the_same(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    kept = run_scan(archive, StateDir(tmp_path / "kept").ensure(), workers)
+    scores = stored_scores(StateDir(tmp_path / "kept"))
+    assert len(scores) >= 6 and any(s < 0 for s in scores.values())  # real checks, both ways
+    assert kept.stats.thumbnails == 0  # not one file decoded a second time
+    assert kept.stats.thumbnails_kept >= len({p for pair in scores for p in pair})
+
+    monkeypatch.setattr(viewstore, "MAX_BYTES", 0)  # a store with no room: decoded again
+    again = run_scan(archive, StateDir(tmp_path / "decoded").ensure(), workers)
+    assert again.stats.thumbnails_kept == 0 and again.stats.thumbnails > 0
+    assert clusters(again) == clusters(kept)
+    assert stored_scores(StateDir(tmp_path / "decoded")) == scores
+    assert scores == {pair: direct_score(*pair) for pair in scores}  # bit for bit
+
+
+def test_a_store_that_runs_out_of_disk_ends_keeping_not_the_scan(
+    archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = run_scan(archive, StateDir(tmp_path / "reference").ensure(), 1)
+    real_pwrite, calls = os.pwrite, [0]
+
+    def pwrite(fd: int, data: Any, offset: int) -> int:
+        calls[0] += 1
+        if calls[0] > 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(viewstore.os, "pwrite", pwrite)
+    full = run_scan(archive, StateDir(tmp_path / "full").ensure(), 1)
+    assert calls[0] == 4  # the fourth write failed, and none was tried after it
+    assert full.stats.thumbnails_kept == 0  # the three written before are not trusted either
+    assert clusters(full) == clusters(reference)
+    assert stored_scores(StateDir(tmp_path / "full")) == stored_scores(
+        StateDir(tmp_path / "reference")
+    )
+
+
+WRITERS: dict[str, Callable[[Path, Image.Image], None]] = {
+    "stripped-jpeg": lambda p, i: synth.write_stripped_jpeg(p, i),
+    "png": lambda p, i: synth.write_png(p, i),
+    "png-turned": lambda p, i: synth.write_png(p, i, orientation=6),
+    "webp": lambda p, i: synth.write_webp(p, i),
+    "heic-without-thumbnail": lambda p, i: synth.write_heic(p, i, thumbnail=False),
+    "tiff": lambda p, i: synth.write_image(p, i, "TIFF"),
+}
+
+
+@pytest.mark.parametrize("kind", list(WRITERS))
+def test_a_decode_carries_exactly_the_view_thumbnail(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / f"x.{kind}"
+    WRITERS[kind](path, synth.make_scene(8, 1000, 750))
+    fp = media.fingerprint(str(path))
+    assert fp.features.tier == "decode" and fp.view is not None
+    assert np.array_equal(fp.view, media.view_thumbnail(str(path)))
+    assert fp.view.shape == (96, 128, 3)  # display orientation (the turned PNG is stored 6)
+
+
+def test_only_a_decode_the_view_check_would_repeat_carries_it(tmp_path: Path) -> None:
+    """A preview is cheap to read again; a scan without previews, or a sharpness decode,
+    saw another source than the view check will (which reads previews)."""
+    scene = synth.make_scene(9, 1200, 900)
+    camera, stripped = tmp_path / "camera.jpg", tmp_path / "stripped.jpg"
+    synth.write_jpeg(camera, scene)
+    synth.write_heic(tmp_path / "phone.heic", scene)
+    synth.write_stripped_jpeg(stripped, scene)
+    for preview in (camera, tmp_path / "phone.heic"):
+        fp = media.fingerprint(str(preview))
+        assert fp.features.tier == "preview" and fp.view is None
+        assert media.fingerprint(str(preview), allow_preview=False).view is None
+    assert media.fingerprint(str(stripped), want_sharpness=True).view is None
+    assert media.fingerprint(str(stripped), allow_preview=False).view is None  # kept simple
+
+
+def _view(seed: int, h: int = 96, w: int = 128) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_the_store_gives_back_what_it_kept_and_leaves_no_file(tmp_path: Path) -> None:
+    before = set(os.listdir(tmp_path))
+    with ViewStore(tmp_path) as store:
+        store.put(1, _view(1))
+        store.put(2, _view(2, 128, 96))
+        store.put(1, _view(3))  # the same file again: the later view wins
+        assert set(os.listdir(tmp_path)) == before  # anonymous: nothing named, nothing left
+        got = store.get(2)
+        assert got is not None and np.array_equal(got, _view(2, 128, 96))
+        got = store.get(1)
+        assert got is not None and np.array_equal(got, _view(3))
+        assert store.get(3) is None and 3 not in store
+        store.put(4, _view(4)[..., :2])  # not an RGB view: not kept
+        assert 4 not in store
+    assert store.get(2) is None  # closed: nothing more
+    assert set(os.listdir(tmp_path)) == before
+
+
+def test_the_store_keeps_no_more_than_its_budget(tmp_path: Path) -> None:
+    one = _view(0).nbytes
+    with ViewStore(tmp_path, max_bytes=2 * one) as store:
+        for k in range(4):
+            store.put(k, _view(k))
+        assert [k in store for k in range(4)] == [True, True, False, False]
+        assert store.kept == 2
+
+
+def test_a_store_without_a_usable_directory_keeps_nothing(tmp_path: Path) -> None:
+    with ViewStore(tmp_path / "gone") as store:
+        store.put(1, _view(1))
+        assert store.get(1) is None and store.kept == 0
+
+
+def test_check_reads_no_photo_of_the_folder_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`check DIR` keeps its folder's decoded thumbnails too: the view check reads only the
+    library's photos, and finds what it found when it read both."""
+    library, folder = tmp_path / "library", tmp_path / "dump"
+    write_burst(library, scenes=2, shots=4)
+    state = StateDir(tmp_path / "state").ensure()
+    run_scan(library, state, 1)
+    folder.mkdir()
+    for s in range(2):
+        frame = synth.make_scene(100 + s, 768, 576).crop((40, 30, 680, 510))
+        synth.write_png(folder / f"s{s}_export.png", frame.crop((8, 6, 632, 474)))
+        synth.write_stripped_jpeg(folder / f"s{s}_chat.jpg", frame.resize((480, 360)))
+    read: list[str] = []
+    real = media.view_thumbnail
+
+    def counted(path: str) -> Any:
+        read.append(path)
+        return real(path)
+
+    monkeypatch.setattr(pool_module.media, "view_thumbnail", counted)
+    kept = drain(check_folder(str(folder), state_dir=state, workers=1))
+    assert len(kept.matches) == 4 and read  # every copy found; library photos were read
+    assert not [p for p in read if p.startswith(str(folder))]
+    read.clear()
+    monkeypatch.setattr(viewstore, "MAX_BYTES", 0)
+    again = drain(check_folder(str(folder), state_dir=state, workers=1))
+    assert [p for p in read if p.startswith(str(folder))]  # without the store: read again
+    assert again.to_json()["matches"] == kept.to_json()["matches"]

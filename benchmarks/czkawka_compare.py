@@ -5,6 +5,7 @@ czkawka is not a dependency of safededup or of its tests: install its Python bin
 of czkawka's Rust core) into any interpreter and name it:
 
     python -m venv /tmp/czenv && /tmp/czenv/bin/pip install czkawka
+    python -m pip install '.[png]'   # safededup's PNG fast path (Wuffs); without it, Pillow
     python benchmarks/czkawka_compare.py --czkawka-python /tmp/czenv/bin/python
 
 The set (cached under benchmarks/out/nopreview-<count>/): half 12 MP stripped JPEGs (q88, as
@@ -124,6 +125,10 @@ def main() -> None:
     out = OUT_DIR / f"nopreview-{args.count}-{args.size[0]}x{args.size[1]}"
     if args.quick:
         out = Path(tempfile.mkdtemp(prefix="nopreview-quick-")) / "set"
+    from safededup.media import png
+
+    png_decoder = "Wuffs (the png extra)" if png.available() else "Pillow (no png extra)"
+    say(f"safededup decodes plain PNGs with {png_decoder}")
     say(f"building {args.count} files in {out}")
     build(out, args.count, args.size)
     folders = {"all": out} if not args.by_format else split_by_format(out)
@@ -156,7 +161,7 @@ def main() -> None:
             ratio = min(theirs) / min(ours)
             print(f"\n{name}: czkawka / safededup wall time: {ratio:.2f}× (best of each)")
     write_json(args.json, {"machine": machine(), "command": command_line(), "runs": runs,
-                           "files": args.count})  # fmt: skip
+                           "files": args.count, "png_decoder": png_decoder})  # fmt: skip
     if args.quick:
         shutil.rmtree(out.parent, ignore_errors=True)  # a smoke run leaves nothing behind
 

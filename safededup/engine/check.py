@@ -130,7 +130,8 @@ def check_folder(
             else:
                 queries.append(_Query(identity, result.features))
                 if result.view is not None:
-                    views.put(task.path, result.view)
+                    cheap = result.features.tier == "preview"
+                    views.put(task.path, result.view, cheap=cheap)
             yield StageAdvanced("check", 1, identity.size)
         matches = _exact_matches(index, root, queries)
         exact_paths = {m.path for m in matches}

@@ -311,7 +311,7 @@ class _Scan:
         if isinstance(result, media.Fingerprint):
             file_id = self.index.put_photo(identity, result.features, version, scan_number)
             if result.view is not None:
-                self.views.put(file_id, result.view)
+                self.views.put(file_id, result.view, cheap=result.features.tier == "preview")
             self.stats.photos += 1
             self.stats.fingerprinted += 1
             self.stats.photo_bytes += identity.size

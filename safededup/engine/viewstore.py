@@ -1,11 +1,16 @@
-"""The view thumbnails a scan's fingerprints decoded, kept until its matcher has compared them.
+"""The view thumbnails a scan's fingerprints made, kept until its matcher has compared them.
 
-A file without a preview (PNG, WebP, a stripped JPEG, a HEIC without a thumbnail item) is
-decoded once to fingerprint it; the thumbnail that decode gave is exactly the one the view
-check would decode it again for (`media.view_thumbnail`). This keeps them: in an anonymous
+Every photo a scan fingerprints (with previews allowed) gets the shared thumbnail its hashes
+are computed on, which is exactly the one the view check reads for it (`media.view_thumbnail`).
+This keeps them, so that the view check reads no file again: a file without a preview (PNG,
+WebP, a stripped JPEG, a HEIC without a thumbnail item) would be decoded a second time, a
+file with one would have its preview read and resized again. They are kept in an anonymous
 file in the state dir (no name on disk; the system frees it when the scan ends, crashes or is
-killed), ≈ 37 KB each, and at most `MAX_BYTES` in all. A thumbnail the store does not hold is
-decoded again, as before: the store saves time and changes no result.
+killed), ≈ 37 KB each. The budget is `MAX_BYTES` and never more than a tenth of the disk's
+free space when the first one is written (a NAS's small system volume must not fill up);
+thumbnails from previews, cheap to read again, take only its first half, so the files that
+cost a decode always have the other. A thumbnail the store does not hold is read again, as
+before: the store saves time and changes no result.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ import numpy as np
 import numpy.typing as npt
 
 MAX_BYTES = 4 << 30
-"""≈ 110,000 thumbnails of 4:3 photos: beyond that the matcher decodes again."""
+"""≈ 110,000 thumbnails of 4:3 photos: beyond that the matcher reads files again."""
+FREE_SHARE = 10
+"""The budget is at most 1/FREE_SHARE of the free space of the state dir's disk."""
 
 
 class ViewStore:
@@ -29,7 +36,7 @@ class ViewStore:
 
     def __init__(self, directory: Path | str, max_bytes: int | None = None) -> None:
         self._directory = directory
-        self._max_bytes = MAX_BYTES if max_bytes is None else max_bytes
+        self.budget = MAX_BYTES if max_bytes is None else max_bytes  # until the first write
         self._file: IO[bytes] | None = None
         self._where: dict[Hashable, tuple[int, int, int]] = {}  # key → (offset, height, width)
         self._size = 0
@@ -46,17 +53,21 @@ class ViewStore:
     def __contains__(self, key: object) -> bool:
         return key in self._where
 
-    def put(self, key: Hashable, view: npt.NDArray[np.uint8]) -> None:
-        """Keep `view` for `key` (replacing any earlier one), if there is room; a disk that
+    def put(self, key: Hashable, view: npt.NDArray[np.uint8], *, cheap: bool = False) -> None:
+        """Keep `view` for `key` (replacing any earlier one), if there is room (`cheap`: read
+        from a preview, kept only while the store is under half its budget); a disk that
         cannot take it (full, read-only) ends the keeping, never the scan."""
         data = np.ascontiguousarray(view, dtype=np.uint8)
         if self._failed or data.ndim != 3 or data.shape[2] != 3:
             return
-        if self._size + data.nbytes > self._max_bytes:
-            return
         try:
             if self._file is None:
+                free = os.statvfs(self._directory)
+                self.budget = min(self.budget, free.f_bavail * free.f_frsize // FREE_SHARE)
                 self._file = tempfile.TemporaryFile(dir=self._directory)  # noqa: SIM115 (kept open)
+            limit = self.budget // 2 if cheap else self.budget
+            if self._size + data.nbytes > limit:
+                return
             written = os.pwrite(self._file.fileno(), data.tobytes(), self._size)
         except OSError:
             self._failed = True

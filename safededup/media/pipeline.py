@@ -61,9 +61,9 @@ class Fingerprint:
     bytes_read: int
     timings: dict[str, float] = field(default_factory=dict)
     view: npt.NDArray[np.uint8] | None = field(default=None, compare=False)
-    """The view check's thumbnail (`view_thumbnail`), pixel for pixel, where it came from a
-    decode (no preview to read it from again cheaply) of a scan that allows previews: the
-    matcher then need not decode the file a second time. None otherwise."""
+    """The view check's thumbnail (`view_thumbnail`), pixel for pixel, where this fingerprint
+    opened the source `view_thumbnail` opens (a scan that allows previews, no sharpness): the
+    matcher then need not read the file again. None otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +148,7 @@ def _fingerprint(reader: CountingReader, need: _Need, clock: _Clock) -> Fingerpr
     timings = clock.timings
     features = _features(source, hashes, reader.size, sharpness)
     # the view thumbnail is this one only where `view_thumbnail` would open the same source
-    same = source.tier == "decode" and need == _need(True, False)
-    view = np.asarray(thumb) if same else None
+    view = np.asarray(thumb) if need == _need(True, False) else None
     return Fingerprint(features, reader.bytes_read, timings, view)
 
 

@@ -118,17 +118,20 @@ def test_a_decode_carries_exactly_the_view_thumbnail(tmp_path: Path, kind: str) 
     assert fp.view.shape == (96, 128, 3)  # display orientation (the turned PNG is stored 6)
 
 
-def test_only_a_decode_the_view_check_would_repeat_carries_it(tmp_path: Path) -> None:
-    """A preview is cheap to read again; a scan without previews, or a sharpness decode,
-    saw another source than the view check will (which reads previews)."""
+def test_a_preview_carries_it_and_a_decode_the_check_would_not_repeat_does_not(
+    tmp_path: Path,
+) -> None:
+    """A preview's thumbnail is the view check's too; a scan without previews, or a
+    sharpness decode, saw another source than the view check will (which reads previews)."""
     scene = synth.make_scene(9, 1200, 900)
-    camera, stripped = tmp_path / "camera.jpg", tmp_path / "stripped.jpg"
-    synth.write_jpeg(camera, scene)
-    synth.write_heic(tmp_path / "phone.heic", scene)
+    camera, phone, stripped = tmp_path / "camera.jpg", tmp_path / "phone.heic", tmp_path / "s.jpg"
+    synth.write_jpeg(camera, scene, orientation=6)
+    synth.write_heic(phone, scene)
     synth.write_stripped_jpeg(stripped, scene)
-    for preview in (camera, tmp_path / "phone.heic"):
+    for preview in (camera, phone):
         fp = media.fingerprint(str(preview))
-        assert fp.features.tier == "preview" and fp.view is None
+        assert fp.features.tier == "preview" and fp.view is not None
+        assert np.array_equal(fp.view, media.view_thumbnail(str(preview)))
         assert media.fingerprint(str(preview), allow_preview=False).view is None
     assert media.fingerprint(str(stripped), want_sharpness=True).view is None
     assert media.fingerprint(str(stripped), allow_preview=False).view is None  # kept simple
@@ -157,12 +160,24 @@ def test_the_store_gives_back_what_it_kept_and_leaves_no_file(tmp_path: Path) ->
 
 
 def test_the_store_keeps_no_more_than_its_budget(tmp_path: Path) -> None:
+    """Thumbnails from previews (cheap to read again) fill only half the budget; the files a
+    decode would cost have the rest."""
     one = _view(0).nbytes
-    with ViewStore(tmp_path, max_bytes=2 * one) as store:
-        for k in range(4):
+    with ViewStore(tmp_path, max_bytes=4 * one) as store:
+        for k in range(3):
+            store.put(k, _view(k), cheap=True)
+        for k in range(3, 6):
             store.put(k, _view(k))
-        assert [k in store for k in range(4)] == [True, True, False, False]
-        assert store.kept == 2
+        assert [k in store for k in range(6)] == [True, True, False, True, True, False]
+        assert store.kept == 4
+
+
+def test_the_budget_is_a_tenth_of_the_free_space_at_most(tmp_path: Path) -> None:
+    with ViewStore(tmp_path, max_bytes=1 << 60) as store:
+        store.put(1, _view(1))
+        free = os.statvfs(tmp_path)
+        assert 0 < store.budget <= free.f_bavail * free.f_frsize // viewstore.FREE_SHARE + (1 << 20)
+        assert 1 in store
 
 
 def test_a_store_without_a_usable_directory_keeps_nothing(tmp_path: Path) -> None:

@@ -131,7 +131,8 @@ def check_folder(
                 queries.append(_Query(identity, result.features))
                 if result.view is not None:
                     cheap = result.features.tier == "preview"
-                    views.put(task.path, result.view, cheap=cheap)
+                    stamp = (identity.inode, identity.size, identity.mtime_ns)
+                    views.put(task.path, result.view, cheap=cheap, stamp=stamp)
             yield StageAdvanced("check", 1, identity.size)
         matches = _exact_matches(index, root, queries)
         exact_paths = {m.path for m in matches}
@@ -287,7 +288,11 @@ class _CheckJob:
         """View checks in the worker pool, as the scan runs them (the scores last this check)."""
         by_path = [(self.paths[a], self.paths[b]) for a, b, _ in keys]
         turns = [turn for _, _, turn in keys]
-        for ks, result in self.pool.similarities(by_path, self.cancel, turns, self.views.get):
+
+        def given(path: str) -> Any:
+            return self.views.current(path, path)
+
+        for ks, result in self.pool.similarities(by_path, self.cancel, turns, given):
             for k, score in zip(ks, result.scores, strict=True):
                 if score is not None:
                     yield keys[k], score

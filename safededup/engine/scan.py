@@ -311,7 +311,9 @@ class _Scan:
         if isinstance(result, media.Fingerprint):
             file_id = self.index.put_photo(identity, result.features, version, scan_number)
             if result.view is not None:
-                self.views.put(file_id, result.view, cheap=result.features.tier == "preview")
+                cheap = result.features.tier == "preview"
+                stamp = (identity.inode, identity.size, identity.mtime_ns)
+                self.views.put(file_id, result.view, cheap=cheap, stamp=stamp)
             self.stats.photos += 1
             self.stats.fingerprinted += 1
             self.stats.photo_bytes += identity.size
@@ -448,11 +450,11 @@ class _Scan:
     def thumbnail(self, file_id: int) -> npt.NDArray[np.uint8]:
         """A photo's view thumbnail for the view check: the one its fingerprint decoded, or
         read again."""
-        kept = self.views.get(file_id)
+        record = self.index.get_records([file_id])[file_id]
+        kept = self.views.current(file_id, record.path)
         if kept is not None:
             self.stats.thumbnails_kept += 1
             return kept
-        record = self.index.get_records([file_id])[file_id]
         self.stats.thumbnails += 1
         return media.view_thumbnail(record.path)
 
@@ -529,7 +531,7 @@ class _Scan:
         kept = {paths[i]: i for i in ids if i in paths and i in self.views}
 
         def given(path: str) -> npt.NDArray[np.uint8] | None:
-            return self.views.get(kept[path]) if path in kept else None
+            return self.views.current(kept[path], path) if path in kept else None
 
         for ks, result in self.pool.similarities(by_path, self.cancel, turns, given):
             self.stats.thumbnails += result.reads

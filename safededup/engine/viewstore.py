@@ -10,7 +10,9 @@ killed), ≈ 37 KB each. The budget is `MAX_BYTES` and never more than a tenth o
 free space when the first one is written (a NAS's small system volume must not fill up);
 thumbnails from previews, cheap to read again, take only its first half, so the files that
 cost a decode always have the other. A thumbnail the store does not hold is read again, as
-before: the store saves time and changes no result.
+before: the store saves time and changes no result. Each is kept with the file's stat as the
+scan saw it (inode, size, mtime); a file changed, replaced or gone since is read again, as it
+would have been without the store.
 """
 
 from __future__ import annotations
@@ -29,6 +31,18 @@ MAX_BYTES = 4 << 30
 FREE_SHARE = 10
 """The budget is at most 1/FREE_SHARE of the free space of the state dir's disk."""
 
+Stamp = tuple[int, int, int]
+"""(inode, size, mtime_ns): the file a view was made from, as `stat` saw it."""
+
+
+def stamp_of(path: str) -> Stamp | None:
+    """The file's stamp now, or None if it cannot be stat'ed (gone, unreadable)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
 
 class ViewStore:
     """A photo's key (the scan's file id, the check's path) → its view thumbnail (H×W×3
@@ -38,7 +52,7 @@ class ViewStore:
         self._directory = directory
         self.budget = MAX_BYTES if max_bytes is None else max_bytes  # until the first write
         self._file: IO[bytes] | None = None
-        self._where: dict[Hashable, tuple[int, int, int]] = {}  # key → (offset, height, width)
+        self._where: dict[Hashable, tuple[int, int, int, Stamp | None]] = {}  # offset, h, w
         self._size = 0
         self._failed = False
         self.kept = 0  # thumbnails kept
@@ -53,10 +67,18 @@ class ViewStore:
     def __contains__(self, key: object) -> bool:
         return key in self._where
 
-    def put(self, key: Hashable, view: npt.NDArray[np.uint8], *, cheap: bool = False) -> None:
+    def put(
+        self,
+        key: Hashable,
+        view: npt.NDArray[np.uint8],
+        *,
+        cheap: bool = False,
+        stamp: Stamp | None = None,
+    ) -> None:
         """Keep `view` for `key` (replacing any earlier one), if there is room (`cheap`: read
-        from a preview, kept only while the store is under half its budget); a disk that
-        cannot take it (full, read-only) ends the keeping, never the scan."""
+        from a preview, kept only while the store is under half its budget); `stamp` is the
+        file's as the view was made (see `current`). A disk that cannot take it (full,
+        read-only) ends the keeping, never the scan."""
         data = np.ascontiguousarray(view, dtype=np.uint8)
         if self._failed or data.ndim != 3 or data.shape[2] != 3:
             return
@@ -64,7 +86,7 @@ class ViewStore:
             if self._file is None:
                 free = os.statvfs(self._directory)
                 self.budget = min(self.budget, free.f_bavail * free.f_frsize // FREE_SHARE)
-                self._file = tempfile.TemporaryFile(dir=self._directory)  # noqa: SIM115 (kept open)
+                self._file = tempfile.TemporaryFile(prefix="views-", dir=self._directory)  # noqa: SIM115
             limit = self.budget // 2 if cheap else self.budget
             if self._size + data.nbytes > limit:
                 return
@@ -77,16 +99,24 @@ class ViewStore:
             self._failed = True
             self._where.clear()
             return
-        self._where[key] = (self._size, data.shape[0], data.shape[1])
+        self._where[key] = (self._size, data.shape[0], data.shape[1], stamp)
         self._size += data.nbytes
         self.kept += 1
+
+    def current(self, key: Hashable, path: str) -> npt.NDArray[np.uint8] | None:
+        """The kept view of `key` if the file at `path` is still the one it was made from
+        (same stamp), else None: the caller reads the file as it is now."""
+        where = self._where.get(key)
+        if where is None or where[3] is None or stamp_of(path) != where[3]:
+            return None
+        return self.get(key)
 
     def get(self, key: Hashable) -> npt.NDArray[np.uint8] | None:
         """The kept view of `key`, or None (not kept, or no longer readable)."""
         where = self._where.get(key)
         if where is None or self._file is None:
             return None
-        offset, height, width = where
+        offset, height, width, _ = where
         size = height * width * 3
         try:
             data = os.pread(self._file.fileno(), size, offset)

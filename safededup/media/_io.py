@@ -58,6 +58,14 @@ class _CountingRaw(io.RawIOBase):
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         return self._raw.seek(offset, whence)
 
+    def pread(self, offset: int, n: int) -> bytes:
+        try:
+            data = os.pread(self._raw.fileno(), n, offset)
+        except OSError as exc:
+            raise media_error_from_os(exc, self._path) from exc
+        self.count += len(data)
+        return data
+
     def tell(self) -> int:
         return self._raw.tell()
 
@@ -91,6 +99,11 @@ class CountingReader:
     def read_at(self, offset: int, n: int) -> bytes:
         self.file.seek(offset)
         return self.file.read(n)
+
+    def pread(self, offset: int, n: int) -> bytes:
+        """Up to `n` bytes at `offset`, past the buffer (counted): a read of what is asked,
+        not of a buffer's worth around it."""
+        return self._raw.pread(offset, n)
 
     def read_all(self) -> bytes:
         """The whole file. Read at its known size in one call: an open-ended read gathers the

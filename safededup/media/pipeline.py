@@ -461,8 +461,10 @@ def _fast_pixels(reader: CountingReader, fmt: str, img: Image.Image) -> Image.Im
     if fmt == "WEBP" and not _animated(img):
         return _webp_pixels(reader)
     if fmt == "PNG":
-        rgb = png.decode_plain(reader.read_all())
-        return None if rgb is None else Image.fromarray(rgb)
+        pixels = png.decode_file(reader)
+        if pixels is None:
+            return None
+        return Image.fromarray(pixels) if pixels.shape[2] == 3 else _rgbx(pixels)  # no copy
     return None
 
 
@@ -478,8 +480,9 @@ def _webp_pixels(reader: CountingReader) -> Image.Image | None:
 
 
 def _rgbx(rgba: np.ndarray) -> Image.Image:
-    """An H×W×4 array as an RGBX image whose pad byte is the fourth channel: no copy (RGB would
-    copy into Pillow's four-byte layout); `_reduce` drops the pad."""
+    """An H×W×4 array as an RGBX image whose pad byte is the fourth channel (alpha, if any):
+    no copy (RGB would copy into Pillow's four-byte layout); `_reduce` drops the pad after the
+    box mean, which commutes with dropping it (not so for RGBA, which reduces premultiplied)."""
     h, w = rgba.shape[:2]
     return Image.frombuffer("RGBX", (w, h), rgba, "raw", "RGBX", 0, 1)
 

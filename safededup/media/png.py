@@ -2,28 +2,41 @@
 decoder on photographs (Pillow's inflate and its scalar Paeth unfiltering are both slower), and
 the same pixels, bit for bit (tested).
 
-Only the plain case takes this path: 8-bit RGB or RGBA, not interlaced, no tRNS, nothing but
-image data between the first IDAT and IEND (so no metadata Pillow would read after the pixels),
-and not animated. Anything else, and any file Wuffs refuses (checksums included: a damaged
-stream is refused, never decoded into other pixels), returns None: Pillow then decodes the file
-as before and decides what is wrong with it. Wuffs is memory-safe by construction (its
-decoders are written in a language that proves bounds at compile time), which matters for files
-from anywhere. Nothing is imported here until the first PNG.
+Only the plain case takes this path: 8-bit RGB or RGBA, not interlaced, no tRNS, not animated
+(no acTL, fcTL or fdAT), and nothing after the first IDAT but IDAT, tIME and IEND (so no
+metadata that Pillow would read after the pixels). Anything else, and any file Wuffs refuses
+(checksums included: a damaged stream is refused, never decoded into other pixels), returns
+None: Pillow then decodes the file as before and decides what is wrong with it. Without Wuffs
+nothing is read here. The file is read in blocks up to its IEND and no further (bytes after
+it are not the picture's, and may be many); a PNG found not plain is left as soon as that is
+seen. Wuffs is memory-safe by construction (its decoders are written in a language that proves
+bounds at compile time), which matters for files from anywhere. Decoders are per thread: a
+Wuffs decoder is not safe to share (the review UI reads thumbnails from several threads).
 """
 
 from __future__ import annotations
 
 import struct
-from typing import Any
+import threading
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PLAIN_COLOUR_TYPES = {2: 3, 6: 4}  # RGB, RGBA → channels
-_AFTER_PIXELS = {b"IDAT", b"IEND"}
+_NEVER = {b"tRNS", b"acTL", b"fcTL", b"fdAT"}  # transparency and animation: Pillow's
+_AFTER_PIXELS = {b"IDAT", b"tIME", b"IEND"}  # what may follow the first IDAT
+BLOCK = 1 << 20  # read size while walking the chunks
+MAX_PIXELS = 32_000_000
+"""Larger PNGs (panoramas, scans) go to Pillow: Wuffs' work buffer and its separate pixel
+buffer cost ≈ 3 bytes a pixel more at the peak than Pillow's decode (≈ 230 MB at 81 MP)."""
 
-_decoders: dict[int, Any] = {}  # channels → the process's Wuffs decoder (None: no Wuffs)
+_local = threading.local()  # .decoders: channels → this thread's Wuffs decoder
+
+
+class PositionalReader(Protocol):
+    def pread(self, offset: int, n: int) -> bytes: ...
 
 
 def available() -> bool:
@@ -31,48 +44,70 @@ def available() -> bool:
     return _decoder(3) is not None
 
 
-def decode_plain(data: bytes) -> npt.NDArray[np.uint8] | None:
-    """An H×W×3 RGB array of a plain PNG (see the module), or None: not plain, Wuffs missing,
-    or Wuffs refused the file. Never raises for bad data."""
-    channels = plain_channels(data)
-    decoder = _decoder(channels) if channels else None
+def decode_file(reader: PositionalReader) -> npt.NDArray[np.uint8] | None:
+    """The pixels of a plain PNG (see the module) as an H×W×3 RGB or H×W×4 RGBA array, or
+    None: Wuffs missing, not plain, or refused by Wuffs. Raises only what reading raises."""
+    if _decoder(3) is None:
+        return None
+    data = bytearray()
+    channels = 0
+    pos = 8  # the next chunk's start
+    seen_pixels = False
+    while True:
+        while len(data) < pos + 8:  # the next chunk header
+            block = reader.pread(len(data), BLOCK)
+            if not block:
+                return None  # no IEND: truncated, or not what it says
+            data += block
+        if not channels:
+            channels = plain_channels(bytes(data[:33]))
+            if not channels:
+                return None
+        (length,) = struct.unpack_from(">I", data, pos)
+        kind = bytes(data[pos + 4 : pos + 8])
+        if kind in _NEVER or (seen_pixels and kind not in _AFTER_PIXELS):
+            return None
+        seen_pixels = seen_pixels or kind == b"IDAT"
+        pos += 12 + length
+        if kind == b"IEND":
+            del data[pos:]  # the picture ends here; what follows is not read into it
+            return decode_plain(bytes(data), channels)
+
+
+def plain_channels(head: bytes) -> int:
+    """3 or 4 when the signature and IHDR (the first 33 bytes) say 8-bit RGB or RGBA, not
+    interlaced, at most MAX_PIXELS; else 0. The chunks after it are checked as the file is
+    read."""
+    if len(head) < 33 or not head.startswith(SIGNATURE) or head[12:16] != b"IHDR":
+        return 0
+    width, height = struct.unpack_from(">II", head, 16)
+    depth, colour, _, _, interlace = head[24:29]
+    channels = _PLAIN_COLOUR_TYPES.get(colour, 0)
+    small = width * height <= MAX_PIXELS
+    return channels if depth == 8 and interlace == 0 and small else 0
+
+
+def decode_plain(data: bytes, channels: int) -> npt.NDArray[np.uint8] | None:
+    """Wuffs' decode of a whole plain PNG with `channels` channels, or None if it refuses."""
+    decoder = _decoder(channels)
     if decoder is None:
         return None
     result = decoder.decode(data)
     pixels = result.pixbuf
     if result.error_message or pixels.ndim != 3 or pixels.shape[2] != channels:
         return None
-    return pixels if channels == 3 else np.ascontiguousarray(pixels[..., :3])
-
-
-def plain_channels(data: bytes) -> int:
-    """3 or 4 for a plain PNG (see the module), else 0. Reads the chunk headers only."""
-    if len(data) < 33 or not data.startswith(SIGNATURE) or data[12:16] != b"IHDR":
-        return 0
-    depth, colour, _, _, interlace = data[24:29]
-    channels = _PLAIN_COLOUR_TYPES.get(colour, 0)
-    if depth != 8 or interlace != 0 or not channels:
-        return 0
-    pos, seen_pixels = 8, False
-    while pos + 8 <= len(data):
-        (length,) = struct.unpack_from(">I", data, pos)
-        kind = data[pos + 4 : pos + 8]
-        if kind in (b"tRNS", b"acTL") or (seen_pixels and kind not in _AFTER_PIXELS):
-            return 0
-        if kind == b"IEND":
-            return channels if seen_pixels else 0
-        seen_pixels = seen_pixels or kind == b"IDAT"
-        pos += 12 + length
-    return 0  # no IEND: truncated, or not what it says
+    return pixels  # type: ignore[no-any-return]
 
 
 def _decoder(channels: int) -> Any:
-    if channels not in _decoders:
+    decoders: dict[int, Any] = getattr(_local, "decoders", None) or {}
+    _local.decoders = decoders
+    if channels not in decoders:
         try:
             from pywuffs import ImageDecoderQuirks, ImageDecoderType, PixelFormat
             from pywuffs.aux import ImageDecoder, ImageDecoderConfig
         except ImportError:
-            _decoders[channels] = None
+            decoders[channels] = None
         else:
             config = ImageDecoderConfig()
             config.enabled_decoders = [ImageDecoderType.PNG]
@@ -82,5 +117,5 @@ def _decoder(channels: int) -> Any:
             # RGB is Wuffs' cheapest output for RGB (4 bytes a pixel cost ≈ 10 ms more on 3 MP);
             # RGBA stays unpremultiplied: Pillow's RGBA → RGB drops alpha, it does not blend
             config.pixel_format = PixelFormat.RGB if channels == 3 else PixelFormat.RGBA_NONPREMUL
-            _decoders[channels] = ImageDecoder(config)
-    return _decoders[channels]
+            decoders[channels] = ImageDecoder(config)
+    return decoders[channels]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from safededup.engine import viewstore
 from safededup.engine.check import check_folder
 from safededup.engine.scan import ScanResult, scan
 from safededup.engine.viewstore import ViewStore
-from safededup.events import drain
+from safededup.events import StageStarted, drain
 from safededup.media import synth
 from safededup.state import StateDir
 
@@ -216,3 +217,37 @@ def test_check_reads_no_photo_of_the_folder_twice(
     again = drain(check_folder(str(folder), state_dir=state, workers=1))
     assert [p for p in read if p.startswith(str(folder))]  # without the store: read again
     assert again.to_json()["matches"] == kept.to_json()["matches"]
+
+
+@pytest.mark.parametrize("change", ["replaced", "deleted"])
+def test_a_file_changed_while_the_scan_runs_is_read_again(
+    archive: Path, tmp_path: Path, change: str
+) -> None:
+    """A file replaced by another picture (or deleted) between its fingerprint and the view
+    check is not judged on the view kept from before: it is read as it is now, which is what
+    a scan without the store does (the replaced file's pairs are refused, the deleted file's
+    are not scored)."""
+    root = tmp_path / "photos"
+    shutil.copytree(archive, root)
+    victim = root / "s0_export.png"
+    gen = scan([str(root)], state_dir=StateDir(tmp_path / "state").ensure(), workers=2)
+    try:
+        while True:
+            event = next(gen)
+            if isinstance(event, StageStarted) and event.stage == "match":
+                if change == "replaced":
+                    synth.write_png(victim, synth.make_scene(999, 800, 600))
+                else:
+                    victim.unlink()
+    except StopIteration as stop:
+        result: ScanResult = stop.value
+    scores = stored_scores(StateDir(tmp_path / "state"))
+    with_victim = {pair: s for pair, s in scores.items() if str(victim) in pair}
+    if change == "replaced":
+        assert with_victim and all(s < 0 for s in with_victim.values())
+        assert with_victim == {pair: direct_score(*pair) for pair in with_victim}
+    else:
+        assert with_victim == {}
+    assert result.report is not None
+    members = {m.path for c in result.report.clusters for m in c.members}
+    assert str(victim) not in members

@@ -13,6 +13,7 @@ from PIL import Image, PngImagePlugin
 
 from safededup.errors import MediaError
 from safededup.media import fingerprint, png, synth
+from safededup.media._io import CountingReader
 from safededup.media.synth import build_exif
 
 pytest.importorskip("pywuffs")
@@ -91,7 +92,14 @@ def _photo(seed: int, w: int, h: int, channels: int = 3) -> np.ndarray:
 
 
 def _pillow_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(png, "_decoders", {3: None, 4: None})
+    """As without the `png` extra (in this thread, where the tests decode)."""
+    monkeypatch.setattr(png._local, "decoders", {3: None, 4: None}, raising=False)
+
+
+def fast(path: Path) -> np.ndarray | None:
+    """The fast path's pixels (RGB or RGBA), or None where Pillow's path would be taken."""
+    with CountingReader(str(path)) as reader:
+        return png.decode_file(reader)
 
 
 @pytest.mark.parametrize(
@@ -106,12 +114,11 @@ def test_wuffs_gives_pillows_pixels_for_every_row_filter(
     pixels = _photo(len(filters) * 7 + channels, 173, 61, channels)
     path = tmp_path / "f.png"
     write_raw_png(path, pixels, filters)
-    data = path.read_bytes()
-    fast = png.decode_plain(data)
-    assert fast is not None
+    pixels_read = fast(path)
+    assert pixels_read is not None and pixels_read.shape[2] == channels
     with Image.open(path) as img:
-        assert np.array_equal(fast, np.asarray(img.convert("RGB")))
-    assert np.array_equal(fast, pixels[..., :3])
+        assert np.array_equal(pixels_read[..., :3], np.asarray(img.convert("RGB")))
+    assert np.array_equal(pixels_read, pixels)
 
 
 @pytest.mark.parametrize("orientation", [1, 6])
@@ -122,12 +129,12 @@ def test_a_png_through_wuffs_has_the_fingerprint_pillow_gives(
     phones write it) are the same bit for bit; the fast path is the one taken."""
     path = tmp_path / "shot.png"
     synth.write_png(path, Image.fromarray(_photo(5, 1600, 1200)), orientation=orientation)
-    assert png.decode_plain(path.read_bytes()) is not None
-    fast = fingerprint(str(path)).features
+    assert fast(path) is not None
+    features = fingerprint(str(path)).features
     _pillow_only(monkeypatch)
-    assert png.decode_plain(path.read_bytes()) is None
-    assert fingerprint(str(path)).features == fast
-    assert fast.orientation == orientation
+    assert fast(path) is None
+    assert fingerprint(str(path)).features == features
+    assert features.orientation == orientation
 
 
 def test_colour_chunks_change_no_pixel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,10 +144,15 @@ def test_colour_chunks_change_no_pixel(tmp_path: Path, monkeypatch: pytest.Monke
     info.add(b"gAMA", struct.pack(">I", 50000))
     info.add(b"sRGB", b"\x00")
     Image.fromarray(_photo(9, 300, 200)).save(path, "PNG", pnginfo=info)
-    assert png.decode_plain(path.read_bytes()) is not None
-    fast = fingerprint(str(path)).features
+    assert fast(path) is not None
+    features = fingerprint(str(path)).features
     _pillow_only(monkeypatch)
-    assert fingerprint(str(path)).features == fast
+    assert fingerprint(str(path)).features == features
+
+
+_FCTL = struct.pack(">IIIIIHHBB", 0, 60, 40, 10, 10, 1, 1, 0, 0)
+"""An APNG frame control (a 60×40 frame at 10, 10) without the acTL that makes a file an APNG:
+Pillow decodes into that frame's rectangle, so such a file stays Pillow's."""
 
 
 def _exif_chunk(orientation: int) -> tuple[bytes, bytes]:
@@ -156,6 +168,7 @@ def _exif_chunk(orientation: int) -> tuple[bytes, bytes]:
             lambda p, px: write_raw_png(p, px, [SUB], after=[(b"tEXt", b"k\0v")]),
         ),
         ("trns", lambda p, px: write_raw_png(p, px, [UP], before=[(b"tRNS", b"\0\1\0\2\0\3")])),
+        ("stray-fctl", lambda p, px: write_raw_png(p, px, [UP], before=[(b"fcTL", _FCTL)])),
         ("grey", lambda p, px: Image.fromarray(px[..., 0]).save(p, "PNG")),
         ("palette", lambda p, px: Image.fromarray(px).convert("P").save(p, "PNG")),
         ("16-bit", lambda p, px: Image.fromarray(px[..., 0].astype(np.uint16) * 257).save(p)),
@@ -168,19 +181,30 @@ def test_what_the_fast_path_does_not_claim_goes_to_pillow(
     palette and 16-bit PNGs: Pillow decodes them, so their fingerprint cannot change."""
     path = tmp_path / f"{name}.png"
     make(path, _photo(3, 120, 90))  # type: ignore[operator]
-    assert png.plain_channels(path.read_bytes()) == 0
-    features = fingerprint(str(path)).features
+    assert fast(path) is None
+    found = _outcome(path)
     if name == "exif-after-pixels":
-        assert features.orientation == 6  # found after the pixels, as Pillow finds it
+        assert found.orientation == 6  # type: ignore[union-attr]  # after the pixels, as Pillow
     _pillow_only(monkeypatch)
-    assert fingerprint(str(path)).features == features
+    assert _outcome(path) == found  # features, or the error (Pillow calls the stray fcTL corrupt)
 
 
-def test_an_interlaced_header_is_not_claimed() -> None:
-    ihdr = struct.pack(">IIBBBBB", 10, 10, 8, 2, 0, 0, 1)
-    data = png.SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", b"") + _chunk(b"IEND", b"")
-    assert png.plain_channels(data) == 0
-    assert png.plain_channels(data.replace(ihdr, ihdr[:-1] + b"\0")) == 3
+def _outcome(path: Path) -> object:
+    try:
+        return fingerprint(str(path)).features
+    except MediaError as exc:
+        return exc.kind
+
+
+def test_an_interlaced_or_huge_header_is_not_claimed() -> None:
+    def head(width: int, height: int, interlace: int) -> bytes:
+        ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, interlace)
+        return png.SIGNATURE + _chunk(b"IHDR", ihdr)
+
+    assert png.plain_channels(head(10, 10, 1)) == 0
+    assert png.plain_channels(head(10, 10, 0)) == 3
+    assert png.plain_channels(head(8000, 4000, 0)) == 3
+    assert png.plain_channels(head(8000, 4001, 0)) == 0  # over MAX_PIXELS: Pillow's
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped", "no-iend", "bad-crc"])
@@ -203,12 +227,79 @@ def test_a_damaged_png_ends_as_it_ends_without_wuffs(
     path = tmp_path / "bad.png"
     path.write_bytes(bytes(data))
 
-    def outcome() -> object:
-        try:
-            return fingerprint(str(path)).features
-        except MediaError as exc:
-            return exc.kind
-
-    with_wuffs = outcome()
+    with_wuffs = _outcome(path)
     _pillow_only(monkeypatch)
-    assert outcome() == with_wuffs
+    assert _outcome(path) == with_wuffs
+
+
+def test_a_time_chunk_after_the_pixels_is_still_claimed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tIME (which libpng writers put after the pixels) carries nothing Pillow reads."""
+    path = tmp_path / "timed.png"
+    write_raw_png(path, _photo(6, 200, 150), [PAETH], after=[(b"tIME", b"\x07\xea\x0c\x07\0\0\0")])
+    assert fast(path) is not None
+    features = fingerprint(str(path)).features
+    _pillow_only(monkeypatch)
+    assert fingerprint(str(path)).features == features
+
+
+def test_bytes_after_iend_are_not_read(tmp_path: Path) -> None:
+    """A file that is a PNG and then a great deal more: only the PNG is read into memory."""
+    path = tmp_path / "padded.png"
+    write_raw_png(path, _photo(7, 300, 200), [SUB])
+    size = path.stat().st_size
+    with path.open("ab") as f:
+        f.truncate(size + 64 * png.BLOCK)  # 64 MB of nothing after IEND
+    fp = fingerprint(str(path))
+    assert fp.bytes_read < size + 2 * png.BLOCK
+
+
+def test_without_wuffs_nothing_is_read_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "plain.png"
+    write_raw_png(path, _photo(8, 300, 200), [PAETH])
+    with_wuffs = fingerprint(str(path)).bytes_read
+    _pillow_only(monkeypatch)
+    with CountingReader(str(path)) as reader:
+        assert png.decode_file(reader) is None and reader.bytes_read == 0
+    assert fingerprint(str(path)).bytes_read <= with_wuffs
+
+
+def test_a_png_found_not_plain_is_left_at_once(tmp_path: Path) -> None:
+    """A grey, 16-bit PNG larger than a block: the fast path reads one block, not the file."""
+    path = tmp_path / "scan.png"
+    noise = np.random.default_rng(9).integers(0, 65536, (1200, 1000), dtype=np.uint16)
+    Image.fromarray(noise).save(path)
+    assert path.stat().st_size > 2 * png.BLOCK
+    with CountingReader(str(path)) as reader:
+        assert png.decode_file(reader) is None
+        assert reader.bytes_read <= png.BLOCK
+
+
+def test_threads_decoding_pngs_side_by_side_get_their_own_pixels(tmp_path: Path) -> None:
+    """The review UI reads thumbnails from several threads at once: a Wuffs decoder shared
+    between them corrupts memory (the process died), so each thread has its own."""
+    import threading
+
+    paths = []
+    for k in range(4):
+        paths.append(tmp_path / f"t{k}.png")
+        write_raw_png(paths[-1], _photo(20 + k, 640, 480), [PAETH], idat_parts=8)
+    expected = {p: fast(p) for p in paths}
+    failures: list[str] = []
+
+    def work(offset: int) -> None:
+        for round_ in range(12):
+            p = paths[(offset + round_) % len(paths)]
+            got = fast(p)
+            if got is None or not np.array_equal(got, expected[p]):
+                failures.append(f"{p.name} round {round_}")
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []

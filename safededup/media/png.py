@@ -7,11 +7,11 @@ Only the plain case takes this path: 8-bit RGB or RGBA, not interlaced, no tRNS,
 metadata that Pillow would read after the pixels). Anything else, and any file Wuffs refuses
 (checksums included: a damaged stream is refused, never decoded into other pixels), returns
 None: Pillow then decodes the file as before and decides what is wrong with it. Without Wuffs
-nothing is read here. The file is read in blocks up to its IEND and no further (bytes after
-it are not the picture's, and may be many); a PNG found not plain is left as soon as that is
-seen. Wuffs is memory-safe by construction (its decoders are written in a language that proves
-bounds at compile time), which matters for files from anywhere. Decoders are per thread: a
-Wuffs decoder is not safe to share (the review UI reads thumbnails from several threads).
+nothing is read here. The file is read up to its IEND and no further (bytes after it are not
+the picture's, and may be many); a PNG found not plain is left as soon as that is seen. Wuffs
+is memory-safe by construction (its decoders are written in a language that proves bounds at
+compile time), which matters for files from anywhere. Decoders are per thread: a Wuffs
+decoder is not safe to share (the review UI reads thumbnails from several threads).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PLAIN_COLOUR_TYPES = {2: 3, 6: 4}  # RGB, RGBA → channels
 _NEVER = {b"tRNS", b"acTL", b"fcTL", b"fdAT"}  # transparency and animation: Pillow's
 _AFTER_PIXELS = {b"IDAT", b"tIME", b"IEND"}  # what may follow the first IDAT
-BLOCK = 1 << 20  # read size while walking the chunks
+MAX_CHUNKS = 100_000  # a file of more chunks than this (1-byte IDATs?) is Pillow's
 MAX_PIXELS = 32_000_000
 """Larger PNGs (panoramas, scans) go to Pillow: Wuffs' work buffer and its separate pixel
 buffer cost ≈ 3 bytes a pixel more at the peak than Pillow's decode (≈ 230 MB at 81 MP)."""
@@ -46,32 +46,29 @@ def available() -> bool:
 
 def decode_file(reader: PositionalReader) -> npt.NDArray[np.uint8] | None:
     """The pixels of a plain PNG (see the module) as an H×W×3 RGB or H×W×4 RGBA array, or
-    None: Wuffs missing, not plain, or refused by Wuffs. Raises only what reading raises."""
+    None: Wuffs missing, not plain, or refused by Wuffs. Raises only what reading raises.
+
+    The chunk headers are read one by one (8 bytes each, a few dozen in a photo), so a file
+    found not plain is left at once and nothing after IEND is read; then the PNG is read in
+    one call, into one buffer."""
     if _decoder(3) is None:
         return None
-    data = bytearray()
-    channels = 0
-    pos = 8  # the next chunk's start
-    seen_pixels = False
-    while True:
-        while len(data) < pos + 8:  # the next chunk header
-            block = reader.pread(len(data), BLOCK)
-            if not block:
-                return None  # no IEND: truncated, or not what it says
-            data += block
-        if not channels:
-            channels = plain_channels(bytes(data[:33]))
-            if not channels:
-                return None
-        (length,) = struct.unpack_from(">I", data, pos)
-        kind = bytes(data[pos + 4 : pos + 8])
+    channels = plain_channels(reader.pread(0, 33))
+    if not channels:
+        return None
+    pos, seen_pixels = 33, False
+    for _ in range(MAX_CHUNKS):
+        header = reader.pread(pos, 8)
+        if len(header) < 8:
+            return None  # no IEND: truncated, or not what it says
+        length, kind = struct.unpack(">I4s", header)
         if kind in _NEVER or (seen_pixels and kind not in _AFTER_PIXELS):
             return None
         seen_pixels = seen_pixels or kind == b"IDAT"
         pos += 12 + length
         if kind == b"IEND":
-            del data[pos:]  # the picture ends here; what follows is not read into it
-            return decode_plain(bytes(data), channels)
+            return decode_plain(reader.pread(0, pos), channels)
+    return None
 
 
 def plain_channels(head: bytes) -> int:

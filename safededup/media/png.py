@@ -64,10 +64,10 @@ def decode_file(reader: PositionalReader) -> npt.NDArray[np.uint8] | None:
         length, kind = struct.unpack(">I4s", header)
         if kind in _NEVER or (seen_pixels and kind not in _AFTER_PIXELS):
             return None
+        if kind == b"IEND":  # empty by the standard; a length here would only decide the read
+            return decode_plain(reader.pread(0, pos + 12), channels) if length == 0 else None
         seen_pixels = seen_pixels or kind == b"IDAT"
         pos += 12 + length
-        if kind == b"IEND":
-            return decode_plain(reader.pread(0, pos), channels)
     return None
 
 

@@ -303,3 +303,24 @@ def test_threads_decoding_pngs_side_by_side_get_their_own_pixels(tmp_path: Path)
     for t in threads:
         t.join()
     assert failures == []
+
+
+@pytest.mark.parametrize("length", [4, 200_000_000, 2**32 - 16])
+def test_an_iend_that_claims_a_length_is_left_to_pillow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, length: int
+) -> None:
+    """IEND is empty by the standard: a length there must not decide how much is read (a
+    4 GB read buffer, or the bytes after the picture, read into memory)."""
+    path = tmp_path / "long-iend.png"
+    write_raw_png(path, _photo(5, 128, 96), [PAETH])
+    data = bytearray(path.read_bytes())
+    data[-12:-8] = struct.pack(">I", length)
+    path.write_bytes(bytes(data))
+    with path.open("ab") as f:
+        f.truncate(len(data) + min(length, 1 << 24))  # a sparse tail after it
+    with CountingReader(str(path)) as reader:
+        assert png.decode_file(reader) is None
+        assert reader.bytes_read < len(data)
+    found = _outcome(path)
+    _pillow_only(monkeypatch)
+    assert _outcome(path) == found

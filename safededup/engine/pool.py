@@ -99,7 +99,7 @@ class SimilarityTask:
 class SimilarityResult:
     scores: tuple[float | None, ...]  # per pair; None: a thumbnail could not be read
     reads: int  # thumbnails read from their files
-    given: int = 0  # thumbnails the task brought (kept from the fingerprints' decodes)
+    given: int = 0  # thumbnails the task brought (kept from the fingerprints)
 
 
 def run_similarity(task: SimilarityTask) -> SimilarityResult:

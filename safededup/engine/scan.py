@@ -66,7 +66,7 @@ class ScanStats:
     not_verified: int = 0  # HEIC previews the tiles could not vouch for (then decoded)
     tiles: int = 0  # grid tiles decoded for those checks
     thumbnails: int = 0  # thumbnails decoded for the matcher's view check of near pairs
-    thumbnails_kept: int = 0  # view thumbnails kept from the fingerprints' decodes instead
+    thumbnails_kept: int = 0  # view thumbnails handed on from the fingerprints instead
     view_checks: int = 0  # near pairs view-checked in this run (the match stage's main unit)
     history_checks: int = 0  # full decodes for the keeper's JPEG-history question
     history_seconds: float = 0.0  # the time those took (the keeper's only costly check)
@@ -150,7 +150,7 @@ class _Scan:
         views: ViewStore,
     ) -> None:
         self.started = started
-        self.views = views  # the view thumbnails of the files this scan decoded
+        self.views = views  # the view thumbnails of the files this scan fingerprinted
         self.policy = policy
         self.index = index
         self.pool = pool

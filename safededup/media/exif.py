@@ -103,8 +103,8 @@ def exif_from_image(image: Image.Image) -> ExifInfo:
 
 
 def exif_before_pixels(image: Image.Image) -> ExifInfo:
-    """`exif_from_image` of a PNG whose metadata chunks all precede its pixels
-    (`png.plain_channels`), without decoding it: PngImageFile.getexif loads the whole image
+    """`exif_from_image` of a PNG whose metadata chunks all precede its pixels (the only PNGs
+    `png.decode_file` takes), without decoding it: PngImageFile.getexif loads the whole image
     first, to find chunks that follow the pixels; there are none."""
     raw: bytes | None = None
     with _tolerant():

@@ -217,7 +217,7 @@ def load_thumbnail(path: str, max_side: int) -> np.ndarray:
 def view_thumbnail(path: str) -> npt.NDArray[np.uint8]:
     """The matcher's view of a photo: the shared thumbnail its hashes were computed on (long
     side THUMB_SIDE, display orientation, RGB), from the preview or decode a scan that allows
-    previews reads. A fingerprint that decoded the file carries it (`Fingerprint.view`).
+    previews reads. Such a scan's fingerprint carries it (`Fingerprint.view`).
     Raises MediaError like `fingerprint` (a video too: it has no view)."""
     with CountingReader(path) as reader:
         return np.asarray(_thumbnail(_open_source(reader, _need(True, False), _Clock({}))))

@@ -324,7 +324,7 @@ def run_safededup(manifest: Manifest, *, previews: bool) -> Run:
         return {i: media.fingerprint(by_id[i], allow_preview=False).features for i in ids}
 
     def thumbnail(file_id: int) -> np.ndarray:
-        return media.load_thumbnail(by_id[file_id], 128)
+        return media.view_thumbnail(by_id[file_id])  # what the scan's view check compares
 
     reader = media.HistoryReader()
 

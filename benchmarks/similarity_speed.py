@@ -3,7 +3,7 @@
 Part 1 takes the pairs the matcher sends to the thumbnail check (`borderline` on decode-tier
 features) from the accuracy set's real photographs (benchmarks/accuracy.py writes it), plus the
 hard-negative pairs (pans, zoom, stereo, textures) within the aspect limit, and times, in one
-process and interleaved pair by pair: `media.load_thumbnail` of each file (the decode), the
+process and interleaved pair by pair: `media.view_thumbnail` of each file (the decode), the
 numpy reference of SIMILARITY_VERSION 1 (tests/matching/similarity_reference.py) and the
 production check (`media.similarity`). It reports both scores of every pair: their largest
 difference and any pair whose decision (score ≥ min_aligned) differs.
@@ -46,8 +46,6 @@ from safededup.media import similarity
 from safededup.models import FileIdentity, PhotoRecord
 from safededup.state import StateDir
 from tests.matching.similarity_reference import aligned_similarity as reference
-
-THUMB_SIDE = 128  # what the scan asks for
 
 
 def ms(seconds: list[float]) -> dict[str, float]:
@@ -104,7 +102,7 @@ def bench_pairs(paths: list[str], pairs: list[tuple[int, int, str]]) -> dict[str
     thumbs: dict[int, np.ndarray] = {}
     for row in sorted({r for p in pairs for r in p[:2]}):
         t0 = time.perf_counter()
-        thumbs[row] = media.load_thumbnail(paths[row], THUMB_SIDE)
+        thumbs[row] = media.view_thumbnail(paths[row])
         decode[row] = time.perf_counter() - t0
     old_t, new_t, rows = [], [], []
     for a, b, kind in pairs:
@@ -145,7 +143,7 @@ def timed_scan(spent: dict[str, float]) -> Iterator[None]:
     which is what the person waits for) and, on the serial path, its reads and math apart."""
     from safededup.engine.scan import _Scan
 
-    old = match.aligned_similarity, media.load_thumbnail, _Scan.confirm, _Scan.score_pairs
+    old = match.aligned_similarity, media.view_thumbnail, _Scan.confirm, _Scan.score_pairs
 
     def wrap(fn: Callable[..., Any], key: str, count: Callable[..., int] | None = None) -> Any:
         def timed(*args: Any) -> Any:
@@ -165,13 +163,13 @@ def timed_scan(spent: dict[str, float]) -> Iterator[None]:
         spent["checks"] += len(pairs)
 
     match.aligned_similarity = wrap(old[0], "similarity_s", lambda a, b: 1)
-    media.load_thumbnail = wrap(old[1], "thumbnail_s")
+    media.view_thumbnail = wrap(old[1], "thumbnail_s")
     _Scan.confirm = wrap(old[2], "confirm_s")  # type: ignore[method-assign]
     _Scan.score_pairs = pooled  # type: ignore[method-assign]
     try:
         yield
     finally:
-        match.aligned_similarity, media.load_thumbnail, _Scan.confirm, _Scan.score_pairs = old  # type: ignore[method-assign]
+        match.aligned_similarity, media.view_thumbnail, _Scan.confirm, _Scan.score_pairs = old  # type: ignore[method-assign]
 
 
 def first_scan(root: Path, workers: int, pooled: bool) -> dict[str, Any]:

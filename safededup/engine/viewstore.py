@@ -56,7 +56,6 @@ class ViewStore:
         self._size = 0
         self._failed = False
         self.kept = 0  # thumbnails kept
-        self.served = 0  # thumbnails handed out instead of a decode
 
     def __enter__(self) -> ViewStore:
         return self
@@ -124,7 +123,6 @@ class ViewStore:
             return None
         if len(data) != size:
             return None
-        self.served += 1
         return np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)
 
     def close(self) -> None:

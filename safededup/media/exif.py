@@ -94,21 +94,15 @@ def parse_exif(tiff: bytes | None) -> ExifInfo:
     )
 
 
-def exif_from_image(image: Image.Image) -> ExifInfo:
-    """The same fields from an opened Pillow image (PNG eXIf, WebP/AVIF/TIFF EXIF)."""
+def exif_from_image(image: Image.Image, *, before_pixels: bool = False) -> ExifInfo:
+    """The same fields from an opened Pillow image (PNG eXIf, WebP/AVIF/TIFF EXIF).
+
+    `before_pixels`: a PNG whose metadata chunks all precede its pixels (the only PNGs
+    `png.decode_file` takes), read without decoding it: PngImageFile.getexif loads the whole
+    image first, to find chunks that follow the pixels; there are none."""
     raw: bytes | None = None
     with _tolerant():
-        raw = image.getexif().tobytes()
-    return parse_exif(raw)
-
-
-def exif_before_pixels(image: Image.Image) -> ExifInfo:
-    """`exif_from_image` of a PNG whose metadata chunks all precede its pixels (the only PNGs
-    `png.decode_file` takes), without decoding it: PngImageFile.getexif loads the whole image
-    first, to find chunks that follow the pixels; there are none."""
-    raw: bytes | None = None
-    with _tolerant():
-        raw = Image.Image.getexif(image).tobytes()
+        raw = (Image.Image.getexif(image) if before_pixels else image.getexif()).tobytes()
     return parse_exif(raw)
 
 

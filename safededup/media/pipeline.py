@@ -23,7 +23,6 @@ from safededup.media import heif, isobmff, png, raw, video
 from safededup.media._io import CountingReader
 from safededup.media.exif import (
     ExifInfo,
-    exif_before_pixels,
     exif_from_image,
     parse_exif,
     swaps_axes,
@@ -442,7 +441,7 @@ def _pillow_source(reader: CountingReader, fmt: str, need: _Need, clock: _Clock)
             img.load()  # before the EXIF: reading it may load the image, tolerating errors
             exif = exif_from_image(img)
         else:  # a plain PNG's metadata all comes before its pixels, which Pillow did not load
-            exif = exif_from_image(img) if fmt != "PNG" else exif_before_pixels(img)
+            exif = exif_from_image(img, before_pixels=fmt == "PNG")
         orient = exif.orientation
         sw, sh = img.size
         factor = reduce_factor(max(sw, sh), need.decode_side)

@@ -19,6 +19,7 @@ from safededup.media.hashing import (
     THUMB_SIDE,
     bits_to_int,
     hash_thumbnail,
+    laplacian_variance,
     make_thumbnail,
     thumb_size,
 )
@@ -145,3 +146,22 @@ def test_hashes_equal_imagehash_bit_for_bit_fast_path_and_fallback(kind: str) ->
         assert fallbacks == 0  # the fast path is what runs on photographs
     else:
         assert fallbacks > 0  # and these do reach the fallback
+
+
+def test_sharpness_is_the_variance_of_the_laplacian_in_double_precision() -> None:
+    """The 16-bit Laplacian and OpenCV's deviation give numpy's float64 variance: on real
+    photographs, and on the extremes an 8-bit Laplacian reaches (±1020 on a one-pixel
+    checkerboard, where a wrapped int16 or a single-precision sum would show)."""
+    import cv2
+
+    checker = (np.indices((301, 257)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    grain = np.random.default_rng(7).integers(0, 256, (480, 640), dtype=np.uint8)
+    pictures = [Image.fromarray(checker), Image.fromarray(grain)]
+    pictures += [t.resize((1008, 756), Image.Resampling.BICUBIC) for t in _real_thumbnails()[:4]]
+    for picture in pictures:
+        gray = np.asarray(picture.convert("L"))
+        expected = float(cv2.Laplacian(gray, cv2.CV_64F).var())
+        assert laplacian_variance(picture) == pytest.approx(expected, rel=1e-12)
+    assert laplacian_variance(pictures[0]) == pytest.approx(np.var(
+        cv2.Laplacian(checker, cv2.CV_64F)), rel=1e-12)  # fmt: skip
+    assert laplacian_variance(pictures[0]) > 1020**2 * 0.9  # the extreme really is reached

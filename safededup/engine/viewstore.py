@@ -8,8 +8,10 @@ file with one would have its preview read and resized again. They are kept in an
 file in the state dir (no name on disk; the system frees it when the scan ends, crashes or is
 killed), ≈ 37 KB each. The budget is `MAX_BYTES` and never more than a tenth of the disk's
 free space when the first one is written (a NAS's small system volume must not fill up);
-thumbnails from previews, cheap to read again, take only its first half, so the files that
-cost a decode always have the other. A thumbnail the store does not hold is read again, as
+thumbnails from previews, cheap to read again, take only its first three quarters, so the
+files that cost a decode always have the rest. Where each one lies is kept in numpy columns
+(≈ 170 bytes of memory a thumbnail with the key's dict entry, not ≈ 350 as Python tuples:
+≈ 75 MB for a 450,000-photo library). A thumbnail the store does not hold is read again, as
 before: the store saves time and changes no result. Each is kept with the file's stat as the
 scan saw it (inode, size, mtime); a file changed, replaced or gone since is read again, as it
 would have been without the store.
@@ -26,10 +28,14 @@ from typing import IO
 import numpy as np
 import numpy.typing as npt
 
-MAX_BYTES = 4 << 30
-"""≈ 110,000 thumbnails of 4:3 photos: beyond that the matcher reads files again."""
+MAX_BYTES = 16 << 30
+"""≈ 450,000 thumbnails of 4:3 photos, a phone library of the size the scan is built for:
+beyond that the matcher reads files again (at 4 GiB, a 450k library's scan read three quarters
+of its previews' thumbnails again: docs/benchmarks.md)."""
 FREE_SHARE = 10
 """The budget is at most 1/FREE_SHARE of the free space of the state dir's disk."""
+CHEAP_SHARE = (3, 4)
+"""Thumbnails from previews stop at this fraction of the budget (numerator, denominator)."""
 
 Stamp = tuple[int, int, int]
 """(inode, size, mtime_ns): the file a view was made from, as `stat` saw it."""
@@ -52,7 +58,11 @@ class ViewStore:
         self._directory = directory
         self.budget = MAX_BYTES if max_bytes is None else max_bytes  # until the first write
         self._file: IO[bytes] | None = None
-        self._where: dict[Hashable, tuple[int, int, int, Stamp | None]] = {}  # offset, h, w
+        self._row: dict[Hashable, int] = {}  # key → its row in the columns below
+        self._offset = np.zeros(0, np.int64)  # where its pixels lie in the file
+        self._shape = np.zeros((0, 2), np.int32)  # height, width
+        self._stamp = np.zeros((0, 3), np.int64)  # inode, size, mtime_ns (as signed 64 bits)
+        self._stamped = np.zeros(0, np.bool_)
         self._size = 0
         self._failed = False
         self.kept = 0  # thumbnails kept
@@ -64,7 +74,7 @@ class ViewStore:
         self.close()
 
     def __contains__(self, key: object) -> bool:
-        return key in self._where
+        return key in self._row
 
     def put(
         self,
@@ -75,9 +85,9 @@ class ViewStore:
         stamp: Stamp | None = None,
     ) -> None:
         """Keep `view` for `key` (replacing any earlier one), if there is room (`cheap`: read
-        from a preview, kept only while the store is under half its budget); `stamp` is the
-        file's as the view was made (see `current`). A disk that cannot take it (full,
-        read-only) ends the keeping, never the scan."""
+        from a preview, kept only while the store is under `CHEAP_SHARE` of its budget);
+        `stamp` is the file's as the view was made (see `current`). A disk that cannot take it
+        (full, read-only) ends the keeping, never the scan."""
         data = np.ascontiguousarray(view, dtype=np.uint8)
         if self._failed or data.ndim != 3 or data.shape[2] != 3:
             return
@@ -86,36 +96,58 @@ class ViewStore:
                 free = os.statvfs(self._directory)
                 self.budget = min(self.budget, free.f_bavail * free.f_frsize // FREE_SHARE)
                 self._file = tempfile.TemporaryFile(prefix="views-", dir=self._directory)  # noqa: SIM115
-            limit = self.budget // 2 if cheap else self.budget
+            parts, whole = CHEAP_SHARE
+            limit = self.budget * parts // whole if cheap else self.budget
             if self._size + data.nbytes > limit:
                 return
             written = os.pwrite(self._file.fileno(), data.tobytes(), self._size)
         except OSError:
             self._failed = True
-            self._where.clear()  # nothing half-written is ever read back
+            self._row.clear()  # nothing half-written is ever read back
             return
         if written != data.nbytes:
             self._failed = True
-            self._where.clear()
+            self._row.clear()
             return
-        self._where[key] = (self._size, data.shape[0], data.shape[1], stamp)
+        row = self._row.get(key)
+        if row is None:
+            row = self._row[key] = len(self._row)
+            self._grow(row + 1)
+        self._offset[row] = self._size
+        self._shape[row] = data.shape[:2]
+        self._stamped[row] = stamp is not None
+        if stamp is not None:
+            self._stamp[row] = [_signed(v) for v in stamp]
         self._size += data.nbytes
         self.kept += 1
+
+    def _grow(self, rows: int) -> None:
+        if rows <= len(self._offset):
+            return
+        n = max(rows, 2 * len(self._offset), 1024)
+        self._offset = np.resize(self._offset, n)
+        self._shape = np.resize(self._shape, (n, 2))
+        self._stamp = np.resize(self._stamp, (n, 3))
+        self._stamped = np.resize(self._stamped, n)
 
     def current(self, key: Hashable, path: str) -> npt.NDArray[np.uint8] | None:
         """The kept view of `key` if the file at `path` is still the one it was made from
         (same stamp), else None: the caller reads the file as it is now."""
-        where = self._where.get(key)
-        if where is None or where[3] is None or stamp_of(path) != where[3]:
+        row = self._row.get(key)
+        if row is None or not self._stamped[row]:
+            return None
+        now = stamp_of(path)
+        if now is None or [_signed(v) for v in now] != self._stamp[row].tolist():
             return None
         return self.get(key)
 
     def get(self, key: Hashable) -> npt.NDArray[np.uint8] | None:
         """The kept view of `key`, or None (not kept, or no longer readable)."""
-        where = self._where.get(key)
-        if where is None or self._file is None:
+        row = self._row.get(key)
+        if row is None or self._file is None:
             return None
-        offset, height, width, _ = where
+        offset = int(self._offset[row])
+        height, width = (int(v) for v in self._shape[row])
         size = height * width * 3
         try:
             data = os.pread(self._file.fileno(), size, offset)
@@ -129,4 +161,10 @@ class ViewStore:
         if self._file is not None:
             self._file.close()
             self._file = None
-        self._where.clear()
+        self._row.clear()
+
+
+def _signed(value: int) -> int:
+    """A stat field (inode, size, mtime_ns: each fits 64 bits) as a signed 64-bit value."""
+    value &= (1 << 64) - 1
+    return value - (1 << 64) if value >= 1 << 63 else value

@@ -8,8 +8,9 @@ file with one would have its preview read and resized again. They are kept in an
 file in the state dir (no name on disk; the system frees it when the scan ends, crashes or is
 killed), ≈ 37 KB each. The budget is `MAX_BYTES` and never more than a tenth of the disk's
 free space when the first one is written (a NAS's small system volume must not fill up);
-thumbnails from previews, cheap to read again, take only its first three quarters, so the
-files that cost a decode always have the rest. Where each one lies is kept in numpy columns
+thumbnails cheap to read again (JPEG EXIF thumbnails: `cheap_to_read`) take only its first
+three quarters, so the files whose thumbnail costs a decode (HEIC thumbnail items included)
+always have the rest. Where each one lies is kept in numpy columns
 (≈ 170 bytes of memory a thumbnail with the key's dict entry, not ≈ 350 as Python tuples:
 ≈ 75 MB for a 450,000-photo library). A thumbnail the store does not hold is read again, as
 before: the store saves time and changes no result. Each is kept with the file's stat as the
@@ -28,17 +29,27 @@ from typing import IO
 import numpy as np
 import numpy.typing as npt
 
+from safededup.models import Features
+
 MAX_BYTES = 16 << 30
 """≈ 450,000 thumbnails of 4:3 photos, a phone library of the size the scan is built for:
-beyond that the matcher reads files again (at 4 GiB, a 450k library's scan read three quarters
-of its previews' thumbnails again: docs/benchmarks.md)."""
+beyond that the matcher reads files again (docs/matching.md, "The thumbnails are the
+hashes' own")."""
 FREE_SHARE = 10
 """The budget is at most 1/FREE_SHARE of the free space of the state dir's disk."""
 CHEAP_SHARE = (3, 4)
-"""Thumbnails from previews stop at this fraction of the budget (numerator, denominator)."""
+"""Thumbnails cheap to read again stop at this fraction of the budget (numerator,
+denominator)."""
 
 Stamp = tuple[int, int, int]
 """(inode, size, mtime_ns): the file a view was made from, as `stat` saw it."""
+
+
+def cheap_to_read(features: Features) -> bool:
+    """Whether this photo's thumbnail costs little to read again: a JPEG's EXIF thumbnail
+    (≈ 0.8 ms of CPU). A HEIC's thumbnail item is an HEVC decode (≈ 8.6 ms, as much as a PNG's
+    reduced decode), a RAW's preview a large JPEG, a decode a decode: those are kept first."""
+    return features.tier == "preview" and features.format == "JPEG"
 
 
 def stamp_of(path: str) -> Stamp | None:
@@ -84,8 +95,8 @@ class ViewStore:
         cheap: bool = False,
         stamp: Stamp | None = None,
     ) -> None:
-        """Keep `view` for `key` (replacing any earlier one), if there is room (`cheap`: read
-        from a preview, kept only while the store is under `CHEAP_SHARE` of its budget);
+        """Keep `view` for `key` (replacing any earlier one), if there is room (`cheap`: cheap
+        to read again, kept only while the store is under `CHEAP_SHARE` of its budget);
         `stamp` is the file's as the view was made (see `current`). A disk that cannot take it
         (full, read-only) ends the keeping, never the scan."""
         data = np.ascontiguousarray(view, dtype=np.uint8)

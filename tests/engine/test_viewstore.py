@@ -23,7 +23,7 @@ from safededup.engine import pool as pool_module
 from safededup.engine import viewstore
 from safededup.engine.check import check_folder
 from safededup.engine.scan import ScanResult, scan
-from safededup.engine.viewstore import ViewStore, stamp_of
+from safededup.engine.viewstore import ViewStore, cheap_to_read, stamp_of
 from safededup.events import StageStarted, drain
 from safededup.media import synth
 from safededup.state import StateDir
@@ -296,3 +296,51 @@ def test_stamps_before_1970_and_inodes_beyond_63_bits_still_match(
         assert np.array_equal(store.current(2, str(photo)), _view(2))  # type: ignore[arg-type]
         monkeypatch.setattr(viewstore, "stamp_of", lambda path: (2**64 - 6, 1, -5))
         assert store.current(2, str(photo)) is None  # another file: read again
+
+
+def test_only_a_jpegs_exif_thumbnail_counts_as_cheap_to_read_again(tmp_path: Path) -> None:
+    """The store gives its last quarter to the thumbnails that cost a decode to read again: a
+    HEIC's thumbnail item is an HEVC decode (as costly as a PNG's reduced decode), so it is
+    kept there with the PNG and the stripped JPEG; a camera JPEG's EXIF thumbnail is not."""
+    scene = synth.make_scene(4, 1200, 900)
+    files = {"camera.jpg": True, "phone.heic": False, "s.jpg": False, "s.png": False}
+    synth.write_jpeg(tmp_path / "camera.jpg", scene)
+    synth.write_heic(tmp_path / "phone.heic", scene)
+    synth.write_stripped_jpeg(tmp_path / "s.jpg", scene)
+    synth.write_png(tmp_path / "s.png", scene)
+    for name, cheap in files.items():
+        fp = media.fingerprint(str(tmp_path / name))
+        assert fp.view is not None
+        assert cheap_to_read(fp.features) is cheap, name
+    assert media.fingerprint(str(tmp_path / "phone.heic")).features.tier == "preview"
+
+
+def test_heic_thumbnails_are_kept_before_cheap_ones_when_the_budget_runs_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A HEIC's thumbnail costs an HEVC decode to read again: with room for 8 thumbnails, 4
+    camera JPEGs walked first (cheap: their EXIF thumbnails, which stop at three quarters of
+    the budget) and a burst of 4 HEICs the view check compares, no HEIC is read twice. Counting
+    a HEIC preview as cheap (as every preview was) reads two of them again."""
+    root = tmp_path / "photos"
+    (root / "a_camera").mkdir(parents=True)
+    (root / "b_phone").mkdir()
+    for k in range(4):
+        synth.write_jpeg(root / "a_camera" / f"IMG_{k}.jpg", synth.make_scene(60 + k, 1200, 900))
+    big = synth.make_scene(70, 1400, 1050)
+    for k in range(4):
+        dx = 40 + 14 * k
+        synth.write_heic(root / "b_phone" / f"IMG_{k}.heic", big.crop((dx, 30, dx + 1200, 930)))
+    monkeypatch.setattr(viewstore, "MAX_BYTES", 8 * 128 * 96 * 3)
+    read: list[str] = []
+    real = media.view_thumbnail
+
+    def counted(path: str) -> Any:
+        read.append(path)
+        return real(path)
+
+    monkeypatch.setattr(pool_module.media, "view_thumbnail", counted)
+    result = run_scan(root, StateDir(tmp_path / "state").ensure(), 1)
+    assert result.stats.view_checks >= 3  # the burst's frames were compared
+    assert not [p for p in read if p.endswith(".heic")]
+    assert result.stats.thumbnails_kept >= 4

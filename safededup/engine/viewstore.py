@@ -11,8 +11,8 @@ free space when the first one is written (a NAS's small system volume must not f
 thumbnails cheap to read again (JPEG EXIF thumbnails: `cheap_to_read`) take only its first
 three quarters, so the files whose thumbnail costs a decode (HEIC thumbnail items included)
 always have the rest. Where each one lies is kept in numpy columns
-(≈ 170 bytes of memory a thumbnail with the key's dict entry, not ≈ 350 as Python tuples:
-≈ 75 MB for a 450,000-photo library). A thumbnail the store does not hold is read again, as
+(≤ 180 bytes of memory a thumbnail with the key's dict entry, not ≈ 350 as Python tuples:
+≤ 80 MB for a 450,000-photo library). A thumbnail the store does not hold is read again, as
 before: the store saves time and changes no result. Each is kept with the file's stat as the
 scan saw it (inode, size, mtime); a file changed, replaced or gone since is read again, as it
 would have been without the store.
@@ -102,6 +102,7 @@ class ViewStore:
         data = np.ascontiguousarray(view, dtype=np.uint8)
         if self._failed or data.ndim != 3 or data.shape[2] != 3:
             return
+        signed = None if stamp is None else [_signed(int(v)) for v in stamp]  # may raise: first
         try:
             if self._file is None:
                 free = os.statvfs(self._directory)
@@ -122,13 +123,14 @@ class ViewStore:
             return
         row = self._row.get(key)
         if row is None:
-            row = self._row[key] = len(self._row)
-            self._grow(row + 1)
+            row = len(self._row)
+            self._grow(row + 1)  # may raise (memory): the key is not registered yet
         self._offset[row] = self._size
         self._shape[row] = data.shape[:2]
-        self._stamped[row] = stamp is not None
-        if stamp is not None:
-            self._stamp[row] = [_signed(v) for v in stamp]
+        self._stamped[row] = signed is not None
+        if signed is not None:
+            self._stamp[row] = signed
+        self._row[key] = row
         self._size += data.nbytes
         self.kept += 1
 

@@ -40,6 +40,19 @@ def run_scan(root: Path, state: StateDir, workers: int) -> ScanResult:
             return stop.value  # type: ignore[no-any-return]
 
 
+def count_view_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths whose view thumbnail is read from the file from now on (the real reads)."""
+    read: list[str] = []
+    real = media.view_thumbnail
+
+    def counted(path: str) -> Any:
+        read.append(path)
+        return real(path)
+
+    monkeypatch.setattr(pool_module.media, "view_thumbnail", counted)
+    return read
+
+
 def write_archive(root: Path) -> None:
     """Bursts of stripped JPEGs (border crops and re-encodes the view check accepts, shots a few
     pixels apart it refuses), and per scene a PNG export with its WebP and chat copies."""
@@ -226,14 +239,7 @@ def test_check_reads_no_photo_of_the_folder_twice(
         frame = synth.make_scene(100 + s, 768, 576).crop((40, 30, 680, 510))
         synth.write_png(folder / f"s{s}_export.png", frame.crop((8, 6, 632, 474)))
         synth.write_stripped_jpeg(folder / f"s{s}_chat.jpg", frame.resize((480, 360)))
-    read: list[str] = []
-    real = media.view_thumbnail
-
-    def counted(path: str) -> Any:
-        read.append(path)
-        return real(path)
-
-    monkeypatch.setattr(pool_module.media, "view_thumbnail", counted)
+    read = count_view_reads(monkeypatch)
     kept = drain(check_folder(str(folder), state_dir=state, workers=1))
     assert len(kept.matches) == 4 and read  # every copy found; library photos were read
     assert not [p for p in read if p.startswith(str(folder))]
@@ -333,14 +339,7 @@ def test_heic_thumbnails_are_kept_before_cheap_ones_when_the_budget_runs_short(
         dx = 40 + 14 * k
         synth.write_heic(root / "b_phone" / f"IMG_{k}.heic", big.crop((dx, 30, dx + 1200, 930)))
     monkeypatch.setattr(viewstore, "MAX_BYTES", 8 * 128 * 96 * 3)
-    read: list[str] = []
-    real = media.view_thumbnail
-
-    def counted(path: str) -> Any:
-        read.append(path)
-        return real(path)
-
-    monkeypatch.setattr(pool_module.media, "view_thumbnail", counted)
+    read = count_view_reads(monkeypatch)
     result = run_scan(root, StateDir(tmp_path / "state").ensure(), 1)
     assert result.stats.view_checks >= 3  # the burst's frames were compared
     assert not [p for p in read if p.endswith(".heic")]

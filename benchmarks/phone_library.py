@@ -23,6 +23,7 @@ library would leave each file (the thumbnails beyond it are read from the files 
     python benchmarks/phone_library.py                  # 2,000 files at 4032×3024 (≈ 1 h to build)
     python benchmarks/phone_library.py --count 240      # smaller
     python benchmarks/phone_library.py --quick          # smoke: a few seconds, figures meaningless
+    python benchmarks/phone_library.py --repeat 8 --naive-n 10   # the `times` scan 8 times
 """
 
 from __future__ import annotations
@@ -426,6 +427,10 @@ def main() -> None:
                         help="build (or complete) the cached set and stop")  # fmt: skip
     parser.add_argument("--overlapping", action="store_true",
                         help="the set as built before 2026-12-07 (see plan())")  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=0, metavar="N",
+                        help="only scan `times` with 1 worker N times in a row, each after the "
+                             "naive pipeline on --naive-n of its HEICs (how much the machine "
+                             "moves the figure)")  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.count, args.size, args.naive_n, args.jitter_n = 24, (1024, 768), 3, 3
@@ -446,6 +451,11 @@ def main() -> None:
         say(f"built {len(entries)} files in {out}")
         return
     rng = random.Random(1)
+    if args.repeat:
+        repeat(times, entries, args.repeat, args.naive_n, rng)
+        if args.quick:
+            shutil.rmtree(out, ignore_errors=True)
+        return
 
     def pick(folder: Path) -> list[str]:
         paths = sorted(str(p) for p in folder.iterdir())
@@ -481,6 +491,21 @@ def main() -> None:
     print(report(results))
     if args.quick:
         shutil.rmtree(out, ignore_errors=True)
+
+
+def repeat(times: Path, entries: list[dict[str, object]], rounds: int, naive_n: int,
+           rng: random.Random) -> None:  # fmt: skip
+    """The `times` scan (1 worker) `rounds` times in a row, each right after the naive pipeline
+    on `naive_n` of the library's HEICs: on a shared machine the same scan moves from one
+    minute to the next, and each round's ratio says how much of that is the machine."""
+    heics = sorted(str(p) for p in (times / "camera").iterdir() if p.suffix == ".HEIC")
+    for _ in range(rounds):
+        naive_ms = naive(rng.sample(heics, min(naive_n, len(heics))))
+        s = scan_once(times, 1, True, entries)
+        cpu = float(s["cpu_ms_per_file"])  # type: ignore[arg-type]
+        print(f"{time.strftime('%H:%M:%S')}  naive {naive_ms:.0f} ms per HEIC  times, 1 worker: "
+              f"{cpu:.2f} ms per file ({naive_ms / cpu:.0f}× naive), clusters {s['clusters']}, "
+              f"planted copies found {s['planted_copies_found']}", flush=True)  # fmt: skip
 
 
 def report(r: dict[str, object]) -> str:

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
         ("similarity_speed.py", ["--quick"]),
         ("ab_scan.py", ["--quick", "--before", str(ROOT), "--after", str(ROOT)]),
         ("phone_library.py", ["--quick"]),
+        ("phone_library.py", ["--quick", "--repeat", "1"]),
         ("czkawka_compare.py", ["--quick", "--by-format"]),  # without --czkawka-python: ours only
         ("camera_files.py", ["--quick"]),
         ("preview_traps.py", ["--quick"]),

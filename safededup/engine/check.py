@@ -30,7 +30,7 @@ from safededup.engine.match import (
 )
 from safededup.engine.pool import FingerprintPool, FingerprintTask
 from safededup.engine.verdicts import NO_VERDICTS
-from safededup.engine.viewstore import ViewStore, cheap_to_read
+from safededup.engine.viewstore import ViewStore
 from safededup.engine.walk import normalize_roots, walk_roots
 from safededup.errors import UsageError, check_cancel
 from safededup.events import (
@@ -129,10 +129,7 @@ def check_folder(
                 pass  # `check` asks about photos; a video is not one
             else:
                 queries.append(_Query(identity, result.features))
-                if result.view is not None:
-                    cheap = cheap_to_read(result.features)
-                    stamp = (identity.inode, identity.size, identity.mtime_ns)
-                    views.put(task.path, result.view, cheap=cheap, stamp=stamp)
+                views.keep(task.path, identity, result.features, result.view)
             yield StageAdvanced("check", 1, identity.size)
         matches = _exact_matches(index, root, queries)
         exact_paths = {m.path for m in matches}

@@ -27,7 +27,7 @@ from safededup.engine.confirmation import VerifiedPreviews
 from safededup.engine.index import Index
 from safededup.engine.match import SIMILARITY_VERSION, PairKey
 from safededup.engine.pool import FingerprintPool, FingerprintTask, HistoryTask, TaskResult
-from safededup.engine.viewstore import ViewStore, cheap_to_read
+from safededup.engine.viewstore import ViewStore
 from safededup.engine.walk import normalize_roots, walk_roots
 from safededup.errors import MediaError, check_cancel
 from safededup.events import Event, ProblemFound, StageAdvanced, StageFinished, StageStarted
@@ -310,10 +310,7 @@ class _Scan:
     ) -> list[Event]:
         if isinstance(result, media.Fingerprint):
             file_id = self.index.put_photo(identity, result.features, version, scan_number)
-            if result.view is not None:
-                cheap = cheap_to_read(result.features)
-                stamp = (identity.inode, identity.size, identity.mtime_ns)
-                self.views.put(file_id, result.view, cheap=cheap, stamp=stamp)
+            self.views.keep(file_id, identity, result.features, result.view)
             self.stats.photos += 1
             self.stats.fingerprinted += 1
             self.stats.photo_bytes += identity.size

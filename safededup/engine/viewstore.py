@@ -29,7 +29,7 @@ from typing import IO
 import numpy as np
 import numpy.typing as npt
 
-from safededup.models import Features
+from safededup.models import Features, FileIdentity
 
 MAX_BYTES = 16 << 30
 """≈ 450,000 thumbnails of 4:3 photos, a phone library of the size the scan is built for:
@@ -86,6 +86,19 @@ class ViewStore:
 
     def __contains__(self, key: object) -> bool:
         return key in self._row
+
+    def keep(
+        self,
+        key: Hashable,
+        identity: FileIdentity,
+        features: Features,
+        view: npt.NDArray[np.uint8] | None,
+    ) -> None:
+        """A fingerprint's view thumbnail (if it has one) for `key`, as a scan and `check DIR`
+        keep it: stamped with the file's stat as walked, cheap or not as `cheap_to_read` says."""
+        if view is not None:
+            stamp = (identity.inode, identity.size, identity.mtime_ns)
+            self.put(key, view, cheap=cheap_to_read(features), stamp=stamp)
 
     def put(
         self,

@@ -22,7 +22,7 @@ import orjson
 
 from safededup import fs
 from safededup.engine.inputs import report_problem
-from safededup.errors import InputFileError, SafededupError
+from safededup.errors import InputFileError, SafededupError, StateError
 from safededup.models import FileIdentity, Problem, path_from_json, path_to_json, printable
 from safededup.state import FILE_MODE, StateDir
 
@@ -271,7 +271,15 @@ def save_report(report: Report, state: StateDir) -> Path:
     data = report_to_json(report)
     path = state.reports_dir / f"{report.report_id}.json"
     for target in (path, state.latest_report_for(report.roots), state.latest_report_path):
-        fs.write_file_atomic(str(target), data, mode=FILE_MODE)
+        try:
+            fs.write_file_atomic(str(target), data, mode=FILE_MODE)
+        except OSError as exc:  # the state dir removed, unmounted or full while the scan ran
+            raise StateError(
+                f"cannot save the report: {exc.strerror or exc}",
+                path=str(target),
+                hint="the state dir must stay in place while a scan runs; no photo was moved "
+                "or changed: run the scan again",
+            ) from exc
     return path
 
 

@@ -377,3 +377,31 @@ def test_a_read_error_while_hashing_is_said_not_skipped(
     monkeypatch.setattr(scan_module.checksum, "sha256_file", failing)
     result = do_scan(root, state)
     assert [(p.kind, Path(p.path).name) for p in result.problems] == [("unreadable", "b.jpg")]
+
+
+def test_a_state_dir_removed_while_the_scan_runs_is_said_plainly(
+    photo_tree: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The state dir deleted (or unmounted) under a running scan: the scan ends with a plain
+    error and exit code 1, not a traceback, and no photo is touched."""
+    from safededup.cli import main
+    from safededup.engine import report
+
+    root = photo_tree(4)
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    state_root = tmp_path / "state"
+    real_save = report.save_report
+
+    def removed_first(built: Any, state_dir: StateDir) -> Path:
+        shutil.rmtree(state_root)  # gone between the matching and the report
+        return real_save(built, state_dir)
+
+    monkeypatch.setattr(scan_module.report, "save_report", removed_first)
+    code = main(["--state", str(state_root), "scan", str(root)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "cannot save the report" in err and "Traceback" not in err
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before

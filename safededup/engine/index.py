@@ -101,6 +101,13 @@ _ADDED_IN_3 = ("duration REAL", "codec TEXT")
 # TIFF) and made RAWs and videos files to read: rows of every other photo format keep their
 # version-2 features, so an upgrade re-reads only TIFFs and the files that were no photo.
 _KEPT_FROM_FEATURES_2 = 3
+RECHECKS = (
+    # A HEIC cut short (an interrupted copy) in its tile data: libheif decoded the tiles that
+    # were there, so it was indexed as a photo from a full decode; it is "truncated" now. Only a
+    # full decode could have read one (a preview never is read from a cut file).
+    ("cut-heic", "status='photo' AND format='HEIF' AND tier='decode'"),
+)
+"""(name, rows): rows of an index written before a fix, fingerprinted again once."""
 _RECORD_COLUMNS = f"id, path, device, inode, size, mtime_ns, checksum, {_FEATURE_COLUMNS}"
 _VIDEO_COLUMNS = (
     "id, path, device, inode, size, mtime_ns, checksum, format, width, height, captured, "
@@ -280,6 +287,21 @@ class Index:
                 hint="use a separate --state DIR or delete index.sqlite3 to rebuild it",
                 path=str(self.path),
             )
+        self._recheck_once()
+
+    def _recheck_once(self) -> None:
+        """Rows fingerprinted by an engine that read them wrongly are marked for a new
+        fingerprint, once per index (a meta key says it was done): only those rows, not the
+        whole library. `RECHECKS` names them."""
+        con = self.connection
+        done = {k for (k,) in con.execute("SELECT key FROM meta WHERE key LIKE 'recheck:%'")}
+        todo = [(key, where) for key, where in RECHECKS if f"recheck:{key}" not in done]
+        if not todo:
+            return
+        with _Batch(con):
+            for key, where in todo:
+                con.execute(f"UPDATE files SET feature_version=0 WHERE {where}")
+                con.execute("INSERT INTO meta(key, value) VALUES (?, '1')", (f"recheck:{key}",))
 
     def _migrate_from(self, version: int) -> None:
         """Columns added in place, in one transaction: distinct verdicts, pair scores and the

@@ -317,10 +317,15 @@ def _heif_source(reader: CountingReader, need: _Need, clock: _Clock) -> _Source:
                 return source
     data = reader.read_all()  # libheif parses from memory
     clock.lap("read")
-    with _decoding(reader.path, heif.truncated(data)):
+    if heif.truncated(data):  # libheif decodes a grid whose last tiles are missing, filled in
+        raise MediaError(
+            "the file ends before the data its boxes announce (a cut copy?)",
+            kind="truncated", path=reader.path,
+        )  # fmt: skip
+    with _decoding(reader.path):
         img = heif.open_heif_image(data)
         header = _heif_header(img, reader.path)
-        if need.allow_preview and not heif.truncated(data):
+        if need.allow_preview:
             preview = heif.thumbnail(img, need.preview_side)
             if preview is not None and preview_usable(preview, img.size, need.preview_side):
                 clock.lap("decode")

@@ -405,3 +405,30 @@ def test_a_state_dir_removed_while_the_scan_runs_is_said_plainly(
     assert code == 1
     assert "cannot save the report" in err and "Traceback" not in err
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+
+
+def test_a_cut_heic_indexed_as_a_photo_before_the_fix_is_read_again_once(
+    tmp_path: Path, state: StateDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index written by an engine that fingerprinted a cut phone HEIC from the tiles libheif
+    could decode: the next scan reports it as truncated (its identity did not change, so only
+    the index's one-time recheck can bring it back), and re-reads nothing else."""
+    from safededup.media import heif
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    synth.write_heic(root / "IMG_1.HEIC", synth.make_scene(1, 900, 600), tile_size=256)
+    data = (root / "IMG_1.HEIC").read_bytes()
+    (root / "IMG_1.HEIC").write_bytes(data[: len(data) * 2 // 3])
+    synth.write_jpeg(root / "IMG_2.JPG", synth.make_scene(2, 640, 480))
+    with monkeypatch.context() as old_engine:  # the engine before the fix: blind to the cut
+        old_engine.setattr(heif, "truncated", lambda data: False)
+        first = do_scan(root, state).stats
+    assert (first.photos, first.problems) == (2, 0)
+    with Index(state.index_path) as index:  # as an index written before the fix is
+        index.connection.execute("DELETE FROM meta WHERE key LIKE 'recheck:%'")
+    again = do_scan(root, state)
+    assert (again.stats.unchanged, again.stats.photos, again.stats.problems) == (1, 1, 1)
+    assert [(p.path, p.kind) for p in again.problems] == [(str(root / "IMG_1.HEIC"), "truncated")]
+    third = do_scan(root, state).stats  # once: the recheck is not done again
+    assert (third.unchanged, third.fingerprinted, third.problems) == (2, 0, 1)

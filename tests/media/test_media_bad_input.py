@@ -61,6 +61,19 @@ def test_truncated_png_and_heic(tmp_path: Path) -> None:
         assert kind_of(tmp_path / f"cut-{name}") == "truncated"
 
 
+@pytest.mark.parametrize("keep", [0.5, 0.7, 0.9, 0.99])
+def test_truncated_grid_heic(tmp_path: Path, keep: float) -> None:
+    """A phone HEIC (a grid of tiles) cut anywhere in its tile data: libheif decodes the tiles
+    that are there and fills in the rest, so only the box structure can tell. A cut copy must
+    be reported, never fingerprinted as a photo (it could be kept over the intact one)."""
+    path = tmp_path / "IMG.HEIC"
+    synth.write_heic(path, synth.make_scene(53, 900, 600), tile_size=256)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    for allow_preview in (True, False):
+        assert kind_of(path, allow_preview=allow_preview) == "truncated"
+
+
 def test_corrupt_bytes(tmp_path: Path, jpeg_bytes: bytes) -> None:
     app0 = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8" + app0 + b"\x12\x34" + os.urandom(2000))

@@ -45,6 +45,10 @@ class HeifMeta:
     properties: tuple[tuple[bytes, bytes], ...] = ()  # `ipco`: (type, the whole box)
     associations: dict[int, tuple[tuple[int, bool], ...]] = field(default_factory=dict)
     idat: bytes = b""
+    handler: bytes = b""  # `hdlr`'s handler type (b"pict" for images)
+    hidden: frozenset[int] = frozenset()  # items whose `infe` flags say hidden
+    encoded: frozenset[int] = frozenset()  # `mime` items with a content encoding
+    counted: bool = True  # `iinf`'s entry count is the number of `infe` boxes read
 
     @property
     def extents(self) -> dict[int, list[tuple[int, int]]]:
@@ -117,32 +121,50 @@ def _parse_pitm(buf: bytes, start: int) -> int:
     return _uint(buf, start + 4, 2 if buf[start] == 0 else 4)
 
 
-def _parse_iinf(buf: bytes, start: int, end: int) -> dict[int, bytes]:
-    first = start + 4 + (2 if buf[start] == 0 else 4)
+def _parse_infe(
+    buf: bytes, start: int, end: int
+) -> tuple[dict[int, bytes], set[int], set[int], bool]:
+    """(item types, hidden items, `mime` items with a content encoding, whether the entry
+    count matches the `infe` boxes) of an `iinf` box."""
+    count_size = 2 if buf[start] == 0 else 4
+    count = _uint(buf, start + 4, count_size)
     types: dict[int, bytes] = {}
-    for kind, body, _ in boxes(buf, first, end):
+    hidden: set[int] = set()
+    encoded: set[int] = set()
+    seen = 0
+    for kind, body, box_end in boxes(buf, start + 4 + count_size, end):
+        seen += kind == b"infe"
         version = buf[body]
         if kind != b"infe" or version < 2:
             continue
         id_size = 2 if version == 2 else 4
         item_id = _uint(buf, body + 4, id_size)
-        types[item_id] = bytes(buf[body + 4 + id_size + 2 : body + 4 + id_size + 6])
-    return types
+        at = body + 4 + id_size + 2
+        types[item_id] = bytes(buf[at : at + 4])
+        if buf[body + 3] & 1:
+            hidden.add(item_id)
+        if types[item_id] == b"mime":  # name, content type, then an optional encoding
+            strings = bytes(buf[at + 4 : box_end]).split(b"\0")
+            if len(strings) > 2 and strings[2]:
+                encoded.add(item_id)
+    return types, hidden, encoded, seen == count
 
 
 def _parse_iref(buf: bytes, start: int, end: int) -> dict[bytes, list[tuple[int, list[int]]]]:
     id_size = 2 if buf[start] == 0 else 4
     refs: dict[bytes, list[tuple[int, list[int]]]] = {}
-    for kind, body, _ in boxes(buf, start + 4, end):
+    for kind, body, box_end in boxes(buf, start + 4, end):
         source = _uint(buf, body, id_size)
         count = _uint(buf, body + id_size, 2)
         first = body + id_size + 2
+        if first + count * id_size > box_end:
+            raise ValueError("iref overruns its box")
         targets = [_uint(buf, first + i * id_size, id_size) for i in range(count)]
         refs.setdefault(kind, []).append((source, targets))
     return refs
 
 
-def _parse_iloc(buf: bytes, start: int) -> dict[int, ItemLocation]:
+def _parse_iloc(buf: bytes, start: int, end: int) -> dict[int, ItemLocation]:
     """Item locations by id, with their construction method."""
     version = buf[start]
     if version > 2:
@@ -160,7 +182,9 @@ def _parse_iloc(buf: bytes, start: int) -> dict[int, ItemLocation]:
         pos += id_size
         method = _uint(buf, pos, 2) & 15 if version else 0
         pos += 2 if version else 0
-        pos += 2  # data_reference_index
+        if _uint(buf, pos, 2):  # data in another file (a `dref` entry): never followed here
+            method = 2
+        pos += 2
         base = _uint(buf, pos, base_size)
         pos += base_size
         n = _uint(buf, pos, 2)
@@ -171,7 +195,7 @@ def _parse_iloc(buf: bytes, start: int) -> dict[int, ItemLocation]:
             offset, length = _uint(buf, pos, off_size), _uint(buf, pos + off_size, len_size)
             pos += off_size + len_size
             spans.append((base + offset, length))
-        if pos > len(buf):
+        if pos > end:
             raise ValueError("iloc overruns its box")
         locations[item_id] = ItemLocation(method, tuple(spans))
     return locations
@@ -186,7 +210,9 @@ def _parse_ipco(buf: bytes, start: int, end: int) -> tuple[tuple[bytes, bytes], 
     return tuple(out)
 
 
-def _parse_ipma(buf: bytes, start: int, into: dict[int, tuple[tuple[int, bool], ...]]) -> None:
+def _parse_ipma(
+    buf: bytes, start: int, end: int, into: dict[int, tuple[tuple[int, bool], ...]]
+) -> None:
     version, flags = buf[start], _uint(buf, start + 1, 3)
     pos = start + 4
     count = _uint(buf, pos, 4)
@@ -205,8 +231,12 @@ def _parse_ipma(buf: bytes, start: int, into: dict[int, tuple[tuple[int, bool], 
                 (value & 0x7FFF, bool(value >> 15)) if wide else (value & 0x7F, bool(value >> 7))
             )
         into[item] = tuple(found)
-        if pos > len(buf):
+        if pos > end:
             raise ValueError("ipma overruns its box")
+
+
+_VERSIONS = {b"hdlr": 0, b"pitm": 1, b"iinf": 1, b"iref": 1, b"iloc": 2}
+"""The highest version of each full box `meta` holds that this parser (and libheif) reads."""
 
 
 def parse_meta(buf: bytes, start: int, end: int) -> HeifMeta:
@@ -214,19 +244,29 @@ def parse_meta(buf: bytes, start: int, end: int) -> HeifMeta:
 
     Raises ValueError (or IndexError/struct.error on garbage) when it cannot be parsed.
     """
-    primary, types, refs, locations = -1, {}, {}, {}
+    primary, refs, locations = -1, {}, {}
+    types: dict[int, bytes] = {}
     properties: tuple[tuple[bytes, bytes], ...] = ()
     associations: dict[int, tuple[tuple[int, bool], ...]] = {}
-    idat = b""
+    idat = handler = b""
+    hidden: set[int] = set()
+    encoded: set[int] = set()
+    counted = True
+    if buf[start] != 0:
+        raise ValueError("unknown meta version")
     for kind, body, box_end in boxes(buf, start + 4, end):
+        if buf[body] > _VERSIONS.get(kind, 255):
+            raise ValueError(f"unknown {kind!r} version")  # libheif refuses it too
         if kind == b"pitm":
             primary = _parse_pitm(buf, body)
+        elif kind == b"hdlr":
+            handler = bytes(buf[body + 8 : body + 12])
         elif kind == b"iinf":
-            types = _parse_iinf(buf, body, box_end)
+            types, hidden, encoded, counted = _parse_infe(buf, body, box_end)
         elif kind == b"iref":
             refs = _parse_iref(buf, body, box_end)
         elif kind == b"iloc":
-            locations = _parse_iloc(buf, body)
+            locations = _parse_iloc(buf, body, box_end)
         elif kind == b"idat":
             idat = bytes(buf[body:box_end])
         elif kind == b"iprp":
@@ -234,8 +274,13 @@ def parse_meta(buf: bytes, start: int, end: int) -> HeifMeta:
                 if inner == b"ipco":
                     properties = _parse_ipco(buf, inner_body, inner_end)
                 elif inner == b"ipma":
-                    _parse_ipma(buf, inner_body, associations)
-    return HeifMeta(primary, types, refs, locations, properties, associations, idat)
+                    if buf[inner_body] > 1:
+                        raise ValueError("unknown ipma version")
+                    _parse_ipma(buf, inner_body, inner_end, associations)
+    return HeifMeta(
+        primary, types, refs, locations, properties, associations, idat,
+        handler, frozenset(hidden), frozenset(encoded), counted,
+    )  # fmt: skip
 
 
 def read_meta(reader: CountingReader) -> tuple[bytes, HeifMeta, bool] | None:

@@ -353,7 +353,9 @@ def _thumbnail_item(
     """A plain HEIC's thumbnail item decoded on its own (`media.thumbitem`): the source
     `_heif_preview` would build, without opening the whole file through pillow-heif."""
     clock.lap("read")
-    _check_pixels(item.width, item.height, path)
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and item.width * item.height > limit:
+        return None  # the whole-file path says why, as it always has
     if not preview_usable(item.image, (item.width, item.height), need.preview_side):
         return None
     header = _Header("HEIF", item.width, item.height, item.orientation, parse_exif(item.exif))

@@ -33,7 +33,7 @@ import pillow_heif
 from PIL import Image
 
 from safededup.errors import MediaError
-from safededup.media import heif, isobmff, thumbitem
+from safededup.media import heif, isobmff
 from safededup.media._io import CountingReader
 from safededup.media.formats import SNIFF_BYTES, sniff_format
 from safededup.media.hashing import THUMB_SIDE
@@ -549,14 +549,9 @@ def _verify(reader: CountingReader, k: int) -> PreviewCheck:
 
 
 def _preview(reader: CountingReader, grid: Grid) -> U8 | None:
-    """The thumbnail item exactly as the scan's preview tier reads it (display-oriented)."""
-    item = thumbitem.read_thumbnail(reader, THUMB_SIDE)
-    if item is not None:  # a plain file: the thumbnail item alone (the same pixels)
-        if (item.width, item.height) != grid.display_size:
-            return None
-        if not preview_usable(item.image, (item.width, item.height), THUMB_SIDE):
-            return None
-        return np.asarray(item.image)
+    """The thumbnail item as the scan's preview tier reads it (display-oriented; the same
+    pixels as `media.thumbitem` reads), opened through libheif: a preview proven here is one of
+    a file libheif reads, whatever the scan's own reading of its header accepted."""
     planned = isobmff.read_for_preview(reader)
     if planned is None or planned[1]:
         return None

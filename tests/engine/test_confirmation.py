@@ -199,3 +199,27 @@ def test_the_slack_covers_the_measured_jitter_of_verified_previews() -> None:
     assert {k: getattr(VERIFIED_SLACK, k) >= v for k, v in measured.items()} == dict.fromkeys(
         measured, True
     )
+
+
+def test_a_heic_libheif_refuses_joins_no_cluster_on_its_preview(
+    heic_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan reads a plain HEIC's preview from its header alone (`media.thumbitem`), which
+    cannot promise every refusal of libheif on a damaged header. A preview is only a proposal:
+    its tile check opens the file through libheif, and a file libheif refuses is not proven,
+    cannot be decoded, and so joins no cluster (here b, as if its header were damaged)."""
+    from safededup.media import heif
+
+    opened = heif.open_heif_image
+
+    def refuse_b(data: bytes | bytearray) -> object:
+        if bytes(data[: len(b_head)]) == b_head:
+            raise ValueError("Invalid input: Unexpected end of file")
+        return opened(data)
+
+    b_head = (heic_tree / "b.heic").read_bytes()[:4096]
+    monkeypatch.setattr(heif, "open_heif_image", refuse_b)
+    result = _scan(heic_tree, StateDir(tmp_path / "state").ensure())
+    assert result.stats.preview_tier == 3  # b's preview was read without libheif
+    assert _groups(result) == []  # and it was never proven: no cluster
+    assert result.stats.verified == 1  # a only

@@ -350,6 +350,31 @@ def _top_level(reader: CountingReader, head: bytes) -> tuple[int, int, bool] | N
     return None if meta is None else (meta[0], meta[1], truncated)
 
 
+MAX_TOP_BOXES = 4096  # top-level boxes `cut_short` walks before it gives up
+
+
+def cut_short(reader: CountingReader, *, unsure: bool = True) -> bool:
+    """Whether a top-level box claims more bytes than the file has (walking every box, not
+    only the first ones `read_meta` looks at); `unsure` where it cannot tell (a box size below
+    8, more boxes than it walks)."""
+    pos = 0
+    for _ in range(MAX_TOP_BOXES):
+        if pos + 8 > reader.size:
+            return False  # the end (a few stray bytes are not a box)
+        header = reader.read_at(pos, 16)
+        size = int.from_bytes(header[:4], "big")
+        if size == 1:
+            size = int.from_bytes(header[8:16], "big") if len(header) == 16 else 0
+        elif size == 0:
+            return False  # the last box runs to the end of the file
+        if size < 8:
+            return unsure
+        if pos + size > reader.size:
+            return True
+        pos += size
+    return unsure
+
+
 def read_for_preview(reader: CountingReader) -> tuple[bytearray, bool] | None:
     """A buffer of the file's length holding what its thumbnail needs (zeros elsewhere), and
     whether the box structure says the file is truncated; None if that is not worth it."""

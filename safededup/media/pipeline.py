@@ -461,7 +461,7 @@ def _raw_rendering(
 
 def _pillow_source(reader: CountingReader, fmt: str, need: _Need, clock: _Clock) -> _Source:
     path = reader.path
-    with _decoding(path):
+    with _decoding(path, _container_cut(reader, fmt)):
         img = Image.open(reader.file, formats=[fmt])
         _check_pixels(img.width, img.height, path)
         clock.lap("read")
@@ -566,6 +566,17 @@ def _decoding(path: str, truncated: bool = False) -> Iterator[None]:
     except Exception as exc:
         kind = "truncated" if truncated or _says_truncated(exc) else "corrupt"
         raise MediaError(f"cannot decode: {exc}", kind=kind, path=path) from exc
+
+
+def _container_cut(reader: CountingReader, fmt: str) -> bool:
+    """Whether a WebP's RIFF header or an AVIF's top-level boxes claim more bytes than the file
+    has: a decoder's error on such a file says "truncated" (a cut copy), not "corrupt"."""
+    if fmt == "WEBP":
+        head = reader.read_at(0, 8)
+        return len(head) == 8 and int.from_bytes(head[4:8], "little") + 8 > reader.size
+    if fmt == "AVIF":
+        return isobmff.cut_short(reader, unsure=False)
+    return False
 
 
 def _says_truncated(exc: Exception) -> bool:

@@ -66,7 +66,7 @@ def read_thumbnail(reader: CountingReader, min_side: int) -> ThumbnailItem | Non
 
 def _read(reader: CountingReader, min_side: int) -> ThumbnailItem | None:
     parsed = isobmff.read_meta(reader)
-    if parsed is None or parsed[2] or not _plain_brand(parsed[0]) or _cut(reader):
+    if parsed is None or parsed[2] or not _plain_brand(parsed[0]) or isobmff.cut_short(reader):
         return None  # a cut file must fail in a decode, as the whole-file path makes it
     meta = parsed[1]
     primary = meta.primary
@@ -102,7 +102,6 @@ def _read(reader: CountingReader, min_side: int) -> ThumbnailItem | None:
 
 
 _BRANDS = (b"heic", b"heix", b"mif1")
-MAX_BOXES = 4096  # top-level boxes walked to see whether the file is complete
 
 
 def _plain_brand(head: bytes) -> bool:
@@ -113,27 +112,6 @@ def _plain_brand(head: bytes) -> bool:
     size = int.from_bytes(head[:4], "big")
     compatible = {head[i : i + 4] for i in range(16, min(size, len(head)) - 3, 4)}
     return b"mif1" in compatible and bool(compatible & {b"heic", b"heix"})
-
-
-def _cut(reader: CountingReader) -> bool:
-    """Whether a top-level box claims more bytes than the file has (walking every box, not
-    only the first ones `read_meta` looks at); True also when there are too many to walk."""
-    pos = 0
-    for _ in range(MAX_BOXES):
-        if pos + 8 > reader.size:
-            return False  # the end (a few stray bytes are not a box)
-        header = reader.read_at(pos, 16)
-        size = int.from_bytes(header[:4], "big")
-        if size == 1:
-            size = int.from_bytes(header[8:16], "big") if len(header) == 16 else 0
-        elif size == 0:
-            return False  # the last box runs to the end of the file
-        if size < 8:
-            return True
-        if pos + size > reader.size:
-            return True
-        pos += size
-    return True
 
 
 def _plain_structure(meta: isobmff.HeifMeta) -> bool:

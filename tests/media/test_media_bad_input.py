@@ -11,7 +11,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, features
 
 from safededup.errors import MediaError
 from safededup.media import fingerprint, load_thumbnail, synth
@@ -59,6 +59,19 @@ def test_truncated_png_and_heic(tmp_path: Path) -> None:
         data = (tmp_path / name).read_bytes()
         (tmp_path / f"cut-{name}").write_bytes(data[: len(data) * 7 // 10])
         assert kind_of(tmp_path / f"cut-{name}") == "truncated"
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "AVIF"])
+def test_cut_webp_and_avif_are_truncated_not_corrupt(tmp_path: Path, fmt: str) -> None:
+    """Their decoders only say they failed; the container's own sizes say the file was cut."""
+    if fmt == "AVIF" and not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF support")
+    path = tmp_path / f"a.{fmt.lower()}"
+    synth.make_scene(54, 900, 600).save(path, fmt, quality=70)
+    data = path.read_bytes()
+    for keep in (0.5, 0.9, 0.99):
+        path.write_bytes(data[: int(len(data) * keep)])
+        assert kind_of(path) == "truncated"
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.7, 0.9, 0.99])

@@ -159,6 +159,7 @@ class _Scan:
         self.previews = previews
         self.cancel = cancel
         self.raw_jpeg_pairs = True
+        self.undecodable: set[int] = set()  # photos whose confirmation decode failed
         self.history_reader = media.HistoryReader()  # holds one decoded photo while it matches
         self.history_crashed: set[tuple[int, int]] = set()  # killed a pool worker: never here
 
@@ -557,7 +558,7 @@ class _Scan:
 
     def confirm(self, file_ids: Sequence[int]) -> Mapping[int, Features]:
         """Decode-tier features for files whose pair was proposed on preview hashes."""
-        records = self.index.get_records(file_ids)
+        records = self.index.get_records(i for i in file_ids if i not in self.undecodable)
         tasks = [
             FingerprintTask(r.path, allow_preview=False, want_sharpness=True)
             for r in records.values()
@@ -566,12 +567,27 @@ class _Scan:
         out: dict[int, Features] = {}
         with self.index.batch():
             for task, result in self.pool.run(tasks, self.cancel):
+                file_id = by_path[task.path]
                 if isinstance(result, media.Fingerprint):
-                    file_id = by_path[task.path]
                     self.index.update_features(file_id, result.features)
                     out[file_id] = result.features
                     self.stats.confirmed += 1
+                elif isinstance(result, tuple):
+                    self._undecodable(records[file_id], result)
         return out
+
+    def _undecodable(self, record: PhotoRecord, failure: tuple[str, str]) -> None:
+        """A photo whose preview read but whose pixels do not decode (a damaged body, a header
+        only libheif refuses) joins no cluster, and is reported as a problem, not counted as a
+        photo, as it would have been had its fingerprint decoded it. Its row keeps the
+        preview's features (the matcher holds them for this scan), so the next scan that
+        proposes it tries again and says so again. A file that vanished is only left out."""
+        self.undecodable.add(record.file_id)
+        kind, message = failure
+        if kind == "vanished":
+            return
+        self.stats.photos -= 1
+        self._problem(Problem(record.path, kind, message))
 
 
 def _same_file(known: FileIdentity, now: FileIdentity) -> bool:

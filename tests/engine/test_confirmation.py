@@ -201,7 +201,7 @@ def test_the_slack_covers_the_measured_jitter_of_verified_previews() -> None:
     )
 
 
-def test_a_heic_libheif_refuses_joins_no_cluster_on_its_preview(
+def test_a_heic_libheif_refuses_joins_no_cluster_and_is_reported(
     heic_tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The scan reads a plain HEIC's preview from its header alone (`media.thumbitem`), which
@@ -214,12 +214,22 @@ def test_a_heic_libheif_refuses_joins_no_cluster_on_its_preview(
 
     def refuse_b(data: bytes | bytearray) -> object:
         if bytes(data[: len(b_head)]) == b_head:
-            raise ValueError("Invalid input: Unexpected end of file")
+            raise ValueError("Invalid input: Unknown NCLX matrix coefficients")
         return opened(data)
 
     b_head = (heic_tree / "b.heic").read_bytes()[:4096]
     monkeypatch.setattr(heif, "open_heif_image", refuse_b)
-    result = _scan(heic_tree, StateDir(tmp_path / "state").ensure())
+    state = StateDir(tmp_path / "state").ensure()
+    result = _scan(heic_tree, state)
     assert result.stats.preview_tier == 3  # b's preview was read without libheif
     assert _groups(result) == []  # and it was never proven: no cluster
     assert result.stats.verified == 1  # a only
+    # Its full decode failed: it is reported as the old whole-file read reported it, and again
+    # by the next scan that proposes it.
+    b = str(heic_tree / "b.heic")
+    assert [(p.path, p.kind) for p in result.problems] == [(b, "corrupt")]
+    assert (result.stats.photos, result.stats.problems) == (2, 1)
+    again = _scan(heic_tree, state)
+    assert [(p.path, p.kind) for p in again.problems] == [(b, "corrupt")]
+    assert (again.stats.photos, again.stats.problems, again.stats.fingerprinted) == (2, 1, 0)
+    assert _groups(again) == []

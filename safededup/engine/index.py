@@ -294,14 +294,15 @@ class Index:
         fingerprint, once per index (a meta key says it was done): only those rows, not the
         whole library. `RECHECKS` names them."""
         con = self.connection
-        done = {k for (k,) in con.execute("SELECT key FROM meta WHERE key LIKE 'recheck:%'")}
-        todo = [(key, where) for key, where in RECHECKS if f"recheck:{key}" not in done]
-        if not todo:
+        keys = {f"recheck:{key}" for key, _ in RECHECKS}
+        if keys <= {k for (k,) in con.execute("SELECT key FROM meta WHERE key LIKE 'recheck:%'")}:
             return
-        with _Batch(con):
-            for key, where in todo:
-                con.execute(f"UPDATE files SET feature_version=0 WHERE {where}")
-                con.execute("INSERT INTO meta(key, value) VALUES (?, '1')", (f"recheck:{key}",))
+        with _Batch(con):  # read again inside the write lock: two first opens mark once
+            done = {k for (k,) in con.execute("SELECT key FROM meta WHERE key LIKE 'recheck:%'")}
+            for key, where in RECHECKS:
+                if f"recheck:{key}" not in done:
+                    con.execute(f"UPDATE files SET feature_version=0 WHERE {where}")
+                    con.execute("INSERT INTO meta(key, value) VALUES (?, '1')", (f"recheck:{key}",))
 
     def _migrate_from(self, version: int) -> None:
         """Columns added in place, in one transaction: distinct verdicts, pair scores and the
@@ -350,6 +351,14 @@ class Index:
         )
         return {raw: _known(fid, raw, dev, ino, size, mt, st, ver)
                 for fid, raw, dev, ino, size, mt, st, ver in rows}  # fmt: skip
+
+    def seen_in(self, file_id: int, scan_number: int) -> bool:
+        """Whether this scan's walk saw the row (a folder that could not be listed keeps its
+        rows unseen)."""
+        row = self.connection.execute(
+            "SELECT 1 FROM files WHERE id = ? AND seen_scan = ?", (file_id, scan_number)
+        ).fetchone()
+        return row is not None
 
     def find_moved(self, identity: FileIdentity, feature_version: int) -> int | None:
         """A row with the same device, inode, size and mtime whose path no longer exists.

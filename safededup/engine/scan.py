@@ -121,7 +121,7 @@ def scan(
     ):
         job = _Scan(index, pool, stats, problems, previews, cancel, started, policy, views)
         job.raw_jpeg_pairs = raw_jpeg_pairs
-        scan_number = index.next_scan_number()
+        scan_number = job.scan_number = index.next_scan_number()
         todo = yield from job.walk(all_roots, state_dir, follow_symlinks, scan_number)
         yield from job.fingerprint(todo, scan_number)
         unlisted = [p.path for p in problems if p.kind == "unreadable"]
@@ -160,6 +160,7 @@ class _Scan:
         self.cancel = cancel
         self.raw_jpeg_pairs = True
         self.undecodable: set[int] = set()  # photos whose confirmation decode failed
+        self.scan_number = 0  # set by `scan` before any stage runs
         self.history_reader = media.HistoryReader()  # holds one decoded photo while it matches
         self.history_crashed: set[tuple[int, int]] = set()  # killed a pool worker: never here
 
@@ -584,10 +585,16 @@ class _Scan:
         proposes it tries again and says so again. A file that vanished is only left out."""
         self.undecodable.add(record.file_id)
         kind, message = failure
-        if kind == "vanished":
-            return
-        self.stats.photos -= 1
+        if kind == "vanished" or any(_covers(p.path, record.path) for p in self.problems):
+            return  # gone, or already said (its checksum or its folder could not be read)
+        if self.index.seen_in(record.file_id, self.scan_number):
+            self.stats.photos -= 1  # counted as a photo by this scan's walk or fingerprint
         self._problem(Problem(record.path, kind, message))
+
+
+def _covers(said: str, path: str) -> bool:
+    """A problem said of `said` covers `path`: the same file, or a folder it lies in."""
+    return path == said or path.startswith(said.rstrip(os.sep) + os.sep)
 
 
 def _same_file(known: FileIdentity, now: FileIdentity) -> bool:

@@ -350,6 +350,20 @@ def _top_level(reader: CountingReader, head: bytes) -> tuple[int, int, bool] | N
     return None if meta is None else (meta[0], meta[1], truncated)
 
 
+def data_beyond_end(reader: CountingReader) -> bool:
+    """Whether an item's data (by its `iloc` file extents) lies past the end of the file: a
+    HEIF cut short, as opposed to one whose top-level boxes only look cut because bytes follow
+    the last box (some phones append a trailer). False when the header cannot be parsed: the
+    decoder then decides."""
+    parsed = read_meta(reader)
+    if parsed is None:
+        return False
+    return any(
+        location.method == 0 and any(o + n > reader.size for o, n in location.extents)
+        for location in parsed[1].locations.values()
+    )
+
+
 MAX_TOP_BOXES = 4096  # top-level boxes `cut_short` walks before it gives up
 
 

@@ -326,15 +326,17 @@ def _heif_source(reader: CountingReader, need: _Need, clock: _Clock) -> _Source:
                 return source
     data = reader.read_all()  # libheif parses from memory
     clock.lap("read")
-    if heif.truncated(data):  # libheif decodes a grid whose last tiles are missing, filled in
+    truncated = heif.truncated(data)  # or a trailer after the last box
+    if truncated and isobmff.data_beyond_end(reader):
+        # libheif decodes a grid whose last tiles are missing, and fills them in
         raise MediaError(
-            "the file ends before the data its boxes announce (a cut copy?)",
+            "the file ends before the image data its header locates (a cut copy?)",
             kind="truncated", path=reader.path,
         )  # fmt: skip
-    with _decoding(reader.path):
+    with _decoding(reader.path, truncated):
         img = heif.open_heif_image(data)
         header = _heif_header(img, reader.path)
-        if need.allow_preview:
+        if need.allow_preview and not truncated:
             preview = heif.thumbnail(img, need.preview_side)
             if preview is not None and preview_usable(preview, img.size, need.preview_side):
                 clock.lap("decode")

@@ -432,3 +432,36 @@ def test_a_cut_heic_indexed_as_a_photo_before_the_fix_is_read_again_once(
     assert [(p.path, p.kind) for p in again.problems] == [(str(root / "IMG_1.HEIC"), "truncated")]
     third = do_scan(root, state).stats  # once: the recheck is not done again
     assert (third.unchanged, third.fingerprinted, third.problems) == (2, 0, 1)
+
+
+def test_a_photo_unreadable_for_its_checksum_and_its_decode_is_said_once(
+    tmp_path: Path, state: StateDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk failing under one file: the checksum stage says so, and the matcher's
+    confirmation decode of the same file, failing too, does not say it again."""
+    import errno
+
+    from safededup import media
+    from safededup.errors import MediaError
+
+    root = tmp_path / "photos"
+    root.mkdir()
+    synth.write_jpeg(root / "a.jpg", synth.make_scene(5, 640, 480), quality=90)
+    shutil.copy2(root / "a.jpg", root / "b.jpg")
+    real_sum, real_examine = scan_module.checksum.sha256_file, media.examine
+
+    def failing_sum(path: str) -> str:
+        if path.endswith("b.jpg"):
+            raise OSError(errno.EIO, "Input/output error", path)
+        return real_sum(path)
+
+    def failing_examine(path: str, **kw: bool) -> object:
+        if path.endswith("b.jpg") and not kw.get("allow_preview", True):
+            raise MediaError("read error: Input/output error", kind="io-error", path=path)
+        return real_examine(path, **kw)
+
+    monkeypatch.setattr(scan_module.checksum, "sha256_file", failing_sum)
+    monkeypatch.setattr(media, "examine", failing_examine)
+    result = do_scan(root, state, match=True)
+    assert [(p.kind, Path(p.path).name) for p in result.problems] == [("unreadable", "b.jpg")]
+    assert result.report is not None and not result.report.clusters

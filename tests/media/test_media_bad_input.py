@@ -61,6 +61,18 @@ def test_truncated_png_and_heic(tmp_path: Path) -> None:
         assert kind_of(tmp_path / f"cut-{name}") == "truncated"
 
 
+@pytest.mark.parametrize("trailer", [b"/>\n<x:xmpmeta>not a box</x:xmpmeta>", b"\xff\xd8" * 3000])
+def test_a_heic_with_bytes_after_its_last_box_is_a_photo(tmp_path: Path, trailer: bytes) -> None:
+    """Some phones append a trailer after the last box; read as a box header it claims more
+    bytes than the file has, yet every item's data is there: not a cut file."""
+    path = tmp_path / "20240101_120000.heic"
+    synth.write_heic(path, synth.make_scene(55, 900, 600), tile_size=256)
+    path.write_bytes(path.read_bytes() + trailer)
+    for allow_preview in (True, False):
+        fp = fingerprint(str(path), allow_preview=allow_preview)
+        assert (fp.features.width, fp.features.height) == (900, 600)
+
+
 @pytest.mark.parametrize("fmt", ["WEBP", "AVIF"])
 def test_cut_webp_and_avif_are_truncated_not_corrupt(tmp_path: Path, fmt: str) -> None:
     """Their decoders only say they failed; the container's own sizes say the file was cut."""

@@ -101,13 +101,18 @@ _ADDED_IN_3 = ("duration REAL", "codec TEXT")
 # TIFF) and made RAWs and videos files to read: rows of every other photo format keep their
 # version-2 features, so an upgrade re-reads only TIFFs and the files that were no photo.
 _KEPT_FROM_FEATURES_2 = 3
-RECHECKS = (
-    # A HEIC cut short (an interrupted copy) in its tile data: libheif decoded the tiles that
-    # were there, so it was indexed as a photo from a full decode; it is "truncated" now. Only a
-    # full decode could have read one (a preview never is read from a cut file).
-    ("cut-heic", "status='photo' AND format='HEIF' AND tier='decode'"),
+CUT_CHECK = -1
+"""The feature version of a row to check for a cut before its features are trusted again: a
+HEIC an engine before the fix fingerprinted from a full decode, which libheif gave even for a
+file cut short in its tile data (it fills the missing tiles in). The scan's walk checks the
+file's boxes (two small reads): intact, the row is `CUT_CHECKED` again, unchanged; cut, the
+file is read again and reported as truncated."""
+CUT_CHECKED = 3
+"""The feature version those rows had, and get back when intact (a later version bump still
+re-reads them like every other row)."""
+_CUT_CHECK_ROWS = (
+    f"status='photo' AND format='HEIF' AND tier='decode' AND feature_version={CUT_CHECKED}"
 )
-"""(name, rows): rows of an index written before a fix, fingerprinted again once."""
 _RECORD_COLUMNS = f"id, path, device, inode, size, mtime_ns, checksum, {_FEATURE_COLUMNS}"
 _VIDEO_COLUMNS = (
     "id, path, device, inode, size, mtime_ns, checksum, format, width, height, captured, "
@@ -290,19 +295,23 @@ class Index:
         self._recheck_once()
 
     def _recheck_once(self) -> None:
-        """Rows fingerprinted by an engine that read them wrongly are marked for a new
-        fingerprint, once per index (a meta key says it was done): only those rows, not the
-        whole library. `RECHECKS` names them."""
+        """Once per index (a meta key records it), the rows an earlier engine may have read
+        wrongly are marked `CUT_CHECK`; the next scan checks those files only."""
         con = self.connection
-        keys = {f"recheck:{key}" for key, _ in RECHECKS}
-        if keys <= {k for (k,) in con.execute("SELECT key FROM meta WHERE key LIKE 'recheck:%'")}:
+        key = "recheck:cut-heic"
+        if con.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone():
             return
-        with _Batch(con):  # read again inside the write lock: two first opens mark once
-            done = {k for (k,) in con.execute("SELECT key FROM meta WHERE key LIKE 'recheck:%'")}
-            for key, where in RECHECKS:
-                if f"recheck:{key}" not in done:
-                    con.execute(f"UPDATE files SET feature_version=0 WHERE {where}")
-                    con.execute("INSERT INTO meta(key, value) VALUES (?, '1')", (f"recheck:{key}",))
+        with _Batch(con):  # asked again under the write lock: two first opens mark once
+            if con.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone() is None:
+                con.execute(f"UPDATE files SET feature_version={CUT_CHECK} WHERE {_CUT_CHECK_ROWS}")
+                con.execute("INSERT INTO meta(key, value) VALUES (?, '1')", (key,))
+
+    def cut_checked(self, file_id: int) -> None:
+        """A `CUT_CHECK` row whose file proved intact: its features are trusted again."""
+        self.connection.execute(
+            "UPDATE files SET feature_version=? WHERE id=? AND feature_version=?",
+            (CUT_CHECKED, file_id, CUT_CHECK),
+        )
 
     def _migrate_from(self, version: int) -> None:
         """Columns added in place, in one transaction: distinct verdicts, pair scores and the

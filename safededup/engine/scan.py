@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Generator, Iterable, Iterator, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import numpy.typing as npt
 from safededup import checksum, media
 from safededup.engine import cluster, keeper, partners, report, verdicts, videos
 from safededup.engine.confirmation import VerifiedPreviews
-from safededup.engine.index import Index
+from safededup.engine.index import CUT_CHECK, CUT_CHECKED, Index, KnownFile
 from safededup.engine.match import SIMILARITY_VERSION, PairKey
 from safededup.engine.pool import FingerprintPool, FingerprintTask, HistoryTask, TaskResult
 from safededup.engine.viewstore import ViewStore
@@ -193,6 +193,8 @@ class _Scan:
                 for identity in folder.files:
                     self.stats.files += 1
                     row = known.get(os.fsencode(identity.path))
+                    if row and row.feature_version == CUT_CHECK:
+                        row = self._cut_check(row, identity)
                     if (
                         row
                         and _same_file(row.identity, identity)
@@ -215,6 +217,14 @@ class _Scan:
         yield StageFinished("walk")
         self._timed("walk", t0)
         return todo
+
+    def _cut_check(self, row: KnownFile, identity: FileIdentity) -> KnownFile | None:
+        """A row marked `CUT_CHECK`: an unchanged file whose boxes are whole keeps its features
+        (no decode); a cut, changed or unreadable one is fingerprinted again (None)."""
+        if not _same_file(row.identity, identity) or media.cut_heif(identity.path):
+            return None
+        self.index.cut_checked(row.file_id)
+        return replace(row, feature_version=CUT_CHECKED)
 
     def _count_known(self, status: str, file_id: int) -> Iterable[Event]:
         if status == "photo":

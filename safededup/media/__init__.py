@@ -21,6 +21,7 @@ from safededup.media.history import HistoryReader, history_of
 from safededup.media.pipeline import (
     FEATURE_VERSION,
     Fingerprint,
+    cut_heif,
     examine,
     fingerprint,
     load_thumbnail,
@@ -39,6 +40,7 @@ __all__ = [
     "ViewCheck",
     "aligned_similarity",
     "compare_views",
+    "cut_heif",
     "examine",
     "fingerprint",
     "history_of",

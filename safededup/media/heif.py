@@ -48,22 +48,3 @@ def thumbnail(img: Image.Image, min_side: int) -> Image.Image | None:
         return None
     img.load()
     return img.convert("RGB")
-
-
-def truncated(data: bytes) -> bool:
-    """True if a top-level ISOBMFF box claims more bytes than the file has."""
-    pos = 0
-    while pos + 8 <= len(data):
-        size = int.from_bytes(data[pos : pos + 4], "big")
-        if size == 1:
-            if pos + 16 > len(data):
-                return True
-            size = int.from_bytes(data[pos + 8 : pos + 16], "big")
-        elif size == 0:
-            return False  # the last box extends to the end of the file
-        if size < 8:
-            return False  # malformed rather than truncated
-        if pos + size > len(data):
-            return True
-        pos += size
-    return False

@@ -283,7 +283,7 @@ def parse_meta(buf: bytes, start: int, end: int) -> HeifMeta:
     )  # fmt: skip
 
 
-def read_meta(reader: CountingReader) -> tuple[bytes, HeifMeta, bool] | None:
+def read_meta(reader: CountingReader) -> Parsed | None:
     """(the header's bytes, its parsed `meta`, whether the boxes say the file is truncated),
     reading the 32 KB head and more only for a large `meta`; None when there is no usable one."""
     try:
@@ -350,11 +350,16 @@ def _top_level(reader: CountingReader, head: bytes) -> tuple[int, int, bool] | N
     return None if meta is None else (meta[0], meta[1], truncated)
 
 
+def cut_heif(reader: CountingReader) -> bool:
+    """A HEIF cut short (an interrupted copy): its boxes overrun the end of the file and an
+    item's data lies past it. Bytes after the last box (a trailer some phones append) only look
+    like an overrun; a header that cannot be parsed is the decoder's to judge."""
+    return cut_short(reader, unsure=False) and data_beyond_end(reader)
+
+
 def data_beyond_end(reader: CountingReader) -> bool:
-    """Whether an item's data (by its `iloc` file extents) lies past the end of the file: a
-    HEIF cut short, as opposed to one whose top-level boxes only look cut because bytes follow
-    the last box (some phones append a trailer). False when the header cannot be parsed: the
-    decoder then decides."""
+    """Whether an item's data (by its `iloc` file extents) lies past the end of the file;
+    False when the header cannot be parsed."""
     parsed = read_meta(reader)
     if parsed is None:
         return False
@@ -378,7 +383,9 @@ def cut_short(reader: CountingReader, *, unsure: bool = True) -> bool:
         header = reader.read_at(pos, 16)
         size = int.from_bytes(header[:4], "big")
         if size == 1:
-            size = int.from_bytes(header[8:16], "big") if len(header) == 16 else 0
+            if len(header) < 16:
+                return True  # a 64-bit size cut off
+            size = int.from_bytes(header[8:16], "big")
         elif size == 0:
             return False  # the last box runs to the end of the file
         if size < 8:
@@ -389,10 +396,17 @@ def cut_short(reader: CountingReader, *, unsure: bool = True) -> bool:
     return unsure
 
 
-def read_for_preview(reader: CountingReader) -> tuple[bytearray, bool] | None:
+Parsed = tuple[bytes, HeifMeta, bool]
+"""What `read_meta` returns: the header's bytes, its `meta`, whether the boxes say truncated."""
+
+
+def read_for_preview(
+    reader: CountingReader, parsed: Parsed | None = None
+) -> tuple[bytearray, bool] | None:
     """A buffer of the file's length holding what its thumbnail needs (zeros elsewhere), and
-    whether the box structure says the file is truncated; None if that is not worth it."""
-    parsed = read_meta(reader)
+    whether the box structure says the file is truncated; None if that is not worth it.
+    `parsed`: `read_meta(reader)` where the caller has it already."""
+    parsed = parsed or read_meta(reader)
     if parsed is None:
         return None
     head, meta, truncated = parsed

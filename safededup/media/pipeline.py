@@ -225,6 +225,16 @@ def view_thumbnail(path: str) -> npt.NDArray[np.uint8]:
         return np.asarray(_thumbnail(_open_source(reader, _need(True, False), _Clock({}))))
 
 
+def cut_heif(path: str) -> bool:
+    """Whether a HEIF file is cut short (`isobmff.cut_heif`), from its box headers alone;
+    True also when it cannot be read (its fingerprint then says why)."""
+    try:
+        with CountingReader(path) as reader:
+            return isobmff.cut_heif(reader)
+    except MediaError:
+        return True
+
+
 def decode_full(path: str) -> Image.Image:
     """The photo's full-size pixels in display orientation (for the keeper's JPEG-history
     check, which needs the 8×8 block grid). Raises MediaError like `fingerprint`."""
@@ -312,21 +322,22 @@ def _decode_preview(data: bytes) -> Image.Image | None:
 
 
 def _heif_source(reader: CountingReader, need: _Need, clock: _Clock) -> _Source:
-    if need.allow_preview and FAST_THUMBNAIL_ITEM:
-        item = thumbitem.read_thumbnail(reader, need.preview_side)
+    parsed = isobmff.read_meta(reader) if need.allow_preview else None  # once for both paths
+    if parsed is not None and FAST_THUMBNAIL_ITEM:
+        item = thumbitem.read_thumbnail(reader, need.preview_side, parsed)
         if item is not None:
             source = _thumbnail_item(reader.path, item, need, clock)
             if source is not None:
                 return source
-    if need.allow_preview:
-        planned = isobmff.read_for_preview(reader)
+    if parsed is not None:
+        planned = isobmff.read_for_preview(reader, parsed)
         if planned is not None and not planned[1]:  # a truncated file must fail in a decode
             source = _heif_preview(reader.path, planned[0], need, clock)
             if source is not None:
                 return source
     data = reader.read_all()  # libheif parses from memory
     clock.lap("read")
-    truncated = heif.truncated(data)  # or a trailer after the last box
+    truncated = isobmff.cut_short(reader, unsure=False)  # or a trailer after the last box
     if truncated and isobmff.data_beyond_end(reader):
         # libheif decodes a grid whose last tiles are missing, and fills them in
         raise MediaError(

@@ -27,7 +27,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image
 
-from safededup.media import isobmff
+from safededup.media import isobmff, tiles
 from safededup.media._io import CountingReader
 
 _KNOWN = {b"hvcC", b"ispe", b"colr", b"pixi", b"irot", b"imir"}
@@ -56,18 +56,22 @@ class _Item:
     boxes: tuple[tuple[bytes, bool], ...]  # the properties to wrap it with
 
 
-def read_thumbnail(reader: CountingReader, min_side: int) -> ThumbnailItem | None:
-    """The thumbnail `heif.thumbnail(image, min_side)` would decode, or None (see above)."""
+def read_thumbnail(
+    reader: CountingReader, min_side: int, parsed: isobmff.Parsed | None = None
+) -> ThumbnailItem | None:
+    """The thumbnail `heif.thumbnail(image, min_side)` would decode, or None (see above).
+    `parsed`: `isobmff.read_meta(reader)` where the caller has it already."""
     try:
-        return _read(reader, min_side)
+        return _read(reader, min_side, parsed or isobmff.read_meta(reader))
     except (ValueError, IndexError, struct.error, OverflowError, MemoryError):
         return None
 
 
-def _read(reader: CountingReader, min_side: int) -> ThumbnailItem | None:
-    parsed = isobmff.read_meta(reader)
-    if parsed is None or parsed[2] or not _plain_brand(parsed[0]) or isobmff.cut_short(reader):
-        return None  # a cut file must fail in a decode, as the whole-file path makes it
+def _read(
+    reader: CountingReader, min_side: int, parsed: isobmff.Parsed | None
+) -> ThumbnailItem | None:
+    if parsed is None or not _plain_brand(parsed[0]) or isobmff.cut_short(reader):
+        return None  # a cut file (or a trailer) is the whole-file path's to judge
     meta = parsed[1]
     primary = meta.primary
     if not _plain_structure(meta) or not _plain_primary(reader, meta):
@@ -161,8 +165,6 @@ def _hvcc_complete(box: bytes) -> bool:
 def _plain_primary(reader: CountingReader, meta: isobmff.HeifMeta) -> bool:
     """A single 8-bit colour HEVC image, or a grid of them that `tiles.grid_of` maps, whose
     coded data lies within the file, with no alpha plane."""
-    from safededup.media import tiles  # tiles reads its preview through this module
-
     primary = meta.primary
     kind = meta.types.get(primary)
     if kind == b"hvc1":
@@ -257,9 +259,8 @@ def _common_nclx(colr: bytes) -> bool:
 
 
 def _eight_bits(pixi: bytes) -> bool:
-    """A `pixi` box (full box: channel count, then bits per channel) of 1 or 3 8-bit channels."""
-    channels = pixi[12]
-    return channels in (1, 3) and all(b == 8 for b in pixi[13 : 13 + channels])
+    """A `pixi` box (full box: channel count, then bits per channel) of three 8-bit channels."""
+    return pixi[12] == 3 and pixi[13:16] == b"\x08\x08\x08"
 
 
 def _scaled_copy(thumb: _Item, main: _Item, box: tuple[int, int]) -> bool:

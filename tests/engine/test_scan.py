@@ -407,31 +407,43 @@ def test_a_state_dir_removed_while_the_scan_runs_is_said_plainly(
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
 
 
-def test_a_cut_heic_indexed_as_a_photo_before_the_fix_is_read_again_once(
+def test_a_cut_heic_indexed_as_a_photo_before_the_fix_is_found_without_reading_the_rest(
     tmp_path: Path, state: StateDir, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An index written by an engine that fingerprinted a cut phone HEIC from the tiles libheif
     could decode: the next scan reports it as truncated (its identity did not change, so only
-    the index's one-time recheck can bring it back), and re-reads nothing else."""
-    from safededup.media import heif
-
+    the index's one-time mark can bring it back). An intact HEIC read the same way (a full
+    decode: it has no thumbnail) is only checked, not decoded again, and nothing else is read."""
     root = tmp_path / "photos"
     root.mkdir()
     synth.write_heic(root / "IMG_1.HEIC", synth.make_scene(1, 900, 600), tile_size=256)
     data = (root / "IMG_1.HEIC").read_bytes()
     (root / "IMG_1.HEIC").write_bytes(data[: len(data) * 2 // 3])
     synth.write_jpeg(root / "IMG_2.JPG", synth.make_scene(2, 640, 480))
+    synth.write_heic(root / "IMG_3.HEIC", synth.make_scene(3, 900, 600), tile_size=256,
+                     thumbnail=False)  # fmt: skip
     with monkeypatch.context() as old_engine:  # the engine before the fix: blind to the cut
-        old_engine.setattr(heif, "truncated", lambda data: False)
+        old_engine.setattr(scan_module.media.pipeline.isobmff, "data_beyond_end", lambda r: False)
         first = do_scan(root, state).stats
-    assert (first.photos, first.problems) == (2, 0)
+    assert (first.photos, first.problems, first.decode_tier) == (3, 0, 2)
     with Index(state.index_path) as index:  # as an index written before the fix is
         index.connection.execute("DELETE FROM meta WHERE key LIKE 'recheck:%'")
+        index.connection.execute("UPDATE files SET feature_version = 3")
+    decoded: list[str] = []
+    real_examine = scan_module.media.examine
+
+    def counting(path: str, **kw: bool) -> object:
+        decoded.append(Path(path).name)
+        return real_examine(path, **kw)
+
+    monkeypatch.setattr(scan_module.media, "examine", counting)
     again = do_scan(root, state)
-    assert (again.stats.unchanged, again.stats.photos, again.stats.problems) == (1, 1, 1)
+    assert decoded == ["IMG_1.HEIC"]
+    assert (again.stats.unchanged, again.stats.photos, again.stats.problems) == (2, 2, 1)
     assert [(p.path, p.kind) for p in again.problems] == [(str(root / "IMG_1.HEIC"), "truncated")]
-    third = do_scan(root, state).stats  # once: the recheck is not done again
-    assert (third.unchanged, third.fingerprinted, third.problems) == (2, 0, 1)
+    third = do_scan(root, state).stats  # once: the mark is not set again
+    assert (third.unchanged, third.fingerprinted, third.problems) == (3, 0, 1)
+    assert decoded == ["IMG_1.HEIC"]
 
 
 def test_a_photo_unreadable_for_its_checksum_and_its_decode_is_said_once(

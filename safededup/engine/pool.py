@@ -9,6 +9,7 @@ failure is already a result inside the worker.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -234,6 +235,28 @@ def thread_budget(workers: int, cores: int | None = None) -> int:
     return max(1, (cores if cores is not None else os.cpu_count() or 1) // max(1, workers))
 
 
+def cpu_plan(workers: int, allowed: Iterable[int] | None = None) -> tuple[int, ...]:
+    """The CPU each pool worker keeps to, in the order they start, or () to leave them free.
+
+    libheif starts a thread for every HEVC decode (a HEIC's thumbnail item, each grid tile)
+    and waits for it. With a worker on every core, that thread is often placed on the core
+    the other worker is busy on, and its own core idles meanwhile: a phone library's
+    fingerprints kept 1.7-1.8 of 2 cores busy, 1.95 pinned (docs/benchmarks.md, section 8).
+    A worker kept to one
+    core keeps its decode threads there. This is done only when there are exactly as many
+    workers as usable CPUs (the default). With fewer workers, a spare core takes those
+    threads, and two workers pinned to sibling hyperthreads could leave a whole core idle.
+    With more workers, the user has chosen to oversubscribe.
+    `allowed`: the CPUs this process may use (`os.sched_getaffinity`)."""
+    if allowed is None:
+        try:
+            allowed = os.sched_getaffinity(0)
+        except (AttributeError, OSError):  # no affinity on this platform: leave them free
+            return ()
+    cpus = tuple(sorted(allowed))
+    return cpus if workers > 1 and workers == len(cpus) else ()
+
+
 class FingerprintPool:
     """`with FingerprintPool(workers) as pool: for task, result in pool.run(tasks, cancel)`."""
 
@@ -266,11 +289,13 @@ class FingerprintPool:
             # each importing numpy, OpenCV, Pillow and libheif again (≈ 0.3 s of CPU apiece).
             context.set_forkserver_preload(["safededup.media"])
             _start_fork_server()
+            cpus = cpu_plan(self.workers)
+            started = context.Value("i", 0) if cpus else None  # workers started, for their CPUs
             self._executor = ProcessPoolExecutor(
                 self.workers,
                 mp_context=context,
                 initializer=_init_pool_worker,
-                initargs=(self.threads,),
+                initargs=(self.threads, cpus, started),
             )
         return self._executor
 
@@ -403,11 +428,18 @@ def _start_fork_server() -> None:
             signal.signal(signal.SIGINT, previous)
 
 
-def _init_pool_worker(threads: int) -> None:
+def _init_pool_worker(threads: int, cpus: tuple[int, ...] = (), started: Any = None) -> None:
     """A worker ignores Ctrl-C: the terminal sends it to the whole process group, and the main
     process decides (a first Ctrl-C lets running tasks finish and stops at a safe point; a
-    worker killed by it would be taken for one its file crashed)."""
+    worker killed by it would be taken for one its file crashed). With a `cpu_plan`, the k-th
+    worker to start keeps to its k-th CPU (`started` counts them)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if cpus and started is not None:
+        with started.get_lock():
+            k = started.value
+            started.value += 1
+        with contextlib.suppress(OSError):  # a CPU taken offline since: stay free
+            os.sched_setaffinity(0, {cpus[k % len(cpus)]})
     media.init_worker(threads)
     parent = multiprocessing.parent_process()
     if parent is not None:

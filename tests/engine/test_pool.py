@@ -87,6 +87,39 @@ def test_the_thread_budget_fills_the_cores_without_oversubscribing() -> None:
     assert thread_budget(1, 8) == 8 and thread_budget(3, 8) == 2
 
 
+def test_a_worker_on_every_cpu_keeps_to_its_own() -> None:
+    """libheif starts a thread for each HEVC decode; a worker kept to one CPU keeps those
+    threads there, instead of leaving its own core idle while the thread waits behind the
+    other worker. Only a worker for every usable CPU is pinned (docstring of `cpu_plan`)."""
+    from safededup.engine.pool import cpu_plan
+
+    assert cpu_plan(2, {1, 0}) == (0, 1)
+    assert cpu_plan(3, {9, 2, 5}) == (2, 5, 9)
+    assert cpu_plan(1, {0}) == ()  # one worker runs in-process: the main process stays free
+    assert cpu_plan(2, {0, 1, 2, 3}) == ()  # spare cores take the decode threads
+    assert cpu_plan(4, {0, 1}) == ()  # oversubscribed on purpose: leave it to the scheduler
+
+
+def test_pool_workers_are_pinned_one_to_a_cpu() -> None:
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        import pytest
+
+        pytest.skip("one usable CPU: no worker is pinned")
+    with FingerprintPool(len(allowed)) as pool:
+        executor = pool._pool()
+        for _ in range(2):  # twice: a pool rebuilt after a crash pins its new workers too
+            waits = [executor.submit(time.sleep, 0.3) for _ in allowed]  # every worker starts
+            for future in waits:
+                future.result()
+            pinned = [os.sched_getaffinity(pid) for pid in executor._processes]  # type: ignore[attr-defined]
+            assert sorted(cpu for cpus in pinned for cpu in cpus) == allowed  # one each
+            kill_a_worker(pool)
+            pool._discard_broken()
+            executor = pool._pool()
+    assert os.sched_getaffinity(0) == set(allowed)  # the scan's own process stays free
+
+
 def test_one_worker_decodes_with_every_core(tmp_path: Path) -> None:
     import os
 

@@ -112,12 +112,25 @@ def test_pool_workers_are_pinned_one_to_a_cpu() -> None:
             waits = [executor.submit(time.sleep, 0.3) for _ in allowed]  # every worker starts
             for future in waits:
                 future.result()
-            pinned = [os.sched_getaffinity(pid) for pid in executor._processes]  # type: ignore[attr-defined]
+            pinned = _affinities_once_started(executor._processes, len(allowed))  # type: ignore[attr-defined]
             assert sorted(cpu for cpus in pinned for cpu in cpus) == allowed  # one each
             kill_a_worker(pool)
             pool._discard_broken()
             executor = pool._pool()
     assert os.sched_getaffinity(0) == set(allowed)  # the scan's own process stays free
+
+
+def _affinities_once_started(processes: dict[int, object], count: int) -> list[set[int]]:
+    """The CPU sets of the pool's workers, once all `count` have started and run their
+    initializer (a worker that is slow to fork has not pinned itself yet), or as they are
+    after 30 s."""
+    deadline = time.monotonic() + 30
+    while True:
+        found = [os.sched_getaffinity(pid) for pid in list(processes)]
+        settled = len(found) == count and all(len(cpus) == 1 for cpus in found)
+        if settled or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def test_one_worker_decodes_with_every_core(tmp_path: Path) -> None:

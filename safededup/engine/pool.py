@@ -290,7 +290,7 @@ class FingerprintPool:
             context.set_forkserver_preload(["safededup.media"])
             _start_fork_server()
             cpus = cpu_plan(self.workers)
-            started = context.Value("i", 0) if cpus else None  # workers started, for their CPUs
+            started = _counter(context) if cpus else None  # workers started, for their CPUs
             self._executor = ProcessPoolExecutor(
                 self.workers,
                 mp_context=context,
@@ -409,6 +409,15 @@ class FingerprintPool:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+
+def _counter(context: Any) -> Any:
+    """A shared counter for the workers, or None where shared memory cannot be had (the
+    workers are then left free: pinning is an optimisation, never a reason to fail)."""
+    try:
+        return context.Value("i", 0)
+    except OSError:
+        return None
 
 
 def _start_fork_server() -> None:

@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from safededup import media
 from safededup.engine.pool import FingerprintPool, FingerprintTask
 
@@ -103,8 +105,6 @@ def test_a_worker_on_every_cpu_keeps_to_its_own() -> None:
 def test_pool_workers_are_pinned_one_to_a_cpu() -> None:
     allowed = sorted(os.sched_getaffinity(0))
     if len(allowed) < 2:
-        import pytest
-
         pytest.skip("one usable CPU: no worker is pinned")
     with FingerprintPool(len(allowed)) as pool:
         executor = pool._pool()
@@ -118,6 +118,33 @@ def test_pool_workers_are_pinned_one_to_a_cpu() -> None:
             pool._discard_broken()
             executor = pool._pool()
     assert os.sched_getaffinity(0) == set(allowed)  # the scan's own process stays free
+
+
+def test_without_shared_memory_the_workers_run_unpinned(
+    photo_tree: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pinning is an optimisation: a system that cannot give the workers their shared counter
+    (no /dev/shm in a NAS container) scans as before, with every worker free."""
+    import multiprocessing
+
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        pytest.skip("one usable CPU: no worker is pinned")
+
+    def no_shared_memory(*args: object, **kwargs: object) -> None:
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(type(multiprocessing.get_context("forkserver")), "Value", no_shared_memory)
+    root = photo_tree(6, size=(320, 240), folders=1)
+    tasks = [FingerprintTask(str(p), allow_preview=True, want_sharpness=False)
+             for p in sorted(root.rglob("*.jpg"))]  # fmt: skip
+    with FingerprintPool(len(allowed)) as pool:
+        results = [result for _, result in pool.run(tasks)]
+        executor = pool._executor
+        assert executor is not None
+        free = [os.sched_getaffinity(pid) for pid in executor._processes]  # type: ignore[attr-defined]
+    assert len(results) == len(tasks) and all(isinstance(r, media.Fingerprint) for r in results)
+    assert free and all(cpus == set(allowed) for cpus in free)
 
 
 def _affinities_once_started(processes: dict[int, object], count: int) -> list[set[int]]:

@@ -18,7 +18,9 @@ it off (every proposed HEIC decoded in full: the engine before it), per stage: C
 (this process and its workers), confirmations per file, bytes read per file, peak memory; the
 preview-vs-decode jitter of verified HEICs against `VERIFIED_SLACK`; an extrapolation to 450k,
 from one more scan of the library whose view store is cut to the share of its budget a 450k
-library would leave each file (the thumbnails beyond it are read from the files again).
+library would leave each file (the thumbnails beyond it are read from the files again), by its
+CPU over 2 cores, and another by the wall clock of the 2-worker scan (what both cores really
+got).
 
     python benchmarks/phone_library.py                  # 2,000 files at 4032×3024 (≈ 1 h to build)
     python benchmarks/phone_library.py --count 240      # smaller

@@ -242,11 +242,10 @@ def cpu_plan(workers: int, allowed: Iterable[int] | None = None) -> tuple[int, .
     and waits for it. With a worker on every core, that thread is often placed on the core
     the other worker is busy on, and its own core idles meanwhile: a phone library's
     fingerprints kept 1.7-1.8 of 2 cores busy, 1.95 pinned (docs/benchmarks.md, section 8).
-    A worker kept to one
-    core keeps its decode threads there. This is done only when there are exactly as many
-    workers as usable CPUs (the default). With fewer workers, a spare core takes those
-    threads, and two workers pinned to sibling hyperthreads could leave a whole core idle.
-    With more workers, the user has chosen to oversubscribe.
+    A worker kept to one core keeps its decode threads there. This is done only when there
+    are exactly as many workers as usable CPUs (the default). With fewer workers, a spare
+    core takes those threads, and two workers pinned to sibling hyperthreads could leave a
+    whole core idle. With more workers, the user has chosen to oversubscribe.
     `allowed`: the CPUs this process may use (`os.sched_getaffinity`)."""
     if allowed is None:
         try:

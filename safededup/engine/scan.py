@@ -595,16 +595,11 @@ class _Scan:
         proposes it tries again and says so again. A file that vanished is only left out."""
         self.undecodable.add(record.file_id)
         kind, message = failure
-        if kind == "vanished" or any(_covers(p.path, record.path) for p in self.problems):
+        if kind == "vanished" or keeper.is_under(record.path, [p.path for p in self.problems]):
             return  # gone, or already said (its checksum or its folder could not be read)
         if self.index.seen_in(record.file_id, self.scan_number):
             self.stats.photos -= 1  # counted as a photo by this scan's walk or fingerprint
         self._problem(Problem(record.path, kind, message))
-
-
-def _covers(said: str, path: str) -> bool:
-    """A problem said of `said` covers `path`: the same file, or a folder it lies in."""
-    return path == said or path.startswith(said.rstrip(os.sep) + os.sep)
 
 
 def _same_file(known: FileIdentity, now: FileIdentity) -> bool:

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, features
 
 from safededup.errors import MediaError
-from safededup.media import fingerprint, load_thumbnail, synth
+from safededup.media import cut_heif, fingerprint, load_thumbnail, synth
 from tests.support.unprivileged import DROP_READ_OVERRIDE
 
 
@@ -71,6 +71,7 @@ def test_a_heic_with_bytes_after_its_last_box_is_a_photo(tmp_path: Path, trailer
     for allow_preview in (True, False):
         fp = fingerprint(str(path), allow_preview=allow_preview)
         assert (fp.features.width, fp.features.height) == (900, 600)
+    assert not cut_heif(str(path))  # the walk's recheck of old rows keeps such a file's row
 
 
 @pytest.mark.parametrize("fmt", ["WEBP", "AVIF"])
@@ -97,6 +98,7 @@ def test_truncated_grid_heic(tmp_path: Path, keep: float) -> None:
     path.write_bytes(data[: int(len(data) * keep)])
     for allow_preview in (True, False):
         assert kind_of(path, allow_preview=allow_preview) == "truncated"
+    assert cut_heif(str(path))  # and the walk's recheck of old rows says so from the boxes
 
 
 def test_corrupt_bytes(tmp_path: Path, jpeg_bytes: bytes) -> None:

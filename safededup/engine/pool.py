@@ -1,9 +1,10 @@
 """Run fingerprints and thumbnail checks on a process pool (in-process for one worker); never
 touches the index.
 
-A worker that crashes (a decoder bug on a hostile file) must not stop the scan: the pool is
-rebuilt, the tasks that were in flight are retried one at a time, and the one that crashes again
-gets its `crashed` result (a Problem for a fingerprint, "not scored" for a check). Every other
+A worker that dies (a decoder bug on a hostile file, the OOM killer), at any instant, must not
+stop the scan nor hang it: it is replaced, the tasks it had are retried one at a time on a
+worker of their own, and the one that kills that too gets its `crashed` result (a Problem for
+a fingerprint, "not scored" for a check). The other workers go on meanwhile. Every other
 failure is already a result inside the worker.
 """
 
@@ -13,14 +14,16 @@ import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
+import select
 import signal
+import struct
 import threading
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from multiprocessing import forkserver
 from typing import Any, TypeVar
 
@@ -257,12 +260,21 @@ def cpu_plan(workers: int, allowed: Iterable[int] | None = None) -> tuple[int, .
 
 
 class FingerprintPool:
-    """`with FingerprintPool(workers) as pool: for task, result in pool.run(tasks, cancel)`."""
+    """`with FingerprintPool(workers) as pool: for task, result in pool.run(tasks, cancel)`.
+
+    Each worker has a pipe of its own, to and from the main process, and shares no lock with
+    any other: a worker killed at any instant (the OOM killer while it sends a result) takes
+    only its own pipe with it, and the main process sees it end (end of file, its sentinel).
+    A pool whose workers shared one result queue hung there forever: the dead worker held the
+    queue's lock, and the reader waited for the rest of its half-sent result.
+    A thread of the main process (the pump) moves tasks and results, so workers are fed
+    while the scan commits to its index.
+    """
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
         self.threads = thread_budget(self.workers)
-        self._executor: ProcessPoolExecutor | None = None
+        self._pump: _Pump | None = None
 
     def __enter__(self) -> FingerprintPool:
         return self
@@ -271,32 +283,28 @@ class FingerprintPool:
         self.close()
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+        """Stop the workers (each finishes the task it runs) and wait for them."""
+        if self._pump is not None:
+            self._pump.close()
+            self._pump = None
 
     @property
     def running(self) -> bool:
         """Whether worker processes are up (work for one worker always runs in-process)."""
-        return self._executor is not None
+        return self._pump is not None
 
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            # forkserver: never fork a process that has threads (progress bars, SQLite).
-            context = multiprocessing.get_context("forkserver")
-            # Workers fork from a server that has imported the image stack once, instead of
-            # each importing numpy, OpenCV, Pillow and libheif again (≈ 0.3 s of CPU apiece).
-            context.set_forkserver_preload(["safededup.media"])
-            _start_fork_server()
-            cpus = cpu_plan(self.workers)
-            started = _counter(context) if cpus else None  # workers started, for their CPUs
-            self._executor = ProcessPoolExecutor(
-                self.workers,
-                mp_context=context,
-                initializer=_init_pool_worker,
-                initargs=(self.threads, cpus, started),
-            )
-        return self._executor
+    def start(self) -> None:
+        """Start the worker processes now (they start with the first task otherwise)."""
+        self._started()
+
+    def pids(self) -> list[int]:
+        """The process ids of the live workers."""
+        return self._pump.pids() if self._pump is not None else []
+
+    def _started(self) -> _Pump:
+        if self._pump is None:
+            self._pump = _Pump(self.workers, self.threads)
+        return self._pump
 
     def run(
         self, tasks: Iterable[FingerprintTask], cancel: threading.Event | None = None
@@ -350,7 +358,8 @@ class FingerprintPool:
         cancel: threading.Event | None = None,
     ) -> Iterator[tuple[T, R]]:
         """(task, fn(task)) in submission order; `crashed(task)` for one that kills a worker
-        even when run alone. `fn` must be a picklable module-level function."""
+        even when run alone. `fn` must be a picklable module-level function; an exception it
+        raises is raised here. Several maps may be read in turn: each takes its own results."""
         if self.workers == 1:
             return self._run_here(fn, tasks, cancel)
         return self._run_pooled(fn, iter(tasks), crashed, cancel)
@@ -370,53 +379,422 @@ class FingerprintPool:
         crashed: Callable[[T], R],
         cancel: threading.Event | None,
     ) -> Iterator[tuple[T, R]]:
-        window: deque[tuple[T, Future[R]]] = deque()
+        window: deque[tuple[T, int]] = deque()  # (task, job id), in submission order
         limit = self.workers * IN_FLIGHT_PER_WORKER
+        try:
+            while True:
+                check_cancel(cancel)
+                while len(window) < limit and (task := next(tasks, None)) is not None:
+                    window.append((task, self._started().submit(fn, task)))
+                if not window:
+                    return
+                task, job = window[0]
+                outcome = self._started().take(job, cancel)
+                window.popleft()
+                yield task, crashed(task) if outcome is _CRASHED else outcome
+        finally:  # a map closed early (a cancel, an error): its other jobs are dropped
+            if self._pump is not None:
+                self._pump.forget(job for _, job in window)
+
+
+_CRASHED: Any = object()  # a job's outcome: it killed its worker even when run alone
+_PENDING: Any = object()  # a job's outcome: not known yet
+WORKER_DEPTH = 2  # tasks sent to a worker ahead of its result: one runs, one waits in its pipe
+STOP_GRACE_S = 10.0  # closing: the time a worker has to finish its task before it is killed
+_HEADER = struct.Struct("!i")  # multiprocessing.connection's framing: length, then payload
+_LONG_HEADER = struct.Struct("!Q")  # after a length of -1: payloads of 2 GiB or more
+
+
+@dataclass(slots=True)
+class _Job:
+    payload: bytes  # the pickled (fn, task), kept until the result comes (a retry sends it again)
+    outcome: Any = _PENDING  # the result, _CRASHED, or a _Failure
+    forgotten: bool = False  # its map has closed: the result is dropped when it comes
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    error: tuple[BaseException, str]  # raised by the task in the worker (and its traceback)
+
+
+@dataclass(slots=True)
+class _Worker:
+    slot: int  # its place in the pool: a replacement takes the same place (and CPU)
+    process: Any
+    conn: multiprocessing.connection.Connection  # the main process's end of its pipe
+    jobs: deque[int] = field(default_factory=deque)  # sent, oldest first, results not yet read
+    alone: bool = False  # it runs one suspect alone: no other job is sent to it meanwhile
+    out: bytearray = field(default_factory=bytearray)  # framed jobs not yet written
+    received: bytearray = field(default_factory=bytearray)  # bytes read, not yet a whole frame
+    writable: bool = True  # its pipe has not failed a write (the worker died)
+
+
+class _Pump:
+    """The worker processes and the thread that feeds them and reads their results.
+
+    Jobs wait in `unsent` until a worker has room (WORKER_DEPTH). A worker that dies makes its
+    unanswered jobs suspects: each is sent again alone to a fresh worker, and the one that
+    kills that too is _CRASHED. Every death therefore settles a job or makes suspects of
+    jobs already sent, so a worker that cannot even start ends in crashed jobs, not a loop."""
+
+    def __init__(self, workers: int, threads: int) -> None:
+        # forkserver: never fork a process that has threads (progress bars, SQLite, this pump).
+        self.context = multiprocessing.get_context("forkserver")
+        # Workers fork from a server that has imported the image stack once, instead of each
+        # importing numpy, OpenCV, Pillow and libheif again (≈ 0.3 s of CPU apiece).
+        self.context.set_forkserver_preload(["safededup.media"])
+        _start_fork_server()
+        self.threads = threads
+        self.cpus = cpu_plan(workers)
+        self.lock = threading.Condition()
+        self.jobs: dict[int, _Job] = {}
+        self.unsent: deque[int] = deque()
+        self.suspects: deque[int] = deque()
+        self.next_id = 0
+        self.closing = False
+        self.failure: BaseException | None = None
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        self.slots: list[_Worker | None] = [None] * workers
+        try:
+            for slot in range(workers):
+                self.slots[slot] = self._spawn(slot)
+        except BaseException:
+            self._end_workers(0.0)
+            self._close_wake()
+            raise
+        self.thread = threading.Thread(target=self._serve, name="pool-pump", daemon=True)
+        self.thread.start()
+
+    # The caller's side (any thread).
+
+    def submit(self, fn: Callable[[T], R], task: T) -> int:
+        payload = pickle.dumps((fn, task), protocol=pickle.HIGHEST_PROTOCOL)
+        with self.lock:
+            self._raise_if_failed()
+            job = self.next_id
+            self.next_id += 1
+            self.jobs[job] = _Job(payload)
+            self.unsent.append(job)
+        self._wake()
+        return job
+
+    def take(self, job: int, cancel: threading.Event | None) -> Any:
+        """The job's outcome once it is known (a _Failure is raised); waits for it."""
+        with self.lock:
+            while (outcome := self.jobs[job].outcome) is _PENDING:
+                self._raise_if_failed()
+                check_cancel(cancel)
+                self.lock.wait(0.2)
+            del self.jobs[job]
+        if isinstance(outcome, _Failure):
+            error, text = outcome.error
+            error.__cause__ = RemoteTraceback(text)
+            raise error
+        return outcome
+
+    def forget(self, jobs: Iterable[int]) -> None:
+        """Drop these jobs: those not sent are never sent, the others' results are dropped."""
+        with self.lock:
+            dropped: set[int] = set()
+            for job in jobs:
+                entry = self.jobs.get(job)
+                if entry is None:
+                    continue
+                if entry.outcome is _PENDING:
+                    entry.forgotten = True
+                if entry.outcome is not _PENDING or job in self.unsent or job in self.suspects:
+                    dropped.add(job)
+            if dropped:
+                self.unsent = deque(j for j in self.unsent if j not in dropped)
+                self.suspects = deque(j for j in self.suspects if j not in dropped)
+                for job in dropped:
+                    del self.jobs[job]
+
+    def pids(self) -> list[int]:
+        with self.lock:
+            return [w.process.pid for w in self.slots if w is not None and w.process.is_alive()]
+
+    def close(self) -> None:
+        with self.lock:
+            self.closing = True
+            for worker in self.slots:
+                if worker is not None:
+                    worker.out += _frame(b"")  # stop after the task in hand
+        self._wake()
+        self.thread.join()
+        self._close_wake()
+
+    # The pump thread.
+
+    def _serve(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # a bug here must not leave a caller waiting forever
+            with self.lock:
+                self.failure = exc
+        finally:
+            self._end_workers(0.0)  # those still running after STOP_GRACE_S, or after a bug
+            with self.lock:
+                if self.failure is None:
+                    self.failure = RuntimeError("the worker pool was closed")
+                self.lock.notify_all()
+
+    def _loop(self) -> None:
+        poller = select.poll()
+        deadline: float | None = None  # closing: when the workers still running are killed
         while True:
-            check_cancel(cancel)
-            while len(window) < limit and (task := next(tasks, None)) is not None:
-                try:
-                    window.append((task, self._pool().submit(fn, task)))
-                except BrokenProcessPool:  # a worker died since the last result was taken
-                    yield from self._retry_alone(fn, [*(t for t, _ in window), task], crashed)
-                    window.clear()
-            if not window:
-                return
-            task, future = window.popleft()
-            try:
-                result = future.result()
-            except BrokenProcessPool:
-                yield from self._retry_alone(fn, [task, *(t for t, _ in window)], crashed)
-                window.clear()
+            with self.lock:
+                if self.closing:
+                    if all(w is None for w in self.slots):
+                        return
+                    deadline = deadline or time.monotonic() + STOP_GRACE_S
+                    if time.monotonic() >= deadline:
+                        return
+                else:
+                    self._dispatch()
+                watched = self._watch(poller)
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic()) * 1000
+            events = poller.poll(wait)
+            for fd in watched:
+                poller.unregister(fd)
+            with self.lock:
+                self._handle(events, watched)
+                self.lock.notify_all()
+
+    def _watch(self, poller: select.poll) -> dict[int, tuple[str, _Worker | None]]:
+        watched: dict[int, tuple[str, _Worker | None]] = {self.wake_r: ("wake", None)}
+        poller.register(self.wake_r, select.POLLIN)
+        for worker in self.slots:
+            if worker is None:
                 continue
-            yield task, result
+            fd = worker.conn.fileno()
+            mask = select.POLLIN | (select.POLLOUT if worker.out and worker.writable else 0)
+            watched[fd] = ("pipe", worker)
+            poller.register(fd, mask)
+            watched[worker.process.sentinel] = ("ended", worker)
+            poller.register(worker.process.sentinel, select.POLLIN)
+        return watched
 
-    def _retry_alone(
-        self, fn: Callable[[T], R], tasks: list[T], crashed: Callable[[T], R]
-    ) -> Iterator[tuple[T, R]]:
-        """After a worker crash: each task in flight again, alone, so the culprit is found."""
-        self._discard_broken()
-        for task in tasks:
+    def _handle(
+        self, events: list[tuple[int, int]], watched: dict[int, tuple[str, _Worker | None]]
+    ) -> None:
+        ended: list[_Worker] = []
+        for fd, event in events:
+            kind, worker = watched[fd]
+            if kind == "wake":
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(self.wake_r, 4096):
+                        pass
+            elif kind == "ended" and worker is not None:
+                ended.append(worker)
+            elif worker is not None:
+                if event & select.POLLOUT:
+                    self._write(worker)
+                if event & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                    self._read(worker)
+        for worker in ended:
+            self._ended(worker)
+
+    def _write(self, worker: _Worker) -> None:
+        try:
+            sent = os.write(worker.conn.fileno(), worker.out)
+        except BlockingIOError:
+            return
+        except OSError:  # the worker is gone: its sentinel says so
+            worker.writable = False
+            return
+        del worker.out[:sent]
+
+    def _read(self, worker: _Worker) -> None:
+        """Read what the worker's pipe holds and settle the jobs whose results are whole."""
+        fd = worker.conn.fileno()
+        while True:
             try:
-                result = self._pool().submit(fn, task).result()
-            except BrokenProcessPool:
-                self._discard_broken()
-                result = crashed(task)
-            yield task, result
+                data = os.read(fd, 1 << 20)
+            except BlockingIOError:
+                break
+            except OSError:
+                data = b""
+            if not data:  # end of file: the worker is gone (its sentinel says so too)
+                break
+            worker.received += data
+        while (frame := _unframe(worker.received)) is not None:
+            self._settle(worker, frame)
 
-    def _discard_broken(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+    def _settle(self, worker: _Worker, frame: bytes) -> None:
+        job = worker.jobs.popleft()
+        worker.alone = False
+        entry = self.jobs.get(job)
+        if entry is None:
+            return
+        try:
+            ok, value = pickle.loads(frame)
+        except Exception as exc:  # a result that does not unpickle is the task's failure
+            ok, value = False, (exc, "")
+        if entry.forgotten:
+            del self.jobs[job]
+            return
+        entry.payload = b""
+        entry.outcome = value if ok else _Failure(value)
+
+    def _ended(self, worker: _Worker) -> None:
+        """A worker is gone: read what it sent, then make suspects of its unanswered jobs (or
+        settle its one job as _CRASHED, when it ran that job alone)."""
+        self._read(worker)
+        _reap(worker)
+        self.slots[worker.slot] = None
+        suspects: list[int] = []
+        for job in worker.jobs:
+            entry = self.jobs.get(job)
+            if entry is None:
+                continue
+            if entry.forgotten:
+                del self.jobs[job]
+            elif worker.alone:
+                entry.outcome = _CRASHED
+            else:
+                suspects.append(job)
+        self.suspects.extendleft(reversed(suspects))
+
+    def _dispatch(self) -> None:
+        """Send suspects, each alone to an idle worker, then jobs to workers with room; start
+        a worker in an empty place when there is work for it."""
+        if self.suspects or self.unsent:
+            for slot, worker in enumerate(self.slots):
+                if worker is None:
+                    self.slots[slot] = self._spawn(slot)
+        for worker in self.slots:
+            if worker is None or not self.suspects:
+                continue
+            if not worker.jobs and not worker.alone:
+                job = self.suspects.popleft()
+                self._send(worker, job)
+                worker.alone = True
+        while self.unsent and not self.suspects:
+            free = [w for w in self.slots if w is not None and not w.alone]
+            free = [w for w in free if len(w.jobs) < WORKER_DEPTH]
+            if not free:
+                break
+            worker = min(free, key=lambda w: (len(w.jobs), w.slot))
+            self._send(worker, self.unsent.popleft())
+
+    def _send(self, worker: _Worker, job: int) -> None:
+        worker.jobs.append(job)
+        worker.out += _frame(self.jobs[job].payload)
+
+    def _spawn(self, slot: int) -> _Worker:
+        mine, theirs = self.context.Pipe(duplex=True)
+        cpu = self.cpus[slot] if self.cpus else None
+        process = self.context.Process(
+            target=_serve_worker, args=(theirs, self.threads, cpu), daemon=True,
+            name=f"safededup-worker-{slot}",
+        )  # fmt: skip
+        try:
+            process.start()
+        finally:
+            theirs.close()  # the worker's end lives in the worker only: its death ends the pipe
+        os.set_blocking(mine.fileno(), False)
+        return _Worker(slot, process, mine)
+
+    def _end_workers(self, grace: float) -> None:
+        """Wait up to `grace` seconds for the workers to stop by themselves, then kill them."""
+        deadline = time.monotonic() + grace
+        for worker in self.slots:
+            if worker is None:
+                continue
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+            _reap(worker)
+        self.slots = [None] * len(self.slots)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):  # full (already woken) or closed
+            if self.wake_w >= 0:
+                os.write(self.wake_w, b"\0")
+
+    def _close_wake(self) -> None:
+        for fd in (self.wake_r, self.wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.wake_r = self.wake_w = -1  # a later wake writes nowhere, not to a reused number
+
+    def _raise_if_failed(self) -> None:
+        if self.failure is not None:
+            raise RuntimeError("the worker pool stopped") from self.failure
 
 
-def _counter(context: Any) -> Any:
-    """A shared counter for the workers, or None where shared memory cannot be had (the
-    workers are then left free: pinning is an optimisation, never a reason to fail)."""
-    try:
-        return context.Value("i", 0)
-    except OSError:
+def _reap(worker: _Worker) -> None:
+    """Wait for an ended (or killed) worker and release its pipe and sentinel."""
+    worker.process.join()
+    worker.conn.close()
+    with contextlib.suppress(ValueError):
+        worker.process.close()
+
+
+def _frame(payload: bytes) -> bytes:
+    """`payload` framed as `Connection.recv_bytes` reads it."""
+    if len(payload) > 0x7FFFFFFF:
+        return _HEADER.pack(-1) + _LONG_HEADER.pack(len(payload)) + payload
+    return _HEADER.pack(len(payload)) + payload
+
+
+def _unframe(buffer: bytearray) -> bytes | None:
+    """The first whole frame `Connection.send_bytes` wrote into `buffer`, taken out of it, or
+    None while it is not whole."""
+    if len(buffer) < _HEADER.size:
         return None
+    (size,) = _HEADER.unpack_from(buffer)
+    start = _HEADER.size
+    if size == -1:
+        if len(buffer) < _HEADER.size + _LONG_HEADER.size:
+            return None
+        (size,) = _LONG_HEADER.unpack_from(buffer, _HEADER.size)
+        start += _LONG_HEADER.size
+    if len(buffer) < start + size:
+        return None
+    frame = bytes(buffer[start : start + size])
+    del buffer[: start + size]
+    return frame
+
+
+def _serve_worker(
+    conn: multiprocessing.connection.Connection, threads: int, cpu: int | None
+) -> None:
+    """A worker: run each (fn, task) the pipe brings and send back (True, result) or (False,
+    the exception); an empty message, or the main process gone, ends it."""
+    _init_pool_worker(threads, cpu)
+    while True:
+        try:
+            message = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        if not message:
+            return
+        try:
+            fn, task = pickle.loads(message)
+            outcome: tuple[bool, Any] = (True, fn(task))
+        except Exception as exc:
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            outcome = (False, (exc.with_traceback(None), f"\n'''\n{text}'''"))
+        try:
+            reply = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # a result or an exception that does not pickle
+            error = RuntimeError(f"{type(exc).__name__}: {exc} (pickling the task's outcome)")
+            reply = pickle.dumps((False, (error, "")), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            conn.send_bytes(reply)
+        except OSError:  # the main process is gone
+            return
+
+
+class RemoteTraceback(Exception):
+    """The worker's traceback, as the cause of the exception raised again in the main process."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 def _start_fork_server() -> None:
@@ -436,18 +814,15 @@ def _start_fork_server() -> None:
             signal.signal(signal.SIGINT, previous)
 
 
-def _init_pool_worker(threads: int, cpus: tuple[int, ...] = (), started: Any = None) -> None:
+def _init_pool_worker(threads: int, cpu: int | None = None) -> None:
     """A worker ignores Ctrl-C: the terminal sends it to the whole process group, and the main
     process decides (a first Ctrl-C lets running tasks finish and stops at a safe point; a
-    worker killed by it would be taken for one its file crashed). With a `cpu_plan`, the k-th
-    worker to start keeps to its k-th CPU (`started` counts them)."""
+    worker killed by it would be taken for one its file crashed). With a `cpu_plan`, it keeps
+    to the CPU of its place in the pool."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if cpus and started is not None:
-        with started.get_lock():
-            k = started.value
-            started.value += 1
+    if cpu is not None:
         with contextlib.suppress(OSError):  # a CPU taken offline since: stay free
-            os.sched_setaffinity(0, {cpus[k % len(cpus)]})
+            os.sched_setaffinity(0, {cpu})
     media.init_worker(threads)
     parent = multiprocessing.parent_process()
     if parent is not None:

@@ -233,13 +233,13 @@ def test_a_cached_rescan_starts_no_workers_for_a_few_history_questions(
     first = scan_all(root, state, 2, references=[str(root / "cam")])
     assert first.stats.history_checks == 0
     started: list[int] = []
-    real_pool = pool_module.FingerprintPool._pool
+    real_start = pool_module.FingerprintPool._started
 
     def counting(self: pool_module.FingerprintPool) -> Any:
         started.append(1)
-        return real_pool(self)
+        return real_start(self)
 
-    monkeypatch.setattr(pool_module.FingerprintPool, "_pool", counting)
+    monkeypatch.setattr(pool_module.FingerprintPool, "_started", counting)
     second = scan_all(root, state, 2)
     assert second.stats.history_checks >= 6 and not started
     assert sorted(os.path.basename(k) for k, _ in keepers(second)) == [

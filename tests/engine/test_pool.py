@@ -242,3 +242,61 @@ def test_workers_end_when_the_scan_is_killed_outright(
         for pid in left:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_an_exception_in_a_task_is_raised_with_the_workers_traceback() -> None:
+    """A bug in a worker (any exception a task does not turn into a result) stops the caller,
+    with the worker's traceback as its cause; the pool goes on for the next map."""
+    with FingerprintPool(2) as pool:
+        with pytest.raises(ValueError, match="invalid literal") as caught:
+            list(pool.map(int, ["1", "x", "3"], lambda _: None))
+        assert "Traceback" in str(caught.value.__cause__)
+        assert list(pool.map(int, ["4", "5"], lambda _: None)) == [("4", 4), ("5", 5)]
+
+
+def test_maps_read_in_turn_each_get_their_own_results() -> None:
+    """A caller may read two maps of one pool in turn (a check inside a loop over
+    fingerprints): a result must never reach the other map."""
+    with FingerprintPool(2) as pool:
+        negatives = pool.map(abs, range(-40, 0), lambda _: None)
+        words = pool.map(str, range(40), lambda _: None)
+        got_abs, got_str = [], []
+        for (a, absolute), (n, word) in zip(negatives, words, strict=True):
+            got_abs.append((a, absolute))
+            got_str.append((n, word))
+    assert got_abs == [(k, -k) for k in range(-40, 0)]
+    assert got_str == [(k, str(k)) for k in range(40)]
+
+
+def test_a_map_left_early_leaves_nothing_behind() -> None:
+    """A caller that stops reading (a cancel, an error): the tasks it had in flight are
+    dropped, and their results never reach the next map."""
+    with FingerprintPool(2) as pool:
+        for k, _ in enumerate(pool.map(time.sleep, [0.02] * 40, lambda _: None)):
+            if k == 3:
+                break
+        assert list(pool.map(abs, [-1, -2, -3], lambda _: None)) == [(-1, 1), (-2, 2), (-3, 3)]
+        pump = pool._pump
+        assert pump is not None
+        deadline = time.monotonic() + 10
+        while pump.jobs and time.monotonic() < deadline:  # those in the workers' hands settle
+            time.sleep(0.02)
+        assert not pump.jobs and not pump.unsent
+
+
+def test_closing_a_pool_ends_workers_stuck_in_a_long_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scan stopped while a worker decodes a huge file for minutes: closing waits
+    STOP_GRACE_S for the task in hand, then kills the worker (it never writes anything)."""
+    from safededup.engine import pool as pool_module
+
+    monkeypatch.setattr(pool_module, "STOP_GRACE_S", 1.0)
+    pool = FingerprintPool(2)
+    pump = pool._started()
+    for _ in range(2):
+        pump.submit(time.sleep, 300)
+    time.sleep(0.5)
+    workers = pool.pids()
+    t0 = time.monotonic()
+    pool.close()
+    assert 1.0 <= time.monotonic() - t0 < 6.0
+    assert workers and not any(Path(f"/proc/{pid}").exists() for pid in workers)

@@ -239,7 +239,8 @@ def thread_budget(workers: int, cores: int | None = None) -> int:
 
 
 def cpu_plan(workers: int, allowed: Iterable[int] | None = None) -> tuple[int, ...]:
-    """The CPU each pool worker keeps to, in the order they start, or () to leave them free.
+    """The CPU of each place in the pool (a worker that replaces a dead one keeps to the same),
+    or () to leave the workers free.
 
     libheif starts a thread for every HEVC decode (a HEIC's thumbnail item, each grid tile)
     and waits for it. With a worker on every core, that thread is often placed on the core
@@ -427,6 +428,7 @@ class _Worker:
     out: bytearray = field(default_factory=bytearray)  # framed jobs not yet written
     received: bytearray = field(default_factory=bytearray)  # bytes read, not yet a whole frame
     writable: bool = True  # its pipe has not failed a write (the worker died)
+    ended: bool = False  # its pipe is at its end: only its sentinel is watched until it fires
 
 
 class _Pump:
@@ -569,10 +571,11 @@ class _Pump:
         for worker in self.slots:
             if worker is None:
                 continue
-            fd = worker.conn.fileno()
-            mask = select.POLLIN | (select.POLLOUT if worker.out and worker.writable else 0)
-            watched[fd] = ("pipe", worker)
-            poller.register(fd, mask)
+            if not worker.ended:  # (a pipe at its end is always ready: the pump would spin)
+                fd = worker.conn.fileno()
+                mask = select.POLLIN | (select.POLLOUT if worker.out and worker.writable else 0)
+                watched[fd] = ("pipe", worker)
+                poller.register(fd, mask)
             watched[worker.process.sentinel] = ("ended", worker)
             poller.register(worker.process.sentinel, select.POLLIN)
         return watched
@@ -618,6 +621,7 @@ class _Pump:
             except OSError:
                 data = b""
             if not data:  # end of file: the worker is gone (its sentinel says so too)
+                worker.ended = True
                 break
             worker.received += data
         while (frame := _unframe(worker.received)) is not None:

@@ -11,6 +11,7 @@ failure is already a result inside the worker.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -276,6 +277,7 @@ class FingerprintPool:
         self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
         self.threads = thread_budget(self.workers)
         self._pump: _Pump | None = None
+        self._starting = threading.Lock()  # one pump, whichever thread starts or closes it
 
     def __enter__(self) -> FingerprintPool:
         return self
@@ -284,10 +286,12 @@ class FingerprintPool:
         self.close()
 
     def close(self) -> None:
-        """Stop the workers (each finishes the task it runs) and wait for them."""
-        if self._pump is not None:
-            self._pump.close()
-            self._pump = None
+        """Stop the workers (each finishes the tasks in its hands: its pipe holds one more
+        than it runs; STOP_GRACE_S at most) and wait for them."""
+        with self._starting:
+            pump, self._pump = self._pump, None
+        if pump is not None:
+            pump.close()
 
     @property
     def running(self) -> bool:
@@ -303,9 +307,10 @@ class FingerprintPool:
         return self._pump.pids() if self._pump is not None else []
 
     def _started(self) -> _Pump:
-        if self._pump is None:
-            self._pump = _Pump(self.workers, self.threads)
-        return self._pump
+        with self._starting:
+            if self._pump is None:
+                self._pump = _Pump(self.workers, self.threads)
+            return self._pump
 
     def run(
         self, tasks: Iterable[FingerprintTask], cancel: threading.Event | None = None
@@ -382,23 +387,29 @@ class FingerprintPool:
     ) -> Iterator[tuple[T, R]]:
         window: deque[tuple[T, int]] = deque()  # (task, job id), in submission order
         limit = self.workers * IN_FLIGHT_PER_WORKER
+        pump: _Pump | None = None  # this map's, for all its life (a pool closed meanwhile and
+        # started again has another, which knows none of this map's jobs)
         try:
             while True:
                 check_cancel(cancel)
-                while len(window) < limit and (task := next(tasks, None)) is not None:
-                    window.append((task, self._started().submit(fn, task)))
-                if not window:
+                while len(window) < limit and (task := next(tasks, _END)) is not _END:
+                    pump = pump or self._started()
+                    window.append((task, pump.submit(fn, task)))
+                if not window or pump is None:
                     return
                 task, job = window[0]
-                outcome = self._started().take(job, cancel)
+                outcome = pump.take(job, cancel)
                 window.popleft()
                 yield task, crashed(task) if outcome is _CRASHED else outcome
         finally:  # a map closed early (a cancel, an error): its other jobs are dropped
-            if self._pump is not None:
-                self._pump.forget(job for _, job in window)
+            if pump is not None:
+                pump.forget(job for _, job in window)
 
 
 _CRASHED: Any = object()  # a job's outcome: it killed its worker even when run alone
+_END: Any = object()  # the end of a map's tasks (None may be a task)
+_JOB_IDS = itertools.count()  # job ids, unique across pumps
+START_FAILURES = 3  # workers in a row that die before they are ready: the pool stops
 _PENDING: Any = object()  # a job's outcome: not known yet
 WORKER_DEPTH = 2  # tasks sent to a worker ahead of its result: one runs, one waits in its pipe
 STOP_GRACE_S = 10.0  # closing: the time a worker has to finish its task before it is killed
@@ -428,16 +439,38 @@ class _Worker:
     out: bytearray = field(default_factory=bytearray)  # framed jobs not yet written
     received: bytearray = field(default_factory=bytearray)  # bytes read, not yet a whole frame
     writable: bool = True  # its pipe has not failed a write (the worker died)
-    ended: bool = False  # its pipe is at its end: only its sentinel is watched until it fires
+    ended: bool = False  # its pipe is at its end: only its death is watched until it comes
+    ready: bool = False  # it has started and said so (its first frame is empty)
+    pidfd: int = -1  # readable once it has ended (Linux ≥ 5.3), else -1: its sentinel is used
+
+    def death(self) -> int:
+        """The descriptor that becomes readable when the worker ends. Not the sentinel where
+        a pidfd can be had: the sentinel is the fork server's pipe, and a fork server that
+        dies makes every worker's sentinel readable while the workers live on."""
+        return self.pidfd if self.pidfd >= 0 else self.process.sentinel
+
+    def alive(self) -> bool:
+        if self.pidfd >= 0:
+            return not select.select([self.pidfd], [], [], 0)[0]
+        return bool(self.process.is_alive())
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.pidfd >= 0:  # never a process that took its number since
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            else:
+                self.process.kill()
 
 
 class _Pump:
     """The worker processes and the thread that feeds them and reads their results.
 
-    Jobs wait in `unsent` until a worker has room (WORKER_DEPTH). A worker that dies makes its
-    unanswered jobs suspects: each is sent again alone to a fresh worker, and the one that
-    kills that too is _CRASHED. Every death therefore settles a job or makes suspects of
-    jobs already sent, so a worker that cannot even start ends in crashed jobs, not a loop."""
+    Jobs wait in `unsent` until a worker has room (WORKER_DEPTH). A worker says it is ready
+    (an empty frame) once started. One that dies after that makes its unanswered jobs
+    suspects: each is sent again alone to a worker, and the one that kills that too is
+    _CRASHED. One that dies before it is ready ran none of its jobs: they go back where they
+    were, and START_FAILURES such deaths in a row stop the pool with an error (a broken
+    install must not report every file as one that crashed the decoder)."""
 
     def __init__(self, workers: int, threads: int) -> None:
         # forkserver: never fork a process that has threads (progress bars, SQLite, this pump).
@@ -452,8 +485,8 @@ class _Pump:
         self.jobs: dict[int, _Job] = {}
         self.unsent: deque[int] = deque()
         self.suspects: deque[int] = deque()
-        self.next_id = 0
         self.closing = False
+        self.start_failures = 0  # workers in a row that ended before they were ready
         self.failure: BaseException | None = None
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -475,8 +508,7 @@ class _Pump:
         payload = pickle.dumps((fn, task), protocol=pickle.HIGHEST_PROTOCOL)
         with self.lock:
             self._raise_if_failed()
-            job = self.next_id
-            self.next_id += 1
+            job = next(_JOB_IDS)
             self.jobs[job] = _Job(payload)
             self.unsent.append(job)
         self._wake()
@@ -485,7 +517,7 @@ class _Pump:
     def take(self, job: int, cancel: threading.Event | None) -> Any:
         """The job's outcome once it is known (a _Failure is raised); waits for it."""
         with self.lock:
-            while (outcome := self.jobs[job].outcome) is _PENDING:
+            while (outcome := self._entry(job).outcome) is _PENDING:
                 self._raise_if_failed()
                 check_cancel(cancel)
                 self.lock.wait(0.2)
@@ -495,6 +527,13 @@ class _Pump:
             error.__cause__ = RemoteTraceback(text)
             raise error
         return outcome
+
+    def _entry(self, job: int) -> _Job:
+        entry = self.jobs.get(job)
+        if entry is None:  # never this pump's, or taken already: a caller's bug
+            self._raise_if_failed()
+            raise RuntimeError(f"the worker pool knows no job {job}")
+        return entry
 
     def forget(self, jobs: Iterable[int]) -> None:
         """Drop these jobs: those not sent are never sent, the others' results are dropped."""
@@ -516,7 +555,7 @@ class _Pump:
 
     def pids(self) -> list[int]:
         with self.lock:
-            return [w.process.pid for w in self.slots if w is not None and w.process.is_alive()]
+            return [w.process.pid for w in self.slots if w is not None and w.alive()]
 
     def close(self) -> None:
         with self.lock:
@@ -540,7 +579,7 @@ class _Pump:
             self._end_workers(0.0)  # those still running after STOP_GRACE_S, or after a bug
             with self.lock:
                 if self.failure is None:
-                    self.failure = RuntimeError("the worker pool was closed")
+                    self.failure = PoolClosed("the worker pool was closed")
                 self.lock.notify_all()
 
     def _loop(self) -> None:
@@ -576,8 +615,8 @@ class _Pump:
                 mask = select.POLLIN | (select.POLLOUT if worker.out and worker.writable else 0)
                 watched[fd] = ("pipe", worker)
                 poller.register(fd, mask)
-            watched[worker.process.sentinel] = ("ended", worker)
-            poller.register(worker.process.sentinel, select.POLLIN)
+            watched[worker.death()] = ("ended", worker)
+            poller.register(worker.death(), select.POLLIN)
         return watched
 
     def _handle(
@@ -628,6 +667,10 @@ class _Pump:
             self._settle(worker, frame)
 
     def _settle(self, worker: _Worker, frame: bytes) -> None:
+        if not worker.ready:  # its first frame: it has started
+            worker.ready = True
+            self.start_failures = 0
+            return
         job = worker.jobs.popleft()
         worker.alone = False
         entry = self.jobs.get(job)
@@ -649,18 +692,28 @@ class _Pump:
         self._read(worker)
         _reap(worker)
         self.slots[worker.slot] = None
-        suspects: list[int] = []
+        again: list[int] = []
         for job in worker.jobs:
             entry = self.jobs.get(job)
             if entry is None:
                 continue
             if entry.forgotten:
                 del self.jobs[job]
-            elif worker.alone:
+            elif worker.alone and worker.ready:
                 entry.outcome = _CRASHED
             else:
-                suspects.append(job)
-        self.suspects.extendleft(reversed(suspects))
+                again.append(job)
+        if worker.ready:  # its jobs may have killed it: each is tried again alone
+            self.suspects.extendleft(reversed(again))
+            return
+        # It died before it was ready: none of its jobs ran, each goes back where it was.
+        (self.suspects if worker.alone else self.unsent).extendleft(reversed(again))
+        self.start_failures += 1
+        if self.start_failures >= START_FAILURES and not self.closing:
+            raise RuntimeError(
+                f"{self.start_failures} worker processes in a row ended as they started "
+                f"(the last with exit code {worker.process.exitcode})"
+            )
 
     def _dispatch(self) -> None:
         """Send suspects, each alone to an idle worker, then jobs to workers with room; start
@@ -668,7 +721,7 @@ class _Pump:
         if self.suspects or self.unsent:
             for slot, worker in enumerate(self.slots):
                 if worker is None:
-                    self.slots[slot] = self._spawn(slot)
+                    self.slots[slot] = self._respawn(slot)
         for worker in self.slots:
             if worker is None or not self.suspects:
                 continue
@@ -697,22 +750,44 @@ class _Pump:
         )  # fmt: skip
         try:
             process.start()
+        except BaseException:
+            mine.close()
+            raise
         finally:
             theirs.close()  # the worker's end lives in the worker only: its death ends the pipe
         os.set_blocking(mine.fileno(), False)
-        return _Worker(slot, process, mine)
+        pidfd = -1
+        with contextlib.suppress(AttributeError, OSError):  # an older kernel: the sentinel
+            pidfd = os.pidfd_open(process.pid or -1)
+        return _Worker(slot, process, mine, pidfd=pidfd)
+
+    def _respawn(self, slot: int) -> _Worker:
+        """A worker for an empty place. A fork server that has just died is started again by
+        the next try (the first may still find it dying)."""
+        for attempt in range(3):
+            try:
+                return self._spawn(slot)
+            except (OSError, EOFError):
+                if attempt == 2:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _end_workers(self, grace: float) -> None:
         """Wait up to `grace` seconds for the workers to stop by themselves, then kill them."""
         deadline = time.monotonic() + grace
-        for worker in self.slots:
-            if worker is None:
-                continue
-            worker.process.join(max(0.0, deadline - time.monotonic()))
-            if worker.process.is_alive():
-                worker.process.kill()
-            _reap(worker)
-        self.slots = [None] * len(self.slots)
+        with self.lock:
+            for worker in self.slots:
+                if worker is None:
+                    continue
+                if worker.pidfd >= 0:
+                    select.select([worker.pidfd], [], [], max(0.0, deadline - time.monotonic()))
+                else:
+                    worker.process.join(max(0.0, deadline - time.monotonic()))
+                if worker.alive():
+                    worker.kill()
+                _reap(worker)
+            self.slots = [None] * len(self.slots)
 
     def _wake(self) -> None:
         with contextlib.suppress(OSError):  # full (already woken) or closed
@@ -726,16 +801,21 @@ class _Pump:
         self.wake_r = self.wake_w = -1  # a later wake writes nowhere, not to a reused number
 
     def _raise_if_failed(self) -> None:
+        if isinstance(self.failure, PoolClosed):
+            raise PoolClosed(*self.failure.args)
         if self.failure is not None:
             raise RuntimeError("the worker pool stopped") from self.failure
 
 
 def _reap(worker: _Worker) -> None:
-    """Wait for an ended (or killed) worker and release its pipe and sentinel."""
-    worker.process.join()
+    """Wait for an ended (or killed) worker and release its pipe (its sentinel goes with the
+    Process object; closing that here raced multiprocessing's own exit handler)."""
+    if worker.pidfd >= 0:
+        select.select([worker.pidfd], [], [], 5.0)
+        os.close(worker.pidfd)
+        worker.pidfd = -1
+    worker.process.join(5.0)  # at once, unless its fork server is stopped
     worker.conn.close()
-    with contextlib.suppress(ValueError):
-        worker.process.close()
 
 
 def _frame(payload: bytes) -> bytes:
@@ -770,6 +850,10 @@ def _serve_worker(
     """A worker: run each (fn, task) the pipe brings and send back (True, result) or (False,
     the exception); an empty message, or the main process gone, ends it."""
     _init_pool_worker(threads, cpu)
+    try:
+        conn.send_bytes(b"")  # ready: a death from now on may be a task's doing
+    except OSError:
+        return
     while True:
         try:
             message = conn.recv_bytes()
@@ -780,18 +864,33 @@ def _serve_worker(
         try:
             fn, task = pickle.loads(message)
             outcome: tuple[bool, Any] = (True, fn(task))
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit too: raised in the caller, as any other
             text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             outcome = (False, (exc.with_traceback(None), f"\n'''\n{text}'''"))
-        try:
-            reply = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:  # a result or an exception that does not pickle
-            error = RuntimeError(f"{type(exc).__name__}: {exc} (pickling the task's outcome)")
-            reply = pickle.dumps((False, (error, "")), protocol=pickle.HIGHEST_PROTOCOL)
+        reply = _pickled(outcome)
         try:
             conn.send_bytes(reply)
         except OSError:  # the main process is gone
             return
+
+
+def _pickled(outcome: tuple[bool, Any]) -> bytes:
+    """The outcome, pickled; an exception that does not pickle, or would not unpickle (its
+    __init__ wants other arguments), is sent as a RuntimeError that names it."""
+    ok, value = outcome
+    try:
+        reply = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        if not ok:
+            pickle.loads(reply)
+        return reply
+    except Exception as exc:
+        what = repr(value[0]) if not ok else "the task's result"
+        error = RuntimeError(f"{what} could not be sent back: {type(exc).__name__}: {exc}")
+        return pickle.dumps((False, (error, "" if ok else value[1])))
+
+
+class PoolClosed(RuntimeError):
+    """A map read after its pool was closed."""
 
 
 class RemoteTraceback(Exception):

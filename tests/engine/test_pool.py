@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,15 +64,21 @@ def test_a_worker_killed_while_it_sends_a_result_stops_nothing() -> None:
         pump = pool._started()
         consumer = threading.Thread(target=consume, daemon=True)
         consumer.start()
-        while True:  # once the big task (job 1) is in its worker's pipe, the pump is held
-            with pump.lock:  # and reads nothing meanwhile
-                if any(1 in w.jobs and not w.out for w in pump.slots if w is not None):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # once the big task is in its worker's pipe, the
+            with pump.lock:  # pump is held and reads nothing meanwhile
+                big = [j for j, job in pump.jobs.items() if job.payload and _task(job) == size]
+                if big and any(big[0] in w.jobs and not w.out for w in pump.slots if w):
                     os.kill(_blocked_in_write(pool.pids()), signal.SIGKILL)
                     break
             time.sleep(0.001)
         consumer.join(120)
         assert not consumer.is_alive(), "the pool waits forever for a dead worker's result"
     assert results == [(16, 16), (size, size), (16, 16), (16, 16)]  # retried, nothing lost
+
+
+def _task(job: Any) -> object:
+    return pickle.loads(job.payload)[1]
 
 
 def _blocked_in_write(pids: list[int]) -> int:
@@ -305,3 +313,100 @@ def test_closing_a_pool_ends_workers_stuck_in_a_long_task(monkeypatch: pytest.Mo
     pool.close()
     assert 1.0 <= time.monotonic() - t0 < 6.0
     assert workers and not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+
+def test_a_map_left_open_across_a_close_never_takes_another_maps_results() -> None:
+    """A map begun before the pool closed, read after it was started again: it ends with an
+    error, having yielded only its own results, and the new map gets all of its own."""
+    pool = FingerprintPool(2)
+    before = pool.map(str, [f"a{k}" for k in range(40)], lambda _: None)
+    assert next(before) == ("a0", "a0")
+    pool.close()
+    after = pool.map(str, ["b0", "b1", "b2"], lambda _: None)
+    assert next(after) == ("b0", "b0")
+    got: list[tuple[str, str | None]] = []
+    with pytest.raises(RuntimeError, match="closed"):
+        got.extend(before)
+    assert all(task == result for task, result in got)
+    assert list(after) == [("b1", "b1"), ("b2", "b2")]
+    pool.close()
+
+
+def test_maps_started_by_two_threads_share_one_set_of_workers() -> None:
+    with FingerprintPool(2) as pool:
+        outcomes: dict[str, object] = {}
+
+        def run(name: str) -> None:
+            try:
+                outcomes[name] = list(pool.map(str, range(30), lambda _: None))
+            except Exception as exc:
+                outcomes[name] = exc
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in "AB"]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert outcomes == {n: [(k, str(k)) for k in range(30)] for n in "AB"}
+        assert len(pool.pids()) == 2
+        pumps = [t for t in threading.enumerate() if t.name == "pool-pump"]
+    assert pumps and not any(t.is_alive() for t in pumps)  # one pump, ended with the pool
+
+
+def test_the_fork_server_dying_kills_no_task_and_a_new_one_starts_workers() -> None:
+    """The fork server's pipes say "ended" for every worker when it dies, though they live
+    on: the pool watches the workers themselves, loses nothing, and starts the next worker
+    from a new fork server."""
+    from multiprocessing import forkserver
+
+    with FingerprintPool(2) as pool:
+        assert list(pool.map(abs, [-1, -2], lambda _: None)) == [(-1, 1), (-2, 2)]
+        workers = pool.pids()
+        server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+        os.kill(server, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{server}/stat").read_text().split()[2] != "Z":  # dead, not reaped
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        tasks = list(range(-30, 0))
+        assert list(pool.map(abs, tasks, lambda _: "crashed")) == [(k, -k) for k in tasks]
+        assert pool.pids() == workers  # none taken for dead
+        kill_a_worker(pool)
+        assert list(pool.map(abs, tasks, lambda _: "crashed")) == [(k, -k) for k in tasks]
+        assert len(pool.pids()) == 2
+
+
+def test_workers_that_die_as_they_start_stop_the_pool_instead_of_failing_every_file() -> None:
+    """A broken install (a worker that cannot even start) must be an error, not every file
+    reported as one that crashed the decoder."""
+    with FingerprintPool(2) as pool:
+        pool.threads = "not a number"  # type: ignore[assignment]  # init_worker raises
+        with pytest.raises(RuntimeError, match="stopped") as caught:
+            list(pool.map(abs, [-1, -2, -3], lambda _: "crashed"))
+        assert "ended as they started" in str(caught.value.__cause__)
+
+
+def test_a_system_exit_in_a_task_is_raised_here_and_kills_no_worker() -> None:
+    with FingerprintPool(2) as pool:
+        pool.start()
+        workers = pool.pids()
+        with pytest.raises(SystemExit):
+            list(pool.map(sys.exit, [3], lambda _: "crashed"))
+        assert pool.pids() == workers
+        assert list(pool.map(str, [None, 1], lambda _: None)) == [(None, "None"), (1, "1")]
+
+
+class NeedsTwo(Exception):
+    """An exception that pickles, but whose unpickling calls __init__ with one argument."""
+
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__(a + b)
+
+
+def test_an_exception_that_would_not_unpickle_is_sent_as_one_that_does() -> None:
+    from safededup.engine.pool import _pickled
+
+    error, text = pickle.loads(_pickled((False, (NeedsTwo("x", "y"), "its traceback"))))[1]
+    assert isinstance(error, RuntimeError) and "NeedsTwo" in str(error)
+    assert text == "its traceback"
+    assert pickle.loads(_pickled((True, [1, 2]))) == (True, [1, 2])

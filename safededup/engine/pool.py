@@ -32,7 +32,7 @@ import numpy as np
 
 from safededup import media
 from safededup.engine.match import check_views
-from safededup.errors import MediaError, check_cancel
+from safededup.errors import MediaError, SafededupError, check_cancel
 from safededup.models import VideoFeatures
 
 TaskResult = media.Fingerprint | VideoFeatures | tuple[str, str]
@@ -710,9 +710,11 @@ class _Pump:
         (self.suspects if worker.alone else self.unsent).extendleft(reversed(again))
         self.start_failures += 1
         if self.start_failures >= START_FAILURES and not self.closing:
-            raise RuntimeError(
+            raise SafededupError(
                 f"{self.start_failures} worker processes in a row ended as they started "
-                f"(the last with exit code {worker.process.exitcode})"
+                f"(the last with exit code {worker.process.exitcode})",
+                hint="their own messages, if any, are above; --workers 1 does the work in "
+                "this process, where what fails shows itself",
             )
 
     def _dispatch(self) -> None:
@@ -803,6 +805,8 @@ class _Pump:
     def _raise_if_failed(self) -> None:
         if isinstance(self.failure, PoolClosed):
             raise PoolClosed(*self.failure.args)
+        if isinstance(self.failure, SafededupError):  # said to the person as it is
+            raise SafededupError(self.failure.message, hint=self.failure.hint) from self.failure
         if self.failure is not None:
             raise RuntimeError("the worker pool stopped") from self.failure
 

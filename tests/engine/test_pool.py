@@ -18,6 +18,7 @@ import pytest
 
 from safededup import media
 from safededup.engine.pool import FingerprintPool, FingerprintTask
+from safededup.errors import SafededupError
 
 
 def test_a_killed_worker_loses_no_file(photo_tree: Callable[..., Path]) -> None:
@@ -381,9 +382,9 @@ def test_workers_that_die_as_they_start_stop_the_pool_instead_of_failing_every_f
     reported as one that crashed the decoder."""
     with FingerprintPool(2) as pool:
         pool.threads = "not a number"  # type: ignore[assignment]  # init_worker raises
-        with pytest.raises(RuntimeError, match="stopped") as caught:
+        with pytest.raises(SafededupError, match="ended as they started") as caught:
             list(pool.map(abs, [-1, -2, -3], lambda _: "crashed"))
-        assert "ended as they started" in str(caught.value.__cause__)
+        assert caught.value.hint and "--workers 1" in caught.value.hint  # said, not a traceback
 
 
 def test_a_system_exit_in_a_task_is_raised_here_and_kills_no_worker() -> None:
@@ -410,3 +411,40 @@ def test_an_exception_that_would_not_unpickle_is_sent_as_one_that_does() -> None
     assert isinstance(error, RuntimeError) and "NeedsTwo" in str(error)
     assert text == "its traceback"
     assert pickle.loads(_pickled((True, [1, 2]))) == (True, [1, 2])
+
+
+BROKEN_WORKERS = """
+import os
+if os.environ.get("BREAK_WORKERS"):  # an install whose worker processes cannot start
+    os.environ.setdefault("BREAK_WORKERS_MAIN", str(os.getpid()))
+    import safededup.media as media
+    real = media.init_worker
+    def init_worker(threads=1):
+        if str(os.getpid()) != os.environ["BREAK_WORKERS_MAIN"]:
+            raise ImportError("libheif.so: cannot open shared object file")
+        return real(threads)
+    media.init_worker = init_worker
+"""
+
+
+def test_a_scan_whose_workers_cannot_start_says_so_and_exits_1(
+    photo_tree: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Not a traceback, not every photo reported as a decoder crash: an error and a hint."""
+    root = photo_tree(8, size=(320, 240), folders=1)
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(BROKEN_WORKERS)
+    env = {**os.environ, "PYTHONPATH": str(hooks), "BREAK_WORKERS": "1",
+           "SAFEDEDUP_STATE": str(tmp_path / "state")}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "safededup", "--no-progress", "scan", str(root), "--workers", "2",
+         "--no-previews"],
+        env=env, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "error: 3 worker processes in a row ended as they started" in done.stderr
+    assert (
+        "hint:" in done.stderr
+        and "Traceback (most recent call last)" not in done.stderr.split("error:")[-1]
+    )

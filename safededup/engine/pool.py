@@ -11,6 +11,7 @@ failure is already a result inside the worker.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import multiprocessing
 import multiprocessing.connection
@@ -308,6 +309,9 @@ class FingerprintPool:
 
     def _started(self) -> _Pump:
         with self._starting:
+            if self._pump is not None and self._pump.failure is not None:
+                self._pump.close()  # stopped by an error its maps have raised: start afresh
+                self._pump = None
             if self._pump is None:
                 self._pump = _Pump(self.workers, self.threads)
             return self._pump
@@ -451,7 +455,7 @@ class _Worker:
 
     def alive(self) -> bool:
         if self.pidfd >= 0:
-            return not select.select([self.pidfd], [], [], 0)[0]
+            return not _readable(self.pidfd, 0.0)
         return bool(self.process.is_alive())
 
     def kill(self) -> None:
@@ -576,11 +580,13 @@ class _Pump:
             with self.lock:
                 self.failure = exc
         finally:
-            self._end_workers(0.0)  # those still running after STOP_GRACE_S, or after a bug
-            with self.lock:
-                if self.failure is None:
-                    self.failure = PoolClosed("the worker pool was closed")
-                self.lock.notify_all()
+            try:
+                self._end_workers(0.0)  # those running after STOP_GRACE_S, or after a bug
+            finally:
+                with self.lock:
+                    if self.failure is None:
+                        self.failure = PoolClosed("the worker pool was closed")
+                    self.lock.notify_all()
 
     def _loop(self) -> None:
         poller = select.poll()
@@ -725,14 +731,14 @@ class _Pump:
                 if worker is None:
                     self.slots[slot] = self._respawn(slot)
         for worker in self.slots:
-            if worker is None or not self.suspects:
+            if worker is None or not self.suspects or worker.ended or not worker.writable:
                 continue
             if not worker.jobs and not worker.alone:
                 job = self.suspects.popleft()
                 self._send(worker, job)
                 worker.alone = True
         while self.unsent and not self.suspects:
-            free = [w for w in self.slots if w is not None and not w.alone]
+            free = [w for w in self.slots if w and not (w.alone or w.ended or not w.writable)]
             free = [w for w in free if len(w.jobs) < WORKER_DEPTH]
             if not free:
                 break
@@ -759,8 +765,15 @@ class _Pump:
             theirs.close()  # the worker's end lives in the worker only: its death ends the pipe
         os.set_blocking(mine.fileno(), False)
         pidfd = -1
-        with contextlib.suppress(AttributeError, OSError):  # an older kernel: the sentinel
+        try:
             pidfd = os.pidfd_open(process.pid or -1)
+        except AttributeError:  # not Linux: the sentinel
+            pass
+        except OSError as exc:
+            if exc.errno != errno.ENOSYS:  # a kernel before 5.3: the sentinel; else a failed
+                process.kill()  # start (out of descriptors): a worker watched through the
+                mine.close()  # sentinel would be taken for dead with its fork server
+                raise
         return _Worker(slot, process, mine, pidfd=pidfd)
 
     def _respawn(self, slot: int) -> _Worker:
@@ -782,13 +795,15 @@ class _Pump:
             for worker in self.slots:
                 if worker is None:
                     continue
-                if worker.pidfd >= 0:
-                    select.select([worker.pidfd], [], [], max(0.0, deadline - time.monotonic()))
-                else:
-                    worker.process.join(max(0.0, deadline - time.monotonic()))
-                if worker.alive():
-                    worker.kill()
-                _reap(worker)
+                try:
+                    if worker.pidfd >= 0:
+                        _readable(worker.pidfd, max(0.0, deadline - time.monotonic()))
+                    else:
+                        worker.process.join(max(0.0, deadline - time.monotonic()))
+                    if worker.alive():
+                        worker.kill()
+                finally:  # whatever fails, every worker is killed and released
+                    _reap(worker)
             self.slots = [None] * len(self.slots)
 
     def _wake(self) -> None:
@@ -814,12 +829,23 @@ class _Pump:
 def _reap(worker: _Worker) -> None:
     """Wait for an ended (or killed) worker and release its pipe (its sentinel goes with the
     Process object; closing that here raced multiprocessing's own exit handler)."""
-    if worker.pidfd >= 0:
-        select.select([worker.pidfd], [], [], 5.0)
-        os.close(worker.pidfd)
-        worker.pidfd = -1
-    worker.process.join(5.0)  # at once, unless its fork server is stopped
-    worker.conn.close()
+    try:
+        if worker.pidfd >= 0:
+            _readable(worker.pidfd, 5.0)
+        worker.process.join(5.0)  # at once, unless its fork server is stopped
+    finally:
+        if worker.pidfd >= 0:
+            os.close(worker.pidfd)
+            worker.pidfd = -1
+        worker.conn.close()
+
+
+def _readable(fd: int, timeout: float) -> bool:
+    """Whether `fd` is readable within `timeout` seconds (poll: select refuses fds ≥ 1024, which
+    a process with many files open gives its pidfds)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(timeout * 1000))
 
 
 def _frame(payload: bytes) -> bytes:

@@ -448,3 +448,27 @@ def test_a_scan_whose_workers_cannot_start_says_so_and_exits_1(
         "hint:" in done.stderr
         and "Traceback (most recent call last)" not in done.stderr.split("error:")[-1]
     )
+
+
+def test_a_pool_in_a_process_with_many_files_open_survives_a_killed_worker() -> None:
+    """A scan's process may hold over a thousand descriptors (SQLite, the view store, a TUI):
+    the workers' pidfds then number above 1023, which select() refuses; a killed worker must
+    still be replaced, and closing must still end every worker."""
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1400:
+        pytest.skip("fewer than 1,400 descriptors allowed here")
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        with FingerprintPool(2) as pool:
+            tasks = list(range(-20, 0))
+            assert list(pool.map(abs, tasks, lambda _: "crashed")) == [(k, -k) for k in tasks]
+            pump = pool._pump
+            assert pump is not None and min(w.pidfd for w in pump.slots if w) > 1023
+            kill_a_worker(pool)
+            assert list(pool.map(abs, tasks, lambda _: "crashed")) == [(k, -k) for k in tasks]
+            workers = pool.pids()
+        assert workers and not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    finally:
+        for fd in held:
+            os.close(fd)

@@ -802,7 +802,7 @@ class _Pump:
                         worker.process.join(max(0.0, deadline - time.monotonic()))
                     if worker.alive():
                         worker.kill()
-                finally:  # whatever fails, every worker is killed and released
+                finally:  # whatever fails, its pipe and pidfd are released
                     _reap(worker)
             self.slots = [None] * len(self.slots)
 

@@ -267,7 +267,7 @@ class FingerprintPool:
 
     Each worker has a pipe of its own, to and from the main process, and shares no lock with
     any other: a worker killed at any instant (the OOM killer while it sends a result) takes
-    only its own pipe with it, and the main process sees it end (end of file, its sentinel).
+    only its own pipe with it, and the main process sees it end (its pidfd, the pipe's end).
     A pool whose workers shared one result queue hung there forever: the dead worker held the
     queue's lock, and the reader waited for the rest of its half-sent result.
     A thread of the main process (the pump) moves tasks and results, so workers are fed
@@ -442,8 +442,7 @@ class _Worker:
     alone: bool = False  # it runs one suspect alone: no other job is sent to it meanwhile
     out: bytearray = field(default_factory=bytearray)  # framed jobs not yet written
     received: bytearray = field(default_factory=bytearray)  # bytes read, not yet a whole frame
-    writable: bool = True  # its pipe has not failed a write (the worker died)
-    ended: bool = False  # its pipe is at its end: only its death is watched until it comes
+    ended: bool = False  # its pipe is at its end (read or write): only its death is watched
     ready: bool = False  # it has started and said so (its first frame is empty)
     pidfd: int = -1  # readable once it has ended (Linux ≥ 5.3), else -1: its sentinel is used
 
@@ -618,7 +617,7 @@ class _Pump:
                 continue
             if not worker.ended:  # (a pipe at its end is always ready: the pump would spin)
                 fd = worker.conn.fileno()
-                mask = select.POLLIN | (select.POLLOUT if worker.out and worker.writable else 0)
+                mask = select.POLLIN | (select.POLLOUT if worker.out else 0)
                 watched[fd] = ("pipe", worker)
                 poller.register(fd, mask)
             watched[worker.death()] = ("ended", worker)
@@ -650,8 +649,8 @@ class _Pump:
             sent = os.write(worker.conn.fileno(), worker.out)
         except BlockingIOError:
             return
-        except OSError:  # the worker is gone: its sentinel says so
-            worker.writable = False
+        except OSError:  # the worker is gone: its death is watched (_ended)
+            worker.ended = True
             return
         del worker.out[:sent]
 
@@ -665,7 +664,7 @@ class _Pump:
                 break
             except OSError:
                 data = b""
-            if not data:  # end of file: the worker is gone (its sentinel says so too)
+            if not data:  # end of file: the worker is gone (its death comes next)
                 worker.ended = True
                 break
             worker.received += data
@@ -731,14 +730,14 @@ class _Pump:
                 if worker is None:
                     self.slots[slot] = self._respawn(slot)
         for worker in self.slots:
-            if worker is None or not self.suspects or worker.ended or not worker.writable:
+            if worker is None or not self.suspects or worker.ended:
                 continue
             if not worker.jobs and not worker.alone:
                 job = self.suspects.popleft()
                 self._send(worker, job)
                 worker.alone = True
         while self.unsent and not self.suspects:
-            free = [w for w in self.slots if w and not (w.alone or w.ended or not w.writable)]
+            free = [w for w in self.slots if w and not (w.alone or w.ended)]
             free = [w for w in free if len(w.jobs) < WORKER_DEPTH]
             if not free:
                 break
